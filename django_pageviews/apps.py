@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import atexit
+
+from django.apps import AppConfig
+from django.core import checks
+
+
+class PageViewsConfig(AppConfig):
+    name = "django_pageviews"
+    verbose_name = "Page views"
+    # Fixed here so that a project's DEFAULT_AUTO_FIELD never creates a migration in our app.
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks as pageview_checks
+        from .shutdown import flush_at_exit
+
+        checks.register(pageview_checks.check_settings)
+        checks.register(pageview_checks.check_async_dependencies)
+        # The safety net behind the ASGI lifespan hook: views still buffered when the
+        # interpreter exits (SIGTERM under WSGI servers, manage.py commands) are written.
+        atexit.register(flush_at_exit)

@@ -1,0 +1,203 @@
+"""The in-process buffer: the whole pipeline when PAGEVIEW_ASYNC_PROCESSING is False.
+
+Requests append events under a lock held for a few dictionary operations; a daemon writer
+thread flushes when PAGEVIEW_BATCH_SIZE views wait or the oldest has waited
+PAGEVIEW_BUFFER_TIMEOUT seconds. A batch that fails to write keeps its batch id and is
+retried first: if the failure was a lost commit acknowledgement, the replay is skipped.
+
+Views not yet in the database are kept as per-target counts so that reads can add them:
+a read holds ``commit_lock`` so that a batch is never seen both pending and committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import close_old_connections
+
+from . import stats
+from .conf import conf
+from .events import PageViewEvent, Target
+from .storage import write_batch
+
+logger = logging.getLogger(__name__)
+
+Batch = tuple[str, list[PageViewEvent]]
+
+OVERFLOW_WARNING_INTERVAL = 60.0
+RETRY_DELAYS = (1.0, 60.0)  # first retry after a failed write, and the longest wait
+
+
+class InProcessBuffer:
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self.commit_lock = threading.Lock()
+        self._queue: deque[PageViewEvent] = deque()
+        self._failed: deque[Batch] = deque()  # batches that failed to write, oldest first
+        self._in_flight = 0
+        self._pending: Counter[Target] = Counter()
+        self._oldest: float | None = None  # monotonic time of the oldest queued event
+        self._wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._last_overflow_warning = 0.0
+        self.last_error: BaseException | None = None
+
+    # -- producer side ---------------------------------------------------------------
+
+    def add(self, event: PageViewEvent) -> bool:
+        """Queue one event; False (counted) when the buffer is full."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        with self._lock:
+            if self._size() >= conf.MAX_BUFFER_SIZE:
+                self._overflow()
+                return False
+            self._queue.append(event)
+            self._pending[event.target] += 1
+            first = self._oldest is None
+            if first:
+                self._oldest = time.monotonic()
+            wake = first or len(self._queue) >= conf.BATCH_SIZE
+        if wake:
+            self._ensure_writer()
+            self._wakeup.set()
+        return True
+
+    def _size(self) -> int:
+        return len(self._queue) + self._in_flight + sum(len(b[1]) for b in self._failed)
+
+    def _overflow(self) -> None:
+        stats.incr(stats.DROP_OVERFLOW)
+        now = time.monotonic()
+        if now - self._last_overflow_warning >= OVERFLOW_WARNING_INTERVAL:
+            self._last_overflow_warning = now
+            logger.warning(
+                "Page-view buffer full (PAGEVIEW_MAX_BUFFER_SIZE=%s): dropping views until "
+                "the writer catches up.",
+                conf.MAX_BUFFER_SIZE,
+            )
+
+    def _after_fork(self) -> None:
+        # The parent still holds and will write the events copied into this child.
+        self._reset()
+
+    # -- reading ---------------------------------------------------------------------
+
+    @contextmanager
+    def consistent_read(self) -> Iterator[Counter[Target]]:
+        """Pending counts, with commits held off while the caller also reads the database."""
+        with self.commit_lock:
+            with self._lock:
+                pending = self._pending.copy()
+            yield pending
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return self._size()
+
+    def discard(self) -> int:
+        """Drop every buffered view, after any running flush; the number dropped."""
+        with self._flush_lock, self._lock:
+            dropped = self._size()
+            self._queue.clear()
+            self._failed.clear()
+            self._pending.clear()
+            self._oldest = None
+            self.last_error = None
+            return dropped
+
+    # -- writer side -----------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write every queued view now; the number written. Errors are logged, not raised:
+        the failed batch stays queued (see ``last_error``)."""
+        written = 0
+        with self._flush_lock:
+            while (batch := self._take_batch()) is not None:
+                batch_id, events = batch
+                try:
+                    with self.commit_lock:
+                        count = write_batch(batch_id, events)
+                        self._committed(events)
+                except Exception as exc:
+                    self.last_error = exc
+                    stats.incr(stats.FLUSH_ERROR)
+                    logger.exception("Writing %d page views failed; will retry.", len(events))
+                    with self._lock:
+                        self._in_flight = 0
+                        self._failed.appendleft(batch)
+                    break
+                self.last_error = None
+                stats.incr(stats.WRITTEN, count)
+                written += count
+        return written
+
+    def _take_batch(self) -> Batch | None:
+        with self._lock:
+            if self._failed:
+                batch = self._failed.popleft()
+            elif self._queue:
+                size = min(conf.BATCH_SIZE, len(self._queue))
+                batch = (uuid.uuid4().hex, [self._queue.popleft() for _ in range(size)])
+                self._oldest = time.monotonic() if self._queue else None
+            else:
+                return None
+            self._in_flight = len(batch[1])
+            return batch
+
+    def _committed(self, events: list[PageViewEvent]) -> None:
+        with self._lock:
+            self._in_flight = 0
+            self._pending.subtract(e.target for e in events)
+            self._pending += Counter()  # drop the zeros
+
+    def _due(self) -> float | None:
+        """Seconds until the next flush is due (0: now), or None when nothing waits."""
+        with self._lock:
+            if len(self._queue) >= conf.BATCH_SIZE or self._failed:
+                return 0.0
+            if self._oldest is None:
+                return None
+            return max(0.0, self._oldest + conf.BUFFER_TIMEOUT - time.monotonic())
+
+    def _ensure_writer(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="pageviews-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        delay = RETRY_DELAYS[0]
+        while True:
+            self._wakeup.wait(self._due())
+            self._wakeup.clear()
+            if self._due() != 0.0:
+                continue
+            try:
+                self.flush()
+            finally:
+                close_old_connections()
+            if self.last_error is None:
+                delay = RETRY_DELAYS[0]
+            else:  # back off while the database is failing
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_DELAYS[1])
+
+
+buffer = InProcessBuffer()

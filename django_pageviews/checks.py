@@ -1,0 +1,107 @@
+"""System checks: a wrong setting is a loud, named error at start-up, never a silent default."""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.core.checks import CheckMessage, Error
+
+from .conf import PREFIX, conf
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+
+
+def _is_ip_list(value: Any) -> bool:
+    if not _is_str_list(value):
+        return False
+    try:
+        for v in value:
+            ipaddress.ip_network(v, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+# (setting name without prefix, check id, validator, what a valid value is)
+RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
+    ("THROTTLE_SECONDS", "E001", lambda v: _is_int(v, 0), "an integer >= 0 (0 disables)"),
+    ("BATCH_SIZE", "E002", lambda v: _is_int(v, 1), "an integer >= 1"),
+    ("BUFFER_TIMEOUT", "E003", _is_positive_number, "a number of seconds > 0"),
+    ("ASYNC_PROCESSING", "E004", _is_bool, "True or False"),
+    ("BOT_PATTERNS", "E005", _is_str_list, "a list of strings"),
+    ("EXCLUDE_ADMIN", "E006", _is_bool, "True or False"),
+    ("EXCLUDE_AJAX", "E007", _is_bool, "True or False"),
+    ("EXCLUDE_PATHS", "E008", _is_str_list, "a list of path prefixes (strings)"),
+    (
+        "EXCLUDE_IP_ADDRESSES",
+        "E009",
+        _is_ip_list,
+        "a list of IP addresses or networks such as '10.0.0.0/8'",
+    ),
+    ("STORE_RAW", "E010", _is_bool, "True or False"),
+    ("STORE_IP", "E011", _is_bool, "True or False"),
+    ("MAX_BUFFER_SIZE", "E012", lambda v: _is_int(v, 1), "an integer >= 1"),
+)
+
+ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")
+
+
+def check_settings(**kwargs: object) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name, code, valid, expected in RULES:
+        value = getattr(conf, name)
+        if not valid(value):
+            errors.append(
+                Error(
+                    f"{PREFIX}{name} must be {expected}, not {value!r}.",
+                    id=f"django_pageviews.{code}",
+                )
+            )
+    if _is_int(conf.BATCH_SIZE, 1) and _is_int(conf.MAX_BUFFER_SIZE, 1):
+        if conf.MAX_BUFFER_SIZE < conf.BATCH_SIZE:
+            errors.append(
+                Error(
+                    f"{PREFIX}MAX_BUFFER_SIZE ({conf.MAX_BUFFER_SIZE}) must not be smaller "
+                    f"than {PREFIX}BATCH_SIZE ({conf.BATCH_SIZE}).",
+                    id="django_pageviews.E013",
+                )
+            )
+    return errors
+
+
+def check_async_dependencies(**kwargs: object) -> list[CheckMessage]:
+    """Async mode without its libraries is an error, never a quiet switch to another path."""
+    if conf.ASYNC_PROCESSING is not True:
+        return []
+    missing = []
+    for module in ASYNC_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if not missing:
+        return []
+    return [
+        Error(
+            f"{PREFIX}ASYNC_PROCESSING is True but {', '.join(missing)} cannot be imported.",
+            hint="pip install django-pageviews[async]",
+            id="django_pageviews.E020",
+        )
+    ]

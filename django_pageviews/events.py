@@ -1,0 +1,37 @@
+"""The page-view event: everything the request knew, nothing that needs the database."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# Longest path kept. 700 characters of utf8mb4 stay inside InnoDB's 3072-byte index limit,
+# so the URL column can be indexed on MariaDB/MySQL as on the other databases.
+URL_MAX_LENGTH = 700
+VIEW_NAME_MAX_LENGTH = 200
+USER_AGENT_MAX_LENGTH = 512
+OBJECT_ID_MAX_LENGTH = 64
+# The lookup field that means "the value is the primary key".
+PK = "pk"
+
+
+class Target(NamedTuple):
+    """What was viewed. The object is named by model label and one field's value, so that a
+    slug can be resolved to a primary key later, by the writer, in one query per batch."""
+
+    url: str
+    view_name: str  # "" when the URL did not resolve to a named view
+    model: str  # "app_label.modelname" or ""
+    field: str  # PK, a slug field name, or ""
+    value: str  # the field's value, or ""
+
+
+class PageViewEvent(NamedTuple):
+    """One view, as compact as a tuple: it may wait in memory or travel through Redis."""
+
+    event_id: str  # uuid4 hex: makes a replayed raw row detectable
+    timestamp: float  # seconds since the epoch
+    target: Target
+    ip_address: str | None  # already anonymised unless PAGEVIEW_STORE_IP
+    user_agent: str
+    visitor_hash: str
+    session_key: str | None = None

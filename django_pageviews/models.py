@@ -1,0 +1,122 @@
+"""Raw views, daily totals and the ids of batches already written.
+
+Counting reads use ``PageViewDaily`` (one row per day and target), never COUNT(*) over
+the raw table; raw rows are kept for detail and can be switched off.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+from .events import (
+    OBJECT_ID_MAX_LENGTH,
+    URL_MAX_LENGTH,
+    VIEW_NAME_MAX_LENGTH,
+)
+from .privacy import VISITOR_HASH_LENGTH
+
+TARGET_HASH_LENGTH = 32
+
+
+class PageView(models.Model):
+    """One page view. Field names and indexes follow the original 0.2.x model."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, blank=True
+    )
+    # Text, not an integer: objects with UUID or string primary keys can be counted too.
+    object_id = models.CharField(max_length=OBJECT_ID_MAX_LENGTH, null=True, blank=True)
+    content_object = GenericForeignKey("content_type", "object_id")
+    url = models.CharField(max_length=URL_MAX_LENGTH)
+    view_name = models.CharField(max_length=VIEW_NAME_MAX_LENGTH, null=True, blank=True)
+    ip_address = models.GenericIPAddressField(blank=True, null=True)
+    user_agent = models.TextField(blank=True, null=True)
+    session_key = models.CharField(max_length=40, blank=True, null=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    visitor_hash = models.CharField(max_length=VISITOR_HASH_LENGTH, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["content_type", "object_id"]),
+            models.Index(fields=["url"]),
+            models.Index(fields=["timestamp"]),
+            models.Index(fields=["content_type", "timestamp"]),
+            models.Index(fields=["view_name"]),
+        ]
+        verbose_name = "Page View"
+        verbose_name_plural = "Page Views"
+
+    def __str__(self) -> str:
+        if self.content_type_id is not None:
+            return f"View of {self.content_type_id}:{self.object_id} at {self.timestamp}"
+        return f"View of {self.url} at {self.timestamp}"
+
+    @classmethod
+    def get_view_count(
+        cls, obj: models.Model | None = None, url: str | None = None, view_name: str | None = None
+    ) -> int:
+        """Views of an object, a URL or a view name (all that are given), live."""
+        from .queries import get_view_count
+
+        return get_view_count(obj=obj, url=url, view_name=view_name)
+
+    @classmethod
+    def get_view_counts_for_objects(cls, objects: Any) -> dict[Any, int]:
+        """``{pk: views}`` for many objects in one query."""
+        from .queries import get_view_counts_for_objects
+
+        return get_view_counts_for_objects(objects)
+
+
+class PageViewDaily(models.Model):
+    """Views per day and target, added to by an upsert in each batch."""
+
+    day = models.DateField()
+    # Hash of (content type, object id, url, view name): a fixed-width unique key with no
+    # NULL in it, which every database can index whatever the URL length.
+    target_hash = models.CharField(max_length=TARGET_HASH_LENGTH)
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, blank=True
+    )
+    object_id = models.CharField(max_length=OBJECT_ID_MAX_LENGTH, blank=True, default="")
+    url = models.CharField(max_length=URL_MAX_LENGTH)
+    view_name = models.CharField(max_length=VIEW_NAME_MAX_LENGTH, blank=True, default="")
+    views = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "target_hash"], name="pageview_daily_target"),
+        ]
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "day"]),
+            models.Index(fields=["url"]),
+            models.Index(fields=["view_name"]),
+            models.Index(fields=["day"]),
+        ]
+        verbose_name = "Daily page views"
+        verbose_name_plural = "Daily page views"
+
+    def __str__(self) -> str:
+        return f"{self.url} on {self.day}: {self.views}"
+
+
+class ProcessedBatch(models.Model):
+    """A batch id recorded in the same transaction as its views: a replay is skipped."""
+
+    batch_id = models.CharField(max_length=64, unique=True)
+    views = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "Processed batch"
+        verbose_name_plural = "Processed batches"
+
+    def __str__(self) -> str:
+        return self.batch_id

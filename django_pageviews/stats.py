@@ -1,0 +1,35 @@
+"""Cheap process-local counters: every view not counted and every error has a number.
+
+``collections.Counter`` updates are not atomic across threads, so a lock guards them;
+it is held for one dictionary update.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+# Reasons a request was not counted, and error kinds.
+SKIP_METHOD = "method"
+SKIP_STATUS = "status"
+SKIP_EXCLUDED = "excluded"
+SKIP_BOT = "bot"
+SKIP_THROTTLED = "throttled"
+DROP_OVERFLOW = "overflow"
+TRACKING_ERROR = "tracking_error"
+FLUSH_ERROR = "flush_error"
+TRACKED = "tracked"
+WRITTEN = "written"
+
+_lock = threading.Lock()
+_counts: Counter[str] = Counter()
+
+
+def incr(name: str, amount: int = 1) -> None:
+    with _lock:
+        _counts[name] += amount
+
+
+def snapshot() -> dict[str, int]:
+    with _lock:
+        return dict(_counts)

@@ -1,0 +1,123 @@
+"""Write a batch of events to the database in one transaction, exactly once.
+
+The batch id is inserted first, in the same transaction as the rows and the daily totals:
+a batch replayed after a crash or a lost commit acknowledgement hits the unique batch id
+and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, router, transaction
+from django.utils import timezone
+
+from .conf import conf
+from .events import PK, PageViewEvent, Target
+from .models import TARGET_HASH_LENGTH, PageView, PageViewDaily, ProcessedBatch
+from .upsert import RollupRow, upsert_rollups
+
+RAW_INSERT_BATCH = 500
+
+# The resolved object of a target: (content type id, object id), or (None, "").
+Resolved = tuple[int | None, str]
+
+
+def write_batch(batch_id: str, events: Sequence[PageViewEvent]) -> int:
+    """Store ``events`` under ``batch_id``; the number written, 0 for a replayed batch."""
+    using = router.db_for_write(PageViewDaily) or DEFAULT_DB_ALIAS
+    resolved = resolve_targets({e.target for e in events}, using)
+    totals: Counter[RollupRow] = Counter()
+    for event in events:
+        content_type_id, object_id = resolved[event.target]
+        day = timezone.localtime(_aware(event.timestamp)).date()
+        url, view_name = event.target.url, event.target.view_name
+        key = target_hash(content_type_id, object_id, url, view_name)
+        totals[(day, key, content_type_id, object_id, url, view_name, 0)] += 1
+    rows = [(*row[:-1], views) for row, views in totals.items()]
+    try:
+        with transaction.atomic(using=using):
+            ProcessedBatch.objects.using(using).create(batch_id=batch_id, views=len(events))
+            if conf.STORE_RAW:
+                PageView.objects.using(using).bulk_create(
+                    _raw_rows(events, resolved), batch_size=RAW_INSERT_BATCH
+                )
+            upsert_rollups(rows, using)
+    except IntegrityError:
+        if ProcessedBatch.objects.using(using).filter(batch_id=batch_id).exists():
+            return 0
+        raise
+    return len(events)
+
+
+def resolve_targets(targets: set[Target], using: str) -> dict[Target, Resolved]:
+    """Content type and primary key of each target, with one query per model and field.
+
+    An object that cannot be found (deleted, or a model no longer installed) is counted
+    for its URL and view name only.
+    """
+    lookups: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for t in targets:
+        if t.model:
+            lookups[(t.model, t.field)].add(t.value)
+    found: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
+    for (label, field), values in lookups.items():
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError):
+            continue
+        content_type_id = ContentType.objects.db_manager(using).get_for_model(model).pk
+        if field == PK:
+            pks = {v: v for v in values}
+        else:
+            pairs = model._default_manager.using(using).filter(**{f"{field}__in": values})
+            pks = {str(value): str(pk) for value, pk in pairs.values_list(field, "pk")}
+        found[(label, field)] = (content_type_id, pks)
+    resolved: dict[Target, Resolved] = {}
+    for t in targets:
+        content_type_id, pks = found.get((t.model, t.field), (None, {}))
+        object_id = pks.get(t.value)
+        resolved[t] = (content_type_id, object_id) if object_id is not None else (None, "")
+    return resolved
+
+
+def target_hash(content_type_id: int | None, object_id: str, url: str, view_name: str) -> str:
+    key = f"{content_type_id or ''}\0{object_id}\0{url}\0{view_name}".encode()
+    return hashlib.blake2b(key, digest_size=TARGET_HASH_LENGTH // 2).hexdigest()
+
+
+def _raw_rows(events: Sequence[PageViewEvent], resolved: dict[Target, Resolved]) -> list[PageView]:
+    rows = []
+    for e in events:
+        content_type_id, object_id = resolved[e.target]
+        rows.append(
+            PageView(
+                content_type_id=content_type_id,
+                object_id=object_id or None,
+                url=e.target.url,
+                view_name=e.target.view_name or None,
+                ip_address=e.ip_address,
+                user_agent=e.user_agent,
+                session_key=e.session_key,
+                timestamp=_db_datetime(e.timestamp),
+                event_id=uuid.UUID(e.event_id),
+                visitor_hash=e.visitor_hash,
+            )
+        )
+    return rows
+
+
+def _aware(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+
+
+def _db_datetime(timestamp: float) -> dt.datetime:
+    aware = _aware(timestamp)
+    return aware if settings.USE_TZ else timezone.make_naive(aware)

@@ -1,0 +1,158 @@
+"""Decide whether a finished request is a page view, and describe it as an event.
+
+Pure decisions on what the request already holds: no database query, no network, no
+session created. Anything that needs a lookup (a slug's primary key, a content type) is
+left to the writer, which does it once per batch.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponseBase
+from django.urls import ResolverMatch
+
+from . import stats
+from .conf import bot_regex, conf, excluded_networks, excluded_paths
+from .events import (
+    OBJECT_ID_MAX_LENGTH,
+    PK,
+    URL_MAX_LENGTH,
+    USER_AGENT_MAX_LENGTH,
+    VIEW_NAME_MAX_LENGTH,
+    PageViewEvent,
+    Target,
+)
+from .privacy import client_ip, stored_ip, visitor_hash
+from .throttle import throttle
+
+# A view names what it shows with ``request.pageview_object = obj``.
+REQUEST_OBJECT_ATTRIBUTE = "pageview_object"
+ADMIN_PREFIX = "/admin/"
+
+
+def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEvent | None:
+    """The event for this request, or None (with the reason counted) if it is not a view."""
+    if request.method != "GET":
+        stats.incr(stats.SKIP_METHOD)
+        return None
+    if response.status_code != 200:
+        stats.incr(stats.SKIP_STATUS)
+        return None
+    ip = client_ip(request)
+    if _is_excluded(request, ip):
+        stats.incr(stats.SKIP_EXCLUDED)
+        return None
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]
+    regex = bot_regex()
+    if regex is not None and regex.search(user_agent):
+        stats.incr(stats.SKIP_BOT)
+        return None
+
+    now = time.time()
+    target = _target(request, response)
+    vhash = visitor_hash(ip, user_agent, date.fromtimestamp(now))
+    user_id = _loaded_user_id(request)
+    visitor = ("u", user_id) if user_id is not None else ("v", vhash)
+    if not throttle.allow((visitor, target.url), conf.THROTTLE_SECONDS):
+        stats.incr(stats.SKIP_THROTTLED)
+        return None
+    stats.incr(stats.TRACKED)
+    return PageViewEvent(
+        event_id=uuid.uuid4().hex,
+        timestamp=now,
+        target=target,
+        ip_address=stored_ip(ip),
+        user_agent=user_agent,
+        visitor_hash=vhash,
+    )
+
+
+def _is_excluded(request: HttpRequest, ip: str | None) -> bool:
+    path = request.path
+    if path.startswith(excluded_paths()):
+        return True
+    if conf.EXCLUDE_ADMIN:
+        match = request.resolver_match
+        if path.startswith(ADMIN_PREFIX) or (match is not None and "admin" in match.namespaces):
+            return True
+    if conf.EXCLUDE_AJAX and request.headers.get("x-requested-with") == "XMLHttpRequest":
+        return True
+    networks = excluded_networks()
+    if networks and ip is not None:
+        address = ipaddress.ip_address(ip)
+        return any(address in network for network in networks)
+    return False
+
+
+def _target(request: HttpRequest, response: HttpResponseBase) -> Target:
+    match = request.resolver_match
+    view_name = (match.view_name if match else "")[:VIEW_NAME_MAX_LENGTH]
+    model, field, value = _viewed_object(request, response, match)
+    return Target(request.path[:URL_MAX_LENGTH], view_name, model, field, value)
+
+
+def _viewed_object(
+    request: HttpRequest, response: HttpResponseBase, match: ResolverMatch | None
+) -> tuple[str, str, str]:
+    """(model label, lookup field, value) of the object the page shows, or empty strings.
+
+    In order: what the view set on the request; the object a class-based view put in its
+    context (already loaded: no query); the view's model with a pk/id/slug URL argument.
+    """
+    obj = getattr(request, REQUEST_OBJECT_ATTRIBUTE, None)
+    if obj is None:
+        context = getattr(response, "context_data", None)
+        if isinstance(context, dict):
+            obj = context.get("object")
+    if isinstance(obj, Model) and obj.pk is not None:
+        return _label(type(obj)), PK, str(obj.pk)[:OBJECT_ID_MAX_LENGTH]
+    if match is None:
+        return "", "", ""
+    view_class = getattr(match.func, "view_class", None)
+    model = _view_model(view_class)
+    if model is None:
+        return "", "", ""
+    kwargs = match.kwargs
+    pk_kwarg = getattr(view_class, "pk_url_kwarg", "pk")
+    for name in (pk_kwarg, "pk", "id"):
+        if name in kwargs:
+            return _label(model), PK, str(kwargs[name])[:OBJECT_ID_MAX_LENGTH]
+    slug_kwarg = getattr(view_class, "slug_url_kwarg", "slug")
+    if slug_kwarg in kwargs:
+        field = getattr(view_class, "slug_field", "slug")
+        return _label(model), field, str(kwargs[slug_kwarg])
+    return "", "", ""
+
+
+def _view_model(view_class: Any) -> type[Model] | None:
+    model = getattr(view_class, "model", None)
+    if model is None:
+        queryset = getattr(view_class, "queryset", None)
+        model = getattr(queryset, "model", None)
+    if isinstance(model, type) and issubclass(model, Model):
+        return model
+    return None
+
+
+def _label(model: type[Model]) -> str:
+    # Views of a proxy or child model count for the concrete model, as ContentType does.
+    return model._meta.concrete_model._meta.label_lower  # type: ignore[union-attr]
+
+
+def _loaded_user_id(request: HttpRequest) -> Any:
+    """The user's id if authentication already loaded the user, else None.
+
+    Touching ``request.user`` ourselves would load the session (a query, and under ASGI a
+    SynchronousOnlyOperation), so only a user the view already loaded is used.
+    """
+    for attribute in ("_cached_user", "_acached_user"):
+        user = request.__dict__.get(attribute)
+        if user is not None and getattr(user, "is_authenticated", False):
+            return user.pk
+    return None

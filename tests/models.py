@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Article(models.Model):
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Document(models.Model):
+    """A model with a UUID primary key and a slug field of another name."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    code = models.CharField(max_length=50, unique=True)
+
+    def __str__(self) -> str:
+        return self.code

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from . import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", views.plain, name="plain"),
+    path("plain/", views.plain),
+    path("articles/<int:pk>/", views.ArticleDetail.as_view(), name="article-detail"),
+    path("by-slug/<slug:slug>/", views.ArticleBySlugNoContext.as_view(), name="article-slug"),
+    path("docs/<str:code>/", views.DocumentByCode.as_view(), name="document"),
+    path("fn/<int:pk>/", views.article_by_function, name="article-fn"),
+    path("async/", views.async_page, name="async-page"),
+    path("status/<int:code>/", views.status, name="status"),
+    path("stream/", views.stream, name="stream"),
+    path("download/", views.download, name="download"),
+    path("form/", csrf_exempt(views.form), name="form"),
+    path("boom/", views.boom, name="boom"),
+    path("static/app.css", views.plain, name="static"),
+]

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.generic import DetailView, View
+
+from .models import Article, Document
+
+
+class ArticleDetail(DetailView):  # type: ignore[type-arg]
+    model = Article
+    template_name = "tests/article.html"
+
+
+class ArticleBySlugNoContext(View):
+    """A plain View with a model: the object comes from the slug URL argument."""
+
+    model = Article
+
+    def get(self, request: HttpRequest, slug: str) -> HttpResponse:
+        return HttpResponse(f"article {slug}")
+
+
+class DocumentByCode(View):
+    model = Document
+    slug_field = "code"
+    slug_url_kwarg = "code"
+
+    def get(self, request: HttpRequest, code: str) -> HttpResponse:
+        return HttpResponse(f"document {code}")
+
+
+def plain(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("plain")
+
+
+def article_by_function(request: HttpRequest, pk: int) -> HttpResponse:
+    article = get_object_or_404(Article, pk=pk)
+    request.pageview_object = article  # type: ignore[attr-defined]
+    return HttpResponse(article.title)
+
+
+async def async_page(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("async")
+
+
+def status(request: HttpRequest, code: int) -> HttpResponse:
+    return HttpResponse(f"status {code}", status=code)
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    chunks = [b"chunk-1 ", b"chunk-2"]
+    if isinstance(request, ASGIRequest):  # each handler gets the iterator it can stream
+
+        async def agen() -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+        return StreamingHttpResponse(agen())
+    return StreamingHttpResponse(iter(chunks))
+
+
+def download(request: HttpRequest) -> FileResponse:
+    import io
+
+    return FileResponse(io.BytesIO(b"file body"), filename="file.txt")
+
+
+def form(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(f"{request.method} ok")
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("view failed")
