@@ -47,7 +47,6 @@ class InProcessBuffer:
         self._failed: deque[Batch] = deque()  # batches that failed to write, oldest first
         self._in_flight = 0
         self._pending: Counter[Target] = Counter()
-        self._oldest: float | None = None  # monotonic time of the oldest queued event
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -64,11 +63,9 @@ class InProcessBuffer:
             if self._size() >= conf.MAX_BUFFER_SIZE:
                 self._overflow()
                 return False
+            first = not self._queue
             self._queue.append(event)
             self._pending[event.target] += 1
-            first = self._oldest is None
-            if first:
-                self._oldest = time.monotonic()
             wake = first or len(self._queue) >= conf.BATCH_SIZE
         if wake:
             self._ensure_writer()
@@ -114,18 +111,19 @@ class InProcessBuffer:
             self._queue.clear()
             self._failed.clear()
             self._pending.clear()
-            self._oldest = None
             self.last_error = None
             return dropped
 
     # -- writer side -----------------------------------------------------------------
 
-    def flush(self) -> int:
+    def flush(self, due_only: bool = False) -> int:
         """Write every queued view now; the number written. Errors are logged, not raised:
-        the failed batch stays queued (see ``last_error``)."""
+        the failed batch stays queued (see ``last_error``). With ``due_only`` (the writer
+        thread), a partial batch is left until its oldest view is PAGEVIEW_BUFFER_TIMEOUT old.
+        """
         written = 0
         with self._flush_lock:
-            while (batch := self._take_batch()) is not None:
+            while (batch := self._take_batch(due_only)) is not None:
                 batch_id, events = batch
                 try:
                     with self.commit_lock:
@@ -144,14 +142,13 @@ class InProcessBuffer:
                 written += count
         return written
 
-    def _take_batch(self) -> Batch | None:
+    def _take_batch(self, due_only: bool) -> Batch | None:
         with self._lock:
             if self._failed:
                 batch = self._failed.popleft()
-            elif self._queue:
+            elif self._queue and (not due_only or self._due_locked() == 0.0):
                 size = min(conf.BATCH_SIZE, len(self._queue))
                 batch = (uuid.uuid4().hex, [self._queue.popleft() for _ in range(size)])
-                self._oldest = time.monotonic() if self._queue else None
             else:
                 return None
             self._in_flight = len(batch[1])
@@ -166,11 +163,14 @@ class InProcessBuffer:
     def _due(self) -> float | None:
         """Seconds until the next flush is due (0: now), or None when nothing waits."""
         with self._lock:
-            if len(self._queue) >= conf.BATCH_SIZE or self._failed:
-                return 0.0
-            if self._oldest is None:
-                return None
-            return max(0.0, self._oldest + conf.BUFFER_TIMEOUT - time.monotonic())
+            return self._due_locked()
+
+    def _due_locked(self) -> float | None:
+        if len(self._queue) >= conf.BATCH_SIZE or self._failed:
+            return 0.0
+        if not self._queue:
+            return None
+        return max(0.0, self._queue[0].timestamp + conf.BUFFER_TIMEOUT - time.time())
 
     def _ensure_writer(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -190,7 +190,7 @@ class InProcessBuffer:
             if self._due() != 0.0:
                 continue
             try:
-                self.flush()
+                self.flush(due_only=True)
             finally:
                 close_old_connections()
             if self.last_error is None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-from django.core.asgi import get_asgi_application
-from django.core.wsgi import get_wsgi_application
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.wsgi import WSGIHandler
 
 from django_pageviews.buffer import buffer
 from django_pageviews.throttle import throttle
@@ -32,8 +32,12 @@ Request = tuple[str, str, dict[str, str]]  # method, path, headers
 
 
 def asgi_requests(requests: Sequence[Request]) -> list[httpx.Response]:
-    """Send all requests concurrently through Django's real ASGI application."""
-    app = get_asgi_application()
+    """Send all requests concurrently through Django's real ASGI application.
+
+    The handler is built directly: ``get_asgi_application()`` would run ``django.setup()``
+    again, and its logging set-up would detach pytest's log capture.
+    """
+    app = ASGIHandler()
 
     async def run() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
@@ -55,7 +59,7 @@ def asgi_get(path: str, **headers: str) -> httpx.Response:
 def wsgi_request(method: str, path: str, **headers: str) -> httpx.Response:
     """One request through Django's real WSGI application."""
     headers.setdefault("user-agent", BROWSER_UA)
-    transport = httpx.WSGITransport(app=get_wsgi_application())
+    transport = httpx.WSGITransport(app=WSGIHandler())
     with httpx.Client(transport=transport, base_url=BASE_URL) as client:
         return client.request(method, path, headers=headers)
 

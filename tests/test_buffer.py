@@ -1,0 +1,96 @@
+"""The in-process buffer and its writer thread, against the real database."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from django_pageviews import stats
+from django_pageviews.buffer import buffer
+from django_pageviews.models import PageView, PageViewDaily
+from django_pageviews.recorder import flush
+from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WAIT_SECONDS = 30.0
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    """Poll until the writer thread has done its work (a bound, not a speed claim)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, "the writer thread did not flush"
+        time.sleep(0.02)
+
+
+def stored() -> int:
+    return PageView.objects.count()
+
+
+@override_settings(PAGEVIEW_BATCH_SIZE=10, PAGEVIEW_BUFFER_TIMEOUT=3600)
+def test_writer_flushes_when_a_batch_is_full() -> None:
+    asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(25)])
+    wait_for(lambda: stored() == 20)
+    assert buffer.pending_count() == 5
+    assert flush() == 5
+    assert stored() == 25
+
+
+@override_settings(PAGEVIEW_BATCH_SIZE=1000, PAGEVIEW_BUFFER_TIMEOUT=0.2)
+def test_writer_flushes_when_the_oldest_view_is_old_enough() -> None:
+    asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(3)])
+    wait_for(lambda: stored() == 3)
+    assert buffer.pending_count() == 0
+
+
+@override_settings(PAGEVIEW_MAX_BUFFER_SIZE=5, PAGEVIEW_BATCH_SIZE=5, PAGEVIEW_BUFFER_TIMEOUT=3600)
+def test_full_buffer_drops_and_counts(caplog: pytest.LogCaptureFixture) -> None:
+    # Keep the writer from draining while we fill the buffer.
+    with buffer.commit_lock:
+        before = stats.snapshot().get(stats.DROP_OVERFLOW, 0)
+        for headers in distinct_visitors(8):
+            wsgi_get("/plain/", **headers)
+        assert stats.snapshot().get(stats.DROP_OVERFLOW, 0) - before == 3
+    assert "buffer full" in caplog.text
+    flush()
+    assert stored() == 5
+
+
+def _rename_rollup_table(to_broken: bool) -> None:
+    table = PageViewDaily._meta.db_table
+    old, new = (table, table + "_away") if to_broken else (table + "_away", table)
+    with connection.cursor() as cursor:
+        qn = connection.ops.quote_name
+        cursor.execute(f"ALTER TABLE {qn(old)} RENAME TO {qn(new)}")
+
+
+@override_settings(PAGEVIEW_BATCH_SIZE=1000, PAGEVIEW_BUFFER_TIMEOUT=3600)
+def test_database_error_keeps_the_batch_for_the_next_flush(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    before = stats.snapshot().get(stats.FLUSH_ERROR, 0)
+    _rename_rollup_table(to_broken=True)
+    try:
+        responses = asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(4)])
+        assert [r.status_code for r in responses] == [200] * 4
+        with caplog.at_level(logging.ERROR, logger="django_pageviews.buffer"):
+            assert flush() == 0
+        assert "Writing 4 page views failed" in caplog.text
+        assert stats.snapshot().get(stats.FLUSH_ERROR, 0) - before == 1
+        assert buffer.last_error is not None
+        assert buffer.pending_count() == 4
+        assert stored() == 0  # the raw rows were rolled back with the failed upsert
+        # Requests keep working and keep being buffered while the database fails.
+        assert wsgi_get("/plain/", **distinct_visitors(5)[4]).status_code == 200
+    finally:
+        _rename_rollup_table(to_broken=False)
+    flush()  # the writer thread may retry first: either way all five end up stored once
+    assert buffer.last_error is None
+    assert stored() == 5
+    assert PageViewDaily.objects.get().views == 5

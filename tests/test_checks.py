@@ -1,0 +1,234 @@
+"""System checks: each wrong setting is exactly one named error; none needs a database."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from django.core.checks import Error
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from django_pageviews.checks import (
+    ASYNC_MODULES,
+    RULES,
+    check_async_dependencies,
+    check_settings,
+)
+
+CODES = {name: code for name, code, _valid, _expected in RULES}
+
+BAD_VALUES: list[tuple[str, Any]] = [
+    ("THROTTLE_SECONDS", -1),
+    ("THROTTLE_SECONDS", True),
+    ("THROTTLE_SECONDS", 1.5),
+    ("THROTTLE_SECONDS", "20"),
+    ("THROTTLE_SECONDS", None),
+    ("BATCH_SIZE", 0),
+    ("BATCH_SIZE", -5),
+    ("BATCH_SIZE", "100"),
+    ("BATCH_SIZE", True),
+    ("BATCH_SIZE", 100.0),
+    ("BUFFER_TIMEOUT", 0),
+    ("BUFFER_TIMEOUT", -1.5),
+    ("BUFFER_TIMEOUT", True),
+    ("BUFFER_TIMEOUT", "300"),
+    ("BUFFER_TIMEOUT", float("nan")),
+    ("ASYNC_PROCESSING", "yes"),
+    ("ASYNC_PROCESSING", 1),
+    ("ASYNC_PROCESSING", None),
+    ("BOT_PATTERNS", "bot"),
+    ("BOT_PATTERNS", ["bot", 1]),
+    ("BOT_PATTERNS", None),
+    ("BOT_PATTERNS", {"bot"}),
+    ("EXCLUDE_ADMIN", "False"),
+    ("EXCLUDE_ADMIN", 0),
+    ("EXCLUDE_AJAX", "True"),
+    ("EXCLUDE_AJAX", None),
+    ("EXCLUDE_PATHS", [1]),
+    ("EXCLUDE_PATHS", "/static/"),
+    ("EXCLUDE_PATHS", [b"/static/"]),
+    ("EXCLUDE_IP_ADDRESSES", ["not-an-ip"]),
+    ("EXCLUDE_IP_ADDRESSES", ["10.0.0.0/33"]),
+    ("EXCLUDE_IP_ADDRESSES", ["10.0.0.1", "999.0.0.1"]),
+    ("EXCLUDE_IP_ADDRESSES", "10.0.0.1"),
+    ("EXCLUDE_IP_ADDRESSES", [167772161]),
+    ("STORE_RAW", "no"),
+    ("STORE_RAW", 1),
+    ("STORE_IP", 1),
+    ("STORE_IP", "True"),
+    ("MAX_BUFFER_SIZE", 0),
+    ("MAX_BUFFER_SIZE", -1),
+    ("MAX_BUFFER_SIZE", "100000"),
+    ("MAX_BUFFER_SIZE", True),
+]
+
+GOOD_VALUES: list[tuple[str, Any]] = [
+    ("THROTTLE_SECONDS", 0),
+    ("THROTTLE_SECONDS", 3600),
+    ("BATCH_SIZE", 1),
+    ("BUFFER_TIMEOUT", 0.5),
+    ("BUFFER_TIMEOUT", 1e-3),
+    ("BUFFER_TIMEOUT", 10),
+    ("ASYNC_PROCESSING", False),
+    ("BOT_PATTERNS", []),
+    ("BOT_PATTERNS", ("bot", "crawl")),
+    ("EXCLUDE_ADMIN", False),
+    ("EXCLUDE_AJAX", False),
+    ("EXCLUDE_PATHS", []),
+    ("EXCLUDE_PATHS", ("/health/", "/metrics")),
+    ("EXCLUDE_IP_ADDRESSES", ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "::1"]),
+    ("EXCLUDE_IP_ADDRESSES", ("10.1.2.3/8",)),
+    ("STORE_RAW", False),
+    ("STORE_IP", True),
+    ("MAX_BUFFER_SIZE", 100),
+    ("MAX_BUFFER_SIZE", 10**9),
+]
+
+
+def test_every_rule_has_bad_values() -> None:
+    assert {name for name, _ in BAD_VALUES} == set(CODES)
+
+
+def test_rule_ids_are_distinct_and_numbered() -> None:
+    assert [code for _name, code, _valid, _expected in RULES] == [f"E{i:03d}" for i in range(1, 13)]
+
+
+def test_defaults_pass() -> None:
+    assert check_settings() == []
+    assert check_async_dependencies() == []
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES)
+def test_bad_value_is_exactly_one_error(name: str, value: Any) -> None:
+    with override_settings(**{f"PAGEVIEW_{name}": value}):
+        errors = check_settings()
+    assert len(errors) == 1
+    error = errors[0]
+    assert type(error) is Error
+    assert error.id == f"django_pageviews.{CODES[name]}"
+    assert f"PAGEVIEW_{name}" in error.msg
+    assert repr(value) in error.msg
+
+
+@pytest.mark.parametrize(("name", "value"), GOOD_VALUES)
+def test_valid_non_default_passes(name: str, value: Any) -> None:
+    with override_settings(**{f"PAGEVIEW_{name}": value}):
+        assert check_settings() == []
+
+
+def test_several_bad_settings_give_one_error_each() -> None:
+    with override_settings(PAGEVIEW_BATCH_SIZE=0, PAGEVIEW_STORE_IP=1, PAGEVIEW_EXCLUDE_PATHS=[1]):
+        ids = [e.id for e in check_settings()]
+    assert ids == ["django_pageviews.E002", "django_pageviews.E008", "django_pageviews.E011"]
+
+
+def test_max_buffer_smaller_than_batch_is_e013() -> None:
+    with override_settings(PAGEVIEW_BATCH_SIZE=200, PAGEVIEW_MAX_BUFFER_SIZE=100):
+        errors = check_settings()
+    assert len(errors) == 1
+    assert type(errors[0]) is Error
+    assert errors[0].id == "django_pageviews.E013"
+    assert "PAGEVIEW_MAX_BUFFER_SIZE" in errors[0].msg
+    assert "PAGEVIEW_BATCH_SIZE" in errors[0].msg
+
+
+def test_max_buffer_equal_to_batch_passes() -> None:
+    with override_settings(PAGEVIEW_BATCH_SIZE=100, PAGEVIEW_MAX_BUFFER_SIZE=100):
+        assert check_settings() == []
+
+
+def test_max_buffer_smaller_than_default_batch_is_e013() -> None:
+    with override_settings(PAGEVIEW_MAX_BUFFER_SIZE=99):
+        assert [e.id for e in check_settings()] == ["django_pageviews.E013"]
+
+
+def test_checks_are_registered() -> None:
+    with (
+        override_settings(PAGEVIEW_BATCH_SIZE=0),
+        pytest.raises(SystemCheckError, match=r"django_pageviews\.E002"),
+    ):
+        call_command("check")
+
+
+def test_check_command_passes_with_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("check")
+    assert "django_pageviews" not in capsys.readouterr().err
+
+
+def test_async_dependencies_ignored_when_async_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "celery", None)
+    with override_settings(PAGEVIEW_ASYNC_PROCESSING=False):
+        assert check_async_dependencies() == []
+
+
+@override_settings(PAGEVIEW_ASYNC_PROCESSING=True)
+def test_async_dependencies_installed() -> None:
+    assert check_async_dependencies() == []
+
+
+@pytest.mark.parametrize("module", ["celery", "kombu.transport.redis"])
+def test_async_dependency_missing_is_e020(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, module, None)
+    with override_settings(PAGEVIEW_ASYNC_PROCESSING=True):
+        errors = check_async_dependencies()
+    assert len(errors) == 1
+    error = errors[0]
+    assert type(error) is Error
+    assert error.id == "django_pageviews.E020"
+    assert error.hint == "pip install django-pageviews[async]"
+    assert error.msg == f"PAGEVIEW_ASYNC_PROCESSING is True but {module} cannot be imported."
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AttributeError,
+    reason="bug: without redis, importing kombu.transport.redis raises AttributeError "
+    "(not ImportError), which check_async_dependencies lets escape",
+)
+def test_redis_missing_is_e020_in_a_fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As in a fresh `manage.py check` where the redis package is not installed: kombu's
+    # redis transport has not been imported yet, and `import redis` fails.
+    monkeypatch.delitem(sys.modules, "kombu.transport.redis", raising=False)
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with override_settings(PAGEVIEW_ASYNC_PROCESSING=True):
+        errors = check_async_dependencies()
+    assert len(errors) == 1
+    error = errors[0]
+    assert type(error) is Error
+    assert error.id == "django_pageviews.E020"
+    assert error.hint == "pip install django-pageviews[async]"
+    assert "redis" in error.msg
+
+
+def test_all_async_dependencies_missing_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in ASYNC_MODULES:
+        monkeypatch.setitem(sys.modules, module, None)
+    with override_settings(PAGEVIEW_ASYNC_PROCESSING=True):
+        errors = check_async_dependencies()
+    assert len(errors) == 1
+    assert errors[0].id == "django_pageviews.E020"
+    assert errors[0].msg == (
+        "PAGEVIEW_ASYNC_PROCESSING is True but celery, redis, kombu.transport.redis "
+        "cannot be imported."
+    )
+
+
+def test_async_missing_dependency_fails_check_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "celery", None)
+    with (
+        override_settings(PAGEVIEW_ASYNC_PROCESSING=True),
+        pytest.raises(SystemCheckError, match=r"django_pageviews\.E020"),
+    ):
+        call_command("check")
+
+
+@pytest.mark.parametrize("value", ["yes", 1])
+def test_truthy_non_bool_async_is_not_async(value: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A wrong type is E004 from check_settings, not a second error about dependencies.
+    monkeypatch.setitem(sys.modules, "celery", None)
+    with override_settings(PAGEVIEW_ASYNC_PROCESSING=value):
+        assert check_async_dependencies() == []
+        assert [e.id for e in check_settings()] == ["django_pageviews.E004"]

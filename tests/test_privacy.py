@@ -1,0 +1,133 @@
+"""Client address, anonymisation and the daily visitor hash."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from django.test import RequestFactory, override_settings
+
+from django_pageviews.privacy import anonymize_ip, client_ip, stored_ip, visitor_hash
+
+UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+DAY = date(2025, 3, 14)
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "expected"),
+    [
+        ("203.0.113.77", "203.0.113.77"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("2001:db8:abcd:12:34::1", "2001:db8:abcd:12:34::1"),
+        ("2001:0DB8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),
+        ("::1", "::1"),
+    ],
+)
+def test_client_ip_valid(remote_addr: str, expected: str) -> None:
+    request = RequestFactory().get("/", REMOTE_ADDR=remote_addr)
+    assert client_ip(request) == expected
+
+
+@pytest.mark.parametrize(
+    "remote_addr",
+    ["not-an-ip", "", "203.0.113.256", "203.0.113.7:8080", "10.0.0.0/8", " 10.0.0.1", "unknown"],
+)
+def test_client_ip_invalid_is_none(remote_addr: str) -> None:
+    request = RequestFactory().get("/", REMOTE_ADDR=remote_addr)
+    assert client_ip(request) is None
+
+
+def test_client_ip_missing_remote_addr_is_none() -> None:
+    request = RequestFactory().get("/")
+    del request.META["REMOTE_ADDR"]
+    assert client_ip(request) is None
+
+
+def test_client_ip_ignores_forwarding_headers() -> None:
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR="203.0.113.1"
+    )
+    assert client_ip(request) == "198.51.100.9"
+
+
+@pytest.mark.parametrize(
+    ("ip", "expected"),
+    [
+        ("203.0.113.77", "203.0.113.0"),
+        ("203.0.113.0", "203.0.113.0"),
+        ("10.255.255.255", "10.255.255.0"),
+        ("2001:db8:abcd:12:34::1", "2001:db8:abcd::"),
+        ("2001:db8:abcd:ffff:ffff:ffff:ffff:ffff", "2001:db8:abcd::"),
+        ("::1", "::"),
+    ],
+)
+def test_anonymize_ip(ip: str, expected: str) -> None:
+    assert anonymize_ip(ip) == expected
+
+
+def test_stored_ip_anonymises_by_default() -> None:
+    assert stored_ip("203.0.113.77") == "203.0.113.0"
+    assert stored_ip("2001:db8:abcd:12:34::1") == "2001:db8:abcd::"
+
+
+@override_settings(PAGEVIEW_STORE_IP=True)
+def test_stored_ip_keeps_address_when_store_ip() -> None:
+    assert stored_ip("203.0.113.77") == "203.0.113.77"
+    assert stored_ip("2001:db8:abcd:12:34::1") == "2001:db8:abcd:12:34::1"
+
+
+@pytest.mark.parametrize("store_ip", [False, True])
+def test_stored_ip_none_stays_none(store_ip: bool) -> None:
+    with override_settings(PAGEVIEW_STORE_IP=store_ip):
+        assert stored_ip(None) is None
+
+
+def test_visitor_hash_is_32_hex_chars() -> None:
+    value = visitor_hash("203.0.113.77", UA, DAY)
+    assert re.fullmatch(r"[0-9a-f]{32}", value) is not None
+
+
+def test_visitor_hash_without_ip_is_32_hex_chars() -> None:
+    value = visitor_hash(None, UA, DAY)
+    assert re.fullmatch(r"[0-9a-f]{32}", value) is not None
+    assert value != visitor_hash("203.0.113.77", UA, DAY)
+
+
+def test_visitor_hash_stable_within_a_day() -> None:
+    assert visitor_hash("203.0.113.77", UA, DAY) == visitor_hash("203.0.113.77", UA, DAY)
+
+
+def test_visitor_hash_changes_on_next_day() -> None:
+    today = visitor_hash("203.0.113.77", UA, DAY)
+    tomorrow = visitor_hash("203.0.113.77", UA, DAY + timedelta(days=1))
+    assert today != tomorrow
+    # Going back is the same hash again: the salt is derived, not random.
+    assert visitor_hash("203.0.113.77", UA, DAY) == today
+
+
+def test_visitor_hash_differs_for_another_user_agent() -> None:
+    assert visitor_hash("203.0.113.77", UA, DAY) != visitor_hash("203.0.113.77", UA + "x", DAY)
+
+
+def test_visitor_hash_differs_for_another_ip() -> None:
+    assert visitor_hash("203.0.113.77", UA, DAY) != visitor_hash("203.0.113.78", UA, DAY)
+
+
+def test_visitor_hash_fields_are_separated() -> None:
+    # Moving characters between the address and the user agent must not collide.
+    assert visitor_hash("1.2.3.4", "5x", DAY) != visitor_hash("1.2.3.45", "x", DAY)
+
+
+def test_visitor_hash_handles_undecodable_user_agent() -> None:
+    ua = b"Mozilla/5.0 \xff\xfe".decode("utf-8", "surrogateescape")
+    value = visitor_hash("203.0.113.77", ua, DAY)
+    assert re.fullmatch(r"[0-9a-f]{32}", value) is not None
+
+
+def test_visitor_hash_changes_with_secret_key() -> None:
+    before = visitor_hash("203.0.113.77", UA, DAY)
+    with override_settings(SECRET_KEY="another-secret"):
+        during = visitor_hash("203.0.113.77", UA, DAY)
+    assert during != before
+    assert visitor_hash("203.0.113.77", UA, DAY) == before

@@ -1,0 +1,49 @@
+"""Reads: daily totals plus views still buffered in this process."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+
+from django_pageviews.models import PageView
+from django_pageviews.recorder import flush
+from tests.conftest import asgi_requests, distinct_visitors
+from tests.models import Article
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_counts_are_live_before_and_after_the_flush() -> None:
+    article = Article.objects.create(title="A", slug="a")
+    asgi_requests([("GET", f"/articles/{article.pk}/", h) for h in distinct_visitors(3)])
+    assert PageView.get_view_count(obj=article) == 3
+    assert PageView.get_view_count(url=f"/articles/{article.pk}/") == 3
+    assert PageView.get_view_count(view_name="article-detail") == 3
+    assert PageView.get_view_count(obj=article, view_name="other") == 0
+    assert flush() == 3
+    assert PageView.get_view_count(obj=article) == 3
+    asgi_requests([("GET", f"/articles/{article.pk}/", h) for h in distinct_visitors(5)[3:]])
+    assert PageView.get_view_count(obj=article) == 5
+    assert PageView.get_view_count() == 5
+
+
+def test_counts_for_many_objects_in_one_query(django_assert_num_queries: object) -> None:
+    articles = [Article.objects.create(title=str(i), slug=f"s{i}") for i in range(50)]
+    requests = []
+    for i, article in enumerate(articles[:10]):
+        requests += [("GET", f"/by-slug/{article.slug}/", h) for h in distinct_visitors(i + 1)]
+    asgi_requests(requests)
+    flush()
+    # Views still buffered, by slug, count too.
+    asgi_requests([("GET", f"/by-slug/{articles[0].slug}/", distinct_visitors(2)[1])])
+    ContentType.objects.get_for_model(Article)  # warm the content type cache
+    with django_assert_num_queries(1):  # type: ignore[operator]
+        counts = PageView.get_view_counts_for_objects(articles)
+    expected = {a.pk: (i + 1 if i < 10 else 0) for i, a in enumerate(articles)}
+    expected[articles[0].pk] += 1
+    assert counts == expected
+
+
+def test_counts_for_no_objects_is_empty(django_assert_num_queries: object) -> None:
+    with django_assert_num_queries(0):  # type: ignore[operator]
+        assert PageView.get_view_counts_for_objects([]) == {}

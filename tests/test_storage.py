@@ -1,0 +1,101 @@
+"""The writer: one transaction per batch, adding upserts, replays skipped."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import date
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.test import override_settings
+
+from django_pageviews.events import PK, PageViewEvent, Target
+from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
+from django_pageviews.storage import resolve_targets, target_hash, write_batch
+from tests.models import Article
+
+pytestmark = pytest.mark.django_db
+
+
+def event(target: Target, timestamp: float | None = None) -> PageViewEvent:
+    return PageViewEvent(
+        event_id=uuid.uuid4().hex,
+        timestamp=time.time() if timestamp is None else timestamp,
+        target=target,
+        ip_address="192.0.2.0",
+        user_agent="ua",
+        visitor_hash="0" * 32,
+    )
+
+
+PAGE = Target("/page/", "page", "", "", "")
+
+
+def test_batch_writes_raw_rows_and_daily_totals() -> None:
+    assert write_batch("b1", [event(PAGE) for _ in range(3)]) == 3
+    assert PageView.objects.filter(url="/page/").count() == 3
+    daily = PageViewDaily.objects.get()
+    assert (daily.url, daily.view_name, daily.views, daily.content_type_id) == (
+        "/page/",
+        "page",
+        3,
+        None,
+    )
+    assert daily.target_hash == target_hash(None, "", "/page/", "page")
+    assert ProcessedBatch.objects.get().views == 3
+
+
+def test_replayed_batch_changes_nothing() -> None:
+    events = [event(PAGE) for _ in range(4)]
+    assert write_batch("same-id", events) == 4
+    assert write_batch("same-id", events) == 0
+    assert PageView.objects.count() == 4
+    assert PageViewDaily.objects.get().views == 4
+    assert ProcessedBatch.objects.count() == 1
+
+
+def test_upsert_adds_to_existing_totals() -> None:
+    write_batch("first", [event(PAGE) for _ in range(2)])
+    write_batch("second", [event(PAGE) for _ in range(5)])
+    assert PageViewDaily.objects.get().views == 7
+
+
+@override_settings(TIME_ZONE="Pacific/Kiritimati")  # UTC+14: the local day differs
+def test_days_are_the_sites_local_days() -> None:
+    # 2026-01-01 12:00 UTC is 2026-01-02 02:00 in Kiritimati.
+    ts = 1767268800.0
+    write_batch("tz", [event(PAGE, ts)])
+    assert PageViewDaily.objects.get().day == date(2026, 1, 2)
+
+
+def test_many_targets_in_one_batch() -> None:
+    targets = [Target(f"/p/{i}/", "", "", "", "") for i in range(450)]
+    write_batch("wide", [event(t) for t in targets for _ in range(2)])
+    assert PageViewDaily.objects.count() == 450
+    assert set(PageViewDaily.objects.values_list("views", flat=True)) == {2}
+
+
+def test_slug_and_pk_targets_resolve_in_one_query_per_model_field(
+    django_assert_num_queries: object,
+) -> None:
+    a = Article.objects.create(title="A", slug="a")
+    b = Article.objects.create(title="B", slug="b")
+    ContentType.objects.get_for_model(Article)  # warm the content type cache
+    targets = {
+        Target("/a/", "", "tests.article", "slug", "a"),
+        Target("/b/", "", "tests.article", "slug", "b"),
+        Target("/x/", "", "tests.article", "slug", "missing"),
+        Target("/b2/", "", "tests.article", PK, str(b.pk)),
+        Target("/gone/", "", "nosuch.model", PK, "1"),
+    }
+    with django_assert_num_queries(1):  # type: ignore[operator]
+        resolved = resolve_targets(targets, "default")
+    ct = ContentType.objects.get_for_model(Article).pk
+    assert resolved == {
+        Target("/a/", "", "tests.article", "slug", "a"): (ct, str(a.pk)),
+        Target("/b/", "", "tests.article", "slug", "b"): (ct, str(b.pk)),
+        Target("/x/", "", "tests.article", "slug", "missing"): (None, ""),
+        Target("/b2/", "", "tests.article", PK, str(b.pk)): (ct, str(b.pk)),
+        Target("/gone/", "", "nosuch.model", PK, "1"): (None, ""),
+    }

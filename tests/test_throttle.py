@@ -1,0 +1,168 @@
+"""The in-memory throttle: one view per key and window, bounded, thread-safe."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from django_pageviews.throttle import Throttle
+
+
+def test_first_allowed_repeat_within_window_refused_after_window_allowed() -> None:
+    t = Throttle()
+    assert t.allow("k", 20, now=1000.0) is True
+    assert t.allow("k", 20, now=1000.0) is False
+    assert t.allow("k", 20, now=1019.999) is False
+    assert t.allow("k", 20, now=1020.0) is True
+    assert t.allow("k", 20, now=1021.0) is False
+    assert t.allow("k", 20, now=1040.0) is True
+
+
+def test_refused_call_does_not_extend_the_window() -> None:
+    t = Throttle()
+    assert t.allow("k", 10, now=0.0) is True
+    assert t.allow("k", 10, now=9.0) is False
+    assert t.allow("k", 10, now=10.0) is True
+
+
+def test_default_clock_is_used_without_now() -> None:
+    t = Throttle()
+    assert t.allow("k", 3600) is True
+    assert t.allow("k", 3600) is False
+
+
+@pytest.mark.parametrize("seconds", [0, 0.0, -1])
+def test_zero_seconds_always_allowed(seconds: float) -> None:
+    t = Throttle()
+    assert [t.allow("k", seconds, now=5.0) for _ in range(5)] == [True] * 5
+    assert len(t._until) == 0
+
+
+def test_keys_are_independent() -> None:
+    t = Throttle()
+    assert t.allow(("visitor-a", "/"), 20, now=0.0) is True
+    assert t.allow(("visitor-b", "/"), 20, now=0.0) is True
+    assert t.allow(("visitor-a", "/other/"), 20, now=0.0) is True
+    assert t.allow(("visitor-a", "/"), 20, now=1.0) is False
+    assert t.allow(("visitor-b", "/"), 20, now=1.0) is False
+    assert t.allow(("visitor-a", "/other/"), 20, now=1.0) is False
+
+
+def test_bounded_to_max_entries() -> None:
+    t = Throttle(max_entries=3)
+    for i in range(5):
+        assert t.allow(f"k{i}", 100, now=float(i)) is True
+        assert len(t._until) <= 3
+    assert len(t._until) == 3
+    # The oldest went first; the newest are still throttled.
+    assert list(t._until) == ["k2", "k3", "k4"]
+    for key in ("k2", "k3", "k4"):
+        assert t.allow(key, 100, now=5.0) is False
+
+
+def test_evicts_expired_entries_before_live_ones() -> None:
+    t = Throttle(max_entries=3)
+    assert t.allow("live-old", 100, now=0.0) is True
+    assert t.allow("expiring", 1, now=0.0) is True
+    assert t.allow("live-new", 100, now=0.0) is True
+    # At 5.0 "expiring" has expired; it goes, although "live-old" is older.
+    assert t.allow("new", 100, now=5.0) is True
+    assert len(t._until) == 3
+    assert set(t._until) == {"live-old", "live-new", "new"}
+    assert t.allow("live-old", 100, now=6.0) is False
+    assert t.allow("live-new", 100, now=6.0) is False
+
+
+def test_evicts_all_expired_entries_at_once() -> None:
+    t = Throttle(max_entries=3)
+    assert t.allow("a", 1, now=0.0) is True
+    assert t.allow("b", 1, now=0.0) is True
+    assert t.allow("c", 100, now=0.0) is True
+    assert t.allow("d", 100, now=5.0) is True
+    assert set(t._until) == {"c", "d"}
+
+
+def test_evicted_key_is_allowed_again_within_its_window() -> None:
+    t = Throttle(max_entries=3)
+    assert t.allow("a", 100, now=0.0) is True
+    assert t.allow("b", 100, now=0.0) is True
+    assert t.allow("c", 100, now=0.0) is True
+    assert t.allow("d", 100, now=1.0) is True  # evicts "a", the oldest
+    assert "a" not in t._until
+    assert t.allow("a", 100, now=2.0) is True
+    assert len(t._until) <= 3
+
+
+def test_re_allowed_key_moves_to_the_end() -> None:
+    t = Throttle(max_entries=3)
+    assert t.allow("a", 10, now=0.0) is True
+    assert t.allow("b", 100, now=0.0) is True
+    assert t.allow("a", 10, now=10.0) is True  # expired, re-recorded: now the newest
+    assert t.allow("c", 100, now=11.0) is True
+    assert t.allow("d", 100, now=12.0) is True  # evicts "b", now the oldest
+    assert list(t._until) == ["a", "c", "d"]
+
+
+def test_full_table_does_not_evict_for_a_known_key() -> None:
+    t = Throttle(max_entries=2)
+    assert t.allow("a", 10, now=0.0) is True
+    assert t.allow("b", 100, now=0.0) is True
+    assert t.allow("a", 10, now=10.0) is True
+    assert set(t._until) == {"a", "b"}
+
+
+def test_clear_forgets_everything() -> None:
+    t = Throttle()
+    assert t.allow("k", 100, now=0.0) is True
+    t.clear()
+    assert len(t._until) == 0
+    assert t.allow("k", 100, now=1.0) is True
+
+
+def test_concurrent_calls_on_one_key_allow_exactly_once() -> None:
+    t = Throttle()
+    threads_count = 8
+    calls = 1000
+    barrier = threading.Barrier(threads_count)
+    results: list[list[bool]] = [[] for _ in range(threads_count)]
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        out = results[index]
+        for _ in range(calls):
+            out.append(t.allow(("visitor", "/page/"), 3600))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+
+    flat = [r for per_thread in results for r in per_thread]
+    assert len(flat) == threads_count * calls
+    assert flat.count(True) == 1
+
+
+def test_concurrent_distinct_keys_stay_bounded() -> None:
+    t = Throttle(max_entries=50)
+    threads_count = 8
+    barrier = threading.Barrier(threads_count)
+    allowed = [0] * threads_count
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        for i in range(500):
+            if t.allow((index, i), 3600):
+                allowed[index] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+
+    assert allowed == [500] * threads_count
+    assert len(t._until) == 50
