@@ -94,7 +94,7 @@ def check_async_dependencies(**kwargs: object) -> list[CheckMessage]:
     for module in ASYNC_MODULES:
         try:
             importlib.import_module(module)
-        except ImportError:
+        except Exception:  # kombu's transport raises AttributeError when redis is missing
             missing.append(module)
     if not missing:
         return []

@@ -182,12 +182,6 @@ def test_async_dependency_missing_is_e020(module: str, monkeypatch: pytest.Monke
     assert error.msg == f"PAGEVIEW_ASYNC_PROCESSING is True but {module} cannot be imported."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="bug: without redis, importing kombu.transport.redis raises AttributeError "
-    "(not ImportError), which check_async_dependencies lets escape",
-)
 def test_redis_missing_is_e020_in_a_fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
     # As in a fresh `manage.py check` where the redis package is not installed: kombu's
     # redis transport has not been imported yet, and `import redis` fails.
