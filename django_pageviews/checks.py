@@ -74,15 +74,15 @@ def check_settings(**kwargs: object) -> list[CheckMessage]:
                     id=f"django_pageviews.{code}",
                 )
             )
-    if _is_int(conf.BATCH_SIZE, 1) and _is_int(conf.MAX_BUFFER_SIZE, 1):
-        if conf.MAX_BUFFER_SIZE < conf.BATCH_SIZE:
-            errors.append(
-                Error(
-                    f"{PREFIX}MAX_BUFFER_SIZE ({conf.MAX_BUFFER_SIZE}) must not be smaller "
-                    f"than {PREFIX}BATCH_SIZE ({conf.BATCH_SIZE}).",
-                    id="django_pageviews.E013",
-                )
+    batch, maximum = conf.BATCH_SIZE, conf.MAX_BUFFER_SIZE
+    if _is_int(batch, 1) and _is_int(maximum, 1) and maximum < batch:
+        errors.append(
+            Error(
+                f"{PREFIX}MAX_BUFFER_SIZE ({maximum}) must not be smaller "
+                f"than {PREFIX}BATCH_SIZE ({batch}).",
+                id="django_pageviews.E013",
             )
+        )
     return errors
 
 

@@ -27,9 +27,7 @@ TARGET_HASH_LENGTH = 32
 class PageView(models.Model):
     """One page view. Field names and indexes follow the original 0.2.x model."""
 
-    content_type = models.ForeignKey(
-        ContentType, on_delete=models.CASCADE, null=True, blank=True
-    )
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, null=True, blank=True)
     # Text, not an integer: objects with UUID or string primary keys can be counted too.
     object_id = models.CharField(max_length=OBJECT_ID_MAX_LENGTH, null=True, blank=True)
     content_object = GenericForeignKey("content_type", "object_id")
@@ -82,9 +80,7 @@ class PageViewDaily(models.Model):
     # Hash of (content type, object id, url, view name): a fixed-width unique key with no
     # NULL in it, which every database can index whatever the URL length.
     target_hash = models.CharField(max_length=TARGET_HASH_LENGTH)
-    content_type = models.ForeignKey(
-        ContentType, on_delete=models.CASCADE, null=True, blank=True
-    )
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, null=True, blank=True)
     object_id = models.CharField(max_length=OBJECT_ID_MAX_LENGTH, blank=True, default="")
     url = models.CharField(max_length=URL_MAX_LENGTH)
     view_name = models.CharField(max_length=VIEW_NAME_MAX_LENGTH, blank=True, default="")

@@ -82,7 +82,7 @@ def resolve_targets(targets: set[Target], using: str) -> dict[Target, Resolved]:
         found[(label, field)] = (content_type_id, pks)
     resolved: dict[Target, Resolved] = {}
     for t in targets:
-        content_type_id, pks = found.get((t.model, t.field), (None, {}))
+        content_type_id, pks = found.get((t.model, t.field), (0, {}))
         object_id = pks.get(t.value)
         resolved[t] = (content_type_id, object_id) if object_id is not None else (None, "")
     return resolved

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from django.db import connections
 
@@ -26,8 +27,10 @@ def upsert_rollups(rows: Sequence[RollupRow], using: str) -> None:
     qn = connection.ops.quote_name
     table = qn(PageViewDaily._meta.db_table)
     views = qn("views")
-    if connection.vendor == "mysql":
+    if connection.vendor == "mysql" and connection.mysql_is_mariadb:  # type: ignore[attr-defined]
         conflict = f"ON DUPLICATE KEY UPDATE {views} = {views} + VALUES({views})"
+    elif connection.vendor == "mysql":  # MySQL 8.0.20+ deprecates VALUES() here
+        conflict = f"AS new ON DUPLICATE KEY UPDATE {views} = {views} + new.{views}"
     else:  # PostgreSQL and SQLite (>= 3.24)
         key = f"{qn('day')}, {qn('target_hash')}"
         conflict = f"ON CONFLICT ({key}) DO UPDATE SET {views} = {table}.{views} + EXCLUDED.{views}"
@@ -38,7 +41,7 @@ def upsert_rollups(rows: Sequence[RollupRow], using: str) -> None:
         for start in range(0, len(ordered), ROWS_PER_STATEMENT):
             chunk = ordered[start : start + ROWS_PER_STATEMENT]
             values = ", ".join([placeholder] * len(chunk))
-            params: list[object] = []
+            params: list[Any] = []
             for day, *rest in chunk:
                 params += [connection.ops.adapt_datefield_value(day), *rest]
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} {conflict}", params)

@@ -40,12 +40,10 @@ def asgi_requests(requests: Sequence[Request]) -> list[httpx.Response]:
     app = ASGIHandler()
 
     async def run() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             return list(
-                await asyncio.gather(
-                    *(client.request(m, p, headers=h) for m, p, h in requests)
-                )
+                await asyncio.gather(*(client.request(m, p, headers=h) for m, p, h in requests))
             )
 
     return asyncio.run(run())

@@ -19,7 +19,7 @@ N = 1000
 @override_settings(PAGEVIEW_THROTTLE_SECONDS=0)
 def test_thousand_concurrent_views_are_counted_exactly() -> None:
     article = Article.objects.create(title="Hot", slug="hot")
-    url = f"/articles/{article.pk}/"
+    url = f"/async-articles/{article.pk}/"
     ua = {"user-agent": BROWSER_UA}
     noise = [
         ("GET", "/static/app.css", ua),

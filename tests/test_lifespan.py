@@ -71,8 +71,9 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True
+    )
 
 
 def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path) -> None:
@@ -91,9 +92,22 @@ def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "example_asgi.asgi:application", "--loop", "uvloop",
-         "--lifespan", "on", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "example_asgi.asgi:application",
+            "--loop",
+            "uvloop",
+            "--lifespan",
+            "on",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_until_serving(base + "/", process)

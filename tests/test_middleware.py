@@ -160,7 +160,11 @@ def test_unknown_slug_counts_for_the_url_only(get: Get) -> None:
     get("/by-slug/no-such-article/")
     flush()
     row = PageView.objects.get()
-    assert (row.url, row.content_type_id, row.object_id) == ("/by-slug/no-such-article/", None, None)
+    assert (row.url, row.content_type_id, row.object_id) == (
+        "/by-slug/no-such-article/",
+        None,
+        None,
+    )
 
 
 @BOTH

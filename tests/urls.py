@@ -13,6 +13,7 @@ urlpatterns = [
     path("articles/<int:pk>/", views.ArticleDetail.as_view(), name="article-detail"),
     path("by-slug/<slug:slug>/", views.ArticleBySlugNoContext.as_view(), name="article-slug"),
     path("docs/<str:code>/", views.DocumentByCode.as_view(), name="document"),
+    path("async-articles/<int:pk>/", views.AsyncArticleView.as_view(), name="article-async"),
     path("fn/<int:pk>/", views.article_by_function, name="article-fn"),
     path("async/", views.async_page, name="async-page"),
     path("status/<int:code>/", views.status, name="status"),

@@ -75,3 +75,17 @@ def form(request: HttpRequest) -> HttpResponse:
 
 def boom(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("view failed")
+
+
+class AsyncArticleView(View):
+    """An async class-based view with a model: counted from its pk, with no query at all.
+
+    Sync views under ASGI each get a thread and a database connection; a thousand at once
+    would exhaust a database's connection limit, which is not what the concurrency test is
+    about.
+    """
+
+    model = Article
+
+    async def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return HttpResponse(f"article {pk}")

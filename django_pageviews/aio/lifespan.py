@@ -1,8 +1,9 @@
 """An ASGI wrapper that gives Django's handler the lifespan protocol it lacks.
 
 Django's ASGIHandler refuses ``lifespan`` scopes, so servers never tell it they are
-stopping. Wrapped, uvicorn's or daphne's graceful shutdown (SIGTERM, Ctrl-C) flushes the
-buffered views before the process exits::
+stopping. Wrapped, a lifespan-aware server's graceful shutdown (uvicorn, hypercorn,
+granian: SIGTERM, Ctrl-C) flushes the buffered views before the process exits; daphne
+sends no lifespan events, so there the interpreter-exit hook does it::
 
     from django.core.asgi import get_asgi_application
     from django_pageviews.aio.lifespan import PageViewsLifespan
@@ -20,10 +21,9 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
 
 
 class PageViewsLifespan:
@@ -46,7 +46,7 @@ class PageViewsLifespan:
 
 async def shutdown() -> None:
     """Flush in a worker thread: the database writes must not run on the event loop."""
-    from ..shutdown import flush_all
+    from django_pageviews.shutdown import flush_all
 
     try:
         written = await asyncio.to_thread(flush_all)

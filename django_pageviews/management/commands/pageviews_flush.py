@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...buffer import buffer
-from ...recorder import flush
+from django_pageviews.buffer import buffer
+from django_pageviews.recorder import flush
 
 
 class Command(BaseCommand):

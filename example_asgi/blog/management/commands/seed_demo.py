@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from ...models import Article
+from example_asgi.blog.models import Article
 
 TOPICS = [
     "Counting page views without slowing pages",
