@@ -39,6 +39,16 @@ def _is_ip_list(value: Any) -> bool:
     return True
 
 
+def _is_redis_url(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, str) and value.startswith(("redis://", "rediss://", "unix://"))
+    )
+
+
+def _is_key_prefix(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and not set(value) & set("{} \t\n")
+
+
 # (setting name without prefix, check id, validator, what a valid value is)
 RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("THROTTLE_SECONDS", "E001", lambda v: _is_int(v, 0), "an integer >= 0 (0 disables)"),
@@ -58,6 +68,18 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("STORE_RAW", "E010", _is_bool, "True or False"),
     ("STORE_IP", "E011", _is_bool, "True or False"),
     ("MAX_BUFFER_SIZE", "E012", lambda v: _is_int(v, 1), "an integer >= 1"),
+    ("REDIS_URL", "E014", _is_redis_url, "None or a redis://, rediss:// or unix:// URL"),
+    ("REDIS_SOCKET_TIMEOUT", "E015", _is_positive_number, "a number of seconds > 0"),
+    ("REDIS_CONNECT_TIMEOUT", "E016", _is_positive_number, "a number of seconds > 0"),
+    ("KEY_PREFIX", "E017", _is_key_prefix, "a non-empty string without '{', '}' or spaces"),
+    ("SHIP_INTERVAL", "E018", _is_positive_number, "a number of seconds > 0"),
+    ("SHIP_BATCH_SIZE", "E019", lambda v: _is_int(v, 1) and v <= 5000, "an integer 1-5000"),
+    ("LOCAL_QUEUE_SIZE", "E021", lambda v: _is_int(v, 1), "an integer >= 1"),
+    ("REDIS_FALLBACK", "E022", lambda v: v in ("spill", "drop"), "'spill' or 'drop'"),
+    ("FLUSH_TIME_BUDGET", "E023", _is_positive_number, "a number of seconds > 0"),
+    ("EARLY_FLUSH_THRESHOLD", "E024", lambda v: _is_int(v, 0), "an integer >= 0 (0 disables)"),
+    ("EARLY_FLUSH_INTERVAL", "E025", _is_positive_number, "a number of seconds > 0"),
+    ("PROCESSED_BATCH_RETENTION_DAYS", "E026", lambda v: _is_int(v, 1), "an integer >= 1"),
 )
 
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")

@@ -63,6 +63,19 @@ class PageViewSettings:
     STORE_RAW = _Setting[bool](True)
     STORE_IP = _Setting[bool](False)
     MAX_BUFFER_SIZE = _Setting[int](100_000)
+    # The Redis + Celery path (PAGEVIEW_ASYNC_PROCESSING = True).
+    REDIS_URL = _Setting[str | None](None)  # None: CELERY_BROKER_URL if redis://, else local
+    REDIS_SOCKET_TIMEOUT = _Setting[float](0.5)
+    REDIS_CONNECT_TIMEOUT = _Setting[float](0.5)
+    KEY_PREFIX = _Setting[str]("pageviews")
+    SHIP_INTERVAL = _Setting[float](0.05)  # seconds between shipments to Redis
+    SHIP_BATCH_SIZE = _Setting[int](500)  # events per shipment at most
+    LOCAL_QUEUE_SIZE = _Setting[int](50_000)  # events waiting per process/loop at most
+    REDIS_FALLBACK = _Setting[str]("spill")  # "spill" to the database path, or "drop"
+    FLUSH_TIME_BUDGET = _Setting[float](50)  # seconds one flush task may drain
+    EARLY_FLUSH_THRESHOLD = _Setting[int](10_000)  # pending views that trigger a flush
+    EARLY_FLUSH_INTERVAL = _Setting[float](10)  # at most one early flush per interval
+    PROCESSED_BATCH_RETENTION_DAYS = _Setting[int](7)
 
     @classmethod
     def names(cls) -> list[str]:
@@ -96,6 +109,15 @@ def excluded_networks() -> tuple[IPNetwork, ...]:
 @cache
 def excluded_paths() -> tuple[str, ...]:
     return tuple(conf.EXCLUDE_PATHS)
+
+
+def redis_url() -> str:
+    if conf.REDIS_URL:
+        return conf.REDIS_URL
+    broker = str(getattr(settings, "CELERY_BROKER_URL", "") or "")
+    if broker.startswith(("redis://", "rediss://", "unix://")):
+        return broker
+    return "redis://localhost:6379/0"
 
 
 @receiver(setting_changed)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import NamedTuple
+
+from django.utils import timezone
 
 # Longest path kept. 700 characters of utf8mb4 stay inside InnoDB's 3072-byte index limit,
 # so the URL column can be indexed on MariaDB/MySQL as on the other databases.
@@ -35,3 +38,8 @@ class PageViewEvent(NamedTuple):
     user_agent: str
     visitor_hash: str
     session_key: str | None = None
+
+
+def local_day(timestamp: float) -> date:
+    """The day a view counts for: the site's calendar (TIME_ZONE), not UTC's."""
+    return timezone.localtime(datetime.fromtimestamp(timestamp, tz=UTC)).date()

@@ -72,6 +72,20 @@ class PageView(models.Model):
 
         return get_view_counts_for_objects(objects)
 
+    @classmethod
+    async def aget_view_count(
+        cls, obj: models.Model | None = None, url: str | None = None, view_name: str | None = None
+    ) -> int:
+        from .queries import aget_view_count
+
+        return await aget_view_count(obj=obj, url=url, view_name=view_name)
+
+    @classmethod
+    async def aget_view_counts_for_objects(cls, objects: Any) -> dict[Any, int]:
+        from .queries import aget_view_counts_for_objects
+
+        return await aget_view_counts_for_objects(objects)
+
 
 class PageViewDaily(models.Model):
     """Views per day and target, added to by an upsert in each batch."""

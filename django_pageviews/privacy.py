@@ -27,9 +27,13 @@ VISITOR_HASH_LENGTH = 32
 
 def client_ip(request: HttpRequest) -> str | None:
     """The socket peer address, validated. Forwarding headers are not trusted here."""
-    raw = request.META.get("REMOTE_ADDR") or ""
+    return parse_ip(request.META.get("REMOTE_ADDR"))
+
+
+def parse_ip(raw: str | None) -> str | None:
+    """The normalised address, or None for anything that is not one."""
     try:
-        return str(ipaddress.ip_address(raw))
+        return str(ipaddress.ip_address(raw or ""))
     except ValueError:
         return None
 

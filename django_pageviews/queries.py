@@ -1,4 +1,4 @@
-"""The read API: totals from the daily table plus views still waiting to be written."""
+"""The read API: daily totals plus views not yet written (live counts)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,20 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, Q, Sum
 
-from .buffer import buffer
-from .events import PK, Target
+from . import live
+from .events import Target
 from .models import PageViewDaily
+from .objects import is_object, lookup_values, model_label
+from .wire import dimension, object_key
 
 
-def _label(obj: Model) -> str:
-    return obj._meta.concrete_model._meta.label_lower  # type: ignore[union-attr]
-
-
-def _is_object(target: Target, label: str, obj: Model) -> bool:
-    if target.model != label:
-        return False
-    if target.field == PK:
-        return target.value == str(obj.pk)
-    return target.value == str(getattr(obj, target.field, None))
+def _object_dims(obj: Model, url: str | None = None, view: str | None = None) -> list[str]:
+    label = model_label(type(obj))
+    return [dimension(object_key(label, f, v), url, view) for f, v in lookup_values(obj)]
 
 
 def get_view_count(
@@ -32,50 +28,60 @@ def get_view_count(
     """Views of everything that matches all the given criteria (all views if none)."""
     query = Q()
     if obj is not None:
-        content_type = ContentType.objects.get_for_model(obj)
-        query &= Q(content_type=content_type, object_id=str(obj.pk))
+        query &= Q(content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk))
     if url is not None:
         query &= Q(url=url)
     if view_name is not None:
         query &= Q(view_name=view_name)
-    label = _label(obj) if obj is not None else ""
+    dims = (
+        _object_dims(obj, url, view_name) if obj is not None else [dimension(None, url, view_name)]
+    )
 
     def matches(t: Target) -> bool:
         return (
-            (obj is None or _is_object(t, label, obj))
+            (obj is None or is_object(t, obj))
             and (url is None or t.url == url)
             and (view_name is None or t.view_name == view_name)
         )
 
-    with buffer.consistent_read() as pending:
-        stored = PageViewDaily.objects.filter(query).aggregate(total=Sum("views"))["total"]
-    return (stored or 0) + sum(n for t, n in pending.items() if matches(t))
+    stored, local, remote = live.read(
+        lambda: PageViewDaily.objects.filter(query).aggregate(total=Sum("views"))["total"],
+        dims,
+    )
+    return (stored or 0) + sum(n for t, n in local.items() if matches(t)) + sum(remote.values())
 
 
 def get_view_counts_for_objects(objects: Iterable[Model]) -> dict[Any, int]:
     """``{pk: views}`` for every object given (0 for unviewed ones), in one query."""
     objects = list(objects)
+    if not objects:
+        return {}
     by_type: dict[ContentType, list[str]] = defaultdict(list)
     for obj in objects:
         by_type[ContentType.objects.get_for_model(obj)].append(str(obj.pk))
-    counts: Counter[tuple[int, str]] = Counter()
-    with buffer.consistent_read() as pending:
-        if by_type:
-            query = Q()
-            for content_type, pks in by_type.items():
-                query |= Q(content_type=content_type, object_id__in=pks)
-            rows = (
-                PageViewDaily.objects.filter(query)
-                .values_list("content_type_id", "object_id")
-                .annotate(total=Sum("views"))
-                .order_by()
-            )
-            for content_type_id, object_id, total in rows:
-                counts[(content_type_id, object_id)] = total
+    query = Q()
+    for content_type, pks in by_type.items():
+        query |= Q(content_type=content_type, object_id__in=pks)
+    dims = {obj.pk: _object_dims(obj) for obj in objects}
+
+    def db_read() -> Counter[tuple[int, str]]:
+        rows = (
+            PageViewDaily.objects.filter(query)
+            .values_list("content_type_id", "object_id")
+            .annotate(total=Sum("views"))
+            .order_by()
+        )
+        return Counter({(ct, oid): total for ct, oid, total in rows})
+
+    counts, local, remote = live.read(db_read, [d for ds in dims.values() for d in ds])
     result: dict[Any, int] = {}
     for obj in objects:
         content_type = ContentType.objects.get_for_model(obj)
-        label = _label(obj)
-        live = sum(n for t, n in pending.items() if _is_object(t, label, obj))
-        result[obj.pk] = counts[(content_type.pk, str(obj.pk))] + live
+        stored = counts[(content_type.pk, str(obj.pk))]
+        buffered = sum(n for t, n in local.items() if is_object(t, obj))
+        result[obj.pk] = stored + buffered + sum(remote[d] for d in dims[obj.pk])
     return result
+
+
+aget_view_count = sync_to_async(get_view_count)
+aget_view_counts_for_objects = sync_to_async(get_view_counts_for_objects)

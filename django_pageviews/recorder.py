@@ -1,16 +1,46 @@
-"""Where an event goes once the request decided it is a view."""
+"""Where an event goes once the request decided it is a view, and how to flush."""
 
 from __future__ import annotations
 
+import asyncio
+
 from .buffer import buffer
+from .conf import conf
 from .events import PageViewEvent
 
 
-def record(event: PageViewEvent) -> bool:
-    """Hand ``event`` to the configured pipeline; False when it was dropped (counted)."""
-    return buffer.add(event)
+def record(event: PageViewEvent, ship_now: bool = False) -> None:
+    """Hand ``event`` to the configured pipeline. Never blocks on I/O, unless ``ship_now``
+    asks a sync caller (a task about to finish) to ship to Redis before returning."""
+    if not conf.ASYNC_PROCESSING:
+        buffer.add(event)
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        from .sync_batcher import batcher
+
+        batcher.submit(event)
+        if ship_now:
+            batcher.ship_all()
+    else:
+        from .aio.batcher import get_batcher
+
+        get_batcher().submit(event)
 
 
 def flush() -> int:
-    """Write every view waiting in this process now; the number written."""
-    return buffer.flush()
+    """Write what this process holds to the database now; the number of views written.
+
+    In async mode this also ships this process's sync batcher and drains Redis (the
+    same work a ``process_pageview_buffer`` task does). Asyncio batchers are shipped by
+    their loop's shutdown.
+    """
+    written = 0
+    if conf.ASYNC_PROCESSING:
+        from .drain import drain_redis
+        from .sync_batcher import batcher
+
+        batcher.ship_all()
+        written += drain_redis(time_budget=None).views
+    return written + buffer.flush()

@@ -6,22 +6,26 @@ import logging
 
 from django.db import connections
 
-from .recorder import flush
+from .buffer import buffer
+from .conf import conf
 
 logger = logging.getLogger(__name__)
 
 
 def flush_all() -> int:
-    """Flush this process's buffer and close the database connections the flush used."""
+    """Ship this process's sync batcher to Redis (async mode; what Redis refuses goes to
+    the fallback), then write the in-process buffer; the number of views written."""
     try:
-        return flush()
+        if conf.ASYNC_PROCESSING:
+            from .sync_batcher import batcher
+
+            batcher.ship_all(give_up=True)
+        return buffer.flush()
     finally:
         connections.close_all()
 
 
 def flush_at_exit() -> None:
-    from .buffer import buffer
-
-    if buffer.pending_count():
-        written = flush_all()
+    written = flush_all()
+    if written:
         logger.info("Wrote %d buffered page views at exit.", written)

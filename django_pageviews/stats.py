@@ -20,6 +20,11 @@ TRACKING_ERROR = "tracking_error"
 FLUSH_ERROR = "flush_error"
 TRACKED = "tracked"
 WRITTEN = "written"
+SHIPPED = "shipped"
+REDIS_ERROR = "redis_error"
+EARLY_FLUSH_ERROR = "early_flush_error"
+READ_ERROR = "read_error"
+POISON = "poison"
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()

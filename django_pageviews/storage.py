@@ -11,7 +11,8 @@ import datetime as dt
 import hashlib
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date
 
 from django.apps import apps
 from django.conf import settings
@@ -20,9 +21,9 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, router, transaction
 from django.utils import timezone
 
 from .conf import conf
-from .events import PK, PageViewEvent, Target
+from .events import PK, PageViewEvent, Target, local_day
 from .models import TARGET_HASH_LENGTH, PageView, PageViewDaily, ProcessedBatch
-from .upsert import RollupRow, upsert_rollups
+from .upsert import upsert_rollups
 
 RAW_INSERT_BATCH = 500
 
@@ -30,31 +31,39 @@ RAW_INSERT_BATCH = 500
 Resolved = tuple[int | None, str]
 
 
-def write_batch(batch_id: str, events: Sequence[PageViewEvent]) -> int:
-    """Store ``events`` under ``batch_id``; the number written, 0 for a replayed batch."""
+def write_batch(
+    batch_id: str,
+    events: Sequence[PageViewEvent],
+    totals: Mapping[tuple[date, Target], int] | None = None,
+) -> int:
+    """Store a batch under ``batch_id``: raw rows for ``events`` and daily totals
+    (``totals``, or counted from ``events``). The number of views written, 0 for a replay.
+    """
     using = router.db_for_write(PageViewDaily) or DEFAULT_DB_ALIAS
-    resolved = resolve_targets({e.target for e in events}, using)
-    totals: Counter[RollupRow] = Counter()
-    for event in events:
-        content_type_id, object_id = resolved[event.target]
-        day = timezone.localtime(_aware(event.timestamp)).date()
-        url, view_name = event.target.url, event.target.view_name
+    if totals is None:
+        totals = Counter((local_day(e.timestamp), e.target) for e in events)
+    targets = {t for _, t in totals} | {e.target for e in events}
+    resolved = resolve_targets(targets, using)
+    rows: Counter[tuple[date, str, int | None, str, str, str]] = Counter()
+    for (day, target), views in totals.items():
+        content_type_id, object_id = resolved[target]
+        url, view_name = target.url, target.view_name
         key = target_hash(content_type_id, object_id, url, view_name)
-        totals[(day, key, content_type_id, object_id, url, view_name, 0)] += 1
-    rows = [(*row[:-1], views) for row, views in totals.items()]
+        rows[(day, key, content_type_id, object_id, url, view_name)] += views
+    views = sum(totals.values())
     try:
         with transaction.atomic(using=using):
-            ProcessedBatch.objects.using(using).create(batch_id=batch_id, views=len(events))
-            if conf.STORE_RAW:
+            ProcessedBatch.objects.using(using).create(batch_id=batch_id, views=views)
+            if conf.STORE_RAW and events:
                 PageView.objects.using(using).bulk_create(
                     _raw_rows(events, resolved), batch_size=RAW_INSERT_BATCH
                 )
-            upsert_rollups(rows, using)
+            upsert_rollups([(*row, n) for row, n in rows.items()], using)
     except IntegrityError:
         if ProcessedBatch.objects.using(using).filter(batch_id=batch_id).exists():
             return 0
         raise
-    return len(events)
+    return views
 
 
 def resolve_targets(targets: set[Target], using: str) -> dict[Target, Resolved]:

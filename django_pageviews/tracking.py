@@ -28,8 +28,10 @@ from .events import (
     PageViewEvent,
     Target,
 )
+from .objects import model_label, view_model
 from .privacy import client_ip, stored_ip, visitor_hash
 from .throttle import throttle
+from .wire import RECORD, UNIT
 
 # A view names what it shows with ``request.pageview_object = obj``.
 REQUEST_OBJECT_ATTRIBUTE = "pageview_object"
@@ -94,7 +96,14 @@ def _target(request: HttpRequest, response: HttpResponseBase) -> Target:
     match = request.resolver_match
     view_name = (match.view_name if match else "")[:VIEW_NAME_MAX_LENGTH]
     model, field, value = _viewed_object(request, response, match)
-    return Target(request.path[:URL_MAX_LENGTH], view_name, model, field, value)
+    return Target(_clean(request.path[:URL_MAX_LENGTH]), view_name, model, field, _clean(value))
+
+
+def _clean(text: str) -> str:
+    """Percent-encode the two control characters that separate fields in Redis."""
+    if UNIT in text or RECORD in text:
+        return text.replace(UNIT, "%1F").replace(RECORD, "%1E")
+    return text
 
 
 def _viewed_object(
@@ -111,38 +120,23 @@ def _viewed_object(
         if isinstance(context, dict):
             obj = context.get("object")
     if isinstance(obj, Model) and obj.pk is not None:
-        return _label(type(obj)), PK, str(obj.pk)[:OBJECT_ID_MAX_LENGTH]
+        return model_label(type(obj)), PK, str(obj.pk)[:OBJECT_ID_MAX_LENGTH]
     if match is None:
         return "", "", ""
     view_class = getattr(match.func, "view_class", None)
-    model = _view_model(view_class)
+    model = view_model(view_class)
     if model is None:
         return "", "", ""
     kwargs = match.kwargs
     pk_kwarg = getattr(view_class, "pk_url_kwarg", "pk")
     for name in (pk_kwarg, "pk", "id"):
         if name in kwargs:
-            return _label(model), PK, str(kwargs[name])[:OBJECT_ID_MAX_LENGTH]
+            return model_label(model), PK, str(kwargs[name])[:OBJECT_ID_MAX_LENGTH]
     slug_kwarg = getattr(view_class, "slug_url_kwarg", "slug")
     if slug_kwarg in kwargs:
         field = getattr(view_class, "slug_field", "slug")
-        return _label(model), field, str(kwargs[slug_kwarg])
+        return model_label(model), field, str(kwargs[slug_kwarg])
     return "", "", ""
-
-
-def _view_model(view_class: Any) -> type[Model] | None:
-    model = getattr(view_class, "model", None)
-    if model is None:
-        queryset = getattr(view_class, "queryset", None)
-        model = getattr(queryset, "model", None)
-    if isinstance(model, type) and issubclass(model, Model):
-        return model
-    return None
-
-
-def _label(model: type[Model]) -> str:
-    # Views of a proxy or child model count for the concrete model, as ContentType does.
-    return model._meta.concrete_model._meta.label_lower  # type: ignore[union-attr]
 
 
 def _loaded_user_id(request: HttpRequest) -> Any:

@@ -2,20 +2,56 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_pageviews.buffer import buffer
-from django_pageviews.recorder import flush
+from django_pageviews.conf import conf
 
 
 class Command(BaseCommand):
-    help = "Write the page views buffered in this process to the database now."
+    help = (
+        "Write buffered page views to the database now: with PAGEVIEW_ASYNC_PROCESSING, "
+        "drain the Redis buffer (what a process_pageview_buffer task does); in every "
+        "mode, the views buffered in this process."
+    )
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        written = flush()
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--time-budget",
+            type=float,
+            default=None,
+            help="Stop draining Redis after this many seconds (default: until empty).",
+        )
+
+    def handle(self, *args: Any, time_budget: float | None, **options: Any) -> None:
+        written = 0
+        if conf.ASYNC_PROCESSING:
+            from django_pageviews.drain import drain_redis
+            from django_pageviews.redis_client import get_client
+
+            def progress(batches: int, views: int) -> None:
+                self.stdout.write(f"\r{batches} batches, {views} views", ending="")
+                self.stdout.flush()
+
+            try:
+                result = drain_redis(time_budget=time_budget, progress=progress)
+            except Exception as exc:
+                raise CommandError(f"Draining Redis failed: {exc}") from exc
+            finally:
+                get_client().close()
+            if result.batches:
+                self.stdout.write("")
+            rate = result.views / result.seconds if result.seconds else 0.0
+            self.stdout.write(
+                f"Drained {result.views} views from Redis in {result.batches} batches "
+                f"({result.seconds:.2f} s, {rate:.0f} views/s)."
+            )
+            written += result.views
+        local = buffer.flush()
         if buffer.last_error is not None:
             raise CommandError(
-                f"Wrote {written} page views, then failed: {buffer.last_error}. "
+                f"Writing buffered page views failed: {buffer.last_error}. "
                 f"{buffer.pending_count()} remain buffered."
             )
+        written += local
         self.stdout.write(f"Wrote {written} page views.")

@@ -1,0 +1,109 @@
+"""Move claimed batches from Redis into the database, exactly once.
+
+claim (atomic, in Redis) -> write (one DB transaction, batch id included) -> ack (atomic,
+in Redis). A flusher killed anywhere leaves either an unclaimed view, a claim whose batch
+id is not in the database (replayed by cleanup), or one whose id is (acknowledged by
+cleanup). No lock is held while the database works.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.utils import timezone
+
+from . import stats
+from .conf import conf
+from .events import PageViewEvent, Target
+from .models import ProcessedBatch
+from .redis_buffer import Claim, ack, claim, claims_older_than, read_claim, record_flush
+from .redis_client import get_client
+from .storage import write_batch
+from .wire import decode_event, parse_count_field
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DrainResult:
+    batches: int = 0
+    views: int = 0
+    seconds: float = 0.0
+
+
+def drain_redis(
+    time_budget: float | None, progress: Callable[[int, int], None] | None = None
+) -> DrainResult:
+    """Claim and write BATCH_SIZE chunks until Redis is empty or ``time_budget`` is spent."""
+    client = get_client()
+    result = DrainResult()
+    started = time.monotonic()
+    while time_budget is None or time.monotonic() - started < time_budget:
+        batch_id = claim(client, conf.BATCH_SIZE)
+        if batch_id is None:
+            break
+        result.views += write_claim(client, read_claim(client, batch_id))
+        result.batches += 1
+        if progress is not None:
+            progress(result.batches, result.views)
+    result.seconds = time.monotonic() - started
+    if result.batches:
+        record_flush(client, result.views, result.seconds)
+    return result
+
+
+def write_claim(client: object, batch: Claim) -> int:
+    """Write one claimed batch (skipped if already written) and acknowledge it."""
+    totals: Counter[tuple[date, Target]] = Counter()
+    for field, n in batch.counts.items():
+        try:
+            totals[parse_count_field(field)] += n
+        except (ValueError, TypeError):
+            _poison(field)
+    events: list[PageViewEvent] = []
+    for raw in batch.raw_events:
+        try:
+            events.append(decode_event(raw))
+        except (ValueError, TypeError):
+            _poison(raw)
+    written = write_batch(batch.batch_id, events, totals)
+    ack(client, batch)
+    stats.incr(stats.WRITTEN, written)
+    return written
+
+
+def _poison(record: str) -> None:
+    # A record that cannot be read is set aside (counted, logged), never retried forever.
+    stats.incr(stats.POISON)
+    logger.error("Skipping an unreadable page-view record: %.200r", record)
+
+
+@dataclass
+class CleanupResult:
+    replayed: int = 0
+    acknowledged: int = 0
+    trimmed: int = 0
+
+
+def cleanup(stale_after: float | None = None) -> CleanupResult:
+    """Finish the claims of flushers that died, and trim old batch ids."""
+    client = get_client()
+    result = CleanupResult()
+    stale = claims_older_than(client, conf.BUFFER_TIMEOUT if stale_after is None else stale_after)
+    done = set(ProcessedBatch.objects.filter(batch_id__in=stale).values_list("batch_id", flat=True))
+    for batch_id in stale:
+        batch = read_claim(client, batch_id)
+        if batch_id in done:
+            result.acknowledged += ack(client, batch)
+        else:
+            write_claim(client, batch)
+            result.replayed += 1
+            logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)
+    cutoff = timezone.now() - timedelta(days=conf.PROCESSED_BATCH_RETENTION_DAYS)
+    result.trimmed, _ = ProcessedBatch.objects.filter(created_at__lt=cutoff).delete()
+    return result

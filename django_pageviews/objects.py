@@ -1,0 +1,74 @@
+"""How a viewed object is named in an event, and how a read finds it again."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.core.signals import setting_changed
+from django.db.models import Model
+from django.dispatch import receiver
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from .events import PK, Target
+
+
+def model_label(model: type[Model]) -> str:
+    """Views of a proxy or child model count for the concrete model, as ContentType does."""
+    concrete = model._meta.concrete_model
+    assert concrete is not None
+    return concrete._meta.label_lower
+
+
+def view_model(view_class: Any) -> type[Model] | None:
+    """The model a class-based view shows (``model`` or ``queryset.model``), if any."""
+    model = getattr(view_class, "model", None)
+    if model is None:
+        model = getattr(getattr(view_class, "queryset", None), "model", None)
+    if isinstance(model, type) and issubclass(model, Model):
+        return model
+    return None
+
+
+def is_object(target: Target, obj: Model) -> bool:
+    if target.model != model_label(type(obj)):
+        return False
+    if target.field == PK:
+        return target.value == str(obj.pk)
+    return target.value == str(getattr(obj, target.field, None))
+
+
+def lookup_values(obj: Model) -> list[tuple[str, str]]:
+    """Every (field, value) an event may name ``obj`` by: its pk, and the slug fields that
+    the project's class-based views look it up by."""
+    values = [(PK, str(obj.pk))]
+    for field in sorted(_slug_fields().get(model_label(type(obj)), ())):
+        value = getattr(obj, field, None)
+        if value is not None:
+            values.append((field, str(value)))
+    return values
+
+
+@cache
+def _slug_fields() -> dict[str, frozenset[str]]:
+    """{model label: slug fields} over the URLconf's class-based views: the same for every
+    process of a site, so a reader knows how any producer may have named an object."""
+    found: dict[str, set[str]] = {}
+    stack: list[Any] = list(get_resolver().url_patterns)
+    while stack:
+        entry = stack.pop()
+        if isinstance(entry, URLResolver):
+            stack.extend(entry.url_patterns)
+        elif isinstance(entry, URLPattern):
+            view_class = getattr(entry.callback, "view_class", None)
+            model = view_model(view_class)
+            if model is not None:
+                field = getattr(view_class, "slug_field", "slug")
+                found.setdefault(model_label(model), set()).add(field)
+    return {label: frozenset(fields) for label, fields in found.items()}
+
+
+@receiver(setting_changed)
+def _clear(*, setting: str, **kwargs: object) -> None:
+    if setting == "ROOT_URLCONF":
+        _slug_fields.cache_clear()

@@ -1,0 +1,209 @@
+"""The Redis buffer: ship pre-aggregated counts in, claim batches out, acknowledge them.
+
+Keys (all under one hash tag, ``{prefix}``):
+
+- ``pending``: hash, count field (day + target) -> views not yet claimed
+- ``dims``: hash, dimension -> views not yet acknowledged (what live reads add)
+- ``events``: list of raw events, when PAGEVIEW_STORE_RAW is on
+- ``claims``: sorted set, batch id -> claim time
+- ``chunk:<id>`` / ``evchunk:<id>``: the counts and raw events of one claimed batch
+- ``seq``, ``oldest``, ``counters``, ``early``, ``sent:<shipment id>``: bookkeeping
+
+A batch is written to the database in one transaction with its batch id, then
+acknowledged; a flusher killed in between leaves the claim, which cleanup acknowledges
+(batch id in the database) or replays (not there).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .conf import conf
+from .wire import dimension_totals
+
+SENT_MARKER_TTL = 3600  # seconds a shipment id is remembered for idempotent retries
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    @classmethod
+    def current(cls) -> Keys:
+        return cls("{" + conf.KEY_PREFIX + "}:")
+
+    def __getattr__(self, name: str) -> str:
+        return self.prefix + name
+
+    def chunk(self, batch_id: str) -> str:
+        return f"{self.prefix}chunk:{batch_id}"
+
+    def evchunk(self, batch_id: str) -> str:
+        return f"{self.prefix}evchunk:{batch_id}"
+
+    def sent(self, shipment_id: str) -> str:
+        return f"{self.prefix}sent:{shipment_id}"
+
+
+@dataclass
+class Shipment:
+    """One micro-batch on its way to Redis. Its id makes a retry safe."""
+
+    counts: Counter[str]  # count field -> views
+    dims: Counter[str]
+    raw: list[str]
+    events: list[Any]  # the PageViewEvents, kept for the fallback path
+    counters: Counter[str] = field(default_factory=Counter)
+    shipment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def script_args(self) -> tuple[list[str], list[Any]]:
+        keys = Keys.current()
+        args: list[Any] = [
+            SENT_MARKER_TTL,
+            time.time(),
+            conf.EARLY_FLUSH_THRESHOLD,
+            int(conf.EARLY_FLUSH_INTERVAL * 1000),
+            len(self.counts),
+            len(self.dims),
+            len(self.counters),
+        ]
+        for counter in (self.counts, self.dims, self.counters):
+            for name, n in counter.items():
+                args += (name, n)
+        args += self.raw
+        return [
+            keys.pending,
+            keys.dims,
+            keys.events,
+            keys.sent(self.shipment_id),
+            keys.oldest,
+            keys.counters,
+            keys.early,
+        ], args
+
+
+@dataclass
+class Claim:
+    batch_id: str
+    counts: dict[str, int]
+    raw_events: list[str]
+
+
+def claim(client: Any, size: int) -> str | None:
+    """Atomically take up to ``size`` count fields and raw events; the batch id or None."""
+    from .redis_scripts import claim as claim_script
+
+    keys = Keys.current()
+    batch_id = uuid.uuid4().hex
+    claimed = claim_script(
+        keys=[
+            keys.pending,
+            keys.events,
+            keys.claims,
+            keys.chunk(batch_id),
+            keys.evchunk(batch_id),
+            keys.seq,
+            keys.oldest,
+        ],
+        args=[size, time.time(), batch_id],
+        client=client,
+    )
+    return batch_id if claimed else None
+
+
+def read_claim(client: Any, batch_id: str) -> Claim:
+    keys = Keys.current()
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.chunk(batch_id))
+        pipe.lrange(keys.evchunk(batch_id), 0, -1)
+        counts, raw = pipe.execute()
+    return Claim(batch_id, {f: int(n) for f, n in counts.items()}, raw)
+
+
+def ack(client: Any, claim: Claim) -> bool:
+    """Remove a written batch from Redis and from the live totals (once, however often)."""
+    from .redis_scripts import ack as ack_script
+
+    keys = Keys.current()
+    args: list[Any] = [claim.batch_id]
+    for dim, n in dimension_totals(claim.counts.items()).items():
+        args += (dim, n)
+    removed = ack_script(
+        keys=[keys.dims, keys.claims, keys.chunk(claim.batch_id), keys.evchunk(claim.batch_id)],
+        args=args,
+        client=client,
+    )
+    return bool(removed)
+
+
+def claims_older_than(client: Any, seconds: float) -> list[str]:
+    ids: list[str] = client.zrangebyscore(Keys.current().claims, "-inf", time.time() - seconds)
+    return ids
+
+
+@dataclass
+class Snapshot:
+    values: dict[str, int]  # dimension -> views not yet acknowledged
+    claims: dict[str, dict[str, int]]  # open claims: batch id -> count field -> views
+    seq: str
+
+
+def snapshot(client: Any, dims: list[str]) -> Snapshot:
+    from .redis_scripts import snapshot as snapshot_script
+
+    keys = Keys.current()
+    values, claim_ids, chunks, seq = snapshot_script(
+        keys=[keys.dims, keys.claims, keys.seq],
+        args=[keys.prefix + "chunk:", *dims],
+        client=client,
+    )
+    claims = {
+        batch_id: {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        for batch_id, flat in zip(claim_ids, chunks, strict=True)
+    }
+    return Snapshot(
+        {d: int(v) for d, v in zip(dims, values, strict=True) if v is not None}, claims, seq
+    )
+
+
+def claim_sequence(client: Any) -> str:
+    seq: str | None = client.get(Keys.current().seq)
+    return seq or "0"
+
+
+def status(client: Any) -> dict[str, Any]:
+    keys = Keys.current()
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.dims, "t")
+        pipe.hlen(keys.pending)
+        pipe.llen(keys.events)
+        pipe.zrange(keys.claims, 0, 0, withscores=True)
+        pipe.zcard(keys.claims)
+        pipe.get(keys.oldest)
+        pipe.hgetall(keys.counters)
+        total, fields, events, oldest_claim, n_claims, oldest, counters = pipe.execute()
+    now = time.time()
+    return {
+        "pending_views": int(total or 0),
+        "pending_count_fields": fields,
+        "pending_raw_events": events,
+        "claimed_batches": n_claims,
+        "oldest_claim_age_seconds": round(now - oldest_claim[0][1], 3) if oldest_claim else None,
+        "oldest_pending_age_seconds": round(now - float(oldest), 3) if oldest else None,
+        "counters": {k: int(v) for k, v in counters.items()},
+    }
+
+
+def record_flush(client: Any, views: int, seconds: float) -> None:
+    client.hset(
+        Keys.current().counters,
+        mapping={
+            "last_flush_at": int(time.time()),
+            "last_flush_views": views,
+            "last_flush_ms": int(seconds * 1000),
+        },
+    )

@@ -1,0 +1,91 @@
+"""The batcher for WSGI and sync code: a thread ships micro-batches with the sync client."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from .batching import BatcherCore, request_early_flush
+from .conf import conf
+from .events import PageViewEvent
+from .redis_client import get_client
+
+logger = logging.getLogger(__name__)
+
+
+class ThreadBatcher(BatcherCore):
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def submit(self, event: PageViewEvent) -> None:
+        if self._pid != os.getpid():  # forked: the parent ships what it had queued
+            self.__init__()  # type: ignore[misc]
+        with self._lock:
+            wake = self.offer(event)
+        if wake:
+            self._ensure_thread()
+            self._wakeup.set()
+
+    def ship_all(self, give_up: bool = False) -> None:
+        """Ship everything queued now; with ``give_up``, what Redis refuses goes to the
+        fallback instead of waiting for a retry (shutdown)."""
+        client = get_client()
+        while True:
+            with self._lock:
+                shipment = self.next_shipment()
+            if shipment is None:
+                break
+            keys, args = shipment.script_args()
+            try:
+                result: Any = _ship(client, keys, args)
+            except (RedisError, OSError) as exc:
+                with self._lock:
+                    self.failed(shipment, exc)
+                break
+            with self._lock:
+                early = self.shipped(shipment, result)
+            if early:
+                request_early_flush()
+        if give_up:
+            with self._lock:
+                self.abandon()
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="pageviews-shipper", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wakeup.wait()
+            self._wakeup.clear()
+            if len(self.queue) < conf.SHIP_BATCH_SIZE:
+                self._wakeup.wait(conf.SHIP_INTERVAL)  # gather a micro-batch
+                self._wakeup.clear()
+            try:
+                self.ship_all()
+            except Exception:
+                logger.exception("The page-view shipper failed; it keeps running.")
+            if self.queue or self.retry is not None:
+                self._wakeup.wait(max(conf.SHIP_INTERVAL, 0.05))
+                self._wakeup.set()
+
+
+def _ship(client: Any, keys: list[str], args: list[Any]) -> Any:
+    from .redis_scripts import ship
+
+    return ship(keys=keys, args=args, client=client)
+
+
+batcher = ThreadBatcher()

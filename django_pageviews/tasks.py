@@ -1,0 +1,77 @@
+"""Celery tasks, with the names the user's guide schedules and routes.
+
+Tasks are plain functions underneath (``.run``); results are ignored, acknowledgement is
+late (a task lost with its worker is delivered again, and replays are harmless), and stale
+database connections are closed around each run as Django's request cycle would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import wraps
+from typing import Any, TypeVar
+
+from celery import shared_task
+from django.db import close_old_connections
+
+from .conf import conf
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TASK_OPTIONS: dict[str, Any] = {"ignore_result": True, "acks_late": True}
+
+
+def _with_fresh_connections(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return wrapper  # type: ignore[return-value]
+
+
+@shared_task(name="django_pageviews.tasks.process_pageview_buffer", **TASK_OPTIONS)
+@_with_fresh_connections
+def process_pageview_buffer() -> dict[str, Any]:
+    """Drain Redis into the database in BATCH_SIZE chunks, within the time budget."""
+    from .drain import drain_redis
+
+    return asdict(drain_redis(time_budget=conf.FLUSH_TIME_BUDGET))
+
+
+@shared_task(name="django_pageviews.tasks.cleanup_old_buffer_data", **TASK_OPTIONS)
+@_with_fresh_connections
+def cleanup_old_buffer_data() -> dict[str, int]:
+    """Replay or acknowledge claims older than BUFFER_TIMEOUT; trim old batch ids."""
+    from .drain import cleanup
+
+    return asdict(cleanup())
+
+
+@shared_task(name="django_pageviews.tasks.buffer_page_view", **TASK_OPTIONS)
+@_with_fresh_connections
+def buffer_page_view(
+    url: str,
+    view_name: str | None = None,
+    content_type_id: int | None = None,
+    object_id: int | str | None = None,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+    session_key: str | None = None,
+) -> None:
+    """Record one view from user code (the middleware never sends this per request)."""
+    from .manual import record_view
+
+    record_view(
+        url=url,
+        view_name=view_name,
+        content_type_id=content_type_id,
+        object_id=object_id,
+        ip_address=ip_address,
+        user_agent=user_agent,
+        session_key=session_key,
+    )

@@ -1,0 +1,85 @@
+"""The compact text forms events and counts take in Redis.
+
+A pending count is a hash field naming (day, target); a "dimension" is what a read asks
+for (an object, a URL, a view name, a combination, or everything) and has its own running
+total, so that a live read costs one HMGET however many pages are pending. Target parts
+never contain the two separator characters: tracking percent-encodes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date
+from itertools import product
+
+from .events import PageViewEvent, Target
+
+UNIT = "\x1f"  # between the parts of one field
+RECORD = "\x1e"  # between the parts of one dimension
+TOTAL = "t"
+
+
+def count_field(day: date, target: Target) -> str:
+    return UNIT.join((day.isoformat(), *target))
+
+
+def parse_count_field(field: str) -> tuple[date, Target]:
+    day, *parts = field.split(UNIT)
+    return date.fromisoformat(day), Target(*parts)
+
+
+def object_key(model: str, field: str, value: str) -> str:
+    return UNIT.join((model, field, value))
+
+
+def dimension(obj: str | None = None, url: str | None = None, view: str | None = None) -> str:
+    parts = [f"{tag}{v}" for tag, v in (("o", obj), ("u", url), ("v", view)) if v is not None]
+    return RECORD.join(parts) if parts else TOTAL
+
+
+def dimensions(target: Target) -> list[str]:
+    """Every dimension a view of ``target`` adds to."""
+    objects = (
+        [None, object_key(target.model, target.field, target.value)] if target.model else [None]
+    )
+    return [
+        dimension(o, u, v)
+        for o, u, v in product(objects, (None, target.url), (None, target.view_name))
+    ]
+
+
+def dimension_totals(counts: Iterable[tuple[str, int]]) -> Counter[str]:
+    """Dimension totals of pending count fields."""
+    totals: Counter[str] = Counter()
+    for field, n in counts:
+        for d in dimensions(parse_count_field(field)[1]):
+            totals[d] += n
+    return totals
+
+
+def encode_event(e: PageViewEvent) -> str:
+    return json.dumps(
+        [
+            e.event_id,
+            e.timestamp,
+            *e.target,
+            e.ip_address,
+            e.user_agent,
+            e.visitor_hash,
+            e.session_key,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def decode_event(raw: str) -> PageViewEvent:
+    """Raises ValueError (or TypeError) for anything that is not an encoded event."""
+    (event_id, ts, url, view, model, field, value, ip, ua, vhash, session) = json.loads(raw)
+    if not isinstance(ts, int | float) or not isinstance(event_id, str):
+        raise ValueError("not an event")
+    return PageViewEvent(
+        event_id, float(ts), Target(url, view, model, field, value), ip, ua, vhash, session
+    )
