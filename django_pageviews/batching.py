@@ -27,6 +27,12 @@ class BatcherCore:
         self.fallback = Fallback()
         self.retry: Shipment | None = None  # sent, outcome unknown: resent with its id
 
+    def discard(self) -> None:
+        """Forget everything queued and the breaker's state (tests, operators)."""
+        self.queue.clear()
+        self.retry = None
+        self.breaker = Breaker()
+
     def offer(self, event: PageViewEvent) -> bool:
         """Queue an event; True when the shipping side should wake up."""
         if len(self.queue) >= conf.LOCAL_QUEUE_SIZE:

@@ -51,10 +51,14 @@ def dimensions(target: Target) -> list[str]:
 
 
 def dimension_totals(counts: Iterable[tuple[str, int]]) -> Counter[str]:
-    """Dimension totals of pending count fields."""
+    """Dimension totals of pending count fields (unreadable fields have none)."""
     totals: Counter[str] = Counter()
     for field, n in counts:
-        for d in dimensions(parse_count_field(field)[1]):
+        try:
+            target = parse_count_field(field)[1]
+        except (ValueError, TypeError):
+            continue
+        for d in dimensions(target):
             totals[d] += n
     return totals
 

@@ -9,8 +9,11 @@ import pytest
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 
+from django.test import override_settings
+
 from django_pageviews.buffer import buffer
 from django_pageviews.throttle import throttle
+from tests.redis_server import SYSTEM_URL, PrivateRedis, reachable
 
 BASE_URL = "http://testserver"
 BROWSER_UA = (
@@ -19,13 +22,56 @@ BROWSER_UA = (
 )
 
 
+@pytest.fixture(scope="session")
+def redis_base_url(worker_id: str) -> Iterator[str]:
+    """The machine's Redis (one database per xdist worker) or a private server."""
+    if reachable(SYSTEM_URL):
+        index = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+        yield f"{SYSTEM_URL}/{1 + index % 15}"
+        return
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_base_url: str) -> Iterator[str]:
+    """An empty Redis database, with PAGEVIEW_ASYNC_PROCESSING on and pointed at it."""
+    import redis
+
+    client = redis.Redis.from_url(redis_base_url)
+    client.flushdb()
+    client.close()
+    with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=redis_base_url):
+        yield redis_base_url
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis server of this test's own, which the test may stop and restart."""
+    server = PrivateRedis()
+    server.start()
+    try:
+        with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=server.url):
+            yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_pipeline() -> Iterator[None]:
-    """Each test starts with an empty buffer and throttle table."""
+    """Each test starts with empty buffers and throttle table."""
+    from django_pageviews.sync_batcher import batcher
+
     buffer.discard()
+    batcher.discard()
     throttle.clear()
     yield
     buffer.discard()
+    batcher.discard()
 
 
 Request = tuple[str, str, dict[str, str]]  # method, path, headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -64,6 +65,17 @@ TEMPLATES = [
 ]
 
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+# Subprocesses started by the tests (uvicorn, Celery, flushers) are configured through the
+# environment: TESTS_REDIS_URL switches on the Redis path, PAGEVIEW_<NAME>=<JSON> sets a setting.
+REDIS_URL = os.environ.get("TESTS_REDIS_URL", "")
+if REDIS_URL:
+    PAGEVIEW_ASYNC_PROCESSING = True
+    PAGEVIEW_REDIS_URL = REDIS_URL
+    CELERY_BROKER_URL = REDIS_URL
+for _name, _value in os.environ.items():
+    if _name.startswith("PAGEVIEW_"):
+        globals()[_name] = json.loads(_value)
 
 LOGGING = {
     "version": 1,

@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", views.plain, name="plain"),
     path("plain/", views.plain),
+    path("pages/<int:n>/", views.numbered, name="numbered-page"),
     path("articles/<int:pk>/", views.ArticleDetail.as_view(), name="article-detail"),
     path("by-slug/<slug:slug>/", views.ArticleBySlugNoContext.as_view(), name="article-slug"),
     path("docs/<str:code>/", views.DocumentByCode.as_view(), name="document"),

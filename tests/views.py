@@ -37,6 +37,10 @@ def plain(request: HttpRequest) -> HttpResponse:
     return HttpResponse("plain")
 
 
+def numbered(request: HttpRequest, n: int) -> HttpResponse:
+    return HttpResponse(f"page {n}")
+
+
 def article_by_function(request: HttpRequest, pk: int) -> HttpResponse:
     article = get_object_or_404(Article, pk=pk)
     request.pageview_object = article  # type: ignore[attr-defined]

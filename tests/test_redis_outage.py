@@ -1,0 +1,94 @@
+"""Redis stopped while requests keep coming: no request fails, no view is lost unless the
+site chose to drop, and the producers recover by themselves."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db.models import Sum
+from django.test import override_settings
+
+from django_pageviews import stats
+from django_pageviews.buffer import buffer
+from django_pageviews.models import PageViewDaily
+from django_pageviews.recorder import flush
+from django_pageviews.sync_batcher import batcher
+from tests.conftest import asgi_requests, wsgi_get
+from tests.redis_server import PrivateRedis
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("private_redis"),
+]
+
+
+def stored_views() -> int:
+    return PageViewDaily.objects.aggregate(total=Sum("views"))["total"] or 0
+
+
+def counter(name: str) -> int:
+    return stats.snapshot().get(name, 0)
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=0)
+def test_outage_spills_to_the_database_and_recovers(private_redis: PrivateRedis) -> None:
+    private_redis.stop()
+    spilled_before = counter("spilled_redis_down")
+    responses = asgi_requests([("GET", "/async/", {})] * 40)
+    assert {r.status_code for r in responses} == {200}
+    for _ in range(5):
+        assert wsgi_get("/plain/").status_code == 200
+    batcher.ship_all(give_up=True)  # what the WSGI process does at exit
+    assert counter("spilled_redis_down") - spilled_before == 45
+    assert buffer.flush() == 45
+    assert stored_views() == 45
+
+    private_redis.start()
+    time.sleep(0.3)  # past the first backoff of the thread batcher's breaker
+    asgi_requests([("GET", "/async/", {})] * 10)
+    for _ in range(3):
+        wsgi_get("/plain/")
+    batcher.ship_all()
+    assert batcher.retry is None
+    assert counter("spilled_redis_down") - spilled_before == 45  # nothing more spilled
+    assert flush() == 13
+    assert stored_views() == 58
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=0, PAGEVIEW_REDIS_FALLBACK="drop")
+def test_outage_with_drop_counts_every_dropped_view(private_redis: PrivateRedis) -> None:
+    private_redis.stop()
+    dropped_before = counter("dropped_redis_down")
+    responses = asgi_requests([("GET", "/async/", {})] * 30)
+    assert {r.status_code for r in responses} == {200}
+    assert counter("dropped_redis_down") - dropped_before == 30
+    assert buffer.pending_count() == 0
+    private_redis.start()
+    asgi_requests([("GET", "/async/", {})] * 4)
+    assert flush() == 4
+
+
+@override_settings(
+    PAGEVIEW_LOCAL_QUEUE_SIZE=5, PAGEVIEW_SHIP_INTERVAL=30, PAGEVIEW_THROTTLE_SECONDS=0
+)
+def test_local_queue_overflow_spills(private_redis: PrivateRedis) -> None:
+    # All 12 requests are handled before the batcher's first shipment: 7 overflow.
+    before = counter("spilled_overflow")
+    asgi_requests([("GET", "/async/", {})] * 12)
+    assert counter("spilled_overflow") - before == 7
+    assert flush() == 12
+    assert stored_views() == 12
+
+
+def test_reads_fall_back_to_the_database_while_redis_is_down(
+    private_redis: PrivateRedis,
+) -> None:
+    asgi_requests([("GET", "/async/", {})])
+    assert flush() == 1
+    private_redis.stop()
+    before = counter(stats.READ_ERROR)
+    from django_pageviews.models import PageView
+
+    assert PageView.get_view_count(url="/async/") == 1
+    assert counter(stats.READ_ERROR) - before == 1
