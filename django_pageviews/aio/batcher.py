@@ -43,12 +43,15 @@ class LoopBatcher(BatcherCore):
             keys, args = shipment.script_args()
             try:
                 result: Any = await _ship(client, keys, args)
-            except (RedisError, OSError) as exc:
-                self.failed(shipment, exc)
-                break
             except asyncio.CancelledError:
                 self.retry = shipment  # outcome unknown: resent with its id at close
                 raise
+            except (RedisError, OSError) as exc:
+                if _cancelling():  # a cancellation redis-py turned into an error
+                    self.retry = shipment
+                    raise asyncio.CancelledError from exc
+                self.failed(shipment, exc)
+                break
             if self.shipped(shipment, result):
                 await asyncio.to_thread(request_early_flush)
         if give_up:
@@ -64,6 +67,10 @@ class LoopBatcher(BatcherCore):
                 await self.ship_all()
             except Exception:
                 logger.exception("The page-view shipper failed; it keeps running.")
+            if _cancelling():
+                # A cancellation that redis-py absorbed (it can, inside its timeouts) must
+                # still stop this task, or a loop shutdown would wait for it forever.
+                raise asyncio.CancelledError
             if self.queue or self.retry is not None:
                 await asyncio.sleep(max(conf.SHIP_INTERVAL, 0.05))
                 self._wakeup.set()
@@ -76,6 +83,11 @@ class LoopBatcher(BatcherCore):
                 await self._task
             self._task = None
         await self.ship_all(give_up=True)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _ship(client: Any, keys: list[str], args: list[Any]) -> Any:
