@@ -18,6 +18,7 @@ class PageViewsConfig(AppConfig):
 
         checks.register(pageview_checks.check_settings)
         checks.register(pageview_checks.check_async_dependencies)
+        checks.register(pageview_checks.check_redis_reachable, deploy=True)
         # The safety net behind the ASGI lifespan hook: views still buffered when the
         # interpreter exits (SIGTERM under WSGI servers, manage.py commands) are written.
         atexit.register(flush_at_exit)

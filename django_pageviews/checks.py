@@ -127,3 +127,27 @@ def check_async_dependencies(**kwargs: object) -> list[CheckMessage]:
             id="django_pageviews.E020",
         )
     ]
+
+
+def check_redis_reachable(**kwargs: object) -> list[CheckMessage]:
+    """Under ``check --deploy`` only (it opens a connection): async mode needs Redis."""
+    if conf.ASYNC_PROCESSING is not True or check_async_dependencies():
+        return []
+    from .conf import redis_url
+    from .redis_client import make_client
+
+    client = make_client()
+    try:
+        client.ping()
+    except Exception as exc:
+        return [
+            Error(
+                f"{PREFIX}ASYNC_PROCESSING is True but Redis at {redis_url()} is not "
+                f"reachable: {exc}",
+                hint="Start Redis or set PAGEVIEW_REDIS_URL.",
+                id="django_pageviews.E030",
+            )
+        ]
+    finally:
+        client.close()
+    return []

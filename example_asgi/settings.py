@@ -78,6 +78,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 
+# Separate queues for page view processing, as the guide's performance section; the
+# cleanup task is routed too, or only a worker on Celery's default queue would run it.
+CELERY_TASK_ROUTES = {
+    "django_pageviews.tasks.buffer_page_view": {"queue": "pageviews-buffer"},
+    "django_pageviews.tasks.process_pageview_buffer": {"queue": "pageviews-process"},
+    "django_pageviews.tasks.cleanup_old_buffer_data": {"queue": "pageviews-process"},
+}
+
 # Django PageViews Async Settings
 PAGEVIEW_ASYNC_PROCESSING = bool(REDIS_URL)
 PAGEVIEW_BATCH_SIZE = 100  # Number of views to process in one batch

@@ -8,7 +8,6 @@ import httpx
 import pytest
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
-
 from django.test import override_settings
 
 from django_pageviews.buffer import buffer

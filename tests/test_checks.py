@@ -17,6 +17,7 @@ from django_pageviews.checks import (
     check_async_dependencies,
     check_settings,
 )
+from django_pageviews.conf import PREFIX, PageViewSettings
 
 CODES = {name: code for name, code, _valid, _expected in RULES}
 
@@ -63,6 +64,83 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("MAX_BUFFER_SIZE", -1),
     ("MAX_BUFFER_SIZE", "100000"),
     ("MAX_BUFFER_SIZE", True),
+    ("REDIS_URL", ""),
+    ("REDIS_URL", "localhost:6379"),
+    ("REDIS_URL", "http://localhost:6379/0"),
+    ("REDIS_URL", "amqp://guest@rabbit//"),
+    ("REDIS_URL", "REDIS://localhost:6379/0"),
+    ("REDIS_URL", b"redis://localhost:6379/0"),
+    ("REDIS_URL", 6379),
+    ("REDIS_URL", False),
+    ("REDIS_SOCKET_TIMEOUT", 0),
+    ("REDIS_SOCKET_TIMEOUT", -0.5),
+    ("REDIS_SOCKET_TIMEOUT", True),
+    ("REDIS_SOCKET_TIMEOUT", "0.5"),
+    ("REDIS_SOCKET_TIMEOUT", None),
+    ("REDIS_SOCKET_TIMEOUT", float("nan")),
+    ("REDIS_CONNECT_TIMEOUT", 0),
+    ("REDIS_CONNECT_TIMEOUT", -1),
+    ("REDIS_CONNECT_TIMEOUT", False),
+    ("REDIS_CONNECT_TIMEOUT", "1"),
+    ("REDIS_CONNECT_TIMEOUT", None),
+    ("KEY_PREFIX", ""),
+    ("KEY_PREFIX", "page views"),
+    ("KEY_PREFIX", " pageviews"),
+    ("KEY_PREFIX", "pageviews\t"),
+    ("KEY_PREFIX", "page\nviews"),
+    ("KEY_PREFIX", "{pageviews}"),
+    ("KEY_PREFIX", "pageviews}"),
+    ("KEY_PREFIX", "{pageviews"),
+    ("KEY_PREFIX", None),
+    ("KEY_PREFIX", b"pageviews"),
+    ("KEY_PREFIX", 1),
+    ("SHIP_INTERVAL", 0),
+    ("SHIP_INTERVAL", -0.05),
+    ("SHIP_INTERVAL", True),
+    ("SHIP_INTERVAL", "0.05"),
+    ("SHIP_INTERVAL", None),
+    ("SHIP_BATCH_SIZE", 0),
+    ("SHIP_BATCH_SIZE", -1),
+    ("SHIP_BATCH_SIZE", 5001),
+    ("SHIP_BATCH_SIZE", 10**6),
+    ("SHIP_BATCH_SIZE", True),
+    ("SHIP_BATCH_SIZE", 500.0),
+    ("SHIP_BATCH_SIZE", "500"),
+    ("LOCAL_QUEUE_SIZE", 0),
+    ("LOCAL_QUEUE_SIZE", -1),
+    ("LOCAL_QUEUE_SIZE", True),
+    ("LOCAL_QUEUE_SIZE", 1.5),
+    ("LOCAL_QUEUE_SIZE", "50000"),
+    ("REDIS_FALLBACK", "Spill"),
+    ("REDIS_FALLBACK", "DROP"),
+    ("REDIS_FALLBACK", "queue"),
+    ("REDIS_FALLBACK", ""),
+    ("REDIS_FALLBACK", None),
+    ("REDIS_FALLBACK", True),
+    ("REDIS_FALLBACK", ["spill"]),
+    ("FLUSH_TIME_BUDGET", 0),
+    ("FLUSH_TIME_BUDGET", -1),
+    ("FLUSH_TIME_BUDGET", True),
+    ("FLUSH_TIME_BUDGET", "50"),
+    ("FLUSH_TIME_BUDGET", None),
+    ("FLUSH_TIME_BUDGET", float("nan")),
+    ("EARLY_FLUSH_THRESHOLD", -1),
+    ("EARLY_FLUSH_THRESHOLD", 10.5),
+    ("EARLY_FLUSH_THRESHOLD", 10_000.0),
+    ("EARLY_FLUSH_THRESHOLD", True),
+    ("EARLY_FLUSH_THRESHOLD", "10000"),
+    ("EARLY_FLUSH_THRESHOLD", None),
+    ("EARLY_FLUSH_INTERVAL", 0),
+    ("EARLY_FLUSH_INTERVAL", -10),
+    ("EARLY_FLUSH_INTERVAL", True),
+    ("EARLY_FLUSH_INTERVAL", "10"),
+    ("EARLY_FLUSH_INTERVAL", None),
+    ("PROCESSED_BATCH_RETENTION_DAYS", 0),
+    ("PROCESSED_BATCH_RETENTION_DAYS", -7),
+    ("PROCESSED_BATCH_RETENTION_DAYS", True),
+    ("PROCESSED_BATCH_RETENTION_DAYS", 7.0),
+    ("PROCESSED_BATCH_RETENTION_DAYS", "7"),
+    ("PROCESSED_BATCH_RETENTION_DAYS", None),
 ]
 
 GOOD_VALUES: list[tuple[str, Any]] = [
@@ -85,6 +163,43 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("STORE_IP", True),
     ("MAX_BUFFER_SIZE", 100),
     ("MAX_BUFFER_SIZE", 10**9),
+    ("REDIS_URL", None),
+    ("REDIS_URL", "redis://localhost:6379/0"),
+    ("REDIS_URL", "redis://:secret@10.0.0.5:6380/3"),
+    ("REDIS_URL", "rediss://redis.example.com:6380/0?ssl_cert_reqs=required"),
+    ("REDIS_URL", "unix:///run/redis/redis.sock?db=2"),
+    ("REDIS_SOCKET_TIMEOUT", 2),
+    ("REDIS_SOCKET_TIMEOUT", 0.05),
+    ("REDIS_CONNECT_TIMEOUT", 1),
+    ("REDIS_CONNECT_TIMEOUT", 0.1),
+    ("KEY_PREFIX", "pv"),
+    ("KEY_PREFIX", "site-1:pageviews"),
+    ("KEY_PREFIX", "a.b_c/d"),
+    ("SHIP_INTERVAL", 1),
+    ("SHIP_INTERVAL", 0.001),
+    ("SHIP_BATCH_SIZE", 1),
+    ("SHIP_BATCH_SIZE", 5000),
+    ("LOCAL_QUEUE_SIZE", 1),
+    ("LOCAL_QUEUE_SIZE", 10**7),
+    ("REDIS_FALLBACK", "drop"),
+    ("REDIS_FALLBACK", "spill"),
+    ("FLUSH_TIME_BUDGET", 0.5),
+    ("FLUSH_TIME_BUDGET", 300),
+    ("EARLY_FLUSH_THRESHOLD", 0),
+    ("EARLY_FLUSH_THRESHOLD", 1),
+    ("EARLY_FLUSH_THRESHOLD", 10**9),
+    ("EARLY_FLUSH_INTERVAL", 0.5),
+    ("EARLY_FLUSH_INTERVAL", 60),
+    ("PROCESSED_BATCH_RETENTION_DAYS", 1),
+    ("PROCESSED_BATCH_RETENTION_DAYS", 365),
+]
+
+# E013 (MAX_BUFFER_SIZE < BATCH_SIZE) and E020 (async libraries missing) are not
+# per-setting rules, so the rule ids skip them.
+RULE_IDS = [
+    *(f"E{i:03d}" for i in range(1, 13)),
+    *(f"E{i:03d}" for i in range(14, 20)),
+    *(f"E{i:03d}" for i in range(21, 27)),
 ]
 
 
@@ -92,8 +207,22 @@ def test_every_rule_has_bad_values() -> None:
     assert {name for name, _ in BAD_VALUES} == set(CODES)
 
 
+def test_every_setting_has_a_rule() -> None:
+    assert [PREFIX + name for name, _code, _valid, _expected in RULES] == PageViewSettings.names()
+
+
 def test_rule_ids_are_distinct_and_numbered() -> None:
-    assert [code for _name, code, _valid, _expected in RULES] == [f"E{i:03d}" for i in range(1, 13)]
+    codes = [code for _name, code, _valid, _expected in RULES]
+    assert codes == RULE_IDS
+    assert len(set(codes)) == len(codes)
+    assert "E013" not in codes
+    assert "E020" not in codes
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES)
+def test_bad_values_are_not_defaults(name: str, value: Any) -> None:
+    default = PageViewSettings.default(name)
+    assert (type(value), value) != (type(default), default)
 
 
 def test_defaults_pass() -> None:
@@ -123,6 +252,56 @@ def test_several_bad_settings_give_one_error_each() -> None:
     with override_settings(PAGEVIEW_BATCH_SIZE=0, PAGEVIEW_STORE_IP=1, PAGEVIEW_EXCLUDE_PATHS=[1]):
         ids = [e.id for e in check_settings()]
     assert ids == ["django_pageviews.E002", "django_pageviews.E008", "django_pageviews.E011"]
+
+
+def test_several_bad_redis_settings_give_one_error_each() -> None:
+    with override_settings(
+        PAGEVIEW_REDIS_FALLBACK="queue",
+        PAGEVIEW_SHIP_BATCH_SIZE=5001,
+        PAGEVIEW_REDIS_URL="amqp://rabbit//",
+        PAGEVIEW_PROCESSED_BATCH_RETENTION_DAYS=0,
+    ):
+        ids = [e.id for e in check_settings()]
+    assert ids == [
+        "django_pageviews.E014",
+        "django_pageviews.E019",
+        "django_pageviews.E022",
+        "django_pageviews.E026",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "REDIS_URL",
+            "amqp://rabbit//",
+            "PAGEVIEW_REDIS_URL must be None or a redis://, rediss:// or unix:// URL, "
+            "not 'amqp://rabbit//'.",
+        ),
+        (
+            "KEY_PREFIX",
+            "{pv}",
+            "PAGEVIEW_KEY_PREFIX must be a non-empty string without '{', '}' or spaces, "
+            "not '{pv}'.",
+        ),
+        ("SHIP_BATCH_SIZE", 5001, "PAGEVIEW_SHIP_BATCH_SIZE must be an integer 1-5000, not 5001."),
+        (
+            "REDIS_FALLBACK",
+            "queue",
+            "PAGEVIEW_REDIS_FALLBACK must be 'spill' or 'drop', not 'queue'.",
+        ),
+        (
+            "EARLY_FLUSH_THRESHOLD",
+            -1,
+            "PAGEVIEW_EARLY_FLUSH_THRESHOLD must be an integer >= 0 (0 disables), not -1.",
+        ),
+    ],
+)
+def test_redis_setting_errors_say_what_is_expected(name: str, value: Any, message: str) -> None:
+    with override_settings(**{f"PAGEVIEW_{name}": value}):
+        errors = check_settings()
+    assert [e.msg for e in errors] == [message]
 
 
 def test_max_buffer_smaller_than_batch_is_e013() -> None:

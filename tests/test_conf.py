@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from django_pageviews.conf import (
@@ -15,6 +16,7 @@ from django_pageviews.conf import (
     conf,
     excluded_networks,
     excluded_paths,
+    redis_url,
 )
 
 DEFAULT_BOT_PATTERNS = ["bot", "crawl", "spider", "slurp", "search", "fetch", "scan"]
@@ -32,7 +34,21 @@ DEFAULTS: dict[str, Any] = {
     "STORE_RAW": True,
     "STORE_IP": False,
     "MAX_BUFFER_SIZE": 100_000,
+    "REDIS_URL": None,
+    "REDIS_SOCKET_TIMEOUT": 0.5,
+    "REDIS_CONNECT_TIMEOUT": 0.5,
+    "KEY_PREFIX": "pageviews",
+    "SHIP_INTERVAL": 0.05,
+    "SHIP_BATCH_SIZE": 500,
+    "LOCAL_QUEUE_SIZE": 50_000,
+    "REDIS_FALLBACK": "spill",
+    "FLUSH_TIME_BUDGET": 50,
+    "EARLY_FLUSH_THRESHOLD": 10_000,
+    "EARLY_FLUSH_INTERVAL": 10,
+    "PROCESSED_BATCH_RETENTION_DAYS": 7,
 }
+
+LOCAL_REDIS = "redis://localhost:6379/0"
 
 
 @pytest.mark.parametrize(("name", "expected"), sorted(DEFAULTS.items()))
@@ -62,6 +78,18 @@ def test_names_lists_each_full_setting_name_once() -> None:
         "PAGEVIEW_STORE_RAW",
         "PAGEVIEW_STORE_IP",
         "PAGEVIEW_MAX_BUFFER_SIZE",
+        "PAGEVIEW_REDIS_URL",
+        "PAGEVIEW_REDIS_SOCKET_TIMEOUT",
+        "PAGEVIEW_REDIS_CONNECT_TIMEOUT",
+        "PAGEVIEW_KEY_PREFIX",
+        "PAGEVIEW_SHIP_INTERVAL",
+        "PAGEVIEW_SHIP_BATCH_SIZE",
+        "PAGEVIEW_LOCAL_QUEUE_SIZE",
+        "PAGEVIEW_REDIS_FALLBACK",
+        "PAGEVIEW_FLUSH_TIME_BUDGET",
+        "PAGEVIEW_EARLY_FLUSH_THRESHOLD",
+        "PAGEVIEW_EARLY_FLUSH_INTERVAL",
+        "PAGEVIEW_PROCESSED_BATCH_RETENTION_DAYS",
     ]
 
 
@@ -150,3 +178,58 @@ def test_unrelated_setting_change_keeps_caches() -> None:
     with override_settings(DEBUG=True):
         assert bot_regex() is regex
         assert excluded_paths() is paths
+
+
+# redis_url(): PAGEVIEW_REDIS_URL, else a Redis CELERY_BROKER_URL, else the local server.
+
+
+@pytest.mark.parametrize(
+    "broker",
+    [None, "redis://broker:6379/2", "amqp://guest@rabbit//"],
+)
+def test_redis_url_setting_wins(broker: str | None) -> None:
+    with override_settings(PAGEVIEW_REDIS_URL="redis://buffer:6380/3", CELERY_BROKER_URL=broker):
+        assert redis_url() == "redis://buffer:6380/3"
+
+
+@pytest.mark.parametrize(
+    "broker",
+    [
+        "redis://broker:6379/2",
+        "redis://:secret@broker:6379/0",
+        "rediss://broker:6380/0?ssl_cert_reqs=required",
+        "unix:///run/redis/redis.sock?db=4",
+    ],
+)
+def test_redis_url_falls_back_to_a_redis_broker(broker: str) -> None:
+    with override_settings(PAGEVIEW_REDIS_URL=None, CELERY_BROKER_URL=broker):
+        assert redis_url() == broker
+
+
+@pytest.mark.parametrize(
+    "broker",
+    ["amqp://guest:guest@rabbit:5672//", "pyamqp://rabbit//", "sqs://", "", None],
+)
+def test_redis_url_defaults_to_local_redis_without_a_redis_broker(broker: str | None) -> None:
+    with override_settings(PAGEVIEW_REDIS_URL=None, CELERY_BROKER_URL=broker):
+        assert redis_url() == LOCAL_REDIS
+
+
+def test_redis_url_defaults_to_local_redis_without_any_broker_setting() -> None:
+    with override_settings(PAGEVIEW_REDIS_URL=None, CELERY_BROKER_URL="redis://broker:6379/2"):
+        del settings.PAGEVIEW_REDIS_URL
+        del settings.CELERY_BROKER_URL
+        assert not hasattr(settings, "CELERY_BROKER_URL")
+        assert conf.REDIS_URL is None
+        assert redis_url() == LOCAL_REDIS
+
+
+def test_redis_url_follows_override_settings() -> None:
+    with override_settings(PAGEVIEW_REDIS_URL=None, CELERY_BROKER_URL=None):
+        assert redis_url() == LOCAL_REDIS
+        with override_settings(CELERY_BROKER_URL="redis://broker:6379/2"):
+            assert redis_url() == "redis://broker:6379/2"
+            with override_settings(PAGEVIEW_REDIS_URL="unix:///tmp/redis.sock"):
+                assert redis_url() == "unix:///tmp/redis.sock"
+            assert redis_url() == "redis://broker:6379/2"
+        assert redis_url() == LOCAL_REDIS

@@ -38,11 +38,20 @@ def test_uvicorn_worker_and_beat_count_exactly(redis_url: str, tmp_path: Path) -
     env = subprocess_env(redis_url, PAGEVIEW_TEST_BEAT_SECONDS="1")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = [str(BIN / "uvicorn"), "tests.asgi:application", "--loop", "uvloop",
-              "--lifespan", "on", "--port", str(port)]
+    server = [
+        str(BIN / "uvicorn"),
+        "tests.asgi:application",
+        "--loop",
+        "uvloop",
+        "--lifespan",
+        "on",
+        "--port",
+        str(port),
+    ]
     worker = celery("-A", "tests.celery_app", "worker", "-l", "info", "--pool", "solo")
-    beat = celery("-A", "tests.celery_app", "beat", "-l", "info",
-                  "-s", str(tmp_path / "beat-schedule"))
+    beat = celery(
+        "-A", "tests.celery_app", "beat", "-l", "info", "-s", str(tmp_path / "beat-schedule")
+    )
     with (
         running(server, env, tmp_path / "uvicorn.log"),
         running(worker, env, tmp_path / "worker.log"),
@@ -121,8 +130,10 @@ def test_flusher_killed_before_commit_loses_nothing(redis_url: str, tmp_path: Pa
     _ship(50)
     client = redis.Redis.from_url(redis_url)
     try:
-        with database_write_lock(), running(FLUSHER, subprocess_env(redis_url),
-                                            tmp_path / "flusher.log") as flusher:
+        with (
+            database_write_lock(),
+            running(FLUSHER, subprocess_env(redis_url), tmp_path / "flusher.log") as flusher,
+        ):
             wait_for(lambda: _claims(client) == 1, "the flusher's claim")
             time.sleep(1)  # it is now waiting for the lock, before its commit
             flusher.send_signal(signal.SIGKILL)
@@ -138,9 +149,7 @@ def test_flusher_killed_before_commit_loses_nothing(redis_url: str, tmp_path: Pa
         client.close()
 
 
-def test_flusher_killed_after_commit_counts_nothing_twice(
-    redis_url: str, tmp_path: Path
-) -> None:
+def test_flusher_killed_after_commit_counts_nothing_twice(redis_url: str, tmp_path: Path) -> None:
     _ship(50)
     client = redis.Redis.from_url(redis_url)
     env = subprocess_env(redis_url, PAGEVIEW_REDIS_SOCKET_TIMEOUT="60")
@@ -148,7 +157,7 @@ def test_flusher_killed_after_commit_counts_nothing_twice(
         with running(FLUSHER, env, tmp_path / "flusher.log") as flusher:
             with database_write_lock():
                 wait_for(lambda: _claims(client) == 1, "the flusher's claim")
-                client.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+                client.client_pause(60000, all=False)  # writes only
             try:
                 # The flusher commits, then hangs on its acknowledgement.
                 wait_for(lambda: ProcessedBatch.objects.count() == 1, "the commit")
@@ -156,7 +165,7 @@ def test_flusher_killed_after_commit_counts_nothing_twice(
                 flusher.send_signal(signal.SIGKILL)
                 flusher.wait()
             finally:
-                client.execute_command("CLIENT", "UNPAUSE")
+                client.client_unpause()
         assert stored_views() == 50
         assert _claims(client) == 1
         assert PageView.get_view_count() == 50  # committed and still in Redis: once

@@ -28,6 +28,6 @@ def test_every_setting_has_a_readme_heading(name: str) -> None:
     assert re.search(rf"^###+ `?{name}`?\s*$", README, re.MULTILINE), name
 
 
-@pytest.mark.parametrize("code", [code for _, code, _, _ in RULES] + ["E013", "E020"])
+@pytest.mark.parametrize("code", [code for _, code, _, _ in RULES] + ["E013", "E020", "E030"])
 def test_every_check_id_is_documented(code: str) -> None:
     assert f"django_pageviews.{code}" in README
