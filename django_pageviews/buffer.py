@@ -45,7 +45,7 @@ class InProcessBuffer:
         self.commit_lock = threading.Lock()
         self._queue: deque[PageViewEvent] = deque()
         self._failed: deque[Batch] = deque()  # batches that failed to write, oldest first
-        self._in_flight = 0
+        self._in_flight: list[PageViewEvent] = []
         self._pending: Counter[Target] = Counter()
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,7 +73,7 @@ class InProcessBuffer:
         return True
 
     def _size(self) -> int:
-        return len(self._queue) + self._in_flight + sum(len(b[1]) for b in self._failed)
+        return len(self._queue) + len(self._in_flight) + sum(len(b[1]) for b in self._failed)
 
     def _overflow(self) -> None:
         stats.incr(stats.DROP_OVERFLOW)
@@ -93,12 +93,20 @@ class InProcessBuffer:
     # -- reading ---------------------------------------------------------------------
 
     @contextmanager
-    def consistent_read(self) -> Iterator[Counter[Target]]:
-        """Pending counts, with commits held off while the caller also reads the database."""
+    def consistent_read(
+        self, with_events: bool = False
+    ) -> Iterator[tuple[Counter[Target], list[PageViewEvent]]]:
+        """Pending counts per target (and, if asked, the pending events themselves), with
+        commits held off while the caller also reads the database."""
         with self.commit_lock:
             with self._lock:
                 pending = self._pending.copy()
-            yield pending
+                events: list[PageViewEvent] = []
+                if with_events:
+                    events = [*self._in_flight, *self._queue]
+                    for _, failed in self._failed:
+                        events += failed
+            yield pending, events
 
     def pending_count(self) -> int:
         with self._lock:
@@ -134,7 +142,7 @@ class InProcessBuffer:
                     stats.incr(stats.FLUSH_ERROR)
                     logger.exception("Writing %d page views failed; will retry.", len(events))
                     with self._lock:
-                        self._in_flight = 0
+                        self._in_flight = []
                         self._failed.appendleft(batch)
                     break
                 self.last_error = None
@@ -151,12 +159,12 @@ class InProcessBuffer:
                 batch = (uuid.uuid4().hex, [self._queue.popleft() for _ in range(size)])
             else:
                 return None
-            self._in_flight = len(batch[1])
+            self._in_flight = batch[1]
             return batch
 
     def _committed(self, events: list[PageViewEvent]) -> None:
         with self._lock:
-            self._in_flight = 0
+            self._in_flight = []
             self._pending.subtract(e.target for e in events)
             self._pending += Counter()  # drop the zeros
 

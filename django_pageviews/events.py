@@ -37,7 +37,6 @@ class PageViewEvent(NamedTuple):
     ip_address: str | None  # already anonymised unless PAGEVIEW_STORE_IP
     user_agent: str
     visitor_hash: str
-    session_key: str | None = None
 
 
 def local_day(timestamp: float) -> date:

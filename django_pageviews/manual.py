@@ -1,16 +1,22 @@
-"""Recording a view from user code (a task, a view that wants to count by hand)."""
+"""Recording a view from user code: a task, or a view that counts by hand."""
 
 from __future__ import annotations
 
 import time
 import uuid
 
+from asgiref.sync import sync_to_async
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import Model
+from django.http import HttpRequest
 
+from . import stats
+from .conf import conf
 from .events import PK, USER_AGENT_MAX_LENGTH, PageViewEvent, Target, local_day
 from .objects import model_label
-from .privacy import parse_ip, stored_ip, visitor_hash
+from .privacy import client_ip, parse_ip, stored_ip, visitor_hash
 from .recorder import record
+from .throttle import allow_once_everywhere
 
 
 def record_view(
@@ -22,7 +28,11 @@ def record_view(
     user_agent: str | None = None,
     session_key: str | None = None,
 ) -> PageViewEvent:
-    """Record one view now (no throttling: the caller decided it counts)."""
+    """Record one view now (no throttling: the caller decided it counts).
+
+    ``session_key`` is accepted for compatibility and not stored: a session key is a
+    credential, and a page-view table is no place for credentials.
+    """
     model = field = value = ""
     if content_type_id is not None and object_id is not None:
         model_class = ContentType.objects.get_for_id(content_type_id).model_class()
@@ -38,7 +48,51 @@ def record_view(
         ip_address=stored_ip(ip),
         user_agent=ua,
         visitor_hash=visitor_hash(ip, ua, local_day(now)),
-        session_key=session_key,
     )
     record(event, ship_now=True)
     return event
+
+
+def increment_view_count(
+    obj: Model,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+    session_key: str | None = None,
+    request: HttpRequest | None = None,
+) -> bool:
+    """Record a view of ``obj`` unless the same visitor (user id, else session key, else IP
+    address) viewed it within PAGEVIEW_THROTTLE_SECONDS; True when it counted."""
+    if request is not None:
+        ip_address = ip_address or client_ip(request)
+        user_agent = user_agent or request.META.get("HTTP_USER_AGENT", "")
+        session = getattr(request, "session", None)
+        session_key = session_key or getattr(session, "session_key", None)
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        visitor = f"user:{user.pk}"
+    elif session_key:
+        visitor = f"session:{session_key}"
+    else:
+        visitor = f"ip:{parse_ip(ip_address) or ''}"
+    label = model_label(type(obj))
+    if not allow_once_everywhere(f"{label}:{obj.pk}:{visitor}", conf.THROTTLE_SECONDS):
+        stats.incr(stats.SKIP_THROTTLED)
+        return False
+    content_type = ContentType.objects.get_for_model(obj)
+    url = request.path if request is not None else _absolute_url(obj)
+    record_view(
+        url=url,
+        content_type_id=content_type.pk,
+        object_id=obj.pk,
+        ip_address=ip_address,
+        user_agent=user_agent,
+    )
+    return True
+
+
+def _absolute_url(obj: Model) -> str:
+    get_url = getattr(obj, "get_absolute_url", None)
+    return str(get_url()) if callable(get_url) else ""
+
+
+aincrement_view_count = sync_to_async(increment_view_count)

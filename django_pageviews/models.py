@@ -7,6 +7,7 @@ the raw table; raw rows are kept for detail and can be switched off.
 from __future__ import annotations
 
 import uuid
+from importlib import import_module
 from typing import Any
 
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -22,6 +23,16 @@ from .events import (
 from .privacy import VISITOR_HASH_LENGTH
 
 TARGET_HASH_LENGTH = 32
+
+
+class _Api:
+    """A ``PageView`` class-level function defined in another module of this package."""
+
+    def __init__(self, path: str) -> None:
+        self.module, self.name = path.rsplit(".", 1)
+
+    def __get__(self, instance: object, owner: type) -> Any:
+        return getattr(import_module(f"django_pageviews.{self.module}"), self.name)
 
 
 class PageView(models.Model):
@@ -56,35 +67,24 @@ class PageView(models.Model):
             return f"View of {self.content_type_id}:{self.object_id} at {self.timestamp}"
         return f"View of {self.url} at {self.timestamp}"
 
-    @classmethod
-    def get_view_count(
-        cls, obj: models.Model | None = None, url: str | None = None, view_name: str | None = None
-    ) -> int:
-        """Views of an object, a URL or a view name (all that are given), live."""
-        from .queries import get_view_count
-
-        return get_view_count(obj=obj, url=url, view_name=view_name)
-
-    @classmethod
-    def get_view_counts_for_objects(cls, objects: Any) -> dict[Any, int]:
-        """``{pk: views}`` for many objects in one query."""
-        from .queries import get_view_counts_for_objects
-
-        return get_view_counts_for_objects(objects)
-
-    @classmethod
-    async def aget_view_count(
-        cls, obj: models.Model | None = None, url: str | None = None, view_name: str | None = None
-    ) -> int:
-        from .queries import aget_view_count
-
-        return await aget_view_count(obj=obj, url=url, view_name=view_name)
-
-    @classmethod
-    async def aget_view_counts_for_objects(cls, objects: Any) -> dict[Any, int]:
-        from .queries import aget_view_counts_for_objects
-
-        return await aget_view_counts_for_objects(objects)
+    # The read API of the original 0.2.x package, and async twins. They live in queries,
+    # reports and manual (imported on first use: those modules import this one).
+    get_view_count = _Api("queries.get_view_count")
+    get_view_counts_for_objects = _Api("queries.get_view_counts_for_objects")
+    get_views_by_period = _Api("reports.get_views_by_period")
+    get_daily_views = _Api("reports.get_daily_views")
+    get_popular_objects = _Api("reports.get_popular_objects")
+    get_popular_urls = _Api("reports.get_popular_urls")
+    get_popular_view_names = _Api("reports.get_popular_view_names")
+    increment_view_count = _Api("manual.increment_view_count")
+    aget_view_count = _Api("queries.aget_view_count")
+    aget_view_counts_for_objects = _Api("queries.aget_view_counts_for_objects")
+    aget_views_by_period = _Api("reports.aget_views_by_period")
+    aget_daily_views = _Api("reports.aget_daily_views")
+    aget_popular_objects = _Api("reports.aget_popular_objects")
+    aget_popular_urls = _Api("reports.aget_popular_urls")
+    aget_popular_view_names = _Api("reports.aget_popular_view_names")
+    aincrement_view_count = _Api("manual.aincrement_view_count")
 
 
 class PageViewDaily(models.Model):

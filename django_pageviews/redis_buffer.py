@@ -147,12 +147,13 @@ def claims_older_than(client: Any, seconds: float) -> list[str]:
 
 @dataclass
 class Snapshot:
-    values: dict[str, int]  # dimension -> views not yet acknowledged
+    values: dict[str, int]  # dimension (or count field) -> views
     claims: dict[str, dict[str, int]]  # open claims: batch id -> count field -> views
     seq: str
 
 
 def snapshot(client: Any, dims: list[str]) -> Snapshot:
+    """Live totals of ``dims`` (views not yet acknowledged) and the open claims."""
     from .redis_scripts import snapshot as snapshot_script
 
     keys = Keys.current()
@@ -161,13 +162,29 @@ def snapshot(client: Any, dims: list[str]) -> Snapshot:
         args=[keys.prefix + "chunk:", *dims],
         client=client,
     )
-    claims = {
-        batch_id: {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        for batch_id, flat in zip(claim_ids, chunks, strict=True)
-    }
-    return Snapshot(
-        {d: int(v) for d, v in zip(dims, values, strict=True) if v is not None}, claims, seq
+    values = {d: int(v) for d, v in zip(dims, values, strict=True) if v is not None}
+    return Snapshot(values, _claims(claim_ids, chunks), seq)
+
+
+def snapshot_all(client: Any) -> Snapshot:
+    """Every unclaimed count field (views not yet claimed) and the open claims."""
+    from .redis_scripts import snapshot_all as snapshot_script
+
+    keys = Keys.current()
+    pending, claim_ids, chunks, seq = snapshot_script(
+        keys=[keys.pending, keys.claims, keys.seq],
+        args=[keys.prefix + "chunk:"],
+        client=client,
     )
+    return Snapshot(_pairs(pending), _claims(claim_ids, chunks), seq)
+
+
+def _pairs(flat: list[str]) -> dict[str, int]:
+    return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _claims(claim_ids: list[str], chunks: list[list[str]]) -> dict[str, dict[str, int]]:
+    return {batch_id: _pairs(flat) for batch_id, flat in zip(claim_ids, chunks, strict=True)}
 
 
 def claim_sequence(client: Any) -> str:
@@ -187,6 +204,8 @@ def status(client: Any) -> dict[str, Any]:
         pipe.hgetall(keys.counters)
         total, fields, events, oldest_claim, n_claims, oldest, counters = pipe.execute()
     now = time.time()
+    counters = {k: int(v) for k, v in counters.items()}
+    views, ms = counters.get("last_flush_views", 0), counters.get("last_flush_ms", 0)
     return {
         "pending_views": int(total or 0),
         "pending_count_fields": fields,
@@ -194,7 +213,8 @@ def status(client: Any) -> dict[str, Any]:
         "claimed_batches": n_claims,
         "oldest_claim_age_seconds": round(now - oldest_claim[0][1], 3) if oldest_claim else None,
         "oldest_pending_age_seconds": round(now - float(oldest), 3) if oldest else None,
-        "counters": {k: int(v) for k, v in counters.items()},
+        "last_flush_rate_views_per_second": round(views * 1000 / ms) if ms else None,
+        "counters": counters,
     }
 
 

@@ -90,8 +90,19 @@ for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) 
 return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 """
 
+# KEYS: pending, claims, claim sequence
+# ARGV: chunk key prefix
+# Every pending count field, for reads by day (periods, daily series, popular lists).
+SNAPSHOT_ALL = """
+local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
+local chunks = {}
+for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
+return {redis.call('HGETALL', KEYS[1]), claims, chunks, redis.call('GET', KEYS[3]) or '0'}
+"""
+
 ship = Script(None, SHIP.encode())  # type: ignore[arg-type]
 aship = AsyncScript(None, SHIP.encode())  # type: ignore[arg-type]
 claim = Script(None, CLAIM.encode())  # type: ignore[arg-type]
 ack = Script(None, ACK.encode())  # type: ignore[arg-type]
 snapshot = Script(None, SNAPSHOT.encode())  # type: ignore[arg-type]
+snapshot_all = Script(None, SNAPSHOT_ALL.encode())  # type: ignore[arg-type]

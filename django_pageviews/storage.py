@@ -114,7 +114,6 @@ def _raw_rows(events: Sequence[PageViewEvent], resolved: dict[Target, Resolved])
                 view_name=e.target.view_name or None,
                 ip_address=e.ip_address,
                 user_agent=e.user_agent,
-                session_key=e.session_key,
                 timestamp=_db_datetime(e.timestamp),
                 event_id=uuid.UUID(e.event_id),
                 visitor_hash=e.visitor_hash,

@@ -47,3 +47,25 @@ class Throttle:
 
 
 throttle = Throttle()
+
+
+def allow_once_everywhere(key: str, seconds: float) -> bool:
+    """True the first time ``key`` is seen within ``seconds`` in any process: Redis
+    ``SET NX PX`` in async mode, else the default cache's atomic ``add`` (shared only if
+    the cache is: configure Redis or Memcached, not the per-process local-memory cache)."""
+    if seconds <= 0:
+        return True
+    from .conf import conf
+
+    if conf.ASYNC_PROCESSING:
+        from .redis_buffer import Keys
+        from .redis_client import get_client
+
+        return bool(
+            get_client().set(
+                Keys.current().prefix + "throttle:" + key, 1, nx=True, px=int(seconds * 1000)
+            )
+        )
+    from django.core.cache import cache
+
+    return bool(cache.add("pageviews:throttle:" + key, 1, timeout=seconds))

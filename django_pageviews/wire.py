@@ -72,7 +72,6 @@ def encode_event(e: PageViewEvent) -> str:
             e.ip_address,
             e.user_agent,
             e.visitor_hash,
-            e.session_key,
         ],
         separators=(",", ":"),
         ensure_ascii=False,
@@ -81,9 +80,7 @@ def encode_event(e: PageViewEvent) -> str:
 
 def decode_event(raw: str) -> PageViewEvent:
     """Raises ValueError (or TypeError) for anything that is not an encoded event."""
-    (event_id, ts, url, view, model, field, value, ip, ua, vhash, session) = json.loads(raw)
+    (event_id, ts, url, view, model, field, value, ip, ua, vhash) = json.loads(raw)
     if not isinstance(ts, int | float) or not isinstance(event_id, str):
         raise ValueError("not an event")
-    return PageViewEvent(
-        event_id, float(ts), Target(url, view, model, field, value), ip, ua, vhash, session
-    )
+    return PageViewEvent(event_id, float(ts), Target(url, view, model, field, value), ip, ua, vhash)

@@ -1,0 +1,64 @@
+"""Settings of the benchmark server and drains: the tests' project, reconfigured by the
+environment.
+
+BENCH_TRACKING       off | inprocess | redis (default inprocess)
+BENCH_STACK          project: the tests' middleware (sessions, common, auth, messages)
+                     before ours (default); bare: PageViewMiddleware alone, or nothing
+BENCH_DATABASE_URL   the database (default: a SQLite file in the temporary directory)
+BENCH_REDIS_URL      the Redis database of the buffer (default redis://127.0.0.1:6379/12)
+PAGEVIEW_<NAME>      any package setting, as JSON (e.g. PAGEVIEW_BATCH_SIZE=1000); wins
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from tests.settings import *  # noqa: F403
+from tests.settings import MIDDLEWARE as TESTS_MIDDLEWARE
+
+PAGEVIEW_MIDDLEWARE = "django_pageviews.middleware.PageViewMiddleware"
+TRACKING_MODES = ("off", "inprocess", "redis")
+STACKS = ("project", "bare")
+
+TRACKING = os.environ.get("BENCH_TRACKING", "inprocess")
+if TRACKING not in TRACKING_MODES:
+    raise ImproperlyConfigured(f"BENCH_TRACKING must be one of {TRACKING_MODES}, not {TRACKING!r}")
+STACK = os.environ.get("BENCH_STACK", "project")
+if STACK not in STACKS:
+    raise ImproperlyConfigured(f"BENCH_STACK must be one of {STACKS}, not {STACK!r}")
+
+SECRET_KEY = "bench-only-not-secret"
+DEBUG = False
+
+_default_db = Path(tempfile.gettempdir()) / "django-pageviews-bench.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{_default_db}")
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The writer thread and the server's threads share the file.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+
+MIDDLEWARE = [
+    m
+    for m in TESTS_MIDDLEWARE
+    if (m == PAGEVIEW_MIDDLEWARE and TRACKING != "off")
+    or (m != PAGEVIEW_MIDDLEWARE and STACK == "project")
+]
+
+PAGEVIEW_THROTTLE_SECONDS = 0  # every request of the load tool is a view
+PAGEVIEW_ASYNC_PROCESSING = TRACKING == "redis"
+PAGEVIEW_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+# No Celery worker runs during a benchmark: the drain is run (and timed) separately.
+PAGEVIEW_EARLY_FLUSH_THRESHOLD = 0
+
+for _name, _value in os.environ.items():
+    if _name.startswith("PAGEVIEW_"):
+        globals()[_name] = json.loads(_value)
