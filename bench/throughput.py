@@ -245,8 +245,9 @@ def server_run(
                 env=env,
                 capture_output=True,
                 text=True,
-                check=True,
             )
+            if drained.returncode:
+                raise SystemExit(f"pageviews_flush failed:\n{drained.stderr[-3000:]}")
             found = re.search(r"Drained .*", drained.stdout)
             outcome.drain = found.group(0) if found else drained.stdout.strip()[-200:]
             outcome.redis_left = (

@@ -114,3 +114,12 @@ def wsgi_get(path: str, **headers: str) -> httpx.Response:
 def distinct_visitors(n: int) -> list[dict[str, Any]]:
     """Headers of ``n`` different visitors (the visitor hash includes the user agent)."""
     return [{"user-agent": f"{BROWSER_UA} visitor/{i}"} for i in range(n)]
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def pipeline(request: pytest.FixtureRequest) -> str:
+    """Run a test once per path: the in-process buffer, and Redis (the redis_url fixture
+    switches PAGEVIEW_ASYNC_PROCESSING on)."""
+    if request.param == "redis":
+        request.getfixturevalue("redis_url")
+    return str(request.param)

@@ -4,8 +4,10 @@ import uuid
 
 from django.db import models
 
+from django_pageviews.mixins import PageViewMixin
 
-class Article(models.Model):
+
+class Article(PageViewMixin, models.Model):
     title = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
 

@@ -5,7 +5,10 @@ from collections.abc import AsyncIterator
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.views.generic import DetailView, View
+from django.db.models import QuerySet
+from django.views.generic import DetailView, ListView, View
+
+from django_pageviews.mixins import PageViewMixin
 
 from .models import Article, Document
 
@@ -93,3 +96,26 @@ class AsyncArticleView(View):
 
     async def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponse(f"article {pk}")
+
+
+class MixinDetail(PageViewMixin, DetailView):  # type: ignore[type-arg]
+    model = Article
+    template_name = "tests/article.html"
+
+
+class MixinList(PageViewMixin, ListView):  # type: ignore[type-arg]
+    model = Article
+    template_name = "tests/article_list.html"
+
+    def get_queryset(self) -> QuerySet[Article]:
+        return Article.objects.order_by("slug")
+
+
+class MixinView(PageViewMixin, View):
+    """A plain View: the object comes from get_object() the view defines."""
+
+    def get_object(self) -> Article:
+        return get_object_or_404(Article, slug=self.kwargs["slug"])
+
+    def get(self, request: HttpRequest, slug: str) -> HttpResponse:
+        return HttpResponse(f"mixin {slug}")
