@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -61,6 +62,7 @@ PATH = "/async/"  # tests.views.async_page: an async view returning a 5-byte pag
 READY_PATH = "/status/201/"  # answered by Django, but not a view (status 201)
 KEY_PREFIX = "{pageviews}:"
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -75,6 +77,45 @@ class WrkResult:
     @property
     def ok(self) -> int:
         return self.requests - self.non_2xx
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds spent during the measured window, by whom (the machine is shared)."""
+
+    seconds: float
+    server: float
+    client: float
+    machine: float
+
+    @property
+    def others_cores(self) -> float:
+        """Cores busy with other processes (Redis, other users' work, the kernel)."""
+        return max(0.0, self.machine - self.server - self.client) / self.seconds
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime, all threads
+
+
+def machine_cpu() -> float:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured_wrk(url: str, seconds: int, server_pid: int) -> tuple[WrkResult, CpuUse]:
+    """wrk, with the CPU time the server, wrk and the whole machine spent meanwhile."""
+    before = (time.monotonic(), process_cpu(server_pid), children_cpu(), machine_cpu())
+    result = wrk(url, seconds)
+    after = (time.monotonic(), process_cpu(server_pid), children_cpu(), machine_cpu())
+    return result, CpuUse(*(b - a for a, b in zip(before, after, strict=True)))
 
 
 @dataclass
@@ -96,7 +137,12 @@ class Run:
     rep: int
     warmup: WrkResult
     measured: WrkResult
+    cpu: CpuUse
     outcome: Outcome
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu.server / self.measured.requests * 1e6
 
 
 def wrk(url: str, seconds: int) -> WrkResult:
@@ -177,8 +223,8 @@ def wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def serving(env: dict[str, str], log: Path) -> Iterator[str]:
-    """A uvicorn server for the block (its base URL); stopped gracefully with SIGTERM."""
+def serving(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
+    """A uvicorn server for the block (base URL, pid); stopped gracefully with SIGTERM."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [
@@ -198,7 +244,7 @@ def serving(env: dict[str, str], log: Path) -> Iterator[str]:
         server = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_ready(base, server, log)
-            yield base
+            yield base, server.pid
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -223,7 +269,7 @@ def count_views(db: Path) -> tuple[int, int]:
 @contextmanager
 def server_run(
     stack: str, config: str, name: str, template: Path, workdir: Path
-) -> Iterator[tuple[str, Outcome]]:
+) -> Iterator[tuple[str, int, Outcome]]:
     """Serve ``config`` on a fresh database; once stopped, drain and fill in the outcome."""
     db = workdir / f"{name}.sqlite3"
     shutil.copyfile(template, db)
@@ -235,8 +281,8 @@ def server_run(
     log = workdir / f"uvicorn-{name}.log"
     outcome = Outcome()
     try:
-        with serving(env, log) as base:
-            yield base, outcome
+        with serving(env, log) as (base, pid):
+            yield base, pid, outcome
         outcome.server_errors = log.read_text(errors="replace").count("Traceback")
         if config == "redis":
             drained = subprocess.run(
@@ -275,21 +321,36 @@ def migrate(template: Path) -> None:
 def throughput_table(runs: list[Run], stack: str) -> str:
     by_config = {c: [r for r in runs if r.config == c and r.stack == stack] for c in CONFIGS}
     base = median([r.measured.rps for r in by_config["off"]])
+    base_cpu = median([r.cpu_us_per_request for r in by_config["off"]])
     rows: list[list[object]] = []
     for config, rs in by_config.items():
         rps = median([r.measured.rps for r in rs])
+        cpu = median([r.cpu_us_per_request for r in rs])
         rows.append(
             [
                 config,
                 *(fmt(r.measured.rps) for r in rs),
                 fmt(rps),
-                f"{rps / base:.3f}",
+                f"{rps / base:.2f}",
                 fmt(median([r.measured.p50_ms for r in rs]), 1),
                 fmt(median([r.measured.p99_ms for r in rs]), 1),
+                fmt(cpu),
+                f"{cpu - base_cpu:+,.0f}",
+                " / ".join(f"{r.cpu.others_cores:.2f}" for r in rs),
             ]
         )
     runs_headers = [f"run {i + 1} req/s" for i in range(REPEATS)]
-    headers = ["tracking", *runs_headers, "median req/s", "vs off", "p50 ms", "p99 ms"]
+    headers = [
+        "tracking",
+        *runs_headers,
+        "median req/s",
+        "vs off",
+        "p50 ms",
+        "p99 ms",
+        "server CPU µs/req",
+        "vs off µs/req",
+        "other processes, cores busy",
+    ]
     return markdown_table(headers, rows)
 
 
@@ -372,14 +433,14 @@ def main() -> None:
             for stack in STACKS:
                 for config in CONFIGS:
                     name = f"{stack}-{config}-{rep}"
-                    with server_run(stack, config, name, template, workdir) as (base, outcome):
+                    with server_run(stack, config, name, template, workdir) as (base, pid, out):
                         warmup = wrk(base + PATH, WARMUP_SECONDS)
-                        measured = wrk(base + PATH, MEASURE_SECONDS)
-                    runs.append(Run(stack, config, rep, warmup, measured, outcome))
+                        measured, cpu = measured_wrk(base + PATH, MEASURE_SECONDS, pid)
+                    runs.append(Run(stack, config, rep, warmup, measured, cpu, out))
                     print(f"{name}: {measured.rps:,.0f} req/s", file=sys.stderr, flush=True)
         for config in CONFIGS[1:]:
             name = f"exact-{config}"
-            with server_run("project", config, name, template, workdir) as (base, outcome):
+            with server_run("project", config, name, template, workdir) as (base, _, outcome):
                 ok = asyncio.run(exact_load(base + PATH, EXACT_REQUESTS))
             exact[config] = (ok, outcome)
             print(f"{name}: {ok} 2xx, {outcome.db_views} in DB", file=sys.stderr, flush=True)

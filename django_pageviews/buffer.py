@@ -25,13 +25,14 @@ from django.db import close_old_connections
 from . import stats
 from .conf import conf
 from .events import PageViewEvent, Target
-from .storage import write_batch
+from .storage import trim_processed_batches, write_batch
 
 logger = logging.getLogger(__name__)
 
 Batch = tuple[str, list[PageViewEvent]]
 
 OVERFLOW_WARNING_INTERVAL = 60.0
+TRIM_INTERVAL = 3600.0
 RETRY_DELAYS = (1.0, 60.0)  # first retry after a failed write, and the longest wait
 
 
@@ -51,6 +52,7 @@ class InProcessBuffer:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._last_overflow_warning = 0.0
+        self._last_trim = -TRIM_INTERVAL
         self.last_error: BaseException | None = None
 
     # -- producer side ---------------------------------------------------------------
@@ -148,7 +150,20 @@ class InProcessBuffer:
                 self.last_error = None
                 stats.incr(stats.WRITTEN, count)
                 written += count
+            if written:
+                self._trim_batch_ids()
         return written
+
+    def _trim_batch_ids(self) -> None:
+        """Forget old batch ids now and then (replays only ever come within minutes)."""
+        now = time.monotonic()
+        if now - self._last_trim < TRIM_INTERVAL:
+            return
+        self._last_trim = now
+        try:
+            trim_processed_batches()
+        except Exception:
+            logger.exception("Trimming old page-view batch ids failed.")
 
     def _take_batch(self, due_only: bool) -> Batch | None:
         with self._lock:

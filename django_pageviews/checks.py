@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,9 @@ def _is_int(value: Any, minimum: int) -> bool:
 
 
 def _is_positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return 0 < value < math.inf
 
 
 def _is_bool(value: Any) -> bool:
@@ -46,7 +49,9 @@ def _is_redis_url(value: Any) -> bool:
 
 
 def _is_key_prefix(value: Any) -> bool:
-    return isinstance(value, str) and bool(value) and not set(value) & set("{} \t\n")
+    return (
+        isinstance(value, str) and bool(value) and not any(c in "{}" or c.isspace() for c in value)
+    )
 
 
 # (setting name without prefix, check id, validator, what a valid value is)

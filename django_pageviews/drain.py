@@ -13,9 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
-
-from django.utils import timezone
+from datetime import date
 
 from . import stats
 from .conf import conf
@@ -23,7 +21,7 @@ from .events import PageViewEvent, Target
 from .models import ProcessedBatch
 from .redis_buffer import Claim, ack, claim, claims_older_than, read_claim, record_flush
 from .redis_client import get_client
-from .storage import write_batch
+from .storage import trim_processed_batches, write_batch
 from .wire import decode_event, parse_count_field
 
 logger = logging.getLogger(__name__)
@@ -104,6 +102,5 @@ def cleanup(stale_after: float | None = None) -> CleanupResult:
             write_claim(client, batch)
             result.replayed += 1
             logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)
-    cutoff = timezone.now() - timedelta(days=conf.PROCESSED_BATCH_RETENTION_DAYS)
-    result.trimmed, _ = ProcessedBatch.objects.filter(created_at__lt=cutoff).delete()
+    result.trimmed = trim_processed_batches()
     return result

@@ -1,6 +1,7 @@
 """Lua scripts: each one a step that must be atomic in Redis.
 
-All keys share one hash tag, so the scripts also run on a Redis Cluster.
+All keys share one hash tag (``{prefix}``), so that they would stay in one slot of a
+Redis Cluster; the client used today is a plain (non-cluster) one.
 """
 
 from __future__ import annotations

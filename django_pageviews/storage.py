@@ -129,3 +129,10 @@ def _aware(timestamp: float) -> dt.datetime:
 def _db_datetime(timestamp: float) -> dt.datetime:
     aware = _aware(timestamp)
     return aware if settings.USE_TZ else timezone.make_naive(aware)
+
+
+def trim_processed_batches() -> int:
+    """Delete batch ids older than PAGEVIEW_PROCESSED_BATCH_RETENTION_DAYS."""
+    cutoff = timezone.now() - dt.timedelta(days=conf.PROCESSED_BATCH_RETENTION_DAYS)
+    deleted, _ = ProcessedBatch.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

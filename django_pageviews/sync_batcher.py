@@ -7,8 +7,6 @@ import os
 import threading
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from .batching import BatcherCore, request_early_flush
 from .conf import conf
 from .events import PageViewEvent
@@ -46,7 +44,7 @@ class ThreadBatcher(BatcherCore):
             keys, args = shipment.script_args()
             try:
                 result: Any = _ship(client, keys, args)
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # Redis down, or anything else: retried, never lost
                 with self._lock:
                     self.failed(shipment, exc)
                 break

@@ -13,7 +13,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from celery import shared_task
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from .conf import conf
 
@@ -23,8 +23,13 @@ TASK_OPTIONS: dict[str, Any] = {"ignore_result": True, "acks_late": True}
 
 
 def _with_fresh_connections(func: F) -> F:
+    """Close stale connections around the task, as a request would; but never inside a
+    caller's transaction (a task called directly), which closing would break."""
+
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if any(c.in_atomic_block for c in connections.all(initialized_only=True)):
+            return func(*args, **kwargs)
         close_old_connections()
         try:
             return func(*args, **kwargs)

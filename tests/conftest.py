@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
-from typing import Any
+import os
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
+from django.db import connections
 from django.test import override_settings
 
 from django_pageviews.buffer import buffer
@@ -23,10 +26,16 @@ BROWSER_UA = (
 
 @pytest.fixture(scope="session")
 def redis_base_url(worker_id: str) -> Iterator[str]:
-    """The machine's Redis (one database per xdist worker) or a private server."""
+    """The machine's Redis, or a private server when none is reachable.
+
+    On the machine's Redis each xdist worker takes its own database (1-15), chosen from
+    the run's process id too, so that test runs side by side rarely share one; every test
+    empties its database first.
+    """
     if reachable(SYSTEM_URL):
-        index = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
-        yield f"{SYSTEM_URL}/{1 + index % 15}"
+        run = os.getpid() if worker_id == "master" else os.getppid()
+        worker = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+        yield f"{SYSTEM_URL}/{1 + (run + worker) % 15}"
         return
     server = PrivateRedis()
     server.start()
@@ -92,6 +101,22 @@ def asgi_requests(requests: Sequence[Request]) -> list[httpx.Response]:
             )
 
     return asyncio.run(run())
+
+
+T = TypeVar("T")
+
+
+def run_async(main: Callable[[], Awaitable[T]]) -> T:
+    """Run an async test body; then close the database connection that asgiref's
+    sync_to_async thread opened (Django closes such connections only per request)."""
+
+    async def wrapped() -> T:
+        try:
+            return await main()
+        finally:
+            await sync_to_async(connections.close_all)()
+
+    return asyncio.run(wrapped())
 
 
 def asgi_get(path: str, **headers: str) -> httpx.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -22,8 +23,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Several threads (requests, the writer) share the database: a file, not memory.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR.parent / ".test-db.sqlite3")}
+    # Several threads (requests, the writer) share the database: a file, not memory; one
+    # per test run, so that runs side by side never share it.
+    _test_db = Path(tempfile.gettempdir()) / f"pageviews-test-{os.getpid()}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
 elif DATABASES["default"]["ENGINE"].endswith("mysql"):
     DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.recorder import flush
 from django_pageviews.sync_batcher import batcher
 from django_pageviews.tasks import buffer_page_view
-from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
+from tests.conftest import asgi_requests, distinct_visitors, run_async, wsgi_get
 from tests.models import Article
 from tests.processes import celery, running, subprocess_env, wait_for
 from tests.redis_server import free_port
@@ -33,7 +32,7 @@ def test_async_read_api(redis_url: str) -> None:
             await PageView.aget_view_counts_for_objects([article]),
         )
 
-    assert asyncio.run(read()) == (4, {article.pk: 4})
+    assert run_async(read) == (4, {article.pk: 4})
 
 
 def test_deploy_check_needs_a_reachable_redis(redis_url: str) -> None:

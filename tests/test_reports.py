@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
 from django_pageviews.sync_batcher import batcher
-from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
+from tests.conftest import asgi_requests, distinct_visitors, run_async, wsgi_get
 from tests.models import Article, Document
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,7 +53,10 @@ def test_period_daily_and_popular(pipeline: str, articles: list[Article], flushe
 
     assert PageView.get_popular_objects(Article, limit=2) == [(b, 5), (a, 3)]
     assert PageView.get_popular_objects(Article, limit=5, days=7) == [(b, 5), (a, 3), (c, 1)]
-    assert PageView.get_popular_urls(limit=2) == [(f"/by-slug/{b.slug}/", 5), (f"/articles/{a.pk}/", 3)]
+    assert PageView.get_popular_urls(limit=2) == [
+        (f"/by-slug/{b.slug}/", 5),
+        (f"/articles/{a.pk}/", 3),
+    ]
     assert PageView.get_popular_view_names(limit=3) == [
         ("article-slug", 5),
         ("article-detail", 4),
@@ -81,7 +84,6 @@ def test_uuid_objects_by_custom_slug(pipeline: str) -> None:
 
 
 def test_async_twins(pipeline: str, articles: list[Article]) -> None:
-    import asyncio
 
     a = articles[0]
     visit(f"/articles/{a.pk}/", 2)
@@ -95,7 +97,7 @@ def test_async_twins(pipeline: str, articles: list[Article]) -> None:
             await PageView.aget_popular_view_names(limit=1),
         )
 
-    assert asyncio.run(read()) == (
+    assert run_async(read) == (
         2,
         {timezone.localdate(): 2},
         [(a, 2)],

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from django.core.handlers.asgi import ASGIRequest
+from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.db.models import QuerySet
 from django.views.generic import DetailView, ListView, View
 
 from django_pageviews.mixins import PageViewMixin

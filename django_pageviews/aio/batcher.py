@@ -14,8 +14,6 @@ import logging
 import weakref
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from django_pageviews.batching import BatcherCore, request_early_flush
 from django_pageviews.conf import conf
 from django_pageviews.events import PageViewEvent
@@ -46,7 +44,7 @@ class LoopBatcher(BatcherCore):
             except asyncio.CancelledError:
                 self.retry = shipment  # outcome unknown: resent with its id at close
                 raise
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # Redis down, or anything else: retried, never lost
                 if _cancelling():  # a cancellation redis-py turned into an error
                     self.retry = shipment
                     raise asyncio.CancelledError from exc

@@ -1,0 +1,298 @@
+"""The ``pageview_tags`` template library of the original 0.2.x package.
+
+``{% load pageview_tags %}``. Counts are live, read through the same functions as
+``PageView``'s class methods: stored totals plus views still waiting in a buffer.
+
+Failure rules, chosen per kind:
+
+- Filters never raise (Django's rule for filters): a value they cannot handle comes back
+  unchanged, ``get_view_count`` of a non-object is 0, ``get_item`` of a missing key is ''.
+- Tags raise ``TemplateSyntaxError`` on a misconfiguration: a model name that is unknown, or
+  ambiguous without its app label, and a tag asked about "the current page" with no request
+  in its context. The original printed and returned ``[]`` (or failed with a KeyError): a
+  typo then showed an empty sidebar forever, and which of two same-named models it counted
+  depended on the order of INSTALLED_APPS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from typing import Any
+
+from django import template
+from django.apps import apps
+from django.db.models import Model
+from django.http import HttpRequest
+
+from django_pageviews import queries, reports
+
+register = template.Library()
+
+# Suffixes from the smallest up: a value that rounds up to 1000 of one unit (999,999 at
+# precision 1) is written with the next one ("1M", not "1000K").
+UNITS = ((10**3, "K"), (10**6, "M"), (10**9, "B"), (10**12, "T"))
+DEFAULT_PRECISION = 1
+DEFAULT_MIN_THRESHOLD = 1000
+# More decimals than this mean nothing on a view count; the bound keeps Decimal in range.
+MAX_PRECISION = 10
+REQUEST_CONTEXT_PROCESSOR = "django.template.context_processors.request"
+
+
+# -- number formatting ---------------------------------------------------------------------
+
+
+def _as_decimal(value: Any) -> Decimal | None:
+    """``value`` as a finite Decimal (exact, unlike float: 1250 at precision 1 is 1.3K), or
+    None when it is not a number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int | Decimal):
+            number = Decimal(value)
+        elif isinstance(value, float | str):
+            number = Decimal(str(value).strip())
+        else:
+            return None
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _precision(value: Any, default: int) -> int:
+    try:
+        precision = int(value)
+    except (TypeError, ValueError):
+        return default
+    return precision if 0 <= precision <= MAX_PRECISION else default
+
+
+def _abbreviate(value: Any, precision: int, min_threshold: Decimal, lower: bool) -> Any:
+    """``value`` with a K/M/B/T suffix, or ``value`` itself when it is not a number or its
+    size is below ``min_threshold`` (or below 1000, which has no suffix)."""
+    number = _as_decimal(value)
+    if number is None:
+        return value
+    size = abs(number)
+    if size < min_threshold or size < UNITS[0][0]:
+        return value
+    step = Decimal(1).scaleb(-precision)
+    with localcontext() as exact:  # enough digits that quantize() never runs out
+        exact.prec = max(exact.prec, size.adjusted() + MAX_PRECISION + 2)
+        for unit, suffix in UNITS:
+            scaled = (size / unit).quantize(step, rounding=ROUND_HALF_UP)
+            if scaled < 1000 or suffix == UNITS[-1][1]:
+                break
+    text = format(scaled, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    sign = "-" if number < 0 else ""
+    return f"{sign}{text}{suffix.lower() if lower else suffix}"
+
+
+@register.filter(is_safe=True)
+def format_number(value: Any, precision: Any = DEFAULT_PRECISION) -> Any:
+    """``1120|format_number`` is "1.1K", ``1234|format_number:2`` "1.23K"; numbers below
+    1000 and non-numbers come back unchanged."""
+    return _abbreviate(
+        value, _precision(precision, DEFAULT_PRECISION), Decimal(DEFAULT_MIN_THRESHOLD), False
+    )
+
+
+@register.filter(is_safe=True)
+def format_number_with_options(value: Any, options: Any = "") -> Any:
+    """``format_number`` configured by a string such as
+    ``"precision:2,min_threshold:10000,suffix_style:lower"``.
+
+    Each option is read on its own: an unknown key or a bad value leaves that option at its
+    default (precision 1, min_threshold 1000, suffix_style upper) and the others apply.
+    """
+    precision = DEFAULT_PRECISION
+    min_threshold = Decimal(DEFAULT_MIN_THRESHOLD)
+    lower = False
+    for item in options.split(",") if isinstance(options, str) else ():
+        key, _, raw = item.partition(":")
+        key, raw = key.strip().lower(), raw.strip()
+        if key == "precision":
+            precision = _precision(raw, precision)
+        elif key == "min_threshold":
+            threshold = _as_decimal(raw)
+            min_threshold = threshold if threshold is not None else min_threshold
+        elif key == "suffix_style" and raw.lower() in ("upper", "lower"):
+            lower = raw.lower() == "lower"
+    return _abbreviate(value, precision, min_threshold, lower)
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    """``{{ counts|get_item:article.pk }}``: ``mapping[key]``, or '' when the key is missing
+    or ``mapping`` is not a mapping.
+
+    '' is what Django renders for any missing variable; the original's 0 claimed "no views"
+    for an object that was never asked about. ``|default:0`` restores it where wanted.
+    """
+    if not isinstance(mapping, Mapping):
+        return ""
+    try:
+        return mapping.get(key, "")
+    except TypeError:  # an unhashable key
+        return ""
+
+
+# -- counts --------------------------------------------------------------------------------
+
+
+def _is_saved_object(value: Any) -> bool:
+    return isinstance(value, Model) and value.pk is not None
+
+
+def get_view_count(obj: Any) -> int:
+    """Views of ``obj``: ``{{ article|get_view_count }}`` or ``{% get_view_count article %}``.
+
+    Anything but a saved model instance (a misspelt variable renders as '') counts 0: the
+    read API would otherwise count every view of the site.
+    """
+    if not _is_saved_object(obj):
+        return 0
+    return queries.get_view_count(obj=obj)
+
+
+# One function, both forms: the original documented the filter but registered only the tag.
+register.filter("get_view_count", get_view_count)
+register.simple_tag(get_view_count, name="get_view_count")
+
+
+def _request(context: template.Context, tag: str) -> HttpRequest:
+    request = context.get("request")
+    if not isinstance(request, HttpRequest):
+        raise template.TemplateSyntaxError(
+            f"{{% {tag} %}} without an argument reads the current request, and there is "
+            f"none in the template context: add {REQUEST_CONTEXT_PROCESSOR!r} to the "
+            "template context processors, or pass the argument."
+        )
+    return request
+
+
+@register.simple_tag(takes_context=True)
+def get_url_view_count(context: template.Context, url: str | None = None) -> int:
+    """Views of ``url``, by default of the current ``request.path``."""
+    if url is None:
+        url = _request(context, "get_url_view_count").path
+    return queries.get_view_count(url=url)
+
+
+@register.simple_tag(takes_context=True)
+def get_view_name_count(context: template.Context, view_name: str | None = None) -> int:
+    """Views of a named view, by default the current ``request.resolver_match.view_name``;
+    0 when the page resolved to no view (never the count of every unnamed view)."""
+    if view_name is None:
+        match = _request(context, "get_view_name_count").resolver_match
+        view_name = match.view_name if match is not None else ""
+    if not view_name:
+        return 0
+    return queries.get_view_count(view_name=view_name)
+
+
+@register.simple_tag
+def get_view_counts_for_objects(objects: Any) -> dict[Any, int]:
+    """``{pk: views}`` for a list or queryset, in one query whatever its length: use it with
+    ``get_item`` on list pages instead of ``get_view_count`` per object."""
+    if isinstance(objects, str) or not isinstance(objects, Iterable):
+        return {}
+    return queries.get_view_counts_for_objects([o for o in objects if _is_saved_object(o)])
+
+
+# -- reports -------------------------------------------------------------------------------
+
+
+def _int(value: Any, name: str, tag: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise template.TemplateSyntaxError(
+            f"{{% {tag} %}}: {name} must be a whole number, not {value!r}."
+        ) from None
+
+
+def _days(value: Any, tag: str) -> int | None:
+    return None if value is None or value == "" else _int(value, "days", tag)
+
+
+def _fields(value: Any) -> list[str] | None:
+    """'author, tags' or a list: the form the original accepted for related fields."""
+    if not value:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _model(model_name: str, app_label: str | None) -> type[Model]:
+    """The model named ``model_name`` (any case), in ``app_label`` if given; a dotted
+    'app_label.Model' works too. Unknown or ambiguous names raise."""
+    if not app_label and "." in model_name:
+        app_label, model_name = model_name.split(".", 1)
+    if app_label:
+        try:
+            return apps.get_model(app_label, model_name)
+        except LookupError:
+            raise template.TemplateSyntaxError(
+                f"{{% get_popular_objects %}}: no model {model_name!r} in app {app_label!r}."
+            ) from None
+    wanted = model_name.lower()
+    found = [m for m in apps.get_models() if m._meta.model_name == wanted]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise template.TemplateSyntaxError(
+            f"{{% get_popular_objects %}}: no installed model is named {model_name!r}."
+        )
+    labels = ", ".join(sorted(m._meta.label for m in found))
+    raise template.TemplateSyntaxError(
+        f"{{% get_popular_objects %}}: {model_name!r} is ambiguous ({labels}): pass the app "
+        f"label, as in {{% get_popular_objects '{model_name}' 'app_label' %}}."
+    )
+
+
+@register.simple_tag
+def get_popular_objects(
+    model_name: str,
+    app_label: str | None = None,
+    limit: Any = 5,
+    days: Any = None,
+    select_related: Any = None,
+    prefetch_related: Any = None,
+) -> list[tuple[Model, int]]:
+    """``[(object, views)]``, most viewed first:
+    ``{% get_popular_objects 'Article' 'blog' limit=5 days=7 as popular %}``."""
+    tag = "get_popular_objects"
+    return reports.get_popular_objects(
+        _model(str(model_name), app_label),
+        limit=_int(limit, "limit", tag),
+        days=_days(days, tag),
+        select_related=_fields(select_related),
+        prefetch_related=_fields(prefetch_related),
+    )
+
+
+@register.simple_tag
+def get_popular_urls(limit: Any = 5, days: Any = None) -> list[tuple[str, int]]:
+    """``[(url, views)]``, most viewed first."""
+    tag = "get_popular_urls"
+    return reports.get_popular_urls(limit=_int(limit, "limit", tag), days=_days(days, tag))
+
+
+@register.simple_tag
+def get_popular_view_names(limit: Any = 5, days: Any = None) -> list[tuple[str, int]]:
+    """``[(view name, views)]``, most viewed first."""
+    tag = "get_popular_view_names"
+    return reports.get_popular_view_names(limit=_int(limit, "limit", tag), days=_days(days, tag))
+
+
+@register.simple_tag
+def get_daily_views(obj: Any, days: Any = 30) -> dict[date, int]:
+    """``{day: views}`` over the last ``days`` days, oldest first, zeros included; empty
+    for anything but a saved object."""
+    if not _is_saved_object(obj):
+        return {}
+    return reports.get_daily_views(obj, days=_int(days, "days", "get_daily_views"))
