@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import statistics
+import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -39,6 +45,97 @@ def redis_client() -> Any:
 
 def flush_redis(client: Any) -> None:
     client.flushdb(asynchronous=False)
+
+
+def _ancestors(pid: int) -> set[int]:
+    seen = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return seen
+
+
+def foreign_clients(client: Any) -> list[str]:
+    """Connections to our Redis database from processes that are not ours (nor our
+    children): the test suite, for one, picks its databases from 1-15 by process id."""
+    db = int(client.connection_pool.connection_kwargs.get("db", 0))
+    ports = {
+        c["addr"].rsplit(":", 1)[1] for c in client.client_list() if int(c.get("db", -1)) == db
+    }
+    if not ports:
+        return []
+    sockets = subprocess.run(
+        ["ss", "-tnpH", "dport = :6379"], capture_output=True, text=True, check=False
+    ).stdout
+    me = os.getpid()
+    foreign = []
+    for line in sockets.splitlines():
+        fields = line.split()
+        match = re.search(r"pid=(\d+)", line)
+        if len(fields) < 4 or match is None or fields[3].rsplit(":", 1)[1] not in ports:
+            continue
+        pid = int(match.group(1))
+        if me not in _ancestors(pid):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                cmd = "?"
+            foreign.append(f"pid {pid}: {cmd.strip()[:120]}")
+    return foreign
+
+
+def wait_until_quiet(client: Any, limit: float = 600) -> float:
+    """Wait until no other process uses our Redis database; the seconds waited."""
+    started = time.monotonic()
+    while (others := foreign_clients(client)) and time.monotonic() - started < limit:
+        print(f"waiting: Redis db in use by {others[0]}", file=sys.stderr, flush=True)
+        time.sleep(5)
+    return time.monotonic() - started
+
+
+@contextmanager
+def watch_redis(interval: float = 0.5) -> Iterator[set[str]]:
+    """Wait for a quiet database, then record (in the yielded set) every foreign process
+    seen using it during the block: a run that another process disturbed is not valid."""
+    client = redis_client()
+    wait_until_quiet(client)
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(interval):
+            seen.update(foreign_clients(client))
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+        seen.update(foreign_clients(client))
+        client.close()
+
+
+def undisturbed(action: Callable[[], T], what: str, attempts: int = 5) -> tuple[T, int]:
+    """Run ``action`` until no foreign process touched our Redis database meanwhile;
+    its result and the number of disturbed attempts thrown away."""
+    for attempt in range(attempts):
+        seen: set[str] = set()
+        try:
+            with watch_redis() as seen:
+                result = action()
+        except (Exception, SystemExit):
+            if not seen:  # a failure of its own: not ours to hide
+                raise
+        if not seen:
+            return result, attempt
+        print(f"{what}: disturbed by {sorted(seen)}; repeating", file=sys.stderr, flush=True)
+    raise SystemExit(f"{what}: disturbed {attempts} times in a row, giving up")
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -15,6 +15,9 @@ USER_AGENT_MAX_LENGTH = 512
 OBJECT_ID_MAX_LENGTH = 64
 # The lookup field that means "the value is the primary key".
 PK = "pk"
+# Separators of the compact forms in Redis (see wire.py); never part of stored text.
+UNIT = "\x1f"
+RECORD = "\x1e"
 
 
 class Target(NamedTuple):
@@ -42,3 +45,16 @@ class PageViewEvent(NamedTuple):
 def local_day(timestamp: float) -> date:
     """The day a view counts for: the site's calendar (TIME_ZONE), not UTC's."""
     return timezone.localtime(datetime.fromtimestamp(timestamp, tz=UTC)).date()
+
+
+def stored_text(text: str) -> str:
+    """Percent-encode the two separator characters, should a path or slug contain them."""
+    if UNIT in text or RECORD in text:
+        return text.replace(UNIT, "%1F").replace(RECORD, "%1E")
+    return text
+
+
+def stored_url(path: str) -> str:
+    """A path as it is stored and counted: capped, separators encoded. Reads by URL use it
+    too, so that a long path finds its views."""
+    return stored_text(path[:URL_MAX_LENGTH])

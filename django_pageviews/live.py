@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import stats
 from .buffer import buffer
 from .conf import conf
-from .events import Target, local_day
+from .events import PageViewEvent, Target, local_day
 from .models import ProcessedBatch
 from .wire import dimension_totals, parse_count_field
 
@@ -40,6 +40,7 @@ def read(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[Target],
     with buffer.consistent_read() as (local, _):
         if not conf.ASYNC_PROCESSING:
             return db_read(), local, Counter()
+        local.update(e.target for e in _unshipped())
         try:
             db, remote = _read_dims(db_read, dims)
         except Exception:
@@ -54,6 +55,8 @@ def read_all(
     and Redis). ``candidates`` holds every (day, target) that may be pending, so that the
     database read can fetch their totals too."""
     with buffer.consistent_read(with_events=True) as (_, events):
+        if conf.ASYNC_PROCESSING:
+            events += _unshipped()
         local: Counter[DayTarget] = Counter((local_day(e.timestamp), e.target) for e in events)
         if not conf.ASYNC_PROCESSING:
             return db_read(local), local
@@ -62,6 +65,13 @@ def read_all(
         except Exception:
             return _redis_unavailable(lambda: db_read(local)), local
         return db, local + remote
+
+
+def _unshipped() -> list[PageViewEvent]:
+    """Views this process's sync batcher has not shipped to Redis yet (a few ms' worth)."""
+    from .sync_batcher import batcher
+
+    return batcher.unshipped()
 
 
 def _redis_unavailable(db_read: Callable[[], T]) -> T:

@@ -11,7 +11,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, Q, Sum
 
 from . import live
-from .events import Target
+from .events import Target, stored_url
 from .models import PageViewDaily
 from .objects import is_object, lookup_values, model_label
 from .wire import dimension, object_key
@@ -26,6 +26,8 @@ def get_view_count(
     obj: Model | None = None, url: str | None = None, view_name: str | None = None
 ) -> int:
     """Views of everything that matches all the given criteria (all views if none)."""
+    if url is not None:
+        url = stored_url(url)
     query = Q()
     if obj is not None:
         query &= Q(content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk))

@@ -32,6 +32,12 @@ class ThreadBatcher(BatcherCore):
             self._ensure_thread()
             self._wakeup.set()
 
+    def unshipped(self) -> list[PageViewEvent]:
+        """Events queued and never sent (a shipment awaiting a retry may have landed: it
+        is left out rather than risk counting it twice)."""
+        with self._lock:
+            return list(self.queue)
+
     def ship_all(self, give_up: bool = False) -> None:
         """Ship everything queued now; with ``give_up``, what Redis refuses goes to the
         fallback instead of waiting for a retry (shutdown)."""

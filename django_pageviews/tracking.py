@@ -22,16 +22,16 @@ from .conf import bot_regex, conf, excluded_networks, excluded_paths
 from .events import (
     OBJECT_ID_MAX_LENGTH,
     PK,
-    URL_MAX_LENGTH,
     USER_AGENT_MAX_LENGTH,
     VIEW_NAME_MAX_LENGTH,
     PageViewEvent,
     Target,
+    stored_text,
+    stored_url,
 )
 from .objects import model_label, view_model
 from .privacy import client_ip, stored_ip, visitor_hash
 from .throttle import throttle
-from .wire import RECORD, UNIT
 
 # A view names what it shows with ``request.pageview_object = obj``.
 REQUEST_OBJECT_ATTRIBUTE = "pageview_object"
@@ -96,14 +96,7 @@ def _target(request: HttpRequest, response: HttpResponseBase) -> Target:
     match = request.resolver_match
     view_name = (match.view_name if match else "")[:VIEW_NAME_MAX_LENGTH]
     model, field, value = _viewed_object(request, response, match)
-    return Target(_clean(request.path[:URL_MAX_LENGTH]), view_name, model, field, _clean(value))
-
-
-def _clean(text: str) -> str:
-    """Percent-encode the two control characters that separate fields in Redis."""
-    if UNIT in text or RECORD in text:
-        return text.replace(UNIT, "%1F").replace(RECORD, "%1E")
-    return text
+    return Target(stored_url(request.path), view_name, model, field, stored_text(value))
 
 
 def _viewed_object(

@@ -14,10 +14,8 @@ from collections.abc import Iterable
 from datetime import date
 from itertools import product
 
-from .events import PageViewEvent, Target
+from .events import RECORD, UNIT, PageViewEvent, Target
 
-UNIT = "\x1f"  # between the parts of one field
-RECORD = "\x1e"  # between the parts of one dimension
 TOTAL = "t"
 
 

@@ -7,7 +7,7 @@ from django.contrib.contenttypes.models import ContentType
 
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
-from tests.conftest import asgi_requests, distinct_visitors
+from tests.conftest import asgi_get, asgi_requests, distinct_visitors
 from tests.models import Article
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,3 +47,12 @@ def test_counts_for_many_objects_in_one_query(django_assert_num_queries: object)
 def test_counts_for_no_objects_is_empty(django_assert_num_queries: object) -> None:
     with django_assert_num_queries(0):  # type: ignore[operator]
         assert PageView.get_view_counts_for_objects([]) == {}
+
+
+def test_a_long_path_is_found_by_its_full_url() -> None:
+    path = "/long/" + "x" * 800
+    assert asgi_get(path).status_code == 200
+    assert PageView.get_view_count(url=path) == 1
+    flush()
+    assert PageView.objects.get().url == path[:700]
+    assert PageView.get_view_count(url=path) == 1

@@ -174,3 +174,13 @@ def test_status_command_reports_the_buffer(redis_url: str) -> None:
     report = json.loads(out.getvalue())
     assert report["redis"]["pending_views"] == 0
     assert report["redis"]["counters"]["last_flush_views"] == 3
+
+
+@override_settings(PAGEVIEW_SHIP_INTERVAL=30)
+def test_views_not_yet_shipped_by_this_process_are_live(redis_url: str) -> None:
+    for headers in distinct_visitors(3):
+        wsgi_get("/plain/", **headers)
+    assert PageView.get_view_count(url="/plain/") == 3  # still in the thread batcher
+    assert PageView.get_popular_urls(limit=1) == [("/plain/", 3)]
+    batcher.ship_all()
+    assert PageView.get_view_count(url="/plain/") == 3

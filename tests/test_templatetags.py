@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldError
 from django.db import models
 from django.http import HttpRequest
 from django.template import Context, Template, TemplateSyntaxError, engines
@@ -83,6 +84,7 @@ FORMAT_NUMBER = [
     (1000000000, None, "1B"),
     (2000000000, None, "2B"),
     (3400000000000, None, "3.4T"),
+    (10**15, None, "1000T"),  # T is the largest unit
     (1234, 2, "1.23K"),
     (1120, 2, "1.12K"),
     (1120, 0, "1K"),
@@ -346,6 +348,29 @@ def test_popular_objects(popular: dict[str, Article], flushed: bool) -> None:
     }
     for tag, expected in cases.items():
         assert render(tag + loop) == expected, tag
+
+
+@transactional
+def test_popular_objects_passes_related_fields_to_the_query() -> None:
+    """Related fields, as a list or a comma-separated string, reach the objects' query
+    (Article has no relation, so the query names the fields it was given and fails)."""
+    article = Article.objects.create(title="A", slug="a")
+    visit(f"/articles/{article.pk}/", 1)
+    for source in (
+        "{% get_popular_objects 'Article' 'tests' select_related=' nope , ' %}",
+        "{% get_popular_objects 'Article' 'tests' select_related=fields %}",
+    ):
+        with pytest.raises(FieldError) as error:
+            render(source, fields=["nope"])
+        # One name only: Django lists several in set order, which varies between runs.
+        assert str(error.value) == (
+            "Invalid field name(s) given in select_related: 'nope'. Choices are: (none)"
+        )
+    with pytest.raises(AttributeError) as prefetch_error:
+        render("{% get_popular_objects 'Article' 'tests' prefetch_related='nope' %}")
+    assert str(prefetch_error.value) == (
+        "Cannot find 'nope' on Article object, 'nope' is an invalid parameter to prefetch_related()"
+    )
 
 
 @transactional

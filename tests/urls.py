@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from . import views
@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", views.plain, name="plain"),
     path("plain/", views.plain),
+    re_path(r"^long/", views.plain, name="long"),
     path("pages/<int:n>/", views.numbered, name="numbered-page"),
     path("articles/<int:pk>/", views.ArticleDetail.as_view(), name="article-detail"),
     path("by-slug/<slug:slug>/", views.ArticleBySlugNoContext.as_view(), name="article-slug"),

@@ -7,11 +7,11 @@ Failure rules, chosen per kind:
 
 - Filters never raise (Django's rule for filters): a value they cannot handle comes back
   unchanged, ``get_view_count`` of a non-object is 0, ``get_item`` of a missing key is ''.
-- Tags raise ``TemplateSyntaxError`` on a misconfiguration: a model name that is unknown, or
-  ambiguous without its app label, and a tag asked about "the current page" with no request
-  in its context. The original printed and returned ``[]`` (or failed with a KeyError): a
-  typo then showed an empty sidebar forever, and which of two same-named models it counted
-  depended on the order of INSTALLED_APPS.
+- Tags raise ``TemplateSyntaxError`` on a misconfiguration: a model name that is unknown,
+  or ambiguous without its app label; a ``limit`` or ``days`` that is no whole number; a tag
+  asked about "the current page" with no request in its context. The original printed and
+  returned ``[]`` (or failed with a KeyError): a typo then showed an empty sidebar forever,
+  and which of two same-named models it counted depended on the order of INSTALLED_APPS.
 """
 
 from __future__ import annotations
