@@ -16,6 +16,7 @@ from celery import shared_task
 from django.db import close_old_connections, connections
 
 from .conf import conf
+from .manual import record_view
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,26 +58,9 @@ def cleanup_old_buffer_data() -> dict[str, int]:
     return asdict(cleanup())
 
 
-@shared_task(name="django_pageviews.tasks.buffer_page_view", **TASK_OPTIONS)
-@_with_fresh_connections
-def buffer_page_view(
-    url: str,
-    view_name: str | None = None,
-    content_type_id: int | None = None,
-    object_id: int | str | None = None,
-    ip_address: str | None = None,
-    user_agent: str | None = None,
-    session_key: str | None = None,
-) -> None:
-    """Record one view from user code (the middleware never sends this per request)."""
-    from .manual import record_view
-
-    record_view(
-        url=url,
-        view_name=view_name,
-        content_type_id=content_type_id,
-        object_id=object_id,
-        ip_address=ip_address,
-        user_agent=user_agent,
-        session_key=session_key,
-    )
+# Records one view from user code (the middleware never sends this per request):
+# buffer_page_view(url, view_name=None, content_type_id=None, object_id=None,
+#                  ip_address=None, user_agent=None, session_key=None)
+buffer_page_view = shared_task(name="django_pageviews.tasks.buffer_page_view", **TASK_OPTIONS)(
+    _with_fresh_connections(record_view)
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +41,27 @@ def subprocess_env(redis_url: str, **settings: str) -> dict[str, str]:
         **settings,
     )
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait for a server process to answer (with a bot user agent: not a view)."""
+
+    def answers() -> bool:
+        assert process.poll() is None, "the server exited early"
+        try:
+            httpx.get(url, headers={"user-agent": "readiness-probe-bot"}, timeout=1)
+        except httpx.TransportError:
+            return False
+        return True
+
+    wait_for(answers, f"a server at {url}")
 
 
 def wait_for(condition: Callable[[], bool], what: str, seconds: float = WAIT_SECONDS) -> None:

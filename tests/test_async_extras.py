@@ -17,8 +17,7 @@ from django_pageviews.sync_batcher import batcher
 from django_pageviews.tasks import buffer_page_view
 from tests.conftest import asgi_requests, distinct_visitors, run_async, wsgi_get
 from tests.models import Article
-from tests.processes import celery, running, subprocess_env, wait_for
-from tests.redis_server import free_port
+from tests.processes import celery, free_port, running, subprocess_env, wait_for
 
 
 @pytest.mark.django_db(transaction=True)

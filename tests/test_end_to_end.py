@@ -23,8 +23,15 @@ from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
 from django_pageviews.redis_buffer import Keys
 from django_pageviews.sync_batcher import batcher
 from tests.conftest import distinct_visitors, wsgi_get
-from tests.processes import BIN, celery, running, subprocess_env, wait_for
-from tests.redis_server import free_port
+from tests.processes import (
+    BIN,
+    celery,
+    free_port,
+    running,
+    subprocess_env,
+    wait_for,
+    wait_until_serving,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,11 +60,11 @@ def test_uvicorn_worker_and_beat_count_exactly(redis_url: str, tmp_path: Path) -
         "-A", "tests.celery_app", "beat", "-l", "info", "-s", str(tmp_path / "beat-schedule")
     )
     with (
-        running(server, env, tmp_path / "uvicorn.log"),
+        running(server, env, tmp_path / "uvicorn.log") as uvicorn,
         running(worker, env, tmp_path / "worker.log"),
         running(beat, env, tmp_path / "beat.log"),
     ):
-        wait_for(lambda: _serving(base), "uvicorn")
+        wait_until_serving(base + "/plain/", uvicorn)
 
         async def load() -> list[int]:
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -72,14 +79,6 @@ def test_uvicorn_worker_and_beat_count_exactly(redis_url: str, tmp_path: Path) -
     assert stored_views() == n
     assert PageView.objects.filter(url="/async/").count() == n
     assert PageView.get_view_count(url="/async/") == n
-
-
-def _serving(base: str) -> bool:
-    try:
-        httpx.get(base + "/plain/", headers={"user-agent": "readiness-probe-bot"}, timeout=1)
-    except httpx.TransportError:
-        return False
-    return True
 
 
 def _ship(n: int, pages: int = 1) -> None:
