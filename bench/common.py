@@ -43,8 +43,37 @@ def redis_client() -> Any:
     return client
 
 
+CANARY = "bench:canary"  # FLUSHDB by another process removes it: a disturbed run
+
+
 def flush_redis(client: Any) -> None:
+    """FLUSHDB, keeping the canary if it is still there (its absence is the evidence)."""
+    token = client.get(CANARY)
     client.flushdb(asynchronous=False)
+    if token is not None:
+        client.set(CANARY, token)
+
+
+def machine_busy_cores(seconds: float = 1.0) -> float:
+    """Cores busy over ``seconds`` (all processes)."""
+
+    def busy() -> tuple[float, float]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(values[:8]) - values[3] - values[4], time.monotonic()
+
+    b0, t0 = busy()
+    time.sleep(seconds)
+    b1, t1 = busy()
+    return (b1 - b0) / os.sysconf("SC_CLK_TCK") / (t1 - t0)
+
+
+def wait_for_quiet_machine(threshold: float = 0.3, limit: float = 90) -> float:
+    """Wait (at most ``limit`` s) until other work leaves the cores idle; the busy cores
+    last seen. The machine is shared: a run next to someone's test suite measures both."""
+    started = time.monotonic()
+    while (cores := machine_busy_cores()) > threshold and time.monotonic() - started < limit:
+        time.sleep(2)
+    return cores
 
 
 def _ancestors(pid: int) -> set[int]:
@@ -103,6 +132,8 @@ def watch_redis(interval: float = 0.5) -> Iterator[set[str]]:
     seen using it during the block: a run that another process disturbed is not valid."""
     client = redis_client()
     wait_until_quiet(client)
+    token = uuid.uuid4().hex
+    client.set(CANARY, token)
     seen: set[str] = set()
     stop = threading.Event()
 
@@ -118,6 +149,9 @@ def watch_redis(interval: float = 0.5) -> Iterator[set[str]]:
         stop.set()
         thread.join()
         seen.update(foreign_clients(client))
+        if client.get(CANARY) != token:
+            seen.add("a FLUSHDB by another process (the canary key is gone)")
+        client.delete(CANARY)
         client.close()
 
 

@@ -32,6 +32,7 @@ from bench.common import (  # noqa: E402
     markdown_table,
     subprocess_env,
     undisturbed,
+    wait_for_quiet_machine,
 )
 
 VIEWS = int(os.environ.get("BENCH_VIEWS", 200_000))
@@ -127,6 +128,7 @@ def main() -> None:
                 result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
                 return result
 
+            wait_for_quiet_machine()
             r, thrown = undisturbed(case, name)
             discarded += thrown
             ok = r["daily_views"] == VIEWS and r["raw_rows"] == (VIEWS if raw else 0)

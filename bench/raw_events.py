@@ -26,6 +26,7 @@ from bench.common import (  # noqa: E402
     realistic_event,
     redis_client,
     undisturbed,
+    wait_for_quiet_machine,
 )
 from django_pageviews.wire import encode_event  # noqa: E402
 
@@ -227,6 +228,7 @@ def main() -> None:
 
     discarded = 0
     for i in range(REPEATS):
+        wait_for_quiet_machine()
         result, thrown = undisturbed(repeat, f"repeat {i + 1}")
         discarded += thrown
         for name, values in result.items():

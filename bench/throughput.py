@@ -51,6 +51,7 @@ from bench.common import (  # noqa: E402
     redis_client,
     subprocess_env,
     undisturbed,
+    wait_for_quiet_machine,
 )
 
 CONFIGS = ("off", "inprocess", "redis")
@@ -281,6 +282,7 @@ def server_run(
     redis = redis_client()
     if config == "redis":
         flush_redis(redis)
+    wait_for_quiet_machine()
     log = workdir / f"uvicorn-{name}.log"
     outcome = Outcome()
     try:
@@ -343,12 +345,17 @@ def throughput_table(runs: list[Run], stack: str) -> str:
     for config, rs in by_config.items():
         rps = median([r.measured.rps for r in rs])
         cpu = median([r.cpu_us_per_request for r in rs])
+        # Each run against the untracked run of the same round (they ran minutes apart
+        # at most), which cancels slow changes in how busy the machine is.
+        off = by_config["off"]
+        paired = median([r.measured.rps / b.measured.rps for r, b in zip(rs, off, strict=True)])
         rows.append(
             [
                 config,
                 *(fmt(r.measured.rps) for r in rs),
                 fmt(rps),
                 f"{rps / base:.2f}",
+                f"{paired:.2f}",
                 fmt(median([r.measured.p50_ms for r in rs]), 1),
                 fmt(median([r.measured.p99_ms for r in rs]), 1),
                 fmt(cpu),
@@ -361,7 +368,8 @@ def throughput_table(runs: list[Run], stack: str) -> str:
         "tracking",
         *runs_headers,
         "median req/s",
-        "vs off",
+        "vs off (medians)",
+        "vs off (same round, median)",
         "p50 ms",
         "p99 ms",
         "server CPU µs/req",
@@ -386,6 +394,7 @@ def count_table(runs: list[Run]) -> str:
                 fmt(r.outcome.db_views),
                 fmt(r.outcome.raw_rows),
                 f"{r.outcome.db_views - ok:+d}",
+                "" if r.outcome.raw_rows == r.outcome.db_views else "raw rows ≠ views",
             ]
         )
     headers = [
@@ -396,6 +405,7 @@ def count_table(runs: list[Run]) -> str:
         "views in DB (daily sum)",
         "raw rows",
         "DB - 2xx",
+        "note",
     ]
     return markdown_table(headers, rows)
 

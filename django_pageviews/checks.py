@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error
 
+from .client_ip import CLIENT_IP_HEADERS
 from .conf import PREFIX, conf
 
 
@@ -85,6 +86,20 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("EARLY_FLUSH_THRESHOLD", "E024", lambda v: _is_int(v, 0), "an integer >= 0 (0 disables)"),
     ("EARLY_FLUSH_INTERVAL", "E025", _is_positive_number, "a number of seconds > 0"),
     ("PROCESSED_BATCH_RETENTION_DAYS", "E026", lambda v: _is_int(v, 1), "an integer >= 1"),
+    ("RESPECT_DNT", "E027", _is_bool, "True or False"),
+    (
+        "TRUSTED_PROXIES",
+        "E028",
+        _is_ip_list,
+        "a list of proxy addresses or networks such as '10.0.0.0/8'",
+    ),
+    ("PROXY_COUNT", "E029", lambda v: _is_int(v, 0), "an integer >= 0"),
+    (
+        "CLIENT_IP_HEADER",
+        "E031",
+        lambda v: v in CLIENT_IP_HEADERS,
+        "one of " + ", ".join(repr(h) for h in CLIENT_IP_HEADERS),
+    ),
 )
 
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")

@@ -76,6 +76,11 @@ class PageViewSettings:
     EARLY_FLUSH_THRESHOLD = _Setting[int](10_000)  # pending views that trigger a flush
     EARLY_FLUSH_INTERVAL = _Setting[float](10)  # at most one early flush per interval
     PROCESSED_BATCH_RETENTION_DAYS = _Setting[int](7)
+    # Privacy and client addresses.
+    RESPECT_DNT = _Setting[bool](False)  # skip views sent with DNT: 1 or Sec-GPC: 1
+    TRUSTED_PROXIES = _Setting[list[str]]([])  # networks whose forwarding header is believed
+    PROXY_COUNT = _Setting[int](0)  # or: this many proxies append to the header
+    CLIENT_IP_HEADER = _Setting[str]("X-Forwarded-For")
 
     @classmethod
     def names(cls) -> list[str]:
@@ -107,6 +112,11 @@ def excluded_networks() -> tuple[IPNetwork, ...]:
 
 
 @cache
+def trusted_networks() -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(v, strict=False) for v in conf.TRUSTED_PROXIES)
+
+
+@cache
 def excluded_paths() -> tuple[str, ...]:
     return tuple(conf.EXCLUDE_PATHS)
 
@@ -126,3 +136,4 @@ def _clear_caches(*, setting: str, **kwargs: object) -> None:
         bot_regex.cache_clear()
         excluded_networks.cache_clear()
         excluded_paths.cache_clear()
+        trusted_networks.cache_clear()

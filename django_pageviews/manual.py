@@ -11,10 +11,11 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from . import stats
+from .client_ip import client_ip, parse_ip
 from .conf import conf
 from .events import PK, USER_AGENT_MAX_LENGTH, PageViewEvent, Target, local_day
 from .objects import model_label
-from .privacy import client_ip, parse_ip, stored_ip, visitor_hash
+from .privacy import stored_ip, visitor_hash
 from .recorder import record
 from .throttle import allow_once_everywhere
 

@@ -16,26 +16,12 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.http import HttpRequest
 
 from .conf import conf
 
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
 VISITOR_HASH_LENGTH = 32
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The socket peer address, validated. Forwarding headers are not trusted here."""
-    return parse_ip(request.META.get("REMOTE_ADDR"))
-
-
-def parse_ip(raw: str | None) -> str | None:
-    """The normalised address, or None for anything that is not one."""
-    try:
-        return str(ipaddress.ip_address(raw or ""))
-    except ValueError:
-        return None
 
 
 def anonymize_ip(ip: str) -> str:

@@ -18,7 +18,9 @@ from django.http import HttpRequest, HttpResponseBase
 from django.urls import ResolverMatch
 
 from . import stats
-from .conf import bot_regex, conf, excluded_networks, excluded_paths
+from .bots import is_bot
+from .client_ip import client_ip
+from .conf import conf, excluded_networks, excluded_paths
 from .events import (
     OBJECT_ID_MAX_LENGTH,
     PK,
@@ -30,7 +32,7 @@ from .events import (
     stored_url,
 )
 from .objects import model_label, view_model
-from .privacy import client_ip, stored_ip, visitor_hash
+from .privacy import stored_ip, visitor_hash
 from .throttle import throttle
 
 # A view names what it shows with ``request.pageview_object = obj``.
@@ -50,9 +52,11 @@ def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEve
     if _is_excluded(request, ip):
         stats.incr(stats.SKIP_EXCLUDED)
         return None
+    if (reason := _not_a_visit(request)) is not None:
+        stats.incr(reason)
+        return None
     user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]
-    regex = bot_regex()
-    if regex is not None and regex.search(user_agent):
+    if is_bot(user_agent):
         stats.incr(stats.SKIP_BOT)
         return None
 
@@ -73,6 +77,22 @@ def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEve
         user_agent=user_agent,
         visitor_hash=vhash,
     )
+
+
+def _not_a_visit(request: HttpRequest) -> str | None:
+    """Why a request is not a person's visit: a prefetch or prerender the browser made on
+    its own, or (when the site honours them) a Do Not Track or Global Privacy Control
+    signal."""
+    meta = request.META
+    purpose = f"{meta.get('HTTP_SEC_PURPOSE', '')} {meta.get('HTTP_PURPOSE', '')}"
+    if "prefetch" in purpose.lower() or meta.get("HTTP_X_MOZ", "").lower() == "prefetch":
+        return stats.SKIP_PREFETCH
+    if conf.RESPECT_DNT:
+        if meta.get("HTTP_DNT", "").strip() == "1":
+            return stats.SKIP_DNT
+        if meta.get("HTTP_SEC_GPC", "").strip() == "1":
+            return stats.SKIP_GPC
+    return None
 
 
 def _is_excluded(request: HttpRequest, ip: str | None) -> bool:

@@ -93,6 +93,8 @@ def asgi_requests(requests: Sequence[Request]) -> list[httpx.Response]:
     """
     app = ASGIHandler()
 
+    requests = [(m, p, {"user-agent": BROWSER_UA, **h}) for m, p, h in requests]
+
     async def run() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:

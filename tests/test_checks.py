@@ -141,6 +141,14 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("PROCESSED_BATCH_RETENTION_DAYS", 7.0),
     ("PROCESSED_BATCH_RETENTION_DAYS", "7"),
     ("PROCESSED_BATCH_RETENTION_DAYS", None),
+    ("RESPECT_DNT", "yes"),
+    ("RESPECT_DNT", 1),
+    ("TRUSTED_PROXIES", "10.0.0.0/8"),
+    ("TRUSTED_PROXIES", ["proxy.example"]),
+    ("PROXY_COUNT", -1),
+    ("PROXY_COUNT", "1"),
+    ("CLIENT_IP_HEADER", "X-Client-IP"),
+    ("CLIENT_IP_HEADER", None),
 ]
 
 GOOD_VALUES: list[tuple[str, Any]] = [
@@ -192,14 +200,20 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("EARLY_FLUSH_INTERVAL", 60),
     ("PROCESSED_BATCH_RETENTION_DAYS", 1),
     ("PROCESSED_BATCH_RETENTION_DAYS", 365),
+    ("RESPECT_DNT", True),
+    ("TRUSTED_PROXIES", ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]),
+    ("PROXY_COUNT", 2),
+    ("CLIENT_IP_HEADER", "Forwarded"),
+    ("CLIENT_IP_HEADER", "CF-Connecting-IP"),
 ]
 
-# E013 (MAX_BUFFER_SIZE < BATCH_SIZE) and E020 (async libraries missing) are not
-# per-setting rules, so the rule ids skip them.
+# E013 (MAX_BUFFER_SIZE < BATCH_SIZE), E020 (async libraries missing) and E030 (Redis
+# unreachable, under --deploy) are not per-setting rules, so the rule ids skip them.
 RULE_IDS = [
     *(f"E{i:03d}" for i in range(1, 13)),
     *(f"E{i:03d}" for i in range(14, 20)),
-    *(f"E{i:03d}" for i in range(21, 27)),
+    *(f"E{i:03d}" for i in range(21, 30)),
+    "E031",  # E030 is the deploy-only Redis check
 ]
 
 

@@ -46,6 +46,10 @@ DEFAULTS: dict[str, Any] = {
     "EARLY_FLUSH_THRESHOLD": 10_000,
     "EARLY_FLUSH_INTERVAL": 10,
     "PROCESSED_BATCH_RETENTION_DAYS": 7,
+    "RESPECT_DNT": False,
+    "TRUSTED_PROXIES": [],
+    "PROXY_COUNT": 0,
+    "CLIENT_IP_HEADER": "X-Forwarded-For",
 }
 
 LOCAL_REDIS = "redis://localhost:6379/0"
@@ -90,6 +94,10 @@ def test_names_lists_each_full_setting_name_once() -> None:
         "PAGEVIEW_EARLY_FLUSH_THRESHOLD",
         "PAGEVIEW_EARLY_FLUSH_INTERVAL",
         "PAGEVIEW_PROCESSED_BATCH_RETENTION_DAYS",
+        "PAGEVIEW_RESPECT_DNT",
+        "PAGEVIEW_TRUSTED_PROXIES",
+        "PAGEVIEW_PROXY_COUNT",
+        "PAGEVIEW_CLIENT_IP_HEADER",
     ]
 
 
