@@ -64,6 +64,10 @@ EXACT_REQUESTS = int(os.environ.get("BENCH_EXACT_REQUESTS", 5_000))
 PATH = "/async/"  # tests.views.async_page: an async view returning a 5-byte page
 READY_PATH = "/status/201/"  # answered by Django, but not a view (status 201)
 KEY_PREFIX = "{pageviews}:"
+# The server on one core, wrk on the other: less scheduler noise on a 2-core machine, and
+# the single-worker server is then CPU-bound (BENCH_PIN=0 lets the kernel place them).
+PIN = os.environ.get("BENCH_PIN", "1") != "0" and shutil.which("taskset") is not None
+SERVER_CPU, CLIENT_CPU = "1", "0"
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -149,8 +153,10 @@ class Run:
 
 
 def wrk(url: str, seconds: int) -> WrkResult:
+    pin = ["taskset", "-c", CLIENT_CPU] if PIN else []
     out = subprocess.run(
         [
+            *pin,
             "wrk",
             "-t1",
             f"-c{CONNECTIONS}",
@@ -231,6 +237,7 @@ def serving(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [
+        *(["taskset", "-c", SERVER_CPU] if PIN else []),
         PYTHON,
         "-m",
         "uvicorn",
@@ -482,6 +489,8 @@ def main() -> None:
 
     print(f"GET {PATH} with a Chrome User-Agent; wrk -t1 -c{CONNECTIONS} -d{MEASURE_SECONDS}s")
     print(f"after a {WARMUP_SECONDS} s warm-up; {REPEATS} runs per configuration, interleaved;")
+    if PIN:
+        print(f"server pinned to CPU {SERVER_CPU}, wrk to CPU {CLIENT_CPU} (taskset);")
     print(f"total time {time.monotonic() - started:.0f} s; {discarded} disturbed Redis runs")
     print("thrown away and repeated (another process used the Redis database).")
     for stack in STACKS:

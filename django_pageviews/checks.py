@@ -100,6 +100,8 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
         lambda v: v in CLIENT_IP_HEADERS,
         "one of " + ", ".join(repr(h) for h in CLIENT_IP_HEADERS),
     ),
+    ("TRACK_QUERY_STRING", "E032", _is_str_list, "a list of query parameter names"),
+    ("MAX_NEW_URLS_PER_DAY", "E033", lambda v: _is_int(v, 0), "an integer >= 0 (0: no cap)"),
 )
 
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")

@@ -81,6 +81,9 @@ class PageViewSettings:
     TRUSTED_PROXIES = _Setting[list[str]]([])  # networks whose forwarding header is believed
     PROXY_COUNT = _Setting[int](0)  # or: this many proxies append to the header
     CLIENT_IP_HEADER = _Setting[str]("X-Forwarded-For")
+    # URL hygiene.
+    TRACK_QUERY_STRING = _Setting[list[str]]([])  # query parameters kept in the URL
+    MAX_NEW_URLS_PER_DAY = _Setting[int](100_000)  # distinct URLs per day; 0: no cap
 
     @classmethod
     def names(cls) -> list[str]:

@@ -24,6 +24,7 @@ from .conf import conf
 from .events import PK, PageViewEvent, Target, local_day
 from .models import TARGET_HASH_LENGTH, PageView, PageViewDaily, ProcessedBatch
 from .upsert import upsert_rollups
+from .url_cap import cap_new_urls
 
 RAW_INSERT_BATCH = 500
 
@@ -42,6 +43,7 @@ def write_batch(
     using = router.db_for_write(PageViewDaily) or DEFAULT_DB_ALIAS
     if totals is None:
         totals = Counter((local_day(e.timestamp), e.target) for e in events)
+    totals = cap_new_urls(totals, using)
     targets = {t for _, t in totals} | {e.target for e in events}
     resolved = resolve_targets(targets, using)
     rows: Counter[tuple[date, str, int | None, str, str, str]] = Counter()

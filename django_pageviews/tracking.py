@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import date
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponseBase
@@ -38,6 +39,7 @@ from .throttle import throttle
 # A view names what it shows with ``request.pageview_object = obj``.
 REQUEST_OBJECT_ATTRIBUTE = "pageview_object"
 ADMIN_PREFIX = "/admin/"
+QUERY_STRING_MAX_LENGTH = 2000
 
 
 def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEvent | None:
@@ -116,7 +118,20 @@ def _target(request: HttpRequest, response: HttpResponseBase) -> Target:
     match = request.resolver_match
     view_name = (match.view_name if match else "")[:VIEW_NAME_MAX_LENGTH]
     model, field, value = _viewed_object(request, response, match)
-    return Target(stored_url(request.path), view_name, model, field, stored_text(value))
+    return Target(stored_url(_url(request)), view_name, model, field, stored_text(value))
+
+
+def _url(request: HttpRequest) -> str:
+    """The path, plus the query parameters the site asked to keep (sorted, so that one
+    page has one URL); every other parameter is dropped. The raw query string is parsed
+    here, capped, rather than through request.GET, which raises on too many fields."""
+    keep = conf.TRACK_QUERY_STRING
+    query = request.META.get("QUERY_STRING", "")
+    if not keep or not query:
+        return request.path
+    pairs = parse_qsl(query[:QUERY_STRING_MAX_LENGTH], keep_blank_values=True)
+    kept = sorted((k, v) for k, v in pairs if k in keep)
+    return f"{request.path}?{urlencode(kept)}" if kept else request.path
 
 
 def _viewed_object(

@@ -149,6 +149,10 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("PROXY_COUNT", "1"),
     ("CLIENT_IP_HEADER", "X-Client-IP"),
     ("CLIENT_IP_HEADER", None),
+    ("TRACK_QUERY_STRING", "page"),
+    ("TRACK_QUERY_STRING", [1]),
+    ("MAX_NEW_URLS_PER_DAY", -1),
+    ("MAX_NEW_URLS_PER_DAY", 1.5),
 ]
 
 GOOD_VALUES: list[tuple[str, Any]] = [
@@ -205,6 +209,8 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("PROXY_COUNT", 2),
     ("CLIENT_IP_HEADER", "Forwarded"),
     ("CLIENT_IP_HEADER", "CF-Connecting-IP"),
+    ("TRACK_QUERY_STRING", ["page", "q"]),
+    ("MAX_NEW_URLS_PER_DAY", 0),
 ]
 
 # E013 (MAX_BUFFER_SIZE < BATCH_SIZE), E020 (async libraries missing) and E030 (Redis
@@ -214,6 +220,8 @@ RULE_IDS = [
     *(f"E{i:03d}" for i in range(14, 20)),
     *(f"E{i:03d}" for i in range(21, 30)),
     "E031",  # E030 is the deploy-only Redis check
+    "E032",
+    "E033",
 ]
 
 

@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": [],
     "PROXY_COUNT": 0,
     "CLIENT_IP_HEADER": "X-Forwarded-For",
+    "TRACK_QUERY_STRING": [],
+    "MAX_NEW_URLS_PER_DAY": 100_000,
 }
 
 LOCAL_REDIS = "redis://localhost:6379/0"
@@ -98,6 +100,8 @@ def test_names_lists_each_full_setting_name_once() -> None:
         "PAGEVIEW_TRUSTED_PROXIES",
         "PAGEVIEW_PROXY_COUNT",
         "PAGEVIEW_CLIENT_IP_HEADER",
+        "PAGEVIEW_TRACK_QUERY_STRING",
+        "PAGEVIEW_MAX_NEW_URLS_PER_DAY",
     ]
 
 
