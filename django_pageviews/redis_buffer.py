@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .conf import conf
+from .events import PageViewEvent
 from .wire import dimension_totals
 
 SENT_MARKER_TTL = 3600  # seconds a shipment id is remembered for idempotent retries
@@ -56,7 +57,7 @@ class Shipment:
     counts: Counter[str]  # count field -> views
     dims: Counter[str]
     raw: list[str]
-    events: list[Any]  # the PageViewEvents, kept for the fallback path
+    events: list[PageViewEvent]  # kept for the fallback path
     counters: Counter[str] = field(default_factory=Counter)
     shipment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
