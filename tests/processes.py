@@ -90,5 +90,10 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
                     process.wait()
 
 
+def uvicorn(app: str, port: int) -> list[str]:
+    """uvicorn as the demo runs it: uvloop, with the lifespan protocol."""
+    return [str(BIN / "uvicorn"), app, "--loop", "uvloop", "--lifespan", "on", "--port", str(port)]
+
+
 def celery(*args: str) -> list[str]:
     return [str(BIN / "celery"), *args]

@@ -24,11 +24,11 @@ from django_pageviews.redis_buffer import Keys
 from django_pageviews.sync_batcher import batcher
 from tests.conftest import distinct_visitors, wsgi_get
 from tests.processes import (
-    BIN,
     celery,
     free_port,
     running,
     subprocess_env,
+    uvicorn,
     wait_for,
     wait_until_serving,
 )
@@ -45,26 +45,17 @@ def test_uvicorn_worker_and_beat_count_exactly(redis_url: str, tmp_path: Path) -
     env = subprocess_env(redis_url, PAGEVIEW_TEST_BEAT_SECONDS="1")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = [
-        str(BIN / "uvicorn"),
-        "tests.asgi:application",
-        "--loop",
-        "uvloop",
-        "--lifespan",
-        "on",
-        "--port",
-        str(port),
-    ]
+    server = uvicorn("tests.asgi:application", port)
     worker = celery("-A", "tests.celery_app", "worker", "-l", "info", "--pool", "solo")
     beat = celery(
         "-A", "tests.celery_app", "beat", "-l", "info", "-s", str(tmp_path / "beat-schedule")
     )
     with (
-        running(server, env, tmp_path / "uvicorn.log") as uvicorn,
+        running(server, env, tmp_path / "uvicorn.log") as server_process,
         running(worker, env, tmp_path / "worker.log"),
         running(beat, env, tmp_path / "beat.log"),
     ):
-        wait_until_serving(base + "/plain/", uvicorn)
+        wait_until_serving(base + "/plain/", server_process)
 
         async def load() -> list[int]:
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:

@@ -18,7 +18,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django_pageviews.aio.lifespan import PageViewsLifespan
 from django_pageviews.models import PageView
 from tests.conftest import BROWSER_UA, distinct_visitors
-from tests.processes import free_port, wait_until_serving
+from tests.processes import free_port, uvicorn, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,18 +72,7 @@ def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "example_asgi.asgi:application",
-            "--loop",
-            "uvloop",
-            "--lifespan",
-            "on",
-            "--port",
-            str(port),
-        ],
+        uvicorn("example_asgi.asgi:application", port),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
