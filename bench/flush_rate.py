@@ -95,8 +95,9 @@ def run_case() -> dict[str, Any]:
         "fill_seconds": fill_seconds,
     }
     # What may stay: shipment ids (expire after an hour), counters, the claim sequence.
-    bookkeeping = ("sent:", "counters", "seq")
-    left = [k for k in client.scan_iter("*") if not k.split("}:", 1)[-1].startswith(bookkeeping)]
+    prefix = "{" + conf.KEY_PREFIX + "}:"
+    bookkeeping = tuple(prefix + name for name in ("sent:", "counters", "seq"))
+    left = [k for k in client.scan_iter(prefix + "*") if not k.startswith(bookkeeping)]
     out["left_keys"] = left[:5]
     flush_redis(client)
     client.close()

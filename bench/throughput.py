@@ -442,6 +442,7 @@ def details(runs: list[Run], exact: dict[str, tuple[int, Outcome]]) -> list[str]
     for name, o, r in named:
         text = f"- {name}: tracebacks in server log: {o.server_errors}"
         if r is not None:
+            text += f", server CPU {r.cpu_us_per_request:,.0f} µs/req"
             text += f", non-2xx: {r.warmup.non_2xx + r.measured.non_2xx}"
             text += f", socket errors: {r.measured.socket_errors}"
             if r.config == "off":

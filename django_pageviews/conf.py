@@ -1,4 +1,4 @@
-"""Every ``PAGEVIEW_*`` setting with its default, read lazily.
+"""Every ``PAGEVIEW_*`` setting with its default, read lazily and then cached.
 
 Reading ``django.conf.settings`` on each access (rather than copying values at import
 time) is what makes ``override_settings`` work; whatever is costly to derive from a
@@ -17,6 +17,11 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 T = TypeVar("T")
+
+# Values read so far. Reading an unset setting through django.conf.settings raises and
+# catches an AttributeError each time (microseconds, on every request); the cache is
+# dropped whenever a setting changes (override_settings sends setting_changed).
+_values: dict[str, Any] = {}
 
 PREFIX = "PAGEVIEW_"
 
@@ -40,8 +45,13 @@ class _Setting(Generic[T]):
     def __get__(self, instance: object | None, owner: type) -> T | _Setting[T]:
         if instance is None:
             return self
-        value: T = getattr(settings, self.name, self.default)
-        return value
+        try:
+            cached: T = _values[self.name]
+            return cached
+        except KeyError:
+            value: T = getattr(settings, self.name, self.default)
+            _values[self.name] = value
+            return value
 
 
 class PageViewSettings:
@@ -136,6 +146,7 @@ def redis_url() -> str:
 @receiver(setting_changed)
 def _clear_caches(*, setting: str, **kwargs: object) -> None:
     if setting.startswith(PREFIX):
+        _values.clear()
         bot_regex.cache_clear()
         excluded_networks.cache_clear()
         excluded_paths.cache_clear()

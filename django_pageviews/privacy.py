@@ -24,6 +24,7 @@ IPV6_PREFIX = 48
 VISITOR_HASH_LENGTH = 32
 
 
+@lru_cache(maxsize=4096)
 def anonymize_ip(ip: str) -> str:
     """Zero the host part: /24 for IPv4, /48 for IPv6."""
     address = ipaddress.ip_address(ip)
