@@ -14,17 +14,33 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from . import stats
 from .conf import conf
 from .events import PageViewEvent, Target
 from .models import ProcessedBatch
-from .redis_buffer import Claim, ack, claim, claims_older_than, read_claim, record_flush
+from .redis_buffer import (
+    Claim,
+    ack,
+    claim,
+    claims_older_than,
+    failed_attempt,
+    forget_attempts,
+    read_claim,
+    record_flush,
+)
 from .redis_client import get_client
 from .storage import trim_processed_batches, write_batch
 from .wire import decode_event, parse_count_field
 
 logger = logging.getLogger(__name__)
+
+SET_ASIDE = "set_aside"
+
+
+# A claimed batch whose write fails this many times is set aside, not retried forever.
+MAX_ATTEMPTS = 5
 
 
 @dataclass
@@ -32,6 +48,7 @@ class DrainResult:
     batches: int = 0
     views: int = 0
     seconds: float = 0.0
+    failed: int = 0
 
 
 def drain_redis(
@@ -45,7 +62,14 @@ def drain_redis(
         batch_id = claim(client, conf.BATCH_SIZE)
         if batch_id is None:
             break
-        result.views += write_claim(client, read_claim(client, batch_id))
+        try:
+            result.views += write_claim(client, read_claim(client, batch_id))
+        except Exception:
+            # The claim stays for cleanup_old_buffer_data to retry (or set aside); while
+            # the database fails, claiming more would only move views around.
+            result.failed += 1
+            _failed(client, batch_id)
+            break
         result.batches += 1
         if progress is not None:
             progress(result.batches, result.views)
@@ -75,6 +99,21 @@ def write_claim(client: object, batch: Claim) -> int:
     return written
 
 
+def _failed(client: Any, batch_id: str) -> None:
+    stats.incr(stats.FLUSH_ERROR)
+    attempts = failed_attempt(client, batch_id)
+    logger.exception("Writing page-view batch %s failed (attempt %d).", batch_id, attempts)
+    if attempts >= MAX_ATTEMPTS:
+        ack(client, read_claim(client, batch_id), set_aside=True)
+        forget_attempts(client, batch_id)
+        stats.incr(SET_ASIDE)
+        logger.error(
+            "Page-view batch %s failed %d times and is set aside under the 'aside:' keys.",
+            batch_id,
+            attempts,
+        )
+
+
 def _poison(record: str) -> None:
     # A record that cannot be read is set aside (counted, logged), never retried forever.
     stats.incr(stats.POISON)
@@ -86,6 +125,7 @@ class CleanupResult:
     replayed: int = 0
     acknowledged: int = 0
     trimmed: int = 0
+    failed: int = 0
 
 
 def cleanup(stale_after: float | None = None) -> CleanupResult:
@@ -98,9 +138,15 @@ def cleanup(stale_after: float | None = None) -> CleanupResult:
         batch = read_claim(client, batch_id)
         if batch_id in done:
             result.acknowledged += ack(client, batch)
-        else:
+            continue
+        try:
             write_claim(client, batch)
-            result.replayed += 1
-            logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)
+        except Exception:  # one bad batch must not keep the others from recovery
+            result.failed += 1
+            _failed(client, batch_id)
+            continue
+        forget_attempts(client, batch_id)
+        result.replayed += 1
+        logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)
     result.trimmed = trim_processed_batches()
     return result

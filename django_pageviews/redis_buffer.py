@@ -125,20 +125,41 @@ def read_claim(client: Any, batch_id: str) -> Claim:
     return Claim(batch_id, {f: int(n) for f, n in counts.items()}, raw)
 
 
-def ack(client: Any, claim: Claim) -> bool:
-    """Remove a written batch from Redis and from the live totals (once, however often)."""
+def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
+    """Remove a written batch from Redis and from the live totals (once, however often).
+    With ``set_aside``, a batch that cannot be written is kept under ``aside:`` keys (and
+    listed in the ``aside`` sorted set) instead, out of the way of the drain."""
     from .redis_scripts import ack as ack_script
 
     keys = Keys.current()
-    args: list[Any] = [claim.batch_id]
+    batch_id = claim.batch_id
+    args: list[Any] = [batch_id, "keep" if set_aside else ""]
     for dim, n in dimension_totals(claim.counts.items()).items():
         args += (dim, n)
     removed = ack_script(
-        keys=[keys.dims, keys.claims, keys.chunk(claim.batch_id), keys.evchunk(claim.batch_id)],
+        keys=[
+            keys.dims,
+            keys.claims,
+            keys.chunk(batch_id),
+            keys.evchunk(batch_id),
+            f"{keys.prefix}aside:chunk:{batch_id}",
+            f"{keys.prefix}aside:evchunk:{batch_id}",
+            keys.aside,
+        ],
         args=args,
         client=client,
     )
     return bool(removed)
+
+
+def failed_attempt(client: Any, batch_id: str) -> int:
+    """Count a failed write of a claimed batch; the number of failures so far."""
+    attempts: int = client.hincrby(Keys.current().attempts, batch_id, 1)
+    return attempts
+
+
+def forget_attempts(client: Any, batch_id: str) -> None:
+    client.hdel(Keys.current().attempts, batch_id)
 
 
 def claims_older_than(client: Any, seconds: float) -> list[str]:
@@ -203,7 +224,8 @@ def status(client: Any) -> dict[str, Any]:
         pipe.zcard(keys.claims)
         pipe.get(keys.oldest)
         pipe.hgetall(keys.counters)
-        total, fields, events, oldest_claim, n_claims, oldest, counters = pipe.execute()
+        pipe.zcard(keys.aside)
+        total, fields, events, oldest_claim, n_claims, oldest, counters, aside = pipe.execute()
     now = time.time()
     counters = {k: int(v) for k, v in counters.items()}
     views, ms = counters.get("last_flush_views", 0), counters.get("last_flush_ms", 0)
@@ -212,6 +234,7 @@ def status(client: Any) -> dict[str, Any]:
         "pending_count_fields": fields,
         "pending_raw_events": events,
         "claimed_batches": n_claims,
+        "batches_set_aside": aside,
         "oldest_claim_age_seconds": round(now - oldest_claim[0][1], 3) if oldest_claim else None,
         "oldest_pending_age_seconds": round(now - float(oldest), 3) if oldest else None,
         "last_flush_rate_views_per_second": round(views * 1000 / ms) if ms else None,

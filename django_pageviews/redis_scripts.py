@@ -63,18 +63,25 @@ redis.call('INCR', KEYS[6])
 return 1
 """
 
-# KEYS: dims, claims, chunk, event chunk
-# ARGV: batch id, then dim/count pairs to subtract
+# KEYS: dims, claims, chunk, event chunk, set-aside chunk, set-aside event chunk, set-aside
+# ARGV: batch id, "keep" or "", then dim/count pairs to subtract
 # Runs once per batch however often it is called: only the call that removes the claim
-# subtracts the batch from the live totals.
+# subtracts the batch from the live totals. With "keep" (a batch that cannot be written),
+# its keys are moved aside for an operator instead of deleted.
 ACK = """
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   if redis.call('HINCRBY', KEYS[1], ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then
     redis.call('HDEL', KEYS[1], ARGV[i])
   end
 end
-redis.call('DEL', KEYS[3], KEYS[4])
+if ARGV[2] == 'keep' then
+  if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[5]) end
+  if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[6]) end
+  redis.call('ZADD', KEYS[7], redis.call('TIME')[1], ARGV[1])
+else
+  redis.call('DEL', KEYS[3], KEYS[4])
+end
 return 1
 """
 

@@ -42,7 +42,7 @@ def redis_base_url(worker_id: str) -> Iterator[str]:
     try:
         yield server.url
     finally:
-        server.stop()
+        server.close()
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def private_redis() -> Iterator[PrivateRedis]:
         with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=server.url):
             yield server
     finally:
-        server.stop()
+        server.close()
 
 
 @pytest.fixture(autouse=True)

@@ -72,6 +72,11 @@ class PrivateRedis:
                 raise RuntimeError(f"redis-server did not start on port {self.port}")
             time.sleep(0.05)
 
+    def close(self) -> None:
+        """Stop for good and remove the server's directory."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()

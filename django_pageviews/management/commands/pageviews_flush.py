@@ -41,6 +41,11 @@ class Command(BaseCommand):
                 get_client().close()
             if result.batches:
                 self.stdout.write("")
+            if result.failed:
+                raise CommandError(
+                    "Writing a batch from Redis failed (see the log); it stays claimed "
+                    "for cleanup_old_buffer_data to retry."
+                )
             rate = result.views / result.seconds if result.seconds else 0.0
             self.stdout.write(
                 f"Drained {result.views} views from Redis in {result.batches} batches "
