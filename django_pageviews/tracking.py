@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import time
 import uuid
-from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -29,6 +28,7 @@ from .events import (
     VIEW_NAME_MAX_LENGTH,
     PageViewEvent,
     Target,
+    local_day,
     stored_text,
     stored_url,
 )
@@ -64,7 +64,7 @@ def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEve
 
     now = time.time()
     target = _target(request, response)
-    vhash = visitor_hash(ip, user_agent, date.fromtimestamp(now))
+    vhash = visitor_hash(ip, user_agent, local_day(now))
     user_id = _loaded_user_id(request)
     visitor = ("u", user_id) if user_id is not None else ("v", vhash)
     if not throttle.allow((visitor, target.url), conf.THROTTLE_SECONDS):
