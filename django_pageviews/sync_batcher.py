@@ -19,6 +19,7 @@ class ThreadBatcher(BatcherCore):
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()
+        self._shipping = threading.Lock()
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -41,6 +42,12 @@ class ThreadBatcher(BatcherCore):
     def ship_all(self, give_up: bool = False) -> None:
         """Ship everything queued now; with ``give_up``, what Redis refuses goes to the
         fallback instead of waiting for a retry (shutdown)."""
+        # One shipper at a time (the thread, or a caller flushing): two failing at once
+        # would each set the retry slot, and the first shipment would be forgotten.
+        with self._shipping:
+            self._ship_all(give_up)
+
+    def _ship_all(self, give_up: bool) -> None:
         client = get_client()
         while True:
             with self._lock:
