@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,12 +41,13 @@ def read(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[Target],
     with buffer.consistent_read() as (local, _):
         if not conf.ASYNC_PROCESSING:
             return db_read(), local, Counter()
-        local.update(e.target for e in _unshipped())
-        try:
-            db, remote = _read_dims(db_read, dims)
-        except Exception:
-            return _redis_unavailable(db_read), local, Counter()
-        return db, local, remote
+        with _unshipped() as unshipped:
+            local.update(e.target for e in unshipped)
+            try:
+                db, remote = _read_dims(db_read, dims)
+            except Exception:
+                return _redis_unavailable(db_read), local, Counter()
+            return db, local, remote
 
 
 def read_all(
@@ -55,23 +57,28 @@ def read_all(
     and Redis). ``candidates`` holds every (day, target) that may be pending, so that the
     database read can fetch their totals too."""
     with buffer.consistent_read(with_events=True) as (_, events):
-        if conf.ASYNC_PROCESSING:
-            events += _unshipped()
-        local: Counter[DayTarget] = Counter((local_day(e.timestamp), e.target) for e in events)
         if not conf.ASYNC_PROCESSING:
+            local = _by_day(events)
             return db_read(local), local
-        try:
-            db, remote = _read_fields(db_read, local)
-        except Exception:
-            return _redis_unavailable(lambda: db_read(local)), local
-        return db, local + remote
+        with _unshipped() as unshipped:
+            local = _by_day(events + unshipped)
+            try:
+                db, remote = _read_fields(db_read, local)
+            except Exception:
+                return _redis_unavailable(lambda: db_read(local)), local
+            return db, local + remote
 
 
-def _unshipped() -> list[PageViewEvent]:
-    """Views this process's sync batcher has not shipped to Redis yet (a few ms' worth)."""
+def _by_day(events: list[PageViewEvent]) -> Counter[DayTarget]:
+    return Counter((local_day(e.timestamp), e.target) for e in events)
+
+
+def _unshipped() -> AbstractContextManager[list[PageViewEvent]]:
+    """Views this process's thread batcher has not shipped yet, with its shipping held
+    off until the read is done: a view is never seen both unshipped and in Redis."""
     from .sync_batcher import batcher
 
-    return batcher.unshipped()
+    return batcher.holding()
 
 
 def _redis_unavailable(db_read: Callable[[], T]) -> T:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .batching import BatcherCore, request_early_flush
@@ -33,11 +35,20 @@ class ThreadBatcher(BatcherCore):
             self._ensure_thread()
             self._wakeup.set()
 
-    def unshipped(self) -> list[PageViewEvent]:
-        """Events queued and never sent (a shipment awaiting a retry may have landed: it
-        is left out rather than risk counting it twice)."""
-        with self._lock:
-            return list(self.queue)
+    def discard(self) -> None:
+        """Forget what is queued, after any shipment in flight has landed."""
+        with self._shipping, self._lock:
+            super().discard()
+
+    @contextmanager
+    def holding(self) -> Iterator[list[PageViewEvent]]:
+        """The events queued and never sent, with shipping held off while the caller
+        reads Redis (a shipment awaiting a retry may have landed: it is left out rather
+        than risk counting it twice)."""
+        with self._shipping:
+            with self._lock:
+                events = list(self.queue)
+            yield events
 
     def ship_all(self, give_up: bool = False) -> None:
         """Ship everything queued now; with ``give_up``, what Redis refuses goes to the
