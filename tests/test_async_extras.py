@@ -74,7 +74,12 @@ def test_buffer_page_view_task_records_a_view(redis_url: str) -> None:
 def test_a_large_backlog_triggers_one_early_flush(redis_url: str, tmp_path: Path) -> None:
     from tests.celery_app import app
 
+    # The early flush sends through Celery's current app: make it this one, on this
+    # test's Redis, with no connection pool left from another broker.
     app.conf.broker_url = redis_url
+    app.close()
+    app.set_current()
+    app.set_default()
     worker = celery("-A", "tests.celery_app", "worker", "-l", "info", "--pool", "solo")
     log = tmp_path / "worker.log"
     try:
