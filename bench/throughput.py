@@ -24,7 +24,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from bench.common import (  # noqa: E402
     undisturbed,
     wait_for_quiet_machine,
 )
+from tests.processes import free_port  # noqa: E402
 
 CONFIGS = ("off", "inprocess", "redis")
 STACKS = ("project", "bare")
@@ -207,13 +207,6 @@ async def exact_load(url: str, total: int) -> int:
     async with httpx.AsyncClient(limits=limits, headers=headers, timeout=60) as client:
         await asyncio.gather(*(worker(client) for _ in range(CONNECTIONS)))
     return ok
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
