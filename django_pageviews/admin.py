@@ -1,4 +1,4 @@
-"""Read-only admin for raw views, daily totals and processed batches.
+"""Read-only admin for raw views, daily totals, processed batches and requests not counted.
 
 Everything here is written by the pipeline, never by hand: an edited or deleted row would
 make the raw table and the rollup disagree, so the admin only shows. The raw table is the
@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.text import smart_split, unescape_string_literal
 
-from .models import PageView, PageViewDaily, ProcessedBatch
+from .models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
 
 if TYPE_CHECKING:
     _Paginator = Paginator[Any]
@@ -148,3 +148,12 @@ class PageViewDailyAdmin(UrlPrefixSearchAdmin):
 class ProcessedBatchAdmin(ReadOnlyAdmin):
     list_display = ["batch_id", "views", "created_at"]
     ordering = ["-created_at"]
+
+
+@admin.register(SkippedDaily)
+class SkippedDailyAdmin(ReadOnlyAdmin):
+    """Why counts are lower than the server's logs: requests not counted, by reason."""
+
+    list_display = ["day", "reason", "requests"]
+    list_filter = [("day", admin.DateFieldListFilter), "reason"]
+    ordering = ["-day", "-requests"]

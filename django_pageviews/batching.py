@@ -19,6 +19,9 @@ from .redis_buffer import Shipment
 
 logger = logging.getLogger(__name__)
 
+# With no views to ship, skip counts wait at most this long (seconds) before going alone.
+SKIPPED_SHIP_INTERVAL = 10.0
+
 
 class BatcherCore:
     def __init__(self) -> None:
@@ -41,18 +44,31 @@ class BatcherCore:
         self.queue.append(event)
         return len(self.queue) == 1 or len(self.queue) >= conf.SHIP_BATCH_SIZE
 
-    def next_shipment(self) -> Shipment | None:
-        """The next shipment to send, or None. While the breaker is open, queued events
-        go to the fallback instead (they were never sent, so that is safe)."""
+    def next_work(self, final: bool = False) -> Shipment | list[PageViewEvent] | None:
+        """The shipment to resend, else the next events to check against the throttle and
+        package, else None. Events are also due (an empty list) when only skip counts have
+        waited SKIPPED_SHIP_INTERVAL, or at all when ``final`` (shutdown). While the breaker
+        is open, queued events go to the fallback instead (they were never sent, so that is
+        safe)."""
         if not self.breaker.allows():
             self.fallback.handle(self._take(len(self.queue)), "redis_down")
             return None
         if self.retry is not None:
             return self.retry
         events = self._take(conf.SHIP_BATCH_SIZE)
-        if not events:
-            return None
-        return build_shipment(events, self.fallback.unreported)
+        if events:
+            return events
+        age = stats.unsaved_age()
+        return [] if age is not None and (final or age >= SKIPPED_SHIP_INTERVAL) else None
+
+    def package(self, events: list[PageViewEvent]) -> Shipment | None:
+        """The shipment of events the throttle let through, or None if it holds nothing."""
+        shipment = build_shipment(events, self.fallback.unreported)
+        return shipment if shipment.counts or shipment.counters else None
+
+    def put_back(self, events: list[PageViewEvent]) -> None:
+        """Events taken but not shipped (the shipper was cancelled): first in line again."""
+        self.queue.extendleft(reversed(events))
 
     def _take(self, n: int) -> list[PageViewEvent]:
         return [self.queue.popleft() for _ in range(min(n, len(self.queue)))]
@@ -85,6 +101,7 @@ class BatcherCore:
                 len(self.retry.events),
             )
             self.fallback.handle(self.retry.events, "redis_down")
+            stats.give_back(self.retry.skipped)
             self.retry = None
         self.fallback.handle(self._take(len(self.queue)), "redis_down")
 

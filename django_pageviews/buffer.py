@@ -19,17 +19,20 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 
 from django.db import close_old_connections
+from django.utils import timezone
 
 from . import stats
 from .conf import conf
 from .events import PageViewEvent, Target
-from .storage import trim_processed_batches, write_batch
+from .storage import trim_old_rows, write_batch
 
 logger = logging.getLogger(__name__)
 
-Batch = tuple[str, list[PageViewEvent]]
+# (batch id, events, requests not counted by (day, reason)): retried as one.
+Batch = tuple[str, list[PageViewEvent], Counter[tuple[date, str]]]
 
 OVERFLOW_WARNING_INTERVAL = 60.0
 TRIM_INTERVAL = 3600.0
@@ -78,7 +81,7 @@ class InProcessBuffer:
         return len(self._queue) + len(self._in_flight) + sum(len(b[1]) for b in self._failed)
 
     def _overflow(self) -> None:
-        stats.incr(stats.DROP_OVERFLOW)
+        stats.incr(stats.DROPPED)
         now = time.monotonic()
         if now - self._last_overflow_warning >= OVERFLOW_WARNING_INTERVAL:
             self._last_overflow_warning = now
@@ -106,7 +109,7 @@ class InProcessBuffer:
                 events: list[PageViewEvent] = []
                 if with_events:
                     events = [*self._in_flight, *self._queue]
-                    for _, failed in self._failed:
+                    for _, failed, _ in self._failed:
                         events += failed
             yield pending, events
 
@@ -122,6 +125,7 @@ class InProcessBuffer:
             self._failed.clear()
             self._pending.clear()
             self.last_error = None
+            stats.take_unsaved()
             return dropped
 
     # -- writer side -----------------------------------------------------------------
@@ -134,10 +138,10 @@ class InProcessBuffer:
         written = 0
         with self._flush_lock:
             while (batch := self._take_batch(due_only)) is not None:
-                batch_id, events = batch
+                batch_id, events, skipped = batch
                 try:
                     with self.commit_lock:
-                        count = write_batch(batch_id, events)
+                        count = write_batch(batch_id, events, skipped=skipped)
                         self._committed(events)
                 except Exception as exc:
                     self.last_error = exc
@@ -150,6 +154,8 @@ class InProcessBuffer:
                 self.last_error = None
                 stats.incr(stats.WRITTEN, count)
                 written += count
+                if not events:  # requests not counted, saved: do not spin on new ones
+                    break
             if written:
                 self._trim_batch_ids()
         return written
@@ -161,7 +167,7 @@ class InProcessBuffer:
             return
         self._last_trim = now
         try:
-            trim_processed_batches()
+            trim_old_rows()
         except Exception:
             logger.exception("Trimming old page-view batch ids failed.")
 
@@ -169,9 +175,14 @@ class InProcessBuffer:
         with self._lock:
             if self._failed:
                 batch = self._failed.popleft()
-            elif self._queue and (not due_only or self._due_locked() == 0.0):
+            elif (self._queue or stats.unsaved_age() is not None) and (
+                not due_only or self._due_locked() == 0.0
+            ):
                 size = min(conf.BATCH_SIZE, len(self._queue))
-                batch = (uuid.uuid4().hex, [self._queue.popleft() for _ in range(size)])
+                events = [self._queue.popleft() for _ in range(size)]
+                today = timezone.localdate()
+                skipped = Counter({(today, r): n for r, n in stats.take_unsaved().items()})
+                batch = (uuid.uuid4().hex, events, skipped)
             else:
                 return None
             self._in_flight = batch[1]
@@ -191,9 +202,10 @@ class InProcessBuffer:
     def _due_locked(self) -> float | None:
         if len(self._queue) >= conf.BATCH_SIZE or self._failed:
             return 0.0
-        if not self._queue:
-            return None
-        return max(0.0, self._queue[0].timestamp + conf.BUFFER_TIMEOUT - time.time())
+        if self._queue:
+            return max(0.0, self._queue[0].timestamp + conf.BUFFER_TIMEOUT - time.time())
+        skipped_age = stats.unsaved_age()  # only requests not counted: saved as late
+        return None if skipped_age is None else max(0.0, conf.BUFFER_TIMEOUT - skipped_age)
 
     def _ensure_writer(self) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -87,6 +87,7 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("EARLY_FLUSH_INTERVAL", "E025", _is_positive_number, "a number of seconds > 0"),
     ("PROCESSED_BATCH_RETENTION_DAYS", "E026", lambda v: _is_int(v, 1), "an integer >= 1"),
     ("RESPECT_DNT", "E027", _is_bool, "True or False"),
+    ("ANONYMIZE_IP", "E035", lambda v: v in ("truncate", "omit"), "'truncate' or 'omit'"),
     (
         "TRUSTED_PROXIES",
         "E028",
@@ -102,6 +103,12 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ),
     ("TRACK_QUERY_STRING", "E032", _is_str_list, "a list of query parameter names"),
     ("MAX_NEW_URLS_PER_DAY", "E033", lambda v: _is_int(v, 0), "an integer >= 0 (0: no cap)"),
+    (
+        "TRAILING_SLASH",
+        "E034",
+        lambda v: v in (None, "append", "strip", "keep"),
+        "None, 'append', 'strip' or 'keep'",
+    ),
 )
 
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")

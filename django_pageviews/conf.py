@@ -88,12 +88,14 @@ class PageViewSettings:
     PROCESSED_BATCH_RETENTION_DAYS = _Setting[int](7)
     # Privacy and client addresses.
     RESPECT_DNT = _Setting[bool](False)  # skip views sent with DNT: 1 or Sec-GPC: 1
+    ANONYMIZE_IP = _Setting[str]("truncate")  # without STORE_IP: "truncate" or "omit"
     TRUSTED_PROXIES = _Setting[list[str]]([])  # networks whose forwarding header is believed
     PROXY_COUNT = _Setting[int](0)  # or: this many proxies append to the header
     CLIENT_IP_HEADER = _Setting[str]("X-Forwarded-For")
     # URL hygiene.
     TRACK_QUERY_STRING = _Setting[list[str]]([])  # query parameters kept in the URL
     MAX_NEW_URLS_PER_DAY = _Setting[int](100_000)  # distinct URLs per day; 0: no cap
+    TRAILING_SLASH = _Setting[str | None](None)  # "append", "strip", "keep"; None: APPEND_SLASH
 
     @classmethod
     def names(cls) -> list[str]:

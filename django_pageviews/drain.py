@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from django.utils import timezone
+
 from . import stats
 from .conf import conf
 from .events import PageViewEvent, Target
@@ -31,8 +33,8 @@ from .redis_buffer import (
     record_flush,
 )
 from .redis_client import get_client
-from .storage import trim_processed_batches, write_batch
-from .wire import decode_event, parse_count_field
+from .storage import trim_old_rows, write_batch
+from .wire import decode_event, parse_count_field, parse_skipped_field
 
 logger = logging.getLogger(__name__)
 
@@ -82,18 +84,22 @@ def drain_redis(
 def write_claim(client: object, batch: Claim) -> int:
     """Write one claimed batch (skipped if already written) and acknowledge it."""
     totals: Counter[tuple[date, Target]] = Counter()
+    skipped: Counter[tuple[date, str]] = Counter()
     for field, n in batch.counts.items():
         try:
-            totals[parse_count_field(field)] += n
+            if (day_reason := parse_skipped_field(field)) is not None:
+                skipped[day_reason] += n
+            else:
+                totals[parse_count_field(field)] += n
         except (ValueError, TypeError):
-            _poison(field)
+            skipped[(timezone.localdate(), stats.SKIP_INVALID)] += _poison(field, n)
     events: list[PageViewEvent] = []
     for raw in batch.raw_events:
         try:
             events.append(decode_event(raw))
         except (ValueError, TypeError):
-            _poison(raw)
-    written = write_batch(batch.batch_id, events, totals)
+            skipped[(timezone.localdate(), stats.SKIP_INVALID)] += _poison(raw)
+    written = write_batch(batch.batch_id, events, totals, skipped)
     ack(client, batch)
     stats.incr(stats.WRITTEN, written)
     return written
@@ -114,10 +120,12 @@ def _failed(client: Any, batch_id: str) -> None:
         )
 
 
-def _poison(record: str) -> None:
-    # A record that cannot be read is set aside (counted, logged), never retried forever.
-    stats.incr(stats.POISON)
+def _poison(record: str, views: int = 1) -> int:
+    # A record that cannot be read is skipped (counted with its batch, logged), never
+    # retried forever.
+    stats.incr(stats.SKIP_INVALID, views)
     logger.error("Skipping an unreadable page-view record: %.200r", record)
+    return views
 
 
 @dataclass
@@ -148,5 +156,5 @@ def cleanup(stale_after: float | None = None) -> CleanupResult:
         forget_attempts(client, batch_id)
         result.replayed += 1
         logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)
-    result.trimmed = trim_processed_batches()
+    result.trimmed = trim_old_rows()
     return result

@@ -39,7 +39,11 @@ class PageViewEvent(NamedTuple):
     target: Target
     ip_address: str | None  # already anonymised unless PAGEVIEW_STORE_IP
     user_agent: str
-    visitor_hash: str
+    visitor_hash: str  # "" until the batch computes it (privacy.with_visitor_hashes)
+    # In memory only, never shipped or stored: the full address until the hash is made,
+    # and the key that throttles this visitor and page across processes.
+    client_ip: str | None = None
+    throttle_key: str = ""
 
 
 def local_day(timestamp: float) -> date:

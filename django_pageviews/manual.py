@@ -13,9 +13,10 @@ from django.http import HttpRequest
 from . import stats
 from .client_ip import client_ip, parse_ip
 from .conf import conf
-from .events import PK, USER_AGENT_MAX_LENGTH, PageViewEvent, Target, local_day
+from .events import PK, USER_AGENT_MAX_LENGTH, PageViewEvent, Target, stored_url
 from .objects import model_label
-from .privacy import stored_ip, visitor_hash
+from .paths import normalize_url
+from .privacy import stored_ip
 from .recorder import record
 from .throttle import allow_once_everywhere
 
@@ -39,16 +40,16 @@ def record_view(
         model_class = ContentType.objects.get_for_id(content_type_id).model_class()
         if model_class is not None:
             model, field, value = model_label(model_class), PK, str(object_id)
-    now = time.time()
     ip = parse_ip(ip_address)
-    ua = (user_agent or "")[:USER_AGENT_MAX_LENGTH]
     event = PageViewEvent(
         event_id=uuid.uuid4().hex,
-        timestamp=now,
-        target=Target(url, view_name or "", model, field, value),
+        timestamp=time.time(),
+        # Stored as a tracked URL is: trailing slash normalised, capped, separators encoded.
+        target=Target(stored_url(normalize_url(url)), view_name or "", model, field, value),
         ip_address=stored_ip(ip),
-        user_agent=ua,
-        visitor_hash=visitor_hash(ip, ua, local_day(now)),
+        user_agent=(user_agent or "")[:USER_AGENT_MAX_LENGTH],
+        visitor_hash="",  # made by the batch, with the day's salt
+        client_ip=ip,
     )
     record(event, ship_now=True)
     return event

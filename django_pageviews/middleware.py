@@ -53,5 +53,5 @@ def track(request: HttpRequest, response: HttpResponseBase) -> None:
         if event is not None:
             record(event)
     except Exception:
-        stats.incr(stats.TRACKING_ERROR)
+        stats.incr(stats.SKIP_ERROR)
         logger.exception("Page-view tracking failed for %s", request.path)

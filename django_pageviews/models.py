@@ -130,3 +130,40 @@ class ProcessedBatch(models.Model):
 
     def __str__(self) -> str:
         return self.batch_id
+
+
+class VisitorSalt(models.Model):
+    """The random salt of one day's visitor hashes, shared by every process.
+
+    Deleted once the day after its day is over: from then on, nobody (not even with the
+    database and SECRET_KEY) can recompute that day's hashes from guessed addresses.
+    """
+
+    day = models.DateField(unique=True)
+    salt = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = "Visitor salt"
+        verbose_name_plural = "Visitor salts"
+
+    def __str__(self) -> str:
+        return f"salt of {self.day}"
+
+
+class SkippedDaily(models.Model):
+    """Requests not counted as views, per day and reason (bot, dnt, throttled, ...),
+    summed over every process: the answer to "why is my count lower than my logs"."""
+
+    day = models.DateField()
+    reason = models.CharField(max_length=20)
+    requests = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "reason"], name="pageview_skipped_reason"),
+        ]
+        verbose_name = "Requests not counted"
+        verbose_name_plural = "Requests not counted"
+
+    def __str__(self) -> str:
+        return f"{self.reason} on {self.day}: {self.requests}"

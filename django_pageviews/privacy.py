@@ -1,23 +1,24 @@
 """Who the visitor is, without keeping who the visitor is.
 
-The visitor hash follows what privacy-first analytics do: a keyed hash of the day's salt,
-the client address and the user agent. No cookie and no session is needed; the same
-visitor hashes the same within one day and differently on the next, and the hash cannot
-be turned back into an address.
+The visitor hash follows what privacy-first analytics do: a keyed hash of the day's
+random salt (see salts.py), the client address and the user agent. No cookie and no
+session is needed; the same visitor hashes the same within one day and differently on the
+next, and the hash cannot be turned back into an address.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 from .conf import conf
+from .events import PageViewEvent, local_day
+from .salts import salt
 
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
@@ -33,27 +34,48 @@ def anonymize_ip(ip: str) -> str:
 
 
 def stored_ip(ip: str | None) -> str | None:
+    """The address as stored: in full only if the site opted in (PAGEVIEW_STORE_IP), else
+    truncated or left out, as PAGEVIEW_ANONYMIZE_IP says."""
     if ip is None or conf.STORE_IP:
         return ip
-    return anonymize_ip(ip)
-
-
-@lru_cache(maxsize=4)
-def _daily_salt(day: date) -> bytes:
-    # Derived, not stored: nothing to leak from the database, and it changes every day.
-    key = hashlib.blake2b(str(settings.SECRET_KEY).encode(), digest_size=32).digest()
-    return hashlib.blake2b(day.isoformat().encode(), key=key, person=b"pv-salt").digest()
+    return anonymize_ip(ip) if conf.ANONYMIZE_IP == "truncate" else None
 
 
 def visitor_hash(ip: str | None, user_agent: str, day: date) -> str:
-    h = hashlib.blake2b(key=_daily_salt(day), digest_size=VISITOR_HASH_LENGTH // 2)
+    h = hashlib.blake2b(key=salt(day), digest_size=VISITOR_HASH_LENGTH // 2)
     h.update((ip or "").encode())
     h.update(b"\0")
     h.update(user_agent.encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
-@receiver(setting_changed)
-def _clear_salt(*, setting: str, **kwargs: object) -> None:
-    if setting == "SECRET_KEY":
-        _daily_salt.cache_clear()
+def with_visitor_hashes(events: Sequence[PageViewEvent]) -> list[PageViewEvent]:
+    """The events with their visitor hash computed (and the full address let go of).
+
+    Tracking leaves the hash to the batch: the day's salt may need a database read,
+    which never happens on the request path.
+    """
+    return [
+        e
+        if e.visitor_hash
+        else e._replace(
+            visitor_hash=visitor_hash(e.client_ip, e.user_agent, local_day(e.timestamp)),
+            client_ip=None,
+        )
+        for e in events
+    ]
+
+
+@lru_cache(maxsize=1)
+def _throttle_secret(secret_key: str) -> bytes:
+    return hashlib.blake2b(secret_key.encode(), digest_size=32, person=b"pv-throt").digest()
+
+
+def throttle_key(visitor: str, url: str) -> str:
+    """Who viewed what, as a short key every process computes alike (no I/O): it lives in
+    the cache or Redis for PAGEVIEW_THROTTLE_SECONDS, never in the database."""
+    h = hashlib.blake2b(key=_throttle_secret(str(settings.SECRET_KEY)), digest_size=16)
+    h.update(visitor.encode("utf-8", "surrogateescape"))
+    h.update(b"\0")
+    h.update(url.encode("utf-8", "surrogateescape"))
+    return h.hexdigest()

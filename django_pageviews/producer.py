@@ -8,12 +8,15 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
+from django.utils import timezone
+
 from . import stats
 from .buffer import buffer
 from .conf import conf
 from .events import PageViewEvent, Target, local_day
+from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
-from .wire import count_field, dimensions, encode_event
+from .wire import count_field, dimensions, encode_event, skipped_field
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +25,14 @@ WARNING_INTERVAL = 60.0
 
 
 def build_shipment(events: Sequence[PageViewEvent], counters: Counter[str]) -> Shipment:
-    """Pre-aggregate a micro-batch: Redis then does one increment per distinct page."""
-    counts: Counter[str] = Counter()
+    """Pre-aggregate a micro-batch: Redis then does one increment per distinct page.
+
+    The shipment also takes this process's unsaved skip counts (given back by whoever
+    cannot deliver it)."""
+    events = with_visitor_hashes(events)
+    skipped = stats.take_unsaved()
+    today = timezone.localdate()
+    counts: Counter[str] = Counter({skipped_field(today, r): n for r, n in skipped.items()})
     targets: Counter[Target] = Counter()
     for e in events:
         counts[count_field(local_day(e.timestamp), e.target)] += 1
@@ -33,7 +42,7 @@ def build_shipment(events: Sequence[PageViewEvent], counters: Counter[str]) -> S
         for d in dimensions(target):
             dims[d] += n
     raw = [encode_event(e) for e in events] if conf.STORE_RAW else []
-    return Shipment(counts, dims, raw, list(events), counters.copy())
+    return Shipment(counts, dims, raw, events, counters.copy(), skipped)
 
 
 class Breaker:
@@ -75,6 +84,7 @@ class Fallback:
                 buffer.add(event)
         else:
             name = f"dropped_{reason}"
+            stats.incr(stats.DROPPED, len(events))
         stats.incr(name, len(events))
         self.unreported[name] += len(events)
         now = time.monotonic()

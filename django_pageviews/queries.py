@@ -14,6 +14,7 @@ from . import live
 from .events import Target, stored_url
 from .models import PageViewDaily
 from .objects import is_object, lookup_values, model_label
+from .paths import normalize_url
 from .wire import dimension, object_key
 
 
@@ -27,7 +28,7 @@ def get_view_count(
 ) -> int:
     """Views of everything that matches all the given criteria (all views if none)."""
     if url is not None:
-        url = stored_url(url)
+        url = stored_url(normalize_url(url))  # the rule the URL was stored by
     query = Q()
     if obj is not None:
         query &= Q(content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk))

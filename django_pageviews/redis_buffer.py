@@ -59,6 +59,7 @@ class Shipment:
     raw: list[str]
     events: list[PageViewEvent]  # kept for the fallback path
     counters: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> requests
     shipment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def script_args(self) -> tuple[list[str], list[Any]]:

@@ -1,5 +1,9 @@
 """Cheap process-local counters: every view not counted and every error has a number.
 
+The reasons a view was not counted are also kept as "unsaved" deltas, which the next
+batch takes and writes to ``SkippedDaily`` with its views (through Redis in async mode),
+so that the totals cover every process and survive restarts.
+
 ``collections.Counter`` updates are not atomic across threads, so a lock guards them;
 it is held for one dictionary update.
 """
@@ -7,37 +11,92 @@ it is held for one dictionary update.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
-# Reasons a request was not counted, and error kinds.
-SKIP_METHOD = "method"
-SKIP_STATUS = "status"
+# Reasons a request was not counted as a view, written per day to SkippedDaily.
 SKIP_EXCLUDED = "excluded"
 SKIP_BOT = "bot"
 SKIP_PREFETCH = "prefetch"
 SKIP_DNT = "dnt"
 SKIP_GPC = "gpc"
 SKIP_THROTTLED = "throttled"
-DROP_OVERFLOW = "overflow"
-TRACKING_ERROR = "tracking_error"
-FLUSH_ERROR = "flush_error"
+SKIP_INVALID = "invalid"  # a record in Redis that could not be read
+SKIP_ERROR = "error"  # tracking raised: a bug or an input nobody foresaw, logged
+DROPPED = "dropped"  # a view lost: buffer full, or Redis down with the "drop" fallback
+URL_OVERFLOW = "overflow"  # counted under the overflow URL, not its own (url_cap.py)
+SKIP_REASONS = frozenset(
+    (
+        SKIP_EXCLUDED,
+        SKIP_BOT,
+        SKIP_PREFETCH,
+        SKIP_DNT,
+        SKIP_GPC,
+        SKIP_THROTTLED,
+        SKIP_INVALID,
+        SKIP_ERROR,
+        DROPPED,
+        URL_OVERFLOW,
+    )
+)
+# Counted by the incr() of the moment; the other two are counted by the batch they are
+# found in, in its own transaction.
+_SAVED_LATER = SKIP_REASONS - {SKIP_INVALID, URL_OVERFLOW}
+# Not views at all (process counters only).
+SKIP_METHOD = "method"
+SKIP_STATUS = "status"
+# Pipeline events and errors (process counters only).
 TRACKED = "tracked"
 WRITTEN = "written"
 SHIPPED = "shipped"
+FLUSH_ERROR = "flush_error"
 REDIS_ERROR = "redis_error"
 EARLY_FLUSH_ERROR = "early_flush_error"
 READ_ERROR = "read_error"
-POISON = "poison"
+THROTTLE_ERROR = "throttle_error"
+SALT_ERROR = "salt_error"
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
+_unsaved: Counter[str] = Counter()
+_unsaved_since: float | None = None  # monotonic time of the oldest unsaved delta
 
 
 def incr(name: str, amount: int = 1) -> None:
+    global _unsaved_since
     with _lock:
         _counts[name] += amount
+        if name in _SAVED_LATER:
+            _unsaved[name] += amount
+            if _unsaved_since is None:
+                _unsaved_since = time.monotonic()
 
 
 def snapshot() -> dict[str, int]:
     with _lock:
         return dict(_counts)
+
+
+def take_unsaved() -> Counter[str]:
+    """The skip counts no batch has taken yet; the caller now owns them (and gives them
+    back with ``give_back`` if it cannot save them)."""
+    global _unsaved, _unsaved_since
+    with _lock:
+        taken, _unsaved, _unsaved_since = _unsaved, Counter(), None
+        return taken
+
+
+def give_back(counts: Counter[str]) -> None:
+    global _unsaved_since
+    if not counts:
+        return
+    with _lock:
+        _unsaved.update(counts)
+        if _unsaved_since is None:
+            _unsaved_since = time.monotonic()
+
+
+def unsaved_age() -> float | None:
+    """Seconds since the oldest unsaved skip count, or None when there is none."""
+    since = _unsaved_since
+    return None if since is None else time.monotonic() - since

@@ -23,7 +23,9 @@ from django.utils import timezone
 from .conf import conf
 from .events import PK, PageViewEvent, Target, local_day
 from .models import TARGET_HASH_LENGTH, PageView, PageViewDaily, ProcessedBatch
-from .upsert import upsert_rollups
+from .privacy import with_visitor_hashes
+from .salts import forget_old_salts
+from .upsert import upsert_rollups, upsert_skipped
 from .url_cap import cap_new_urls
 
 RAW_INSERT_BATCH = 500
@@ -36,14 +38,18 @@ def write_batch(
     batch_id: str,
     events: Sequence[PageViewEvent],
     totals: Mapping[tuple[date, Target], int] | None = None,
+    skipped: Mapping[tuple[date, str], int] | None = None,
 ) -> int:
-    """Store a batch under ``batch_id``: raw rows for ``events`` and daily totals
-    (``totals``, or counted from ``events``). The number of views written, 0 for a replay.
+    """Store a batch under ``batch_id``: raw rows for ``events``, daily totals (``totals``,
+    or counted from ``events``) and requests not counted (``skipped``, by day and reason).
+    The number of views written, 0 for a replay.
     """
     using = router.db_for_write(PageViewDaily) or DEFAULT_DB_ALIAS
+    events = with_visitor_hashes(events)  # before the transaction: a salt is made at most once
     if totals is None:
         totals = Counter((local_day(e.timestamp), e.target) for e in events)
-    totals = cap_new_urls(totals, using)
+    totals, overflow = cap_new_urls(totals, using)
+    skipped = Counter(skipped) + overflow
     targets = {t for _, t in totals} | {e.target for e in events}
     resolved = resolve_targets(targets, using)
     rows: Counter[tuple[date, str, int | None, str, str, str]] = Counter()
@@ -61,6 +67,7 @@ def write_batch(
                     _raw_rows(events, resolved), batch_size=RAW_INSERT_BATCH
                 )
             upsert_rollups([(*row, n) for row, n in rows.items()], using)
+            upsert_skipped([(day, reason, n) for (day, reason), n in skipped.items()], using)
     except IntegrityError:
         if ProcessedBatch.objects.using(using).filter(batch_id=batch_id).exists():
             return 0
@@ -133,8 +140,10 @@ def _db_datetime(timestamp: float) -> dt.datetime:
     return aware if settings.USE_TZ else timezone.make_naive(aware)
 
 
-def trim_processed_batches() -> int:
-    """Delete batch ids older than PAGEVIEW_PROCESSED_BATCH_RETENTION_DAYS."""
+def trim_old_rows() -> int:
+    """Delete batch ids older than PAGEVIEW_PROCESSED_BATCH_RETENTION_DAYS (the number
+    returned), and visitor-hash salts older than yesterday."""
+    forget_old_salts()
     cutoff = timezone.now() - dt.timedelta(days=conf.PROCESSED_BATCH_RETENTION_DAYS)
     deleted, _ = ProcessedBatch.objects.filter(created_at__lt=cutoff).delete()
     return deleted

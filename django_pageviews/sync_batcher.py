@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .batching import BatcherCore, request_early_flush
+from . import salts
+from .batching import SKIPPED_SHIP_INTERVAL, BatcherCore, request_early_flush
 from .conf import conf
 from .events import PageViewEvent
+from .redis_buffer import Keys
 from .redis_client import get_client
+from .throttle import first_views
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +63,22 @@ class ThreadBatcher(BatcherCore):
 
     def _ship_all(self, give_up: bool) -> None:
         client = get_client()
+        prefix = Keys.current().prefix
         while True:
+            if not salts.ready():
+                salts.prepare(close_connection=True)
             with self._lock:
-                shipment = self.next_shipment()
-            if shipment is None:
+                work = self.next_work(final=give_up)
+            if work is None:
                 break
+            if isinstance(work, list):
+                passed = first_views(client, work, prefix)
+                with self._lock:
+                    shipment = self.package(passed)
+                if shipment is None:
+                    continue
+            else:
+                shipment = work
             keys, args = shipment.script_args()
             try:
                 result: Any = _ship(client, keys, args)
@@ -90,7 +104,7 @@ class ThreadBatcher(BatcherCore):
 
     def _run(self) -> None:
         while True:
-            self._wakeup.wait()
+            self._wakeup.wait(SKIPPED_SHIP_INTERVAL)
             self._wakeup.clear()
             if len(self.queue) < conf.SHIP_BATCH_SIZE:
                 self._wakeup.wait(conf.SHIP_INTERVAL)  # gather a micro-batch

@@ -1,16 +1,37 @@
-"""The same visitor reloading the same page within PAGEVIEW_THROTTLE_SECONDS counts once.
+"""The same visitor reloading the same page within PAGEVIEW_THROTTLE_SECONDS counts once,
+across every process.
 
-Kept in process memory: no I/O on the request path. The table is bounded; when full,
-expired entries go first, then the oldest.
+First in process memory (bounded; when full, expired entries go first, then the oldest),
+which catches reloads at no cost. Then, for reloads that another process served: in
+async mode, in the batch, with one pipeline of ``SET NX PX`` per micro-batch (never a
+round trip per request); otherwise on the request path through the default cache's atomic
+``add``, when that cache is shared (a per-process cache adds nothing to the first check).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from functools import cache as memoize
+from typing import Any
+
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from . import stats
+from .conf import conf
+from .events import PageViewEvent
+
+logger = logging.getLogger(__name__)
 
 MAX_ENTRIES = 200_000
+WARNING_INTERVAL = 60.0
+CACHE_PREFIX = "pageviews:throttle:"
 
 
 class Throttle:
@@ -49,14 +70,106 @@ class Throttle:
 throttle = Throttle()
 
 
+def allow_view(key: str) -> bool:
+    """True when this view of a page by a visitor (``key``) counts, as far as the request
+    path can tell; in async mode the batch checks other processes (``first_views``)."""
+    seconds = conf.THROTTLE_SECONDS
+    if not throttle.allow(key, seconds):
+        return False
+    if conf.ASYNC_PROCESSING or seconds <= 0 or not _shared_cache():
+        return True
+    try:
+        return bool(cache.add(CACHE_PREFIX + key, 1, timeout=seconds))
+    except Exception:  # a cache outage must not cost views: count the view, say so
+        _failed()
+        return True
+
+
+@memoize
+def _shared_cache() -> bool:
+    return not isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache | DummyCache)
+
+
+@receiver(setting_changed)
+def _caches_changed(*, setting: str, **kwargs: object) -> None:
+    if setting == "CACHES":
+        _shared_cache.cache_clear()
+
+
+_last_warning = 0.0
+
+
+def _failed() -> None:
+    global _last_warning
+    stats.incr(stats.THROTTLE_ERROR)
+    now = time.monotonic()
+    if now - _last_warning >= WARNING_INTERVAL:
+        _last_warning = now
+        logger.warning("The page-view throttle could not reach its store.", exc_info=True)
+
+
+def _commands(events: Sequence[PageViewEvent], prefix: str) -> list[tuple[int, str, int]]:
+    """(event index, key, milliseconds left in its window) for each event to check."""
+    seconds, now = conf.THROTTLE_SECONDS, time.time()
+    out = []
+    for i, e in enumerate(events):
+        left = int((e.timestamp + seconds - now) * 1000)
+        if e.throttle_key and left > 0:
+            out.append((i, prefix + e.throttle_key, left))
+    return out
+
+
+def _keep(
+    events: Sequence[PageViewEvent], commands: list[tuple[int, str, int]], results: list[Any]
+) -> list[PageViewEvent]:
+    refused = {i for (i, _, _), ok in zip(commands, results, strict=True) if not ok}
+    if refused:
+        stats.incr(stats.SKIP_THROTTLED, len(refused))
+    return [e for i, e in enumerate(events) if i not in refused]
+
+
+def first_views(client: Any, events: Sequence[PageViewEvent], prefix: str) -> list[PageViewEvent]:
+    """The events that are the first view of their page by their visitor in any process
+    within the window (async mode, sync client). If Redis fails, all of them: a view is
+    never lost to the throttle."""
+    commands = _commands(events, prefix)
+    if not commands:
+        return list(events)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for _, key, ms in commands:
+                pipe.set(key, 1, nx=True, px=ms)
+            results = pipe.execute()
+    except Exception:
+        _failed()
+        return list(events)
+    return _keep(events, commands, results)
+
+
+async def afirst_views(
+    client: Any, events: Sequence[PageViewEvent], prefix: str
+) -> list[PageViewEvent]:
+    """``first_views`` on a redis.asyncio client."""
+    commands = _commands(events, prefix)
+    if not commands:
+        return list(events)
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for _, key, ms in commands:
+                pipe.set(key, 1, nx=True, px=ms)
+            results = await pipe.execute()
+    except Exception:
+        _failed()
+        return list(events)
+    return _keep(events, commands, results)
+
+
 def allow_once_everywhere(key: str, seconds: float) -> bool:
     """True the first time ``key`` is seen within ``seconds`` in any process: Redis
     ``SET NX PX`` in async mode, else the default cache's atomic ``add`` (shared only if
     the cache is: configure Redis or Memcached, not the per-process local-memory cache)."""
     if seconds <= 0:
         return True
-    from .conf import conf
-
     if conf.ASYNC_PROCESSING:
         from .redis_buffer import Keys
         from .redis_client import get_client
@@ -66,6 +179,4 @@ def allow_once_everywhere(key: str, seconds: float) -> bool:
                 Keys.current().prefix + "throttle:" + key, 1, nx=True, px=int(seconds * 1000)
             )
         )
-    from django.core.cache import cache
-
-    return bool(cache.add("pageviews:throttle:" + key, 1, timeout=seconds))
+    return bool(cache.add(CACHE_PREFIX + key, 1, timeout=seconds))

@@ -28,13 +28,13 @@ from .events import (
     VIEW_NAME_MAX_LENGTH,
     PageViewEvent,
     Target,
-    local_day,
     stored_text,
     stored_url,
 )
 from .objects import model_label, view_model
-from .privacy import stored_ip, visitor_hash
-from .throttle import throttle
+from .paths import normalize_path
+from .privacy import stored_ip, throttle_key
+from .throttle import allow_view
 
 # A view names what it shows with ``request.pageview_object = obj``.
 REQUEST_OBJECT_ATTRIBUTE = "pageview_object"
@@ -62,22 +62,23 @@ def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEve
         stats.incr(stats.SKIP_BOT)
         return None
 
-    now = time.time()
     target = _target(request, response)
-    vhash = visitor_hash(ip, user_agent, local_day(now))
     user_id = _loaded_user_id(request)
-    visitor = ("u", user_id) if user_id is not None else ("v", vhash)
-    if not throttle.allow((visitor, target.url), conf.THROTTLE_SECONDS):
+    visitor = f"u{user_id}" if user_id is not None else f"v{ip}\0{user_agent}"
+    key = throttle_key(visitor, target.url)
+    if not allow_view(key):
         stats.incr(stats.SKIP_THROTTLED)
         return None
     stats.incr(stats.TRACKED)
     return PageViewEvent(
         event_id=uuid.uuid4().hex,
-        timestamp=now,
+        timestamp=time.time(),
         target=target,
         ip_address=stored_ip(ip),
         user_agent=user_agent,
-        visitor_hash=vhash,
+        visitor_hash="",
+        client_ip=ip,
+        throttle_key=key,
     )
 
 
@@ -122,16 +123,18 @@ def _target(request: HttpRequest, response: HttpResponseBase) -> Target:
 
 
 def _url(request: HttpRequest) -> str:
-    """The path, plus the query parameters the site asked to keep (sorted, so that one
-    page has one URL); every other parameter is dropped. The raw query string is parsed
-    here, capped, rather than through request.GET, which raises on too many fields."""
+    """The path (trailing slash per PAGEVIEW_TRAILING_SLASH), plus the query parameters
+    the site asked to keep (sorted, so that one page has one URL); every other parameter is
+    dropped. The raw query string is parsed here, capped, rather than through request.GET,
+    which raises on too many fields."""
+    path = normalize_path(request.path)
     keep = conf.TRACK_QUERY_STRING
     query = request.META.get("QUERY_STRING", "")
     if not keep or not query:
-        return request.path
+        return path
     pairs = parse_qsl(query[:QUERY_STRING_MAX_LENGTH], keep_blank_values=True)
     kept = sorted((k, v) for k, v in pairs if k in keep)
-    return f"{request.path}?{urlencode(kept)}" if kept else request.path
+    return f"{path}?{urlencode(kept)}" if kept else path
 
 
 def _viewed_object(

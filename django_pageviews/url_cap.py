@@ -21,15 +21,17 @@ from .models import PageViewDaily
 logger = logging.getLogger(__name__)
 
 OVERFLOW_URL = "(other URLs)"  # not a path: a real path starts with "/"
-URL_OVERFLOW = "url_overflow"
 
 
 def cap_new_urls(
     totals: Mapping[tuple[date, Target], int], using: str
-) -> Mapping[tuple[date, Target], int]:
+) -> tuple[Mapping[tuple[date, Target], int], Counter[tuple[date, str]]]:
+    """The totals with URLs past the cap moved to the overflow URL, and how many views were
+    moved per day (written with the batch as skipped for "overflow")."""
+    overflow: Counter[tuple[date, str]] = Counter()
     cap = conf.MAX_NEW_URLS_PER_DAY
     if not cap:
-        return totals
+        return totals, overflow
     urls_by_day: dict[date, set[str]] = defaultdict(set)
     for day, target in totals:
         urls_by_day[day].add(target.url)
@@ -42,11 +44,11 @@ def cap_new_urls(
         if len(new) > room:
             overflowing.update((day, url) for url in new[max(room, 0) :])
     if not overflowing:
-        return totals
+        return totals, overflow
     capped: Counter[tuple[date, Target]] = Counter()
     for (day, target), views in totals.items():
         if (day, target.url) in overflowing:
-            stats.incr(URL_OVERFLOW, views)
+            overflow[(day, stats.URL_OVERFLOW)] += views
             target = target._replace(url=OVERFLOW_URL)
         capped[(day, target)] += views
     logger.warning(
@@ -55,4 +57,4 @@ def cap_new_urls(
         len(overflowing),
         OVERFLOW_URL,
     )
-    return capped
+    return capped, overflow

@@ -17,6 +17,7 @@ from itertools import product
 from .events import RECORD, UNIT, PageViewEvent, Target
 
 TOTAL = "t"
+SKIPPED = "skipped"  # not a date: never parses as a count field
 
 
 def count_field(day: date, target: Target) -> str:
@@ -26,6 +27,20 @@ def count_field(day: date, target: Target) -> str:
 def parse_count_field(field: str) -> tuple[date, Target]:
     day, *parts = field.split(UNIT)
     return date.fromisoformat(day), Target(*parts)
+
+
+def skipped_field(day: date, reason: str) -> str:
+    """A pending count of requests not counted as views; it rides with the views to the
+    database (in the same claim and transaction) and has no dimension."""
+    return UNIT.join((SKIPPED, day.isoformat(), reason))
+
+
+def parse_skipped_field(field: str) -> tuple[date, str] | None:
+    """(day, reason) of a skipped-requests field, None for any other field."""
+    if not field.startswith(SKIPPED + UNIT):
+        return None
+    _, day, reason = field.split(UNIT)
+    return date.fromisoformat(day), reason
 
 
 def object_key(model: str, field: str, value: str) -> str:

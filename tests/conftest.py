@@ -13,6 +13,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import connections
 from django.test import override_settings
 
+from django_pageviews import salts
 from django_pageviews.buffer import buffer
 from django_pageviews.throttle import throttle
 from tests.redis_server import SYSTEM_URL, PrivateRedis, reachable
@@ -71,12 +72,13 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 @pytest.fixture(autouse=True)
 def _fresh_pipeline() -> Iterator[None]:
-    """Each test starts with empty buffers and throttle table."""
+    """Each test starts with empty buffers, throttle table and salts in memory."""
     from django_pageviews.sync_batcher import batcher
 
     buffer.discard()
     batcher.discard()
     throttle.clear()
+    salts.forget_memory()
     yield
     buffer.discard()
     batcher.discard()

@@ -19,12 +19,14 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from django_pageviews.admin import SHORT_VISITOR_HASH, CappedCountPaginator
-from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
+from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
+from django_pageviews.recorder import flush
+from tests.conftest import wsgi_get
 from tests.models import Article, Document
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["pageview", "pageviewdaily", "processedbatch"]
+MODELS = ["pageview", "pageviewdaily", "processedbatch", "skippeddaily"]
 PAGEVIEW_TABLE = re.compile(rf"\b{PageView._meta.db_table}\b")
 
 
@@ -96,6 +98,25 @@ def test_changelists_list_the_rows(superuser_client: Client) -> None:
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == [batch]
     assert "batch-0001" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_not_counted_are_listed_by_reason(superuser_client: Client) -> None:
+    for _ in range(3):
+        wsgi_get("/plain/", **{"user-agent": "Mozilla/5.0 (compatible; bingbot/2.0)"})
+    wsgi_get("/plain/", **{"sec-purpose": "prefetch"})
+    assert flush() == 0
+    response = superuser_client.get(url("skippeddaily", "changelist"))
+    assert response.status_code == 200
+    rows = [(r.reason, r.requests) for r in response.context["cl"].result_list]
+    assert rows == [("bot", 3), ("prefetch", 1)]  # the most first
+    assert set(rows) == set(SkippedDaily.objects.values_list("reason", "requests"))
+
+
+def test_salts_are_not_in_the_admin(superuser_client: Client) -> None:
+    response = superuser_client.get(reverse("admin:index"))
+    assert "Visitor salt" not in response.content.decode()
+    assert "Requests not counted" in response.content.decode()
 
 
 @pytest.mark.parametrize("model", MODELS)

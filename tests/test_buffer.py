@@ -53,10 +53,10 @@ def test_writer_flushes_when_the_oldest_view_is_old_enough() -> None:
 def test_full_buffer_drops_and_counts(caplog: pytest.LogCaptureFixture) -> None:
     # Keep the writer from draining while we fill the buffer.
     with buffer.commit_lock:
-        before = stats.snapshot().get(stats.DROP_OVERFLOW, 0)
+        before = stats.snapshot().get(stats.DROPPED, 0)
         for headers in distinct_visitors(8):
             wsgi_get("/plain/", **headers)
-        assert stats.snapshot().get(stats.DROP_OVERFLOW, 0) - before == 3
+        assert stats.snapshot().get(stats.DROPPED, 0) - before == 3
     assert "buffer full" in caplog.text
     flush()
     assert stored() == 5

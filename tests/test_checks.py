@@ -143,6 +143,8 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("PROCESSED_BATCH_RETENTION_DAYS", None),
     ("RESPECT_DNT", "yes"),
     ("RESPECT_DNT", 1),
+    ("ANONYMIZE_IP", True),
+    ("ANONYMIZE_IP", "none"),
     ("TRUSTED_PROXIES", "10.0.0.0/8"),
     ("TRUSTED_PROXIES", ["proxy.example"]),
     ("PROXY_COUNT", -1),
@@ -153,6 +155,8 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("TRACK_QUERY_STRING", [1]),
     ("MAX_NEW_URLS_PER_DAY", -1),
     ("MAX_NEW_URLS_PER_DAY", 1.5),
+    ("TRAILING_SLASH", "add"),
+    ("TRAILING_SLASH", True),
 ]
 
 GOOD_VALUES: list[tuple[str, Any]] = [
@@ -205,12 +209,16 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("PROCESSED_BATCH_RETENTION_DAYS", 1),
     ("PROCESSED_BATCH_RETENTION_DAYS", 365),
     ("RESPECT_DNT", True),
+    ("ANONYMIZE_IP", "omit"),
     ("TRUSTED_PROXIES", ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]),
     ("PROXY_COUNT", 2),
     ("CLIENT_IP_HEADER", "Forwarded"),
     ("CLIENT_IP_HEADER", "CF-Connecting-IP"),
     ("TRACK_QUERY_STRING", ["page", "q"]),
     ("MAX_NEW_URLS_PER_DAY", 0),
+    ("TRAILING_SLASH", "append"),
+    ("TRAILING_SLASH", "strip"),
+    ("TRAILING_SLASH", "keep"),
 ]
 
 # E013 (MAX_BUFFER_SIZE < BATCH_SIZE), E020 (async libraries missing) and E030 (Redis
@@ -218,10 +226,14 @@ GOOD_VALUES: list[tuple[str, Any]] = [
 RULE_IDS = [
     *(f"E{i:03d}" for i in range(1, 13)),
     *(f"E{i:03d}" for i in range(14, 20)),
-    *(f"E{i:03d}" for i in range(21, 30)),
+    *(f"E{i:03d}" for i in range(21, 28)),
+    "E035",  # ANONYMIZE_IP, next to the other privacy settings
+    "E028",
+    "E029",
     "E031",  # E030 is the deploy-only Redis check
     "E032",
     "E033",
+    "E034",
 ]
 
 

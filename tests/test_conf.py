@@ -47,11 +47,13 @@ DEFAULTS: dict[str, Any] = {
     "EARLY_FLUSH_INTERVAL": 10,
     "PROCESSED_BATCH_RETENTION_DAYS": 7,
     "RESPECT_DNT": False,
+    "ANONYMIZE_IP": "truncate",
     "TRUSTED_PROXIES": [],
     "PROXY_COUNT": 0,
     "CLIENT_IP_HEADER": "X-Forwarded-For",
     "TRACK_QUERY_STRING": [],
     "MAX_NEW_URLS_PER_DAY": 100_000,
+    "TRAILING_SLASH": None,
 }
 
 LOCAL_REDIS = "redis://localhost:6379/0"
@@ -97,11 +99,13 @@ def test_names_lists_each_full_setting_name_once() -> None:
         "PAGEVIEW_EARLY_FLUSH_INTERVAL",
         "PAGEVIEW_PROCESSED_BATCH_RETENTION_DAYS",
         "PAGEVIEW_RESPECT_DNT",
+        "PAGEVIEW_ANONYMIZE_IP",
         "PAGEVIEW_TRUSTED_PROXIES",
         "PAGEVIEW_PROXY_COUNT",
         "PAGEVIEW_CLIENT_IP_HEADER",
         "PAGEVIEW_TRACK_QUERY_STRING",
         "PAGEVIEW_MAX_NEW_URLS_PER_DAY",
+        "PAGEVIEW_TRAILING_SLASH",
     ]
 
 

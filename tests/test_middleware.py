@@ -110,7 +110,7 @@ def test_admin_and_ajax_exclusions_can_be_turned_off(get: Get) -> None:
 def test_view_error_response_is_unchanged(get: Get) -> None:
     response = get("/boom/")
     assert response.status_code == 500
-    assert stats.snapshot().get(stats.TRACKING_ERROR, 0) == 0
+    assert stats.snapshot().get(stats.SKIP_ERROR, 0) == 0
 
 
 # Django itself warns that it must consume a FileResponse's sync file under ASGI.

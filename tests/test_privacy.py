@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from django.test import RequestFactory, override_settings
+from django.utils import timezone
 
+from django_pageviews import salts, stats
 from django_pageviews.client_ip import client_ip
+from django_pageviews.models import VisitorSalt
 from django_pageviews.privacy import anonymize_ip, stored_ip, visitor_hash
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 DAY = date(2025, 3, 14)
+
+pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(
@@ -126,9 +132,58 @@ def test_visitor_hash_handles_undecodable_user_agent() -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", value) is not None
 
 
-def test_visitor_hash_changes_with_secret_key() -> None:
-    before = visitor_hash("203.0.113.77", UA, DAY)
-    with override_settings(SECRET_KEY="another-secret"):
-        during = visitor_hash("203.0.113.77", UA, DAY)
-    assert during != before
-    assert visitor_hash("203.0.113.77", UA, DAY) == before
+def test_the_salt_is_random_stored_and_shared_by_processes() -> None:
+    today = timezone.localdate()
+    first = visitor_hash("203.0.113.77", UA, today)
+    (row,) = VisitorSalt.objects.filter(day=today)
+    assert re.fullmatch(r"[0-9a-f]{64}", row.salt) is not None
+    salts.forget_memory()  # as another process, which reads the salt from the database
+    assert visitor_hash("203.0.113.77", UA, today) == first
+
+
+def test_a_deleted_salt_cannot_be_recomputed() -> None:
+    today = timezone.localdate()
+    first = visitor_hash("203.0.113.77", UA, today)
+    VisitorSalt.objects.all().delete()
+    salts.forget_memory()
+    assert visitor_hash("203.0.113.77", UA, today) != first
+
+
+def test_salts_older_than_yesterday_are_deleted() -> None:
+    today = timezone.localdate()
+    for offset in range(-3, 2):
+        VisitorSalt.objects.create(day=today + timedelta(days=offset), salt="ab" * 32)
+    assert salts.forget_old_salts() == 2
+    days = sorted(VisitorSalt.objects.values_list("day", flat=True))
+    assert days == [today - timedelta(days=1), today, today + timedelta(days=1)]
+
+
+def test_prepare_loads_yesterday_today_and_tomorrow() -> None:
+    assert not salts.ready()
+    salts.prepare()
+    assert salts.ready()
+    today = timezone.localdate()
+    days = sorted(VisitorSalt.objects.values_list("day", flat=True))
+    assert days == [today - timedelta(days=1), today, today + timedelta(days=1)]
+
+
+def test_without_the_database_a_process_salt_is_used_and_counted(
+    django_db_blocker: Any,
+) -> None:
+    before = stats.snapshot().get(stats.SALT_ERROR, 0)
+    with django_db_blocker.block():
+        first = visitor_hash("203.0.113.77", UA, DAY)
+        assert visitor_hash("203.0.113.77", UA, DAY) == first  # kept for a while
+    assert stats.snapshot().get(stats.SALT_ERROR, 0) - before == 1
+    assert not VisitorSalt.objects.exists()
+
+
+@override_settings(PAGEVIEW_ANONYMIZE_IP="omit")
+def test_anonymize_ip_omit_stores_no_address() -> None:
+    assert stored_ip("203.0.113.77") is None
+    assert stored_ip("2001:db8:abcd:12:34::1") is None
+
+
+@override_settings(PAGEVIEW_ANONYMIZE_IP="omit", PAGEVIEW_STORE_IP=True)
+def test_store_ip_wins_over_anonymize_ip() -> None:
+    assert stored_ip("203.0.113.77") == "203.0.113.77"

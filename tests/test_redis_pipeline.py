@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from django_pageviews import stats
 from django_pageviews.drain import cleanup, drain_redis, write_claim
-from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
+from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
 from django_pageviews.recorder import flush
 from django_pageviews.redis_buffer import Keys, claim, read_claim
 from django_pageviews.redis_client import get_client
@@ -145,9 +145,10 @@ def test_poison_records_are_skipped_and_counted(redis_url: str) -> None:
     keys = Keys.current()
     client.rpush(keys.events, "not json", '["x"]')
     client.hincrby(keys.pending, "garbage-field", 3)
-    before = stats.snapshot().get(stats.POISON, 0)
+    before = stats.snapshot().get(stats.SKIP_INVALID, 0)
     result = drain_redis(time_budget=None)
-    assert stats.snapshot().get(stats.POISON, 0) - before == 3
+    assert stats.snapshot().get(stats.SKIP_INVALID, 0) - before == 5  # 2 records + 3 views
+    assert list(SkippedDaily.objects.values_list("reason", "requests")) == [(stats.SKIP_INVALID, 5)]
     assert result.views == 2
     assert PageView.objects.count() == 2
     assert stored_views() == 2
@@ -159,11 +160,12 @@ def test_status_command_reports_the_buffer(redis_url: str) -> None:
 
     from django.core.management import call_command
 
-    asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(3)])
+    asgi_requests([("GET", "/plain/", h) for h in [*distinct_visitors(3), {"user-agent": ""}]])
     out = StringIO()
     call_command("pageviews_status", "--json", stdout=out)
     report = json.loads(out.getvalue())
     assert report["redis"]["pending_views"] == 3
+    assert report["not_counted_today"] == {}  # the bot's count is still on its way
     assert report["redis"]["claimed_batches"] == 0
     assert report["redis"]["oldest_pending_age_seconds"] >= 0
     out = StringIO()
@@ -174,6 +176,7 @@ def test_status_command_reports_the_buffer(redis_url: str) -> None:
     report = json.loads(out.getvalue())
     assert report["redis"]["pending_views"] == 0
     assert report["redis"]["counters"]["last_flush_views"] == 3
+    assert report["not_counted_today"] == {"bot": 1}
 
 
 @override_settings(PAGEVIEW_SHIP_INTERVAL=30)

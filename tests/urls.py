@@ -27,4 +27,6 @@ urlpatterns = [
     path("form/", csrf_exempt(views.form), name="form"),
     path("boom/", views.boom, name="boom"),
     path("static/app.css", views.plain, name="static"),
+    re_path(r"^both/?$", views.plain, name="both"),  # 200 with and without the slash
+    path("robots.txt", views.plain, name="robots"),
 ]

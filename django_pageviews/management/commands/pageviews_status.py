@@ -4,15 +4,19 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from django_pageviews import stats
 from django_pageviews.buffer import buffer
 from django_pageviews.conf import conf
-from django_pageviews.models import ProcessedBatch
+from django_pageviews.models import ProcessedBatch, SkippedDaily
 
 
 class Command(BaseCommand):
-    help = "Show the page-view pipeline: buffered views, claims, last flush, drop counters."
+    help = (
+        "Show the page-view pipeline: buffered views, claims, last flush, and requests "
+        "not counted today (every process) by reason."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print JSON.")
@@ -31,6 +35,8 @@ class Command(BaseCommand):
                 get_client().close()
         last = ProcessedBatch.objects.order_by("-created_at").first()
         report["last_batch_written_at"] = last.created_at.isoformat() if last else None
+        today = SkippedDaily.objects.filter(day=timezone.localdate())
+        report["not_counted_today"] = dict(today.values_list("reason", "requests"))
         report["this_process"] = {"buffered": buffer.pending_count(), **stats.snapshot()}
         if as_json:
             self.stdout.write(json.dumps(report, indent=2, sort_keys=True))

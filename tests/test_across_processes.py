@@ -1,0 +1,158 @@
+"""What must hold across processes: one throttle, one daily salt, and one set of counts of
+the requests that were not views."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import time_machine
+from django.db.models import Sum
+from django.test import override_settings
+from django.utils import timezone
+
+from django_pageviews import stats
+from django_pageviews.models import PageView, PageViewDaily, SkippedDaily, VisitorSalt
+from django_pageviews.recorder import flush
+from django_pageviews.throttle import throttle
+from tests.conftest import BROWSER_UA, asgi_requests, wsgi_get
+from tests.processes import free_port, running, subprocess_env, uvicorn, wait_until_serving
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def skipped() -> dict[str, int]:
+    rows = SkippedDaily.objects.values_list("reason").annotate(n=Sum("requests"))
+    return dict(rows)
+
+
+def stored_views() -> int:
+    return PageViewDaily.objects.aggregate(total=Sum("views"))["total"] or 0
+
+
+def test_a_reload_served_by_another_uvicorn_process_counts_once(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Two uvicorn processes on one Redis: the throttle and the visitor hash hold across
+    them, and each process's skip counts reach the database with its views."""
+    env = subprocess_env(redis_url)
+    ports = [free_port(), free_port()]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    with (
+        running(uvicorn("tests.asgi:application", ports[0]), env, tmp_path / "a.log") as a,
+        running(uvicorn("tests.asgi:application", ports[1]), env, tmp_path / "b.log") as b,
+    ):
+        wait_until_serving(bases[0] + "/plain/", a)
+        wait_until_serving(bases[1] + "/plain/", b)
+        for visitor in ("one", "two"):
+            headers = {"user-agent": f"{BROWSER_UA} {visitor}"}
+            for base in bases:  # the same page from both processes: one view
+                assert httpx.get(base + "/async/", headers=headers).status_code == 200
+                time.sleep(0.5)  # the first process has shipped before the second sees it
+            # another page in the other process: a view, with the same visitor hash
+            assert httpx.get(bases[1] + "/plain/", headers=headers).status_code == 200
+        assert httpx.get(bases[0] + "/async/", headers={"user-agent": BOT_UA}).status_code == 200
+        time.sleep(0.5)
+    assert flush() == 4
+    assert PageView.get_view_count(url="/async/") == 2
+    assert PageView.get_view_count(url="/plain/") == 2
+    hashes: dict[str, set[str]] = {url: set() for url in ("/async/", "/plain/")}
+    for url, vhash in PageView.objects.values_list("url", "visitor_hash"):
+        hashes[url].add(vhash)
+    assert len(hashes["/async/"]) == 2
+    assert hashes["/async/"] == hashes["/plain/"]  # both processes hashed alike
+    # bots: the two readiness probes (wait_until_serving) and Googlebot
+    assert skipped() == {stats.SKIP_THROTTLED: 2, stats.SKIP_BOT: 3}
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=60)
+def test_in_process_mode_throttles_across_processes_through_a_shared_cache(
+    redis_base_url: str, settings: Any
+) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_base_url,
+            "KEY_PREFIX": f"throttle-test-{time.time()}",
+        }
+    }
+    assert wsgi_get("/plain/").status_code == 200
+    throttle.clear()  # as another process would be: nothing of this visitor in memory
+    assert wsgi_get("/plain/").status_code == 200
+    assert wsgi_get("/plain/", **{"user-agent": f"{BROWSER_UA} other"}).status_code == 200
+    assert flush() == 2
+    assert skipped() == {stats.SKIP_THROTTLED: 1}
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=60)
+def test_a_per_process_cache_leaves_the_throttle_per_process() -> None:
+    assert wsgi_get("/plain/").status_code == 200
+    throttle.clear()
+    assert wsgi_get("/plain/").status_code == 200
+    assert flush() == 2  # documented: the local-memory cache is not shared
+
+
+def test_an_unreachable_cache_never_costs_a_view(settings: Any) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+    before = stats.snapshot().get(stats.THROTTLE_ERROR, 0)
+    assert wsgi_get("/plain/").status_code == 200
+    assert flush() == 1
+    assert stats.snapshot().get(stats.THROTTLE_ERROR, 0) - before == 1
+
+
+@pytest.mark.parametrize("pipeline", ["in-process", "redis"], indirect=True)
+@override_settings(PAGEVIEW_RESPECT_DNT=True, PAGEVIEW_THROTTLE_SECONDS=60)
+def test_every_request_not_counted_is_counted_by_reason(pipeline: str) -> None:
+    responses = asgi_requests(
+        [
+            ("GET", "/plain/", {}),
+            ("GET", "/plain/", {"user-agent": BOT_UA}),
+            ("GET", "/plain/", {"user-agent": ""}),
+            ("GET", "/plain/", {"dnt": "1", "user-agent": f"{BROWSER_UA} dnt"}),
+            ("GET", "/plain/", {"sec-gpc": "1", "user-agent": f"{BROWSER_UA} gpc"}),
+            ("GET", "/plain/", {"sec-purpose": "prefetch", "user-agent": f"{BROWSER_UA} p"}),
+            ("GET", "/static/app.css", {}),
+            ("POST", "/plain/", {}),  # not a page view at all: not counted as skipped
+        ]
+    )
+    assert [r.status_code for r in responses][:6] == [200] * 6
+    asgi_requests([("GET", "/plain/", {})])  # a reload
+    assert flush() == 1
+    assert skipped() == {
+        stats.SKIP_BOT: 2,
+        stats.SKIP_DNT: 1,
+        stats.SKIP_GPC: 1,
+        stats.SKIP_PREFETCH: 1,
+        stats.SKIP_EXCLUDED: 1,
+        stats.SKIP_THROTTLED: 1,
+    }
+    assert flush() == 0
+    assert sum(skipped().values()) == 7  # written once
+
+
+def test_visitor_hash_is_stable_within_a_day_and_changes_the_next(settings: Any) -> None:
+    settings.PAGEVIEW_THROTTLE_SECONDS = 0
+    noon = timezone.make_aware(datetime.combine(timezone.localdate(), datetime.min.time()))
+    noon += timedelta(hours=12)
+    for when in (noon, noon + timedelta(hours=3), noon + timedelta(days=1)):
+        with time_machine.travel(when, tick=False):
+            assert wsgi_get("/plain/").status_code == 200
+            assert flush() == 1
+    first, later, next_day = PageView.objects.order_by("timestamp").values_list(
+        "visitor_hash", flat=True
+    )
+    assert first == later
+    assert next_day != first
+    days = set(VisitorSalt.objects.values_list("day", flat=True))
+    assert days == {noon.date(), noon.date() + timedelta(days=1)}
