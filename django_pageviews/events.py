@@ -18,6 +18,7 @@ PK = "pk"
 # Separators of the compact forms in Redis (see wire.py); never part of stored text.
 UNIT = "\x1f"
 RECORD = "\x1e"
+NUL = "\x00"
 
 
 class Target(NamedTuple):
@@ -52,9 +53,11 @@ def local_day(timestamp: float) -> date:
 
 
 def stored_text(text: str) -> str:
-    """Percent-encode the two separator characters, should a path or slug contain them."""
-    if UNIT in text or RECORD in text:
-        return text.replace(UNIT, "%1F").replace(RECORD, "%1E")
+    """Percent-encode the two separator characters, should a path, slug or user agent
+    contain them, and NUL, which PostgreSQL refuses in text (one such view would fail the
+    whole batch it shares with others)."""
+    if UNIT in text or RECORD in text or NUL in text:
+        return text.replace(UNIT, "%1F").replace(RECORD, "%1E").replace(NUL, "%00")
     return text
 
 

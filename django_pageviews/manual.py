@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from . import stats
 from .client_ip import client_ip, parse_ip
 from .conf import conf
-from .events import PK, USER_AGENT_MAX_LENGTH, PageViewEvent, Target, stored_url
+from .events import PK, USER_AGENT_MAX_LENGTH, PageViewEvent, Target, stored_text, stored_url
 from .objects import model_label
 from .paths import normalize_url
 from .privacy import stored_ip
@@ -47,7 +47,7 @@ def record_view(
         # Stored as a tracked URL is: trailing slash normalised, capped, separators encoded.
         target=Target(stored_url(normalize_url(url)), view_name or "", model, field, value),
         ip_address=stored_ip(ip),
-        user_agent=(user_agent or "")[:USER_AGENT_MAX_LENGTH],
+        user_agent=stored_text((user_agent or "")[:USER_AGENT_MAX_LENGTH]),
         visitor_hash="",  # made by the batch, with the day's salt
         client_ip=ip,
     )

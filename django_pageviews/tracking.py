@@ -57,7 +57,7 @@ def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEve
     if (reason := _not_a_visit(request)) is not None:
         stats.incr(reason)
         return None
-    user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]
+    user_agent = stored_text(request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH])
     if is_bot(user_agent):
         stats.incr(stats.SKIP_BOT)
         return None

@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from django_pageviews.buffer import buffer
+from django_pageviews.manual import record_view
 from django_pageviews.mixins import MIDDLEWARE_PATH
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
@@ -63,7 +65,7 @@ paths = st.one_of(
             "/long/" + "x" * 5000,
         ]
     ),
-    st.text(alphabet=string.ascii_letters + "/%._-~", max_size=200).map(lambda p: "/" + p),
+    st.text(alphabet=string.ascii_letters + "/%._-~0", max_size=200).map(lambda p: "/" + p),
     st.lists(
         st.tuples(st.text(QUERY_CHARS, max_size=8), st.text(QUERY_CHARS, max_size=8)), max_size=300
     ).map(lambda qs: "/plain/?" + "&".join(f"{k}={v}" for k, v in qs)),
@@ -123,9 +125,21 @@ def test_good_views_around_hostile_ones_are_counted_exactly() -> None:
         ("GET", "/plain/?" + "&".join(f"k{i}=v" for i in range(3000)), {}),
         ("POST", "/form/", {}),
         ("GET", "/boom/", {}),
+        # NUL, which PostgreSQL refuses in text, in a path, a slug and a user agent
+        ("GET", "/long/a%00b", {}),
+        ("GET", "/docs/x%00y/", {}),
     ]
     good = [("GET", f"/pages/{i}/", {"user-agent": f"{BROWSER_UA} v{i}"}) for i in range(20)]
     responses = asgi_requests(hostile + good)
     assert [r.status_code for r in responses[len(hostile) :]] == [200] * 20
     flush()
+    assert buffer.pending_count() == 0  # all written: no view failed the batch
     assert sum(PageView.get_view_count(url=f"/pages/{i}/") for i in range(20)) == 20
+    assert PageView.objects.filter(url="/long/a%00b/").count() == 1  # trailing slash added
+    assert PageView.objects.filter(url="/docs/x%00y/").count() == 1
+
+
+def test_a_nul_in_a_user_agent_is_stored_encoded() -> None:
+    record_view("/plain/", user_agent="Mozilla/5.0 \x00 evil")
+    assert flush() == 1
+    assert PageView.objects.get().user_agent == "Mozilla/5.0 %00 evil"
