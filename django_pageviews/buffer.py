@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
-from django.db import close_old_connections
+from django.db import DataError, IntegrityError, close_old_connections
 from django.utils import timezone
 
 from . import stats
@@ -37,6 +37,8 @@ Batch = tuple[str, list[PageViewEvent], Counter[tuple[date, str]]]
 OVERFLOW_WARNING_INTERVAL = 60.0
 TRIM_INTERVAL = 3600.0
 RETRY_DELAYS = (1.0, 60.0)  # first retry after a failed write, and the longest wait
+MAX_ATTEMPTS = 5  # failures of one batch for its data before it is split
+DATA_ERRORS = (DataError, IntegrityError, ValueError, TypeError)
 
 
 class InProcessBuffer:
@@ -49,6 +51,7 @@ class InProcessBuffer:
         self.commit_lock = threading.Lock()
         self._queue: deque[PageViewEvent] = deque()
         self._failed: deque[Batch] = deque()  # batches that failed to write, oldest first
+        self._attempts: dict[str, int] = {}  # batch id -> failures for its data
         self._in_flight: list[PageViewEvent] = []
         self._pending: Counter[Target] = Counter()
         self._wakeup = threading.Event()
@@ -123,6 +126,7 @@ class InProcessBuffer:
             dropped = self._size()
             self._queue.clear()
             self._failed.clear()
+            self._attempts.clear()
             self._pending.clear()
             self.last_error = None
             stats.take_unsaved()
@@ -149,7 +153,7 @@ class InProcessBuffer:
                     logger.exception("Writing %d page views failed; will retry.", len(events))
                     with self._lock:
                         self._in_flight = []
-                        self._failed.appendleft(batch)
+                        self._failed.extendleft(reversed(self._after_failure(batch, exc)))
                     break
                 self.last_error = None
                 stats.incr(stats.WRITTEN, count)
@@ -159,6 +163,39 @@ class InProcessBuffer:
             if written:
                 self._trim_batch_ids()
         return written
+
+    def _after_failure(self, batch: Batch, exc: Exception) -> list[Batch]:
+        """What to retry. A batch refused for its data (a value the database or the
+        conversion to a row rejects) holds something it cannot store: after MAX_ATTEMPTS
+        it is split into one batch per view, and a single view that still fails is dropped
+        (logged, counted as invalid), so that it cannot hold back every view behind it.
+        Any other error (database down, table missing during a deploy) is waited out, as
+        long as it takes."""
+        if not isinstance(exc, DATA_ERRORS):
+            return [batch]
+        batch_id, events, skipped = batch
+        attempts = self._attempts.pop(batch_id, 0) + 1
+        if attempts < MAX_ATTEMPTS:
+            self._attempts[batch_id] = attempts
+            return [batch]
+        if len(events) > 1 or (events and skipped):
+            singles: list[Batch] = [
+                (f"{batch_id}-{i}", [e], Counter()) for i, e in enumerate(events)
+            ]
+            return singles + ([(f"{batch_id}-s", [], skipped)] if skipped else [])
+        logger.error(  # no address or user agent in a log
+            "Dropping page-view batch %s after %d failed attempts: views %s, skip counts %s.",
+            batch_id,
+            attempts,
+            [(e.event_id, e.target.url) for e in events],
+            dict(skipped),
+        )
+        self._pending.subtract(e.target for e in events)
+        self._pending += Counter()
+        if events:
+            stats.incr(stats.SKIP_INVALID)
+            stats.give_back(Counter({stats.SKIP_INVALID: 1}))
+        return []
 
     def _trim_batch_ids(self) -> None:
         """Forget old batch ids now and then (replays only ever come within minutes)."""

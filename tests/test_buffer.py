@@ -11,10 +11,11 @@ from django.db import connection
 from django.test import override_settings
 
 from django_pageviews import stats
-from django_pageviews.buffer import buffer
-from django_pageviews.models import PageView, PageViewDaily
+from django_pageviews.buffer import MAX_ATTEMPTS, buffer
+from django_pageviews.events import PageViewEvent, Target
+from django_pageviews.models import PageView, PageViewDaily, SkippedDaily
 from django_pageviews.recorder import flush
-from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
+from tests.conftest import BROWSER_UA, asgi_requests, distinct_visitors, wsgi_get
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,3 +95,20 @@ def test_database_error_keeps_the_batch_for_the_next_flush(
     assert buffer.last_error is None
     assert stored() == 5
     assert PageViewDaily.objects.get().views == 5
+
+
+def test_a_view_that_cannot_be_stored_is_dropped_and_counted_alone() -> None:
+    """A poison view (here an event id that is no UUID) fails its batch every time: the
+    batch is split after a few attempts, the good views are written, the poison dropped."""
+    asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(3)])
+    target = Target("/plain/", "", "", "", "")
+    buffer.add(PageViewEvent("not-a-uuid", time.time(), target, None, BROWSER_UA, ""))
+    before = stats.snapshot().get(stats.SKIP_INVALID, 0)
+    for _ in range(2 * MAX_ATTEMPTS):
+        flush()
+    assert buffer.pending_count() == 0
+    assert stored() == 3
+    assert PageViewDaily.objects.get().views == 3
+    assert stats.snapshot().get(stats.SKIP_INVALID, 0) - before == 1
+    assert flush() == 0  # writes the invalid count
+    assert SkippedDaily.objects.get().requests == 1
