@@ -65,8 +65,8 @@ class ThreadBatcher(BatcherCore):
         client = get_client()
         prefix = Keys.current().prefix
         while True:
-            if not salts.ready():
-                salts.prepare(close_connection=True)
+            if not salts.ready():  # a caller's own connection is left open
+                salts.prepare(close_connection=threading.current_thread() is self._thread)
             with self._lock:
                 work = self.next_work(final=give_up)
             if work is None:
