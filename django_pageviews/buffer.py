@@ -22,11 +22,10 @@ from contextlib import contextmanager
 from datetime import date
 
 from django.db import DataError, IntegrityError, close_old_connections
-from django.utils import timezone
 
 from . import stats
 from .conf import conf
-from .events import PageViewEvent, Target
+from .events import PageViewEvent, Target, current_day
 from .storage import trim_old_rows, write_batch
 
 logger = logging.getLogger(__name__)
@@ -217,7 +216,7 @@ class InProcessBuffer:
             ):
                 size = min(conf.BATCH_SIZE, len(self._queue))
                 events = [self._queue.popleft() for _ in range(size)]
-                today = timezone.localdate()
+                today = current_day()
                 skipped = Counter({(today, r): n for r, n in stats.take_unsaved().items()})
                 batch = (uuid.uuid4().hex, events, skipped)
             else:

@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.utils import timezone
-
 from . import stats
 from .conf import conf
-from .events import PageViewEvent, Target
+from .events import PageViewEvent, Target, current_day
 from .models import ProcessedBatch
 from .redis_buffer import (
     Claim,
@@ -92,13 +90,13 @@ def write_claim(client: object, batch: Claim) -> int:
             else:
                 totals[parse_count_field(field)] += n
         except (ValueError, TypeError):
-            skipped[(timezone.localdate(), stats.SKIP_INVALID)] += _poison(field, n)
+            skipped[(current_day(), stats.SKIP_INVALID)] += _poison(field, n)
     events: list[PageViewEvent] = []
     for raw in batch.raw_events:
         try:
             events.append(decode_event(raw))
         except (ValueError, TypeError):
-            skipped[(timezone.localdate(), stats.SKIP_INVALID)] += _poison(raw)
+            skipped[(current_day(), stats.SKIP_INVALID)] += _poison(raw)
     written = write_batch(batch.batch_id, events, totals, skipped)
     ack(client, batch)
     stats.incr(stats.WRITTEN, written)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -53,6 +54,11 @@ class PageViewEvent(NamedTuple):
 def local_day(timestamp: float) -> date:
     """The day a view counts for: the site's calendar (TIME_ZONE), not UTC's."""
     return _local_day_of_minute(int(timestamp // 60))
+
+
+def current_day() -> date:
+    """The site's current day. Unlike ``timezone.localdate()``, also with USE_TZ = False."""
+    return local_day(time.time())
 
 
 @lru_cache(maxsize=256)

@@ -8,12 +8,10 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from django.utils import timezone
-
 from . import stats
 from .buffer import buffer
 from .conf import conf
-from .events import PageViewEvent, Target, local_day
+from .events import PageViewEvent, Target, current_day, local_day
 from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
 from .wire import count_field, dimensions, encode_event, skipped_field
@@ -31,7 +29,7 @@ def build_shipment(events: Sequence[PageViewEvent], counters: Counter[str]) -> S
     cannot deliver it)."""
     events = with_visitor_hashes(events)
     skipped = stats.take_unsaved()
-    today = timezone.localdate()
+    today = current_day()
     counts: Counter[str] = Counter({skipped_field(today, r): n for r, n in skipped.items()})
     targets: Counter[Target] = Counter()
     for e in events:

@@ -17,7 +17,7 @@ from django.db.models import Model, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import live
-from .events import Target
+from .events import Target, current_day
 from .live import DayTarget
 from .models import PageViewDaily
 from .objects import is_object, model_label
@@ -31,7 +31,7 @@ def day_range(
 ) -> tuple[date | None, date | None]:
     """(first day, last day), inclusive; None for an open end."""
     if days is not None:
-        today = timezone.localdate()
+        today = current_day()
         return today - timedelta(days=days - 1), today
     return _as_date(start_date), _as_date(end_date)
 

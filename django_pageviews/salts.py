@@ -21,9 +21,9 @@ import time
 from datetime import date, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, router, transaction
-from django.utils import timezone
 
 from . import stats
+from .events import current_day
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def prepare(close_connection: bool = False) -> None:
 
 
 def _window() -> tuple[date, date, date]:
-    today = timezone.localdate()
+    today = current_day()
     return today - timedelta(days=1), today, today + timedelta(days=1)
 
 
@@ -108,7 +108,7 @@ def forget_old_salts() -> int:
     """Delete the salts of days before yesterday: their hashes become unlinkable."""
     from .models import VisitorSalt
 
-    cutoff = timezone.localdate() - timedelta(days=1)
+    cutoff = current_day() - timedelta(days=1)
     deleted, _ = VisitorSalt.objects.filter(day__lt=cutoff).delete()
     return deleted
 

@@ -71,10 +71,12 @@ def test_a_reload_served_by_another_uvicorn_process_counts_once(
     assert skipped() == {stats.SKIP_THROTTLED: 2, stats.SKIP_BOT: 3}
 
 
-@override_settings(PAGEVIEW_THROTTLE_SECONDS=60)
 def test_in_process_mode_throttles_across_processes_through_a_shared_cache(
     redis_base_url: str, settings: Any
 ) -> None:
+    # Only the settings fixture here: it restores what it captured when first changed, so
+    # mixed with override_settings it would leave the override's values behind.
+    settings.PAGEVIEW_THROTTLE_SECONDS = 60
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -156,3 +158,15 @@ def test_visitor_hash_is_stable_within_a_day_and_changes_the_next(settings: Any)
     assert next_day != first
     days = set(VisitorSalt.objects.values_list("day", flat=True))
     assert days == {noon.date(), noon.date() + timedelta(days=1)}
+
+
+@pytest.mark.parametrize("pipeline", ["in-process", "redis"], indirect=True)
+@override_settings(USE_TZ=False, TIME_ZONE="Pacific/Kiritimati")
+def test_projects_without_time_zone_support_count_on_their_local_day(pipeline: str) -> None:
+    asgi_requests([("GET", "/plain/", {}), ("GET", "/plain/", {"user-agent": BOT_UA})])
+    assert flush() == 1
+    day = datetime.now().date()  # naive local time: TIME_ZONE's calendar
+    assert list(PageViewDaily.objects.values_list("day", "views")) == [(day, 1)]
+    assert list(SkippedDaily.objects.values_list("day", "reason")) == [(day, stats.SKIP_BOT)]
+    assert PageView.get_popular_urls(days=1) == [("/plain/", 1)]
+    assert VisitorSalt.objects.filter(day=day).exists()

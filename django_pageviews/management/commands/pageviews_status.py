@@ -4,11 +4,11 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from django_pageviews import stats
 from django_pageviews.buffer import buffer
 from django_pageviews.conf import conf
+from django_pageviews.events import current_day
 from django_pageviews.models import ProcessedBatch, SkippedDaily
 
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 get_client().close()
         last = ProcessedBatch.objects.order_by("-created_at").first()
         report["last_batch_written_at"] = last.created_at.isoformat() if last else None
-        today = SkippedDaily.objects.filter(day=timezone.localdate())
+        today = SkippedDaily.objects.filter(day=current_day())
         report["not_counted_today"] = dict(today.values_list("reason", "requests"))
         report["this_process"] = {"buffered": buffer.pending_count(), **stats.snapshot()}
         if as_json:
