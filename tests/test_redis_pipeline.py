@@ -9,7 +9,7 @@ import redis
 from django.db.models import Sum
 from django.test import override_settings
 
-from django_pageviews import stats
+from django_pageviews import batching, stats
 from django_pageviews.drain import cleanup, drain_redis, write_claim
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
 from django_pageviews.recorder import flush
@@ -219,3 +219,28 @@ def test_a_batch_that_cannot_be_written_is_retried_then_set_aside(redis_url: str
     asgi_requests([("GET", "/plain/", {})])
     assert flush() == 1
     assert stored_views() == 1
+
+
+BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def test_skip_counts_ride_through_redis_with_the_views(redis_url: str) -> None:
+    wsgi_get("/plain/", **{"user-agent": BOT})
+    wsgi_get("/plain/")
+    batcher.ship_all()
+    assert SkippedDaily.objects.count() == 0  # in Redis, with the view
+    assert drain_redis(time_budget=None).views == 1
+    assert list(SkippedDaily.objects.values_list("reason", "requests")) == [("bot", 1)]
+
+
+def test_skip_counts_of_an_idle_process_go_out_on_their_own(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wsgi_get("/plain/", **{"user-agent": BOT})
+    wsgi_get("/plain/", **{"user-agent": BOT})
+    batcher.ship_all()
+    assert get_client().hlen(Keys.current().pending) == 0  # not due yet: no views to ride
+    monkeypatch.setattr(batching, "SKIPPED_SHIP_INTERVAL", 0.0)
+    batcher.ship_all()
+    assert drain_redis(time_budget=None).views == 0
+    assert list(SkippedDaily.objects.values_list("reason", "requests")) == [("bot", 2)]
