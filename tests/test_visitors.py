@@ -186,3 +186,18 @@ def test_client_address_behind_trusted_proxies(
 ) -> None:
     with override_settings(**settings):
         assert stored_ip(get, **headers) == expected
+
+
+CUBOT = (
+    "Mozilla/5.0 (Linux; Android 9; CUBOT X19) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/76.0.3809.111 Mobile Safari/537.36"
+)
+
+
+def test_default_patterns_cost_a_phone_brand_and_an_empty_list_counts_it() -> None:
+    """As documented under PAGEVIEW_BOT_PATTERNS: the 0.2.x word "bot" matches "CUBOT"."""
+    wsgi_get("/plain/", **{"user-agent": CUBOT})
+    assert PageView.get_view_count() == 0
+    with override_settings(PAGEVIEW_BOT_PATTERNS=[]):
+        wsgi_get("/plain/", **{"user-agent": CUBOT})
+    assert PageView.get_view_count() == 1
