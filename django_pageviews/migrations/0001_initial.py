@@ -7,120 +7,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("contenttypes", "0002_remove_content_type_name"),
+        ('contenttypes', '0002_remove_content_type_name'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="ProcessedBatch",
+            name='ProcessedBatch',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("batch_id", models.CharField(max_length=64, unique=True)),
-                ("views", models.PositiveIntegerField()),
-                (
-                    "created_at",
-                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('batch_id', models.CharField(max_length=64, unique=True)),
+                ('views', models.PositiveIntegerField()),
+                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
             ],
             options={
-                "verbose_name": "Processed batch",
-                "verbose_name_plural": "Processed batches",
+                'verbose_name': 'Processed batch',
+                'verbose_name_plural': 'Processed batches',
             },
         ),
         migrations.CreateModel(
-            name="PageView",
+            name='PageView',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("object_id", models.CharField(blank=True, max_length=64, null=True)),
-                ("url", models.CharField(max_length=700)),
-                ("view_name", models.CharField(blank=True, max_length=200, null=True)),
-                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
-                ("user_agent", models.TextField(blank=True, null=True)),
-                ("session_key", models.CharField(blank=True, max_length=40, null=True)),
-                ("timestamp", models.DateTimeField(default=django.utils.timezone.now)),
-                ("event_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ("visitor_hash", models.CharField(blank=True, default="", max_length=32)),
-                (
-                    "content_type",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        to="contenttypes.contenttype",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('object_id', models.CharField(blank=True, max_length=64, null=True)),
+                ('url', models.CharField(max_length=700)),
+                ('view_name', models.CharField(blank=True, max_length=200, null=True)),
+                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
+                ('user_agent', models.TextField(blank=True, null=True)),
+                ('session_key', models.CharField(blank=True, max_length=40, null=True)),
+                ('timestamp', models.DateTimeField(default=django.utils.timezone.now)),
+                ('event_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ('visitor_hash', models.CharField(blank=True, default='', max_length=32)),
+                ('content_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='contenttypes.contenttype')),
             ],
             options={
-                "verbose_name": "Page View",
-                "verbose_name_plural": "Page Views",
-                "indexes": [
-                    models.Index(
-                        fields=["content_type", "object_id"], name="django_page_content_571c81_idx"
-                    ),
-                    models.Index(fields=["url"], name="django_page_url_1589ff_idx"),
-                    models.Index(fields=["timestamp"], name="django_page_timesta_9e268a_idx"),
-                    models.Index(
-                        fields=["content_type", "timestamp"], name="django_page_content_186b7d_idx"
-                    ),
-                    models.Index(fields=["view_name"], name="django_page_view_na_34eb69_idx"),
-                ],
+                'verbose_name': 'Page View',
+                'verbose_name_plural': 'Page Views',
+                'indexes': [models.Index(fields=['content_type', 'object_id'], name='django_page_content_571c81_idx'), models.Index(fields=['url'], name='django_page_url_1589ff_idx'), models.Index(fields=['timestamp'], name='django_page_timesta_9e268a_idx'), models.Index(fields=['content_type', 'timestamp'], name='django_page_content_186b7d_idx'), models.Index(fields=['view_name'], name='django_page_view_na_34eb69_idx')],
             },
         ),
         migrations.CreateModel(
-            name="PageViewDaily",
+            name='PageViewDaily',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("day", models.DateField()),
-                ("target_hash", models.CharField(max_length=32)),
-                ("object_id", models.CharField(blank=True, default="", max_length=64)),
-                ("url", models.CharField(max_length=700)),
-                ("view_name", models.CharField(blank=True, default="", max_length=200)),
-                ("views", models.PositiveBigIntegerField(default=0)),
-                (
-                    "content_type",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        to="contenttypes.contenttype",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('day', models.DateField()),
+                ('target_hash', models.CharField(max_length=32)),
+                ('object_id', models.CharField(blank=True, default='', max_length=64)),
+                ('url', models.CharField(max_length=700)),
+                ('view_name', models.CharField(blank=True, default='', max_length=200)),
+                ('views', models.PositiveBigIntegerField(default=0)),
+                ('content_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='contenttypes.contenttype')),
             ],
             options={
-                "verbose_name": "Daily page views",
-                "verbose_name_plural": "Daily page views",
-                "indexes": [
-                    models.Index(
-                        fields=["content_type", "object_id", "day"],
-                        name="django_page_content_a41d22_idx",
-                    ),
-                    models.Index(fields=["url"], name="django_page_url_5a4226_idx"),
-                    models.Index(fields=["view_name"], name="django_page_view_na_244a35_idx"),
-                    models.Index(fields=["day"], name="django_page_day_44b7f3_idx"),
-                ],
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("day", "target_hash"), name="pageview_daily_target"
-                    )
-                ],
+                'verbose_name': 'Daily page views',
+                'verbose_name_plural': 'Daily page views',
+                'indexes': [models.Index(fields=['content_type', 'object_id', 'day'], name='django_page_content_a41d22_idx'), models.Index(fields=['url'], name='django_page_url_5a4226_idx'), models.Index(fields=['view_name'], name='django_page_view_na_244a35_idx'), models.Index(fields=['day'], name='django_page_day_44b7f3_idx')],
+                'constraints': [models.UniqueConstraint(fields=('day', 'target_hash'), name='pageview_daily_target')],
             },
         ),
     ]
