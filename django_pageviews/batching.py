@@ -19,9 +19,6 @@ from .redis_buffer import Shipment
 
 logger = logging.getLogger(__name__)
 
-# With no views to ship, skip counts wait at most this long (seconds) before going alone.
-SKIPPED_SHIP_INTERVAL = 10.0
-
 
 class BatcherCore:
     def __init__(self) -> None:
@@ -46,10 +43,10 @@ class BatcherCore:
 
     def next_work(self, final: bool = False) -> Shipment | list[PageViewEvent] | None:
         """The shipment to resend, else the next events to check against the throttle and
-        package, else None. Events are also due (an empty list) when only skip counts have
-        waited SKIPPED_SHIP_INTERVAL, or at all when ``final`` (shutdown). While the breaker
-        is open, queued events go to the fallback instead (they were never sent, so that is
-        safe)."""
+        package, else None. At shutdown (``final``), skip counts go even with no view (an
+        empty list); otherwise they ride with views, or the in-process writer saves them.
+        While the breaker is open, queued events go to the fallback instead (they were
+        never sent, so that is safe)."""
         if not self.breaker.allows():
             self.fallback.handle(self._take(len(self.queue)), "redis_down")
             return None
@@ -58,8 +55,7 @@ class BatcherCore:
         events = self._take(conf.SHIP_BATCH_SIZE)
         if events:
             return events
-        age = stats.unsaved_age()
-        return [] if age is not None and (final or age >= SKIPPED_SHIP_INTERVAL) else None
+        return [] if final and stats.unsaved_age() is not None else None
 
     def package(self, events: list[PageViewEvent]) -> Shipment | None:
         """The shipment of events the throttle let through, or None if it holds nothing."""

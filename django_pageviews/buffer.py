@@ -46,6 +46,7 @@ class InProcessBuffer:
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
+        self._writer_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self.commit_lock = threading.Lock()
         self._queue: deque[PageViewEvent] = deque()
@@ -57,7 +58,7 @@ class InProcessBuffer:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._last_overflow_warning = 0.0
-        self._last_trim = -TRIM_INTERVAL
+        self._last_trim = time.monotonic()  # a new process trims after its first hour
         self.last_error: BaseException | None = None
 
     # -- producer side ---------------------------------------------------------------
@@ -155,12 +156,11 @@ class InProcessBuffer:
                         self._failed.extendleft(reversed(self._after_failure(batch, exc)))
                     break
                 self.last_error = None
+                self._attempts.pop(batch_id, None)
                 stats.incr(stats.WRITTEN, count)
                 written += count
                 if not events:  # requests not counted, saved: do not spin on new ones
                     break
-            if written:
-                self._trim_batch_ids()
         return written
 
     def _after_failure(self, batch: Batch, exc: Exception) -> list[Batch]:
@@ -193,11 +193,12 @@ class InProcessBuffer:
         self._pending += Counter()
         if events:
             stats.incr(stats.SKIP_INVALID)
-            stats.give_back(Counter({stats.SKIP_INVALID: 1}))
+            stats.give_back(Counter({(current_day(), stats.SKIP_INVALID): 1}))
         return []
 
-    def _trim_batch_ids(self) -> None:
-        """Forget old batch ids now and then (replays only ever come within minutes)."""
+    def _trim_old_rows(self) -> None:
+        """Forget old batch ids (replays only ever come within minutes) and old salts, at
+        most once per TRIM_INTERVAL."""
         now = time.monotonic()
         if now - self._last_trim < TRIM_INTERVAL:
             return
@@ -216,9 +217,7 @@ class InProcessBuffer:
             ):
                 size = min(conf.BATCH_SIZE, len(self._queue))
                 events = [self._queue.popleft() for _ in range(size)]
-                today = current_day()
-                skipped = Counter({(today, r): n for r, n in stats.take_unsaved().items()})
-                batch = (uuid.uuid4().hex, events, skipped)
+                batch = (uuid.uuid4().hex, events, stats.take_unsaved())
             else:
                 return None
             self._in_flight = batch[1]
@@ -243,10 +242,19 @@ class InProcessBuffer:
         skipped_age = stats.unsaved_age()  # only requests not counted: saved as late
         return None if skipped_age is None else max(0.0, conf.BUFFER_TIMEOUT - skipped_age)
 
+    def wake_for_skips(self) -> None:
+        """Skip counts are waiting: make sure the writer saves them in time, even when no
+        view comes to carry them (a process that sees only crawlers)."""
+        if self._pid == os.getpid():
+            self._ensure_writer()
+            self._wakeup.set()
+
     def _ensure_writer(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        with self._lock:
+        # Not self._lock: this is also reached from code that holds it (a full buffer
+        # counting a dropped view).
+        with self._writer_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="pageviews-writer", daemon=True
@@ -256,12 +264,13 @@ class InProcessBuffer:
     def _run(self) -> None:
         delay = RETRY_DELAYS[0]
         while True:
-            self._wakeup.wait(self._due())
+            due = self._due()
+            self._wakeup.wait(TRIM_INTERVAL if due is None else min(due, TRIM_INTERVAL))
             self._wakeup.clear()
-            if self._due() != 0.0:
-                continue
             try:
-                self.flush(due_only=True)
+                if self._due() == 0.0:
+                    self.flush(due_only=True)
+                self._trim_old_rows()  # busy or idle: old salts must go on time
             finally:
                 close_old_connections()
             if self.last_error is None:
@@ -272,3 +281,4 @@ class InProcessBuffer:
 
 
 buffer = InProcessBuffer()
+stats.on_first_unsaved = buffer.wake_for_skips

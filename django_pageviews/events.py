@@ -15,6 +15,7 @@ from django.utils import timezone
 # so the URL column can be indexed on MariaDB/MySQL as on the other databases.
 URL_MAX_LENGTH = 700
 VIEW_NAME_MAX_LENGTH = 200
+SLUG_MAX_LENGTH = 255  # a slug looked up by the writer; longer ones find nothing anyway
 USER_AGENT_MAX_LENGTH = 512
 OBJECT_ID_MAX_LENGTH = 64
 # The lookup field that means "the value is the primary key".
@@ -65,7 +66,9 @@ def current_day() -> date:
 def _local_day_of_minute(minute: int) -> date:
     # Every UTC offset is a whole number of minutes, so one minute has one local day; the
     # conversion costs microseconds, and a batch asks it once per view.
-    return timezone.localtime(datetime.fromtimestamp(minute * 60, tz=UTC)).date()
+    # The site's zone, not one a request may have activated for its user.
+    moment = datetime.fromtimestamp(minute * 60, tz=UTC)
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
 
 
 @receiver(setting_changed)
@@ -74,16 +77,21 @@ def _time_zone_changed(*, setting: str, **kwargs: object) -> None:
         _local_day_of_minute.cache_clear()
 
 
-def stored_text(text: str) -> str:
-    """Percent-encode the two separator characters, should a path, slug or user agent
-    contain them, and NUL, which PostgreSQL refuses in text (one such view would fail the
-    whole batch it shares with others)."""
+def stored_text(text: str, limit: int | None = None) -> str:
+    """``text`` as stored: the two separator characters percent-encoded, should a path,
+    slug or user agent contain them, and NUL, which PostgreSQL refuses in text (one such
+    view would fail the whole batch it shares with others); then cut to ``limit``
+    characters, never inside an escape, so that the column always takes it."""
     if UNIT in text or RECORD in text or NUL in text:
-        return text.replace(UNIT, "%1F").replace(RECORD, "%1E").replace(NUL, "%00")
-    return text
+        text = text.replace(UNIT, "%1F").replace(RECORD, "%1E").replace(NUL, "%00")
+    if limit is None or len(text) <= limit:
+        return text
+    text = text[:limit]
+    escape = text.find("%", limit - 2)
+    return text[:escape] if escape != -1 else text
 
 
 def stored_url(path: str) -> str:
-    """A path as it is stored and counted: capped, separators encoded. Reads by URL use it
+    """A path as it is stored and counted: separators encoded, capped. Reads by URL use it
     too, so that a long path finds its views."""
-    return stored_text(path[:URL_MAX_LENGTH])
+    return stored_text(path, URL_MAX_LENGTH)

@@ -13,10 +13,18 @@ from django.http import HttpRequest
 from . import stats
 from .client_ip import client_ip, parse_ip
 from .conf import conf
-from .events import PK, USER_AGENT_MAX_LENGTH, PageViewEvent, Target, stored_text, stored_url
+from .events import (
+    OBJECT_ID_MAX_LENGTH,
+    PK,
+    USER_AGENT_MAX_LENGTH,
+    PageViewEvent,
+    Target,
+    stored_text,
+    stored_url,
+)
 from .objects import model_label
 from .paths import normalize_url
-from .privacy import stored_ip
+from .privacy import stored_ip, throttle_key
 from .recorder import record
 from .throttle import allow_once_everywhere
 
@@ -39,7 +47,8 @@ def record_view(
     if content_type_id is not None and object_id is not None:
         model_class = ContentType.objects.get_for_id(content_type_id).model_class()
         if model_class is not None:
-            model, field, value = model_label(model_class), PK, str(object_id)
+            value = stored_text(str(object_id), OBJECT_ID_MAX_LENGTH)
+            model, field = model_label(model_class), PK
     ip = parse_ip(ip_address)
     event = PageViewEvent(
         event_id=uuid.uuid4().hex,
@@ -76,8 +85,9 @@ def increment_view_count(
         visitor = f"session:{session_key}"
     else:
         visitor = f"ip:{parse_ip(ip_address) or ''}"
-    label = model_label(type(obj))
-    if not allow_once_everywhere(f"{label}:{obj.pk}:{visitor}", conf.THROTTLE_SECONDS):
+    # Hashed: neither an address nor a session key (a credential) goes to Redis or a cache.
+    key = throttle_key(visitor, f"{model_label(type(obj))}:{obj.pk}")
+    if not allow_once_everywhere(key, conf.THROTTLE_SECONDS):
         stats.incr(stats.SKIP_THROTTLED)
         return False
     content_type = ContentType.objects.get_for_model(obj)

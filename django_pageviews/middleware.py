@@ -1,7 +1,9 @@
 """PageViewMiddleware: one class for WSGI and ASGI that never slows or breaks a response.
 
 Under ASGI the async path runs on the event loop itself (no thread hop): deciding is pure
-CPU work and handing the event over takes a lock held for microseconds.
+CPU work and handing the event over takes a lock held for microseconds. The one exception
+is in-process mode with a shared cache, where the throttle asks the cache, through its
+async API.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from . import stats
 from .recorder import record
+from .throttle import acache_allows, cache_allows
 from .tracking import build_event
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,7 @@ class PageViewMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         response = await cast(AsyncGetResponse, self.get_response)(request)
-        track(request, response)
+        await atrack(request, response)
         return response
 
 
@@ -50,8 +53,22 @@ def track(request: HttpRequest, response: HttpResponseBase) -> None:
     """Record the request if it is a page view. Never raises: errors are logged and counted."""
     try:
         event = build_event(request, response)
-        if event is not None:
+        if event is not None and cache_allows(event.throttle_key):
             record(event)
     except Exception:
-        stats.incr(stats.SKIP_ERROR)
-        logger.exception("Page-view tracking failed for %s", request.path)
+        _failed(request)
+
+
+async def atrack(request: HttpRequest, response: HttpResponseBase) -> None:
+    """``track`` on the event loop: the same, and a shared cache is asked asynchronously."""
+    try:
+        event = build_event(request, response)
+        if event is not None and await acache_allows(event.throttle_key):
+            record(event)
+    except Exception:
+        _failed(request)
+
+
+def _failed(request: HttpRequest) -> None:
+    stats.incr(stats.SKIP_ERROR)
+    logger.exception("Page-view tracking failed for %s", request.path)

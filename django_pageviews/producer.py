@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from . import stats
 from .buffer import buffer
 from .conf import conf
-from .events import PageViewEvent, Target, current_day, local_day
+from .events import PageViewEvent, Target, local_day
 from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
 from .wire import count_field, dimensions, encode_event, skipped_field
@@ -29,8 +29,7 @@ def build_shipment(events: Sequence[PageViewEvent], counters: Counter[str]) -> S
     cannot deliver it)."""
     events = with_visitor_hashes(events)
     skipped = stats.take_unsaved()
-    today = current_day()
-    counts: Counter[str] = Counter({skipped_field(today, r): n for r, n in skipped.items()})
+    counts: Counter[str] = Counter({skipped_field(d, r): n for (d, r), n in skipped.items()})
     targets: Counter[Target] = Counter()
     for e in events:
         counts[count_field(local_day(e.timestamp), e.target)] += 1

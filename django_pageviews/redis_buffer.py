@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from .conf import conf
@@ -59,7 +60,7 @@ class Shipment:
     raw: list[str]
     events: list[PageViewEvent]  # kept for the fallback path
     counters: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)  # reason -> requests
+    skipped: Counter[tuple[date, str]] = field(default_factory=Counter)  # (day, reason)
     shipment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def script_args(self) -> tuple[list[str], list[Any]]:

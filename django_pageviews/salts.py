@@ -4,20 +4,23 @@ Privacy-first analytics (Plausible, Fathom) hash the visitor with a random salt 
 changes every day and is then deleted: once it is gone, that day's hashes can no longer be
 recomputed from a guessed address, by anyone. A salt derived from SECRET_KEY could always
 be recomputed. The salt lives in the database, the one store every deployment has; each
-process reads a day's salt once. Tomorrow's salt is made a day early, so that a process
-never waits for it at midnight, and yesterday's is kept for views written late.
+process reads a day's salt once. The batchers load tomorrow's a day early, so that they
+never wait for it at midnight; yesterday's is kept for views written late.
 
-Loading happens off the request path (the batchers and the writer call ``prepare``); a
-process that cannot reach the database hashes with a salt of its own for a minute and
-tries again, so that counting never stops for it.
+Salts are read and created only in a thread of this module's own (never on the request
+path, never on an event loop, never inside a caller's transaction). A process that cannot
+reach the database hashes with a salt of its own (one per day) and tries the database
+again a minute later, so that counting never waits for it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, router, transaction
@@ -28,37 +31,59 @@ from .events import current_day
 logger = logging.getLogger(__name__)
 
 SALT_BYTES = 32
-RETRY_AFTER = 60.0  # seconds a process-local salt is used before the database is tried again
+RETRY_AFTER = 60.0  # seconds before the database is tried again after a failure
 
-# day -> (salt, monotonic time after which to load it again; inf once it came from the DB)
-_memo: dict[date, tuple[bytes, float]] = {}
-_lock = threading.Lock()
+
+class _Salts:
+    """day -> salt, and when to ask the database again (never, once it answered)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.memo: dict[date, tuple[bytes, float]] = {}
+        self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pageviews-salts")
+        self.refreshing: Future[None] | None = None
+        self.pid = os.getpid()
+
+
+_state = _Salts()
+
+
+def _current() -> _Salts:
+    global _state
+    if _state.pid != os.getpid():  # forked: the loader thread stayed in the parent
+        _state = _Salts()
+    return _state
 
 
 def salt(day: date) -> bytes:
-    """The salt of ``day``: from memory, else loaded (a database query)."""
-    entry = _memo.get(day)
-    if entry is None or entry[1] <= time.monotonic():
-        return _load(day)
-    return entry[0]
+    """The salt of ``day``: from memory, else loaded by the loader thread (waited for)."""
+    entry = _current().memo.get(day)
+    if entry is not None:
+        return entry[0]
+    _current().loader.submit(_load, [day]).result()
+    return _current().memo[day][0]
 
 
-def ready() -> bool:
-    """True when the salts of yesterday, today and tomorrow are in memory."""
+def usable() -> bool:
+    """True when yesterday's, today's and tomorrow's salts are in memory (perhaps ones of
+    this process, while the database cannot be read)."""
+    memo = _current().memo
+    return all(day in memo for day in _window())
+
+
+def refresh() -> Future[None] | None:
+    """Have the loader thread fetch the salts a batch can need (yesterday's to tomorrow's)
+    when some are missing or due for another try; the load's future, or None when all are
+    there. A caller waits for it only when it has no salt to use (``usable()``)."""
+    state = _current()
     now = time.monotonic()
-    return all(_memo.get(d, (b"", 0.0))[1] > now for d in _window())
-
-
-def prepare(close_connection: bool = False) -> None:
-    """Load the salts a batch can need (yesterday's, today's, tomorrow's) into memory.
-    ``close_connection``: the caller is a thread that otherwise never uses the database,
-    so the connection this opened is closed rather than left idle for a day."""
-    try:
-        for day in _window():
-            salt(day)
-    finally:
-        if close_connection:
-            connections.close_all()
+    days = [d for d in _window() if state.memo.get(d, (b"", 0.0))[1] <= now]
+    if not days:
+        return None
+    with state.lock:
+        if state.refreshing is None or state.refreshing.done():
+            state.refreshing = state.loader.submit(_load, days)
+        return state.refreshing
 
 
 def _window() -> tuple[date, date, date]:
@@ -66,40 +91,45 @@ def _window() -> tuple[date, date, date]:
     return today - timedelta(days=1), today, today + timedelta(days=1)
 
 
-def _load(day: date) -> bytes:
-    with _lock:
-        entry = _memo.get(day)
-        if entry is not None and entry[1] > time.monotonic():
-            return entry[0]
-        try:
-            value, expires = _fetch_or_create(day), float("inf")
-        except Exception:
-            stats.incr(stats.SALT_ERROR)
-            logger.warning(
-                "Could not read the visitor-hash salt of %s from the database; using a "
-                "salt of this process for a minute.",
-                day,
-                exc_info=True,
-            )
-            value, expires = secrets.token_bytes(SALT_BYTES), time.monotonic() + RETRY_AFTER
-        for old in [d for d in _memo if d < day - timedelta(days=2)]:
-            del _memo[old]
-        _memo[day] = (value, expires)
-        return value
+def _load(days: list[date]) -> None:
+    """In the loader thread: one database attempt for all ``days``."""
+    state = _current()
+    try:
+        loaded = {day: (_fetch_or_create(day), float("inf")) for day in days}
+    except Exception:
+        stats.incr(stats.SALT_ERROR)
+        logger.warning(
+            "Could not read the visitor-hash salts from the database; this process uses "
+            "salts of its own and tries again in a minute.",
+            exc_info=True,
+        )
+        retry_at = time.monotonic() + RETRY_AFTER
+        # The same process salt all along for a day, until the database answers.
+        loaded = {
+            day: (state.memo.get(day, (secrets.token_bytes(SALT_BYTES), 0.0))[0], retry_at)
+            for day in days
+        }
+    finally:
+        connections.close_all()  # this thread's own connection; it next runs tomorrow
+    with state.lock:
+        state.memo.update(loaded)
+        oldest = min(days) - timedelta(days=2)
+        for old in [d for d in state.memo if d < oldest]:
+            del state.memo[old]
 
 
 def _fetch_or_create(day: date) -> bytes:
     from .models import VisitorSalt
 
     using = router.db_for_write(VisitorSalt) or DEFAULT_DB_ALIAS
-    salts = VisitorSalt.objects.using(using)
-    row = salts.filter(day=day).first()
+    rows = VisitorSalt.objects.using(using)
+    row = rows.filter(day=day).first()
     if row is None:
         try:
             with transaction.atomic(using=using):
-                row = salts.create(day=day, salt=secrets.token_hex(SALT_BYTES))
+                row = rows.create(day=day, salt=secrets.token_hex(SALT_BYTES))
         except IntegrityError:  # another process made it first
-            row = salts.get(day=day)
+            row = rows.get(day=day)
         forget_old_salts()
     return bytes.fromhex(row.salt)
 
@@ -115,5 +145,6 @@ def forget_old_salts() -> int:
 
 def forget_memory() -> None:
     """Drop the salts held in memory (tests)."""
-    with _lock:
-        _memo.clear()
+    state = _current()
+    with state.lock:
+        state.memo.clear()

@@ -10,9 +10,14 @@ it is held for one dictionary update.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from datetime import date
+
+from .events import current_day
 
 # Reasons a request was not counted as a view, written per day to SkippedDaily.
 SKIP_EXCLUDED = "excluded"
@@ -56,20 +61,27 @@ READ_ERROR = "read_error"
 THROTTLE_ERROR = "throttle_error"
 SALT_ERROR = "salt_error"
 
+# Who writes unsaved skip counts when no view comes to carry them (the in-process writer),
+# told once each time they go from none to some.
+on_first_unsaved: Callable[[], None] | None = None
+
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
-_unsaved: Counter[str] = Counter()
+_unsaved: Counter[tuple[date, str]] = Counter()  # (day it happened, reason) -> requests
 _unsaved_since: float | None = None  # monotonic time of the oldest unsaved delta
 
 
 def incr(name: str, amount: int = 1) -> None:
     global _unsaved_since
+    first = False
     with _lock:
         _counts[name] += amount
         if name in _SAVED_LATER:
-            _unsaved[name] += amount
+            _unsaved[(current_day(), name)] += amount
             if _unsaved_since is None:
-                _unsaved_since = time.monotonic()
+                _unsaved_since, first = time.monotonic(), True
+    if first and on_first_unsaved is not None:  # outside the lock: it takes others
+        on_first_unsaved()
 
 
 def snapshot() -> dict[str, int]:
@@ -77,16 +89,16 @@ def snapshot() -> dict[str, int]:
         return dict(_counts)
 
 
-def take_unsaved() -> Counter[str]:
-    """The skip counts no batch has taken yet; the caller now owns them (and gives them
-    back with ``give_back`` if it cannot save them)."""
+def take_unsaved() -> Counter[tuple[date, str]]:
+    """The skip counts no batch has taken yet, by day and reason; the caller now owns them
+    (and gives them back with ``give_back`` if it cannot save them)."""
     global _unsaved, _unsaved_since
     with _lock:
         taken, _unsaved, _unsaved_since = _unsaved, Counter(), None
         return taken
 
 
-def give_back(counts: Counter[str]) -> None:
+def give_back(counts: Counter[tuple[date, str]]) -> None:
     global _unsaved_since
     if not counts:
         return
@@ -100,3 +112,12 @@ def unsaved_age() -> float | None:
     """Seconds since the oldest unsaved skip count, or None when there is none."""
     since = _unsaved_since
     return None if since is None else time.monotonic() - since
+
+
+def _forget_in_child() -> None:
+    # A forked child starts with none: its parent saves the counts it had.
+    global _lock, _unsaved, _unsaved_since
+    _lock, _unsaved, _unsaved_since = threading.Lock(), Counter(), None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import salts
-from .batching import SKIPPED_SHIP_INTERVAL, BatcherCore, request_early_flush
+from .batching import BatcherCore, request_early_flush
 from .conf import conf
 from .events import PageViewEvent
-from .redis_buffer import Keys
+from .privacy import with_visitor_hashes
 from .redis_client import get_client
-from .throttle import first_views
+from .throttle import first_views, redis_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +63,17 @@ class ThreadBatcher(BatcherCore):
 
     def _ship_all(self, give_up: bool) -> None:
         client = get_client()
-        prefix = Keys.current().prefix
+        prefix = redis_prefix()
         while True:
-            if not salts.ready():  # a caller's own connection is left open
-                salts.prepare(close_connection=threading.current_thread() is self._thread)
+            loading = salts.refresh()
+            if loading is not None and not salts.usable():
+                loading.result()
             with self._lock:
                 work = self.next_work(final=give_up)
             if work is None:
                 break
             if isinstance(work, list):
-                passed = first_views(client, work, prefix)
+                passed = with_visitor_hashes(first_views(client, work, prefix))
                 with self._lock:
                     shipment = self.package(passed)
                 if shipment is None:
@@ -104,7 +105,7 @@ class ThreadBatcher(BatcherCore):
 
     def _run(self) -> None:
         while True:
-            self._wakeup.wait(SKIPPED_SHIP_INTERVAL)
+            self._wakeup.wait()
             self._wakeup.clear()
             if len(self.queue) < conf.SHIP_BATCH_SIZE:
                 self._wakeup.wait(conf.SHIP_INTERVAL)  # gather a micro-batch

@@ -26,6 +26,7 @@ from django.dispatch import receiver
 from . import stats
 from .conf import conf
 from .events import PageViewEvent
+from .redis_buffer import Keys
 
 logger = logging.getLogger(__name__)
 
@@ -70,19 +71,47 @@ class Throttle:
 throttle = Throttle()
 
 
-def allow_view(key: str) -> bool:
-    """True when this view of a page by a visitor (``key``) counts, as far as the request
-    path can tell; in async mode the batch checks other processes (``first_views``)."""
-    seconds = conf.THROTTLE_SECONDS
-    if not throttle.allow(key, seconds):
-        return False
-    if conf.ASYNC_PROCESSING or seconds <= 0 or not _shared_cache():
+def cache_allows(key: str) -> bool:
+    """In-process mode with a shared cache: False (counted as throttled) when another
+    process counted this visitor's view of this page (``key``) within the window."""
+    if not _cache_is_asked(key):
         return True
     try:
-        return bool(cache.add(CACHE_PREFIX + key, 1, timeout=seconds))
+        added = bool(cache.add(CACHE_PREFIX + key, 1, timeout=conf.THROTTLE_SECONDS))
     except Exception:  # a cache outage must not cost views: count the view, say so
         _failed()
         return True
+    return _throttled_unless(added)
+
+
+async def acache_allows(key: str) -> bool:
+    """``cache_allows`` for async middleware: the cache's own async API, so that the event
+    loop never waits on the cache (a database cache would even refuse to run there)."""
+    if not _cache_is_asked(key):
+        return True
+    try:
+        added = bool(await cache.aadd(CACHE_PREFIX + key, 1, timeout=conf.THROTTLE_SECONDS))
+    except Exception:
+        _failed()
+        return True
+    return _throttled_unless(added)
+
+
+def _cache_is_asked(key: str) -> bool:
+    # Async mode checks in the batch; a per-process cache knows no more than the table.
+    return (
+        bool(key) and not conf.ASYNC_PROCESSING and conf.THROTTLE_SECONDS > 0 and (_shared_cache())
+    )
+
+
+def _throttled_unless(added: bool) -> bool:
+    if not added:
+        stats.incr(stats.SKIP_THROTTLED)
+    return added
+
+
+def redis_prefix() -> str:
+    return Keys.current().prefix + "throttle:"
 
 
 @memoize
@@ -171,12 +200,7 @@ def allow_once_everywhere(key: str, seconds: float) -> bool:
     if seconds <= 0:
         return True
     if conf.ASYNC_PROCESSING:
-        from .redis_buffer import Keys
         from .redis_client import get_client
 
-        return bool(
-            get_client().set(
-                Keys.current().prefix + "throttle:" + key, 1, nx=True, px=int(seconds * 1000)
-            )
-        )
+        return bool(get_client().set(redis_prefix() + key, 1, nx=True, px=int(seconds * 1000)))
     return bool(cache.add(CACHE_PREFIX + key, 1, timeout=seconds))

@@ -24,6 +24,7 @@ from .conf import conf, excluded_networks, excluded_paths
 from .events import (
     OBJECT_ID_MAX_LENGTH,
     PK,
+    SLUG_MAX_LENGTH,
     USER_AGENT_MAX_LENGTH,
     VIEW_NAME_MAX_LENGTH,
     PageViewEvent,
@@ -34,7 +35,7 @@ from .events import (
 from .objects import model_label, view_model
 from .paths import normalize_path
 from .privacy import stored_ip, throttle_key
-from .throttle import allow_view
+from .throttle import throttle
 
 # A view names what it shows with ``request.pageview_object = obj``.
 REQUEST_OBJECT_ATTRIBUTE = "pageview_object"
@@ -66,7 +67,7 @@ def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEve
     user_id = _loaded_user_id(request)
     visitor = f"u{user_id}" if user_id is not None else f"v{ip}\0{user_agent}"
     key = throttle_key(visitor, target.url)
-    if not allow_view(key):
+    if not throttle.allow(key, conf.THROTTLE_SECONDS):
         stats.incr(stats.SKIP_THROTTLED)
         return None
     stats.incr(stats.TRACKED)
@@ -119,7 +120,7 @@ def _target(request: HttpRequest, response: HttpResponseBase) -> Target:
     match = request.resolver_match
     view_name = (match.view_name if match else "")[:VIEW_NAME_MAX_LENGTH]
     model, field, value = _viewed_object(request, response, match)
-    return Target(stored_url(_url(request)), view_name, model, field, stored_text(value))
+    return Target(stored_url(_url(request)), view_name, model, field, value)
 
 
 def _url(request: HttpRequest) -> str:
@@ -151,7 +152,7 @@ def _viewed_object(
         if isinstance(context, dict):
             obj = context.get("object")
     if isinstance(obj, Model) and obj.pk is not None:
-        return model_label(type(obj)), PK, str(obj.pk)[:OBJECT_ID_MAX_LENGTH]
+        return model_label(type(obj)), PK, stored_text(str(obj.pk), OBJECT_ID_MAX_LENGTH)
     if match is None:
         return "", "", ""
     view_class = getattr(match.func, "view_class", None)
@@ -162,11 +163,11 @@ def _viewed_object(
     pk_kwarg = getattr(view_class, "pk_url_kwarg", "pk")
     for name in (pk_kwarg, "pk", "id"):
         if name in kwargs:
-            return model_label(model), PK, str(kwargs[name])[:OBJECT_ID_MAX_LENGTH]
+            return model_label(model), PK, stored_text(str(kwargs[name]), OBJECT_ID_MAX_LENGTH)
     slug_kwarg = getattr(view_class, "slug_url_kwarg", "slug")
     if slug_kwarg in kwargs:
         field = getattr(view_class, "slug_field", "slug")
-        return model_label(model), field, str(kwargs[slug_kwarg])
+        return model_label(model), field, stored_text(str(kwargs[slug_kwarg]), SLUG_MAX_LENGTH)
     return "", "", ""
 
 

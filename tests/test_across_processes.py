@@ -4,22 +4,26 @@ the requests that were not views."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 import time_machine
 from django.db.models import Sum
 from django.test import override_settings
 from django.utils import timezone
 
 from django_pageviews import stats
+from django_pageviews.events import URL_MAX_LENGTH, local_day
 from django_pageviews.models import PageView, PageViewDaily, SkippedDaily, VisitorSalt
 from django_pageviews.recorder import flush
 from django_pageviews.throttle import throttle
-from tests.conftest import BROWSER_UA, asgi_requests, wsgi_get
+from tests.conftest import BROWSER_UA, asgi_get, asgi_requests, wsgi_get
+from tests.models import Article
 from tests.processes import free_port, running, subprocess_env, uvicorn, wait_until_serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,8 +75,9 @@ def test_a_reload_served_by_another_uvicorn_process_counts_once(
     assert skipped() == {stats.SKIP_THROTTLED: 2, stats.SKIP_BOT: 3}
 
 
+@pytest.mark.parametrize("get", [wsgi_get, asgi_get], ids=["wsgi", "asgi"])
 def test_in_process_mode_throttles_across_processes_through_a_shared_cache(
-    redis_base_url: str, settings: Any
+    redis_base_url: str, settings: Any, get: Callable[..., httpx.Response]
 ) -> None:
     # Only the settings fixture here: it restores what it captured when first changed, so
     # mixed with override_settings it would leave the override's values behind.
@@ -84,10 +89,10 @@ def test_in_process_mode_throttles_across_processes_through_a_shared_cache(
             "KEY_PREFIX": f"throttle-test-{time.time()}",
         }
     }
-    assert wsgi_get("/plain/").status_code == 200
+    assert get("/plain/").status_code == 200
     throttle.clear()  # as another process would be: nothing of this visitor in memory
-    assert wsgi_get("/plain/").status_code == 200
-    assert wsgi_get("/plain/", **{"user-agent": f"{BROWSER_UA} other"}).status_code == 200
+    assert get("/plain/").status_code == 200
+    assert get("/plain/", **{"user-agent": f"{BROWSER_UA} other"}).status_code == 200
     assert flush() == 2
     assert skipped() == {stats.SKIP_THROTTLED: 1}
 
@@ -170,3 +175,29 @@ def test_projects_without_time_zone_support_count_on_their_local_day(pipeline: s
     assert list(SkippedDaily.objects.values_list("day", "reason")) == [(day, stats.SKIP_BOT)]
     assert PageView.get_popular_urls(days=1) == [("/plain/", 1)]
     assert VisitorSalt.objects.filter(day=day).exists()
+
+
+def test_increment_view_count_keeps_no_address_or_session_key_in_redis(redis_url: str) -> None:
+    article = Article.objects.create(title="A", slug="a")
+    assert PageView.increment_view_count(article, ip_address="203.0.113.77", user_agent="UA")
+    assert PageView.increment_view_count(article, session_key="secret-session-key")
+    assert not PageView.increment_view_count(article, session_key="secret-session-key")
+    keys = " ".join(str(k) for k in redis.Redis.from_url(redis_url).keys("*"))
+    assert "throttle:" in keys
+    assert "203.0.113" not in keys
+    assert "secret-session-key" not in keys
+
+
+def test_days_follow_the_site_zone_whatever_a_request_activated() -> None:
+    ts = 1767223800.0  # 2025-12-31 23:30 UTC: already 2026-01-01 in Tokyo
+    with timezone.override("Asia/Tokyo"):
+        assert local_day(ts) == date(2025, 12, 31)  # TIME_ZONE is UTC
+    assert local_day(ts) == date(2025, 12, 31)
+
+
+def test_a_long_path_of_escaped_characters_fits_the_url_column() -> None:
+    assert asgi_get("/long/" + "%00" * 400).status_code == 200
+    assert flush() == 1
+    (url,) = PageView.objects.values_list("url", flat=True)
+    assert len(url) <= URL_MAX_LENGTH
+    assert url == "/long/" + "%00" * ((URL_MAX_LENGTH - 6) // 3)  # no escape cut in two

@@ -12,15 +12,13 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django_pageviews import salts
-from django_pageviews.batching import SKIPPED_SHIP_INTERVAL, BatcherCore, request_early_flush
+from django_pageviews.batching import BatcherCore, request_early_flush
 from django_pageviews.conf import conf
 from django_pageviews.events import PageViewEvent
-from django_pageviews.redis_buffer import Keys
-from django_pageviews.throttle import afirst_views
+from django_pageviews.throttle import afirst_views, redis_prefix
 
 from .client import close_with_loop, get_client
 
@@ -41,12 +39,11 @@ class LoopBatcher(BatcherCore):
 
     async def ship_all(self, give_up: bool = False) -> None:
         client = get_client()
-        prefix = Keys.current().prefix
+        prefix = redis_prefix()
         while True:
-            if not salts.ready():
-                # Not the loop's default executor: that one is gone when a loop's close
-                # ships what is left.
-                await asyncio.get_running_loop().run_in_executor(_salt_loader, _prepare_salts)
+            loading = salts.refresh()
+            if loading is not None and not salts.usable():
+                await asyncio.wrap_future(loading)
             work = self.next_work(final=give_up)
             if work is None:
                 break
@@ -54,7 +51,9 @@ class LoopBatcher(BatcherCore):
                 try:
                     passed = await afirst_views(client, work, prefix)
                 except asyncio.CancelledError:
-                    self.put_back(work)
+                    # Redis may have set their keys already: checked again, they would
+                    # all look like reloads. They count (at worst a reload twice).
+                    self.put_back([e._replace(throttle_key="") for e in work])
                     raise
                 shipment = self.package(passed)
                 if shipment is None:
@@ -80,8 +79,7 @@ class LoopBatcher(BatcherCore):
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):  # skip counts go out on their own, too
-                await asyncio.wait_for(self._wakeup.wait(), SKIPPED_SHIP_INTERVAL)
+            await self._wakeup.wait()
             self._wakeup.clear()
             if len(self.queue) < conf.SHIP_BATCH_SIZE:
                 await asyncio.sleep(conf.SHIP_INTERVAL)  # gather a micro-batch
@@ -105,13 +103,6 @@ class LoopBatcher(BatcherCore):
                 await self._task
             self._task = None
         await self.ship_all(give_up=True)
-
-
-_salt_loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pageviews-salts")
-
-
-def _prepare_salts() -> None:
-    salts.prepare(close_connection=True)
 
 
 def _cancelling() -> bool:
