@@ -92,8 +92,8 @@ class BatcherCore:
         shipment might have reached Redis after all; that is logged."""
         if self.retry is not None:
             logger.warning(
-                "Redis unreachable at shutdown: %d views of a shipment whose outcome is "
-                "unknown go to the fallback.",
+                "Redis unreachable at shutdown: %d views (and the skip counts) of a "
+                "shipment whose outcome is unknown go to the fallback.",
                 len(self.retry.events),
             )
             self.fallback.handle(self.retry.events, "redis_down")

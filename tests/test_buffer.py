@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
+from django.db import DataError, OperationalError, ProgrammingError, connection
 from django.test import override_settings
 
 from django_pageviews import stats
-from django_pageviews.buffer import MAX_ATTEMPTS, buffer
+from django_pageviews.buffer import MAX_ATTEMPTS, _is_data_error, buffer
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily, SkippedDaily
 from django_pageviews.recorder import flush
@@ -112,3 +112,18 @@ def test_a_view_that_cannot_be_stored_is_dropped_and_counted_alone() -> None:
     assert stats.snapshot().get(stats.SKIP_INVALID, 0) - before == 1
     assert flush() == 0  # writes the invalid count
     assert SkippedDaily.objects.get().requests == 1
+
+
+@pytest.mark.parametrize(
+    ("exc", "data"),
+    [
+        (DataError("value too long"), True),
+        (ValueError("badly formed hexadecimal UUID string"), True),
+        (OperationalError(1366, "Incorrect string value: '\\xF0\\x9F...'"), True),
+        (OperationalError(2006, "Server has gone away"), False),  # waited out
+        (OperationalError("connection refused"), False),
+        (ProgrammingError("relation does not exist"), False),  # a deploy: waited out
+    ],
+)
+def test_which_failures_are_the_data_s_fault(exc: Exception, data: bool) -> None:
+    assert _is_data_error(exc) is data
