@@ -60,7 +60,7 @@ def salt(day: date) -> bytes:
     entry = _current().memo.get(day)
     if entry is not None:
         return entry[0]
-    _current().loader.submit(_load, [day]).result()
+    _submit([day]).result()
     return _current().memo[day][0]
 
 
@@ -81,9 +81,23 @@ def refresh() -> Future[None] | None:
     if not days:
         return None
     with state.lock:
-        if state.refreshing is None or state.refreshing.done():
-            state.refreshing = state.loader.submit(_load, days)
-        return state.refreshing
+        refreshing = state.refreshing
+    if refreshing is not None and not refreshing.done():
+        return refreshing
+    refreshing = _submit(days)  # two threads may both ask: the loader runs them in turn
+    with state.lock:
+        state.refreshing = refreshing
+    return refreshing
+
+
+def _submit(days: list[date]) -> Future[None]:
+    try:
+        return _current().loader.submit(_load, days)
+    except RuntimeError:  # the interpreter is exiting (atexit): no new threads, load here
+        done: Future[None] = Future()
+        _load(days)
+        done.set_result(None)
+        return done
 
 
 def _window() -> tuple[date, date, date]:

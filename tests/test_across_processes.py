@@ -3,6 +3,8 @@ the requests that were not views."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -201,3 +203,26 @@ def test_a_long_path_of_escaped_characters_fits_the_url_column() -> None:
     (url,) = PageView.objects.values_list("url", flat=True)
     assert len(url) <= URL_MAX_LENGTH
     assert url == "/long/" + "%00" * ((URL_MAX_LENGTH - 6) // 3)  # no escape cut in two
+
+
+def test_views_buffered_at_interpreter_exit_are_written_with_their_hash(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """At exit no new thread can start (the salt loader's included): the atexit flush
+    still hashes and writes, in both pipelines."""
+    script = (
+        "import django; django.setup()\n"
+        "from django_pageviews.manual import record_view\n"
+        "record_view('/exit/', ip_address='203.0.113.9', user_agent='UA')\n"
+    )
+    for async_mode in ("false", "true"):
+        env = subprocess_env(redis_url, PAGEVIEW_ASYNC_PROCESSING=async_mode)
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+    assert flush() == 1  # the async process's view, from Redis
+    rows = PageView.objects.filter(url="/exit/").values_list("visitor_hash", flat=True)
+    assert len(rows) == 2
+    assert all(len(h) == 32 for h in rows)
