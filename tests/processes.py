@@ -64,12 +64,19 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
     wait_for(answers, f"a server at {url}")
 
 
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = WAIT_SECONDS) -> None:
-    """Poll for an outcome of other processes (a bound on waiting, not a speed claim)."""
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    seconds: float = WAIT_SECONDS,
+    explain: Callable[[], str] | None = None,
+) -> None:
+    """Poll for an outcome of other processes (a bound on waiting, not a speed claim).
+    ``explain`` describes the state seen at the timeout, for a failure that is rare."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            state = f"; {explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{state}")
         time.sleep(0.05)
 
 

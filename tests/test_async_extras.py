@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
@@ -13,6 +14,7 @@ from django.test import override_settings
 from django_pageviews.checks import check_redis_reachable
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.recorder import flush
+from django_pageviews.redis_buffer import Keys
 from django_pageviews.sync_batcher import batcher
 from django_pageviews.tasks import buffer_page_view
 from tests.conftest import asgi_requests, distinct_visitors, run_async, wsgi_get
@@ -87,7 +89,15 @@ def test_a_large_backlog_triggers_one_early_flush(redis_url: str, tmp_path: Path
             for headers in distinct_visitors(12):
                 wsgi_get("/plain/", **headers)
             batcher.ship_all()  # 12 pending >= 10: this shipment asks for a flush
-            wait_for(lambda: _stored() == 12, "the early flush")
+            seen_after_ship = _redis_state(redis_url)
+            wait_for(
+                lambda: _stored() == 12,
+                "the early flush",
+                explain=lambda: (
+                    f"after the shipment: {seen_after_ship}; "
+                    f"now: {_redis_state(redis_url)}; worker log: {log.read_text()[-2000:]}"
+                ),
+            )
             for headers in distinct_visitors(24)[12:]:
                 wsgi_get("/plain/", **headers)
             batcher.ship_all()  # past the threshold again, but inside the interval
@@ -98,6 +108,18 @@ def test_a_large_backlog_triggers_one_early_flush(redis_url: str, tmp_path: Path
     assert log.read_text().count("process_pageview_buffer[") == 2  # received + succeeded
     assert _stored() == 12
     assert flush() == 12
+
+
+def _redis_state(url: str) -> str:
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        keys = Keys.current()
+        return (
+            f"keys {sorted(k[:48] for k in client.keys('*'))}, pending fields "
+            f"{client.hlen(keys.pending)}, dims total {client.hget(keys.dims, 't')!r}"
+        )
+    finally:
+        client.close()
 
 
 def _stored() -> int:
