@@ -22,6 +22,8 @@ T = TypeVar("T")
 # catches an AttributeError each time (microseconds, on every request); the cache is
 # dropped whenever a setting changes (override_settings sends setting_changed).
 _values: dict[str, Any] = {}
+# Bumped with each clear: a value read before a change is not cached after it.
+_generation = 0
 
 PREFIX = "PAGEVIEW_"
 
@@ -49,8 +51,10 @@ class _Setting(Generic[T]):
             cached: T = _values[self.name]
             return cached
         except KeyError:
+            generation = _generation
             value: T = getattr(settings, self.name, self.default)
-            _values[self.name] = value
+            if generation == _generation:  # else settings changed meanwhile: keep it out
+                _values[self.name] = value
             return value
 
 
@@ -147,7 +151,9 @@ def redis_url() -> str:
 
 @receiver(setting_changed)
 def _clear_caches(*, setting: str, **kwargs: object) -> None:
+    global _generation
     if setting.startswith(PREFIX):
+        _generation += 1
         _values.clear()
         bot_regex.cache_clear()
         excluded_networks.cache_clear()

@@ -19,6 +19,7 @@ from .conf import PREFIX, conf, redis_url
 _lock = threading.Lock()
 _client: Any = None
 _pid = 0
+_url = ""
 
 
 def client_options() -> dict[str, Any]:
@@ -34,7 +35,8 @@ def client_options() -> dict[str, Any]:
     }
 
 
-def make_client(asyncio: bool = False) -> Any:
+def make_client(asyncio: bool = False, url: str | None = None) -> Any:
+    url = url or redis_url()
     options = client_options()
     backoff = options.pop("_backoff")
     if asyncio:
@@ -42,20 +44,24 @@ def make_client(asyncio: bool = False) -> Any:
         import redis.asyncio.retry
 
         retry = redis.asyncio.retry.Retry(backoff(), 0)
-        return redis.asyncio.Redis.from_url(redis_url(), retry=retry, **options)
+        return redis.asyncio.Redis.from_url(url, retry=retry, **options)
     import redis
     import redis.retry
 
-    return redis.Redis.from_url(redis_url(), retry=redis.retry.Retry(backoff(), 0), **options)
+    return redis.Redis.from_url(url, retry=redis.retry.Retry(backoff(), 0), **options)
 
 
 def get_client() -> Any:
-    global _client, _pid
-    if _client is None or _pid != os.getpid():
+    """The process's client for the configured URL (a new one if the URL changed: a client
+    made by another thread while settings changed must not outlive the change)."""
+    global _client, _pid, _url
+    url = redis_url()
+    if _client is None or _pid != os.getpid() or _url != url:
         with _lock:
-            if _client is None or _pid != os.getpid():
-                _client = make_client()
-                _pid = os.getpid()
+            if _client is None or _pid != os.getpid() or _url != url:
+                if _client is not None and _pid == os.getpid():
+                    _client.close()
+                _client, _pid, _url = make_client(url=url), os.getpid(), url
     return _client
 
 

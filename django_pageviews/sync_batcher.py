@@ -62,8 +62,7 @@ class ThreadBatcher(BatcherCore):
             self._ship_all(give_up)
 
     def _ship_all(self, give_up: bool) -> None:
-        client = get_client()
-        prefix = redis_prefix()
+        client: Any = None  # asked for only when there is work: settings may be changing
         while True:
             loading = salts.refresh()
             if loading is not None and not salts.usable():
@@ -72,8 +71,9 @@ class ThreadBatcher(BatcherCore):
                 work = self.next_work(final=give_up)
             if work is None:
                 break
+            client = client or get_client()
             if isinstance(work, list):
-                passed = with_visitor_hashes(first_views(client, work, prefix))
+                passed = with_visitor_hashes(first_views(client, work, redis_prefix()))
                 with self._lock:
                     shipment = self.package(passed)
                 if shipment is None:

@@ -56,6 +56,13 @@ def redis_url(redis_base_url: str) -> Iterator[str]:
     client.close()
     with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=redis_base_url):
         yield redis_base_url
+        _stop_shipping()  # before the settings go back: nothing ships to another Redis
+
+
+def _stop_shipping() -> None:
+    from django_pageviews.sync_batcher import batcher
+
+    batcher.discard()
 
 
 @pytest.fixture
@@ -66,6 +73,7 @@ def private_redis() -> Iterator[PrivateRedis]:
     try:
         with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=server.url):
             yield server
+            _stop_shipping()
     finally:
         server.close()
 
