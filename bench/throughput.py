@@ -23,7 +23,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from bench.common import (  # noqa: E402
     undisturbed,
     wait_for_quiet_machine,
 )
-from tests.processes import free_port  # noqa: E402
+from tests.processes import free_port, running  # noqa: E402
 
 CONFIGS = ("off", "inprocess", "redis")
 STACKS = ("project", "bare")
@@ -243,18 +242,9 @@ def serving(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
         "--no-access-log",
         "--log-level=warning",
     ]
-    with log.open("wb") as out:
-        server = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_ready(base, server, log)
-            yield base, server.pid
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    with running(args, env, log, stop_timeout=120) as server:
+        wait_ready(base, server, log)
+        yield base, server.pid
 
 
 def count_views(db: Path) -> tuple[int, int]:

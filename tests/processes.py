@@ -81,8 +81,11 @@ def wait_for(
 
 
 @contextmanager
-def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a command for the duration of the block; stop it with SIGTERM afterwards."""
+def running(
+    args: list[str], env: dict[str, str], log: Path, stop_timeout: float = 30
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a command for the duration of the block; stop it with SIGTERM afterwards (and
+    kill it if it has not exited ``stop_timeout`` seconds later)."""
     with log.open("wb") as out:
         process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -91,7 +94,7 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
-                    process.wait(timeout=30)
+                    process.wait(timeout=stop_timeout)
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()

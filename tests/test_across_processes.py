@@ -24,22 +24,16 @@ from django_pageviews.events import URL_MAX_LENGTH, local_day
 from django_pageviews.models import PageView, PageViewDaily, SkippedDaily, VisitorSalt
 from django_pageviews.recorder import flush
 from django_pageviews.throttle import throttle
-from tests.conftest import BROWSER_UA, asgi_get, asgi_requests, wsgi_get
+from tests.conftest import BROWSER_UA, CRAWLER_UA, asgi_get, asgi_requests, wsgi_get
 from tests.models import Article
 from tests.processes import free_port, running, subprocess_env, uvicorn, wait_until_serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
 
 def skipped() -> dict[str, int]:
     rows = SkippedDaily.objects.values_list("reason").annotate(n=Sum("requests"))
     return dict(rows)
-
-
-def stored_views() -> int:
-    return PageViewDaily.objects.aggregate(total=Sum("views"))["total"] or 0
 
 
 def test_a_reload_served_by_another_uvicorn_process_counts_once(
@@ -63,7 +57,9 @@ def test_a_reload_served_by_another_uvicorn_process_counts_once(
                 time.sleep(0.5)  # the first process has shipped before the second sees it
             # another page in the other process: a view, with the same visitor hash
             assert httpx.get(bases[1] + "/plain/", headers=headers).status_code == 200
-        assert httpx.get(bases[0] + "/async/", headers={"user-agent": BOT_UA}).status_code == 200
+        assert (
+            httpx.get(bases[0] + "/async/", headers={"user-agent": CRAWLER_UA}).status_code == 200
+        )
         time.sleep(0.5)
     assert flush() == 4
     assert PageView.get_view_count(url="/async/") == 2
@@ -126,7 +122,7 @@ def test_every_request_not_counted_is_counted_by_reason(pipeline: str) -> None:
     responses = asgi_requests(
         [
             ("GET", "/plain/", {}),
-            ("GET", "/plain/", {"user-agent": BOT_UA}),
+            ("GET", "/plain/", {"user-agent": CRAWLER_UA}),
             ("GET", "/plain/", {"user-agent": ""}),
             ("GET", "/plain/", {"dnt": "1", "user-agent": f"{BROWSER_UA} dnt"}),
             ("GET", "/plain/", {"sec-gpc": "1", "user-agent": f"{BROWSER_UA} gpc"}),
@@ -170,7 +166,7 @@ def test_visitor_hash_is_stable_within_a_day_and_changes_the_next(settings: Any)
 @pytest.mark.parametrize("pipeline", ["in-process", "redis"], indirect=True)
 @override_settings(USE_TZ=False, TIME_ZONE="Pacific/Kiritimati")
 def test_projects_without_time_zone_support_count_on_their_local_day(pipeline: str) -> None:
-    asgi_requests([("GET", "/plain/", {}), ("GET", "/plain/", {"user-agent": BOT_UA})])
+    asgi_requests([("GET", "/plain/", {}), ("GET", "/plain/", {"user-agent": CRAWLER_UA})])
     assert flush() == 1
     day = datetime.now().date()  # naive local time: TIME_ZONE's calendar
     assert list(PageViewDaily.objects.values_list("day", "views")) == [(day, 1)]

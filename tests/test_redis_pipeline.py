@@ -17,7 +17,7 @@ from django_pageviews.recorder import flush
 from django_pageviews.redis_buffer import Keys, claim, read_claim
 from django_pageviews.redis_client import get_client
 from django_pageviews.sync_batcher import batcher
-from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
+from tests.conftest import CRAWLER_UA, asgi_requests, distinct_visitors, wsgi_get
 from tests.models import Article
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -222,11 +222,8 @@ def test_a_batch_that_cannot_be_written_is_retried_then_set_aside(redis_url: str
     assert stored_views() == 1
 
 
-BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
 def test_skip_counts_ride_through_redis_with_the_views(redis_url: str) -> None:
-    wsgi_get("/plain/", **{"user-agent": BOT})
+    wsgi_get("/plain/", **{"user-agent": CRAWLER_UA})
     wsgi_get("/plain/")
     batcher.ship_all()
     assert SkippedDaily.objects.count() == 0  # in Redis, with the view
@@ -238,8 +235,8 @@ def test_skip_counts_ride_through_redis_with_the_views(redis_url: str) -> None:
 def test_skip_counts_of_an_idle_process_are_saved_by_its_writer(redis_url: str) -> None:
     """A process that sees only crawlers has no view for its skip counts to ride with:
     the in-process writer wakes for them and saves them after PAGEVIEW_BUFFER_TIMEOUT."""
-    wsgi_get("/plain/", **{"user-agent": BOT})
-    wsgi_get("/plain/", **{"user-agent": BOT})
+    wsgi_get("/plain/", **{"user-agent": CRAWLER_UA})
+    wsgi_get("/plain/", **{"user-agent": CRAWLER_UA})
     deadline = time.monotonic() + 30
     while not SkippedDaily.objects.exists():
         assert time.monotonic() < deadline, "the writer did not save the skip counts"

@@ -12,7 +12,7 @@ from django.test import override_settings
 from django_pageviews import stats
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
-from tests.conftest import asgi_get, wsgi_get
+from tests.conftest import CRAWLER_UA, asgi_get, wsgi_get
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +35,7 @@ BROWSERS = [
 ]
 
 CRAWLERS = [
-    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    CRAWLER_UA,
     "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; "
     "+http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36",
     "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
