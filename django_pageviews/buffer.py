@@ -119,7 +119,9 @@ class InProcessBuffer:
             yield pending, events
 
     def pending_count(self) -> int:
-        with self._lock:
+        """Views not yet in the database. A commit in progress is waited for: a caller who
+        has just seen a batch in the database must not find it pending too."""
+        with self.commit_lock, self._lock:
             return self._size()
 
     def discard(self) -> int:
