@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from functools import cache as memoize
 from typing import Any
@@ -36,8 +37,21 @@ CACHE_PREFIX = "pageviews:throttle:"
 
 
 class Throttle:
+    """Keys seen within their window, bounded: when full, expired entries go first (all of
+    them), then the oldest.
+
+    Eviction is O(1) amortised, never a scan: ``_until`` keeps every key in insertion order
+    (an OrderedDict pops its front in O(1); a plain dict's ``next(iter())`` after many
+    deletions at the front walks the holes), and each window length has its own OrderedDict
+    in which insertion order is also expiry order, so expired entries are always a prefix.
+    Each entry is removed at most once, so a full table under a flood of new visitors costs
+    a few dictionary operations per call.
+    """
+
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._until: dict[Hashable, float] = {}
+        self._until: OrderedDict[Hashable, float] = OrderedDict()
+        self._windows: dict[float, OrderedDict[Hashable, float]] = {}
+        self._window_of: dict[Hashable, float] = {}
         self._lock = threading.Lock()
         self._max_entries = max_entries
 
@@ -48,24 +62,42 @@ class Throttle:
         now = time.monotonic() if now is None else now
         with self._lock:
             until = self._until.get(key)
-            if until is not None and until > now:
-                return False
-            if until is None and len(self._until) >= self._max_entries:
+            if until is not None:
+                if until > now:
+                    return False
+                self._remove(key)  # re-inserted at the end: order is age order
+            elif len(self._until) >= self._max_entries:
                 self._evict(now)
-            self._until.pop(key, None)  # re-insert at the end: dict order is age order
-            self._until[key] = now + seconds
+            self._until[key] = self._windows.setdefault(seconds, OrderedDict())[key] = now + seconds
+            self._window_of[key] = seconds
             return True
 
+    def _remove(self, key: Hashable) -> None:
+        del self._until[key]
+        seconds = self._window_of.pop(key)
+        window = self._windows[seconds]
+        del window[key]
+        if not window:
+            del self._windows[seconds]
+
     def _evict(self, now: float) -> None:
-        expired = [k for k, until in self._until.items() if until <= now]
-        for k in expired:
-            del self._until[k]
+        for seconds, window in list(self._windows.items()):
+            while window:
+                key, until = next(iter(window.items()))
+                if until > now:
+                    break
+                window.popitem(last=False)
+                del self._until[key], self._window_of[key]
+            if not window:
+                del self._windows[seconds]
         while len(self._until) >= self._max_entries:
-            del self._until[next(iter(self._until))]
+            self._remove(next(iter(self._until)))
 
     def clear(self) -> None:
         with self._lock:
             self._until.clear()
+            self._windows.clear()
+            self._window_of.clear()
 
 
 throttle = Throttle()

@@ -166,3 +166,35 @@ def test_concurrent_distinct_keys_stay_bounded() -> None:
 
     assert allowed == [500] * threads_count
     assert len(t._until) == 50
+
+
+def test_expired_entries_of_every_window_go_before_the_oldest_live_one() -> None:
+    # Windows of different lengths interleave: an expired entry can sit behind live ones
+    # in age order; it still goes first, and every expired entry goes at once.
+    t = Throttle(max_entries=5)
+    assert t.allow("long-old", 100, now=0.0) is True
+    assert t.allow("short-1", 2, now=1.0) is True
+    assert t.allow("mid", 10, now=1.5) is True
+    assert t.allow("short-2", 2, now=2.0) is True
+    assert t.allow("long-new", 100, now=3.0) is True
+    assert t.allow("new", 100, now=5.0) is True  # short-1 and short-2 have expired
+    assert list(t._until) == ["long-old", "mid", "long-new", "new"]
+    assert t.allow("newer", 100, now=6.0) is True  # not full yet: nothing goes
+    assert list(t._until) == ["long-old", "mid", "long-new", "new", "newer"]
+    assert t.allow("newest", 100, now=12.0) is True  # "mid" expired at 11.5
+    assert list(t._until) == ["long-old", "long-new", "new", "newer", "newest"]
+    assert t.allow("last", 100, now=13.0) is True  # none expired: the oldest goes
+    assert list(t._until) == ["long-new", "new", "newer", "newest", "last"]
+    for key in ("long-new", "new", "newer", "newest", "last"):
+        assert t.allow(key, 100, now=14.0) is False
+    assert t.allow("long-old", 100, now=14.0) is True  # evicted: allowed again
+
+
+def test_a_flood_of_new_visitors_keeps_the_newest() -> None:
+    t = Throttle(max_entries=100)
+    for i in range(10_000):
+        assert t.allow(i, 50, now=float(i) / 100) is True
+        assert len(t._until) <= 100
+    assert list(t._until) == list(range(9_900, 10_000))
+    assert sum(len(w) for w in t._windows.values()) == 100
+    assert all(t.allow(i, 50, now=100.0) is False for i in range(9_900, 10_000))
