@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from functools import cache
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.signals import setting_changed
 from django.db.models import Model
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase
 
+from . import stats
 from .tracking import REQUEST_OBJECT_ATTRIBUTE
+
+logger = logging.getLogger(__name__)
 
 MIDDLEWARE_PATH = "django_pageviews.middleware.PageViewMiddleware"
 
@@ -83,7 +88,16 @@ class PageViewMixin:
         if callable(get_object):
             try:
                 obj = get_object()
-            except Exception:  # Http404 and the like: nothing to track
+            except (Http404, ObjectDoesNotExist):  # no such object: nothing to track
+                return None
+            except Exception:
+                # A database error (or a bug) must not break the response, nor pass
+                # unseen: logged and counted, and the page is tracked without its object.
+                stats.incr(stats.SKIP_ERROR)
+                logger.exception(
+                    "get_object() of %s failed; its page view has no object.",
+                    type(self).__name__,
+                )
                 return None
             return obj if isinstance(obj, Model) else None
         object_list = getattr(self, "object_list", None)

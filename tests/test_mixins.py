@@ -6,16 +6,44 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.test import override_settings
+from django.urls import path
 from django.utils import timezone
+from django.views import View
 
-from django_pageviews.mixins import MIDDLEWARE_PATH
+from django_pageviews import stats
+from django_pageviews.mixins import MIDDLEWARE_PATH, PageViewMixin
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
 from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
 from tests.models import Article
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class BrokenLookup(PageViewMixin, View):
+    """get_object() meets a real database error: a query on a table that does not exist."""
+
+    def get_object(self) -> Article:
+        return list(Article.objects.raw("SELECT * FROM pageviews_no_such_table"))[0]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("fine")
+
+
+class MissingObject(PageViewMixin, View):
+    def get_object(self) -> Article:
+        return Article.objects.get(slug="nope")  # Article.DoesNotExist
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("fine")
+
+
+urlpatterns = [
+    path("broken/", BrokenLookup.as_view(), name="broken"),
+    path("missing/", MissingObject.as_view(), name="missing"),
+]
 
 WITHOUT_MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != MIDDLEWARE_PATH]
 
@@ -77,3 +105,29 @@ def test_view_mixin_with_an_unknown_object_counts_the_url_only() -> None:
     flush()
     row = PageView.objects.get()
     assert (row.url, row.content_type_id, row.object_id) == ("/mixin/by-slug/nope/", None, None)
+
+
+@pytest.mark.parametrize("middleware", ["installed", "absent"])
+def test_a_database_error_in_get_object_is_logged_and_counted(
+    middleware: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    middlewares = settings.MIDDLEWARE if middleware == "installed" else WITHOUT_MIDDLEWARE
+    errors = stats.snapshot().get(stats.SKIP_ERROR, 0)
+    with override_settings(MIDDLEWARE=middlewares, ROOT_URLCONF=__name__):
+        assert wsgi_get("/broken/").status_code == 200
+        assert asgi_requests([("GET", "/broken/", {})])[0].status_code == 200
+    assert stats.snapshot().get(stats.SKIP_ERROR, 0) - errors == 2
+    failures = [r for r in caplog.records if "get_object() of BrokenLookup failed" in r.message]
+    assert len(failures) == 2 and all(r.exc_info for r in failures)
+    flush()
+    assert PageView.get_view_count(url="/broken/") == 1  # the page still counts (throttled once)
+
+
+def test_a_missing_object_is_nothing_to_track_silently(caplog: pytest.LogCaptureFixture) -> None:
+    errors = stats.snapshot().get(stats.SKIP_ERROR, 0)
+    with override_settings(MIDDLEWARE=WITHOUT_MIDDLEWARE, ROOT_URLCONF=__name__):
+        assert wsgi_get("/missing/").status_code == 200
+    assert stats.snapshot().get(stats.SKIP_ERROR, 0) == errors
+    assert not [r for r in caplog.records if r.levelno >= 30]
+    flush()
+    assert PageView.get_view_count(url="/missing/") == 1
