@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -28,6 +29,8 @@ from .privacy import stored_ip, throttle_key
 from .recorder import record
 from .throttle import allow_once_everywhere
 
+logger = logging.getLogger(__name__)
+
 
 def record_view(
     url: str,
@@ -38,20 +41,44 @@ def record_view(
     user_agent: str | None = None,
     session_key: str | None = None,
 ) -> PageViewEvent:
-    """Record one view now (no throttling: the caller decided it counts).
+    """Record one view (no throttling: the caller decided it counts). Never raises and
+    never waits on Redis or the database: the view joins the batch like a tracked request.
 
     ``session_key`` is accepted for compatibility and not stored: a session key is a
     credential, and a page-view table is no place for credentials.
     """
+    event = make_event(url, view_name, content_type_id, object_id, ip_address, user_agent)
+    try:
+        record(event)
+    except Exception:
+        _failed("recording a view")
+    return event
+
+
+def make_event(
+    url: str,
+    view_name: str | None = None,
+    content_type_id: int | None = None,
+    object_id: int | str | None = None,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+    event_id: str | None = None,
+) -> PageViewEvent:
+    """The event of a view recorded by hand. A content type that cannot be looked up (the
+    database is down) leaves the view counted by URL and view name, and says so."""
     model = field = value = ""
     if content_type_id is not None and object_id is not None:
-        model_class = ContentType.objects.get_for_id(content_type_id).model_class()
+        try:
+            model_class = ContentType.objects.get_for_id(content_type_id).model_class()
+        except Exception:
+            _failed("looking up a content type", stats.READ_ERROR)
+            model_class = None
         if model_class is not None:
             value = stored_text(str(object_id), OBJECT_ID_MAX_LENGTH)
             model, field = model_label(model_class), PK
     ip = parse_ip(ip_address)
-    event = PageViewEvent(
-        event_id=uuid.uuid4().hex,
+    return PageViewEvent(
+        event_id=event_id or uuid.uuid4().hex,
         timestamp=time.time(),
         # Stored as a tracked URL is: trailing slash normalised, capped, separators encoded.
         target=Target(stored_url(normalize_url(url)), view_name or "", model, field, value),
@@ -60,8 +87,6 @@ def record_view(
         visitor_hash="",  # made by the batch, with the day's salt
         client_ip=ip,
     )
-    record(event, ship_now=True)
-    return event
 
 
 def increment_view_count(
@@ -72,34 +97,44 @@ def increment_view_count(
     request: HttpRequest | None = None,
 ) -> bool:
     """Record a view of ``obj`` unless the same visitor (user id, else session key, else IP
-    address) viewed it within PAGEVIEW_THROTTLE_SECONDS; True when it counted."""
-    if request is not None:
-        ip_address = ip_address or client_ip(request)
-        user_agent = user_agent or request.META.get("HTTP_USER_AGENT", "")
-        session = getattr(request, "session", None)
-        session_key = session_key or getattr(session, "session_key", None)
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        visitor = f"user:{user.pk}"
-    elif session_key:
-        visitor = f"session:{session_key}"
-    else:
-        visitor = f"ip:{parse_ip(ip_address) or ''}"
-    # Hashed: neither an address nor a session key (a credential) goes to Redis or a cache.
-    key = throttle_key(visitor, f"{model_label(type(obj))}:{obj.pk}")
-    if not allow_once_everywhere(key, conf.THROTTLE_SECONDS):
-        stats.incr(stats.SKIP_THROTTLED)
+    address) viewed it within PAGEVIEW_THROTTLE_SECONDS; True when it counted.
+
+    Never raises into the caller's view. The answer needs one shared round trip (Redis
+    ``SET NX`` in async mode, the cache's ``add`` otherwise) unless this process already
+    saw the visitor; if that store fails the view counts (``throttle_error``). Anything
+    else that fails is logged and counted as skip ``error`` (False).
+    """
+    try:
+        if request is not None:
+            ip_address = ip_address or client_ip(request)
+            user_agent = user_agent or request.META.get("HTTP_USER_AGENT", "")
+            session = getattr(request, "session", None)
+            session_key = session_key or getattr(session, "session_key", None)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            visitor = f"user:{user.pk}"
+        elif session_key:
+            visitor = f"session:{session_key}"
+        else:
+            visitor = f"ip:{parse_ip(ip_address) or ''}"
+        # Hashed: neither an address nor a session key (a credential) goes to Redis or a
+        # cache.
+        key = throttle_key(visitor, f"{model_label(type(obj))}:{obj.pk}")
+        if not allow_once_everywhere(key, conf.THROTTLE_SECONDS):
+            stats.incr(stats.SKIP_THROTTLED)
+            return False
+        content_type = ContentType.objects.get_for_model(obj)
+        url = request.path if request is not None else _absolute_url(obj)
+        record(make_event(url, None, content_type.pk, obj.pk, ip_address, user_agent))
+    except Exception:
+        _failed("increment_view_count", stats.SKIP_ERROR)
         return False
-    content_type = ContentType.objects.get_for_model(obj)
-    url = request.path if request is not None else _absolute_url(obj)
-    record_view(
-        url=url,
-        content_type_id=content_type.pk,
-        object_id=obj.pk,
-        ip_address=ip_address,
-        user_agent=user_agent,
-    )
     return True
+
+
+def _failed(what: str, counter: str = stats.SKIP_ERROR) -> None:
+    stats.incr(counter)
+    logger.exception("Page-view tracking failed (%s); the request goes on.", what)
 
 
 def _absolute_url(obj: Model) -> str:

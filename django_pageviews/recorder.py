@@ -9,9 +9,9 @@ from .conf import conf
 from .events import PageViewEvent
 
 
-def record(event: PageViewEvent, ship_now: bool = False) -> None:
-    """Hand ``event`` to the configured pipeline. Never blocks on I/O, unless ``ship_now``
-    asks a sync caller (a task about to finish) to ship to Redis before returning."""
+def record(event: PageViewEvent) -> None:
+    """Hand ``event`` to the configured pipeline. Never blocks on I/O: a request (or a
+    view counting by hand) never waits on Redis or the database here."""
     if not conf.ASYNC_PROCESSING:
         buffer.add(event)
         return
@@ -21,8 +21,6 @@ def record(event: PageViewEvent, ship_now: bool = False) -> None:
         from .sync_batcher import batcher
 
         batcher.submit(event)
-        if ship_now:
-            batcher.ship_all()
     else:
         from .aio.batcher import get_batcher
 

@@ -226,13 +226,22 @@ async def afirst_views(
 
 
 def allow_once_everywhere(key: str, seconds: float) -> bool:
-    """True the first time ``key`` is seen within ``seconds`` in any process: Redis
-    ``SET NX PX`` in async mode, else the default cache's atomic ``add`` (shared only if
-    the cache is: configure Redis or Memcached, not the per-process local-memory cache)."""
+    """True the first time ``key`` is seen within ``seconds`` in any process: this
+    process's table first (no round trip for a reload it saw), then Redis ``SET NX PX`` in
+    async mode, else the default cache's atomic ``add`` (shared only if the cache is:
+    configure Redis or Memcached, not the per-process local-memory cache). If that store
+    fails the view counts: logged and counted as ``throttle_error``, never raised."""
     if seconds <= 0:
         return True
-    if conf.ASYNC_PROCESSING:
-        from .redis_client import get_client
+    if not throttle.allow(key, seconds):
+        return False
+    try:
+        if conf.ASYNC_PROCESSING:
+            from .redis_client import get_client
 
-        return bool(get_client().set(redis_prefix() + key, 1, nx=True, px=int(seconds * 1000)))
-    return bool(cache.add(CACHE_PREFIX + key, 1, timeout=seconds))
+            client = get_client()
+            return bool(client.set(redis_prefix() + key, 1, nx=True, px=int(seconds * 1000)))
+        return bool(cache.add(CACHE_PREFIX + key, 1, timeout=seconds))
+    except Exception:
+        _failed()
+        return True
