@@ -14,7 +14,7 @@ from typing import Any
 from . import stats
 from .conf import conf
 from .events import PageViewEvent
-from .producer import Breaker, Fallback, build_shipment
+from .producer import Breaker, Fallback, build_shipment, never_sent
 from .redis_buffer import Shipment
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ class BatcherCore:
         self.queue: deque[PageViewEvent] = deque()
         self.breaker = Breaker()
         self.fallback = Fallback()
-        self.retry: Shipment | None = None  # sent, outcome unknown: resent with its id
+        self.retry: Shipment | None = None  # failed: resent with its id
+        self.maybe_sent = False  # an attempt of ``retry`` may have reached Redis
 
     def discard(self) -> None:
         """Forget everything queued and the breaker's state (tests, operators)."""
@@ -78,28 +79,34 @@ class BatcherCore:
         _total, early = result
         return bool(early)
 
-    def failed(self, shipment: Shipment, exc: BaseException) -> None:
-        # The script may or may not have run: keep the shipment and resend it with the
-        # same id, which Redis ignores if the first attempt did land.
+    def unknown(self, shipment: Shipment, exc: BaseException | None = None) -> None:
+        """Keep a shipment that failed for a resend with its id, which Redis ignores if an
+        earlier attempt did land. Whether one may have landed is remembered: at shutdown
+        that decides between the fallback and settling it (``abandon``)."""
+        if self.retry is not shipment:
+            self.maybe_sent = False
         self.retry = shipment
+        self.maybe_sent = self.maybe_sent or exc is None or not never_sent(exc)
+
+    def failed(self, shipment: Shipment, exc: BaseException) -> None:
+        self.unknown(shipment, exc)
         self.breaker.failure()
         stats.incr(stats.REDIS_ERROR)
         if self.breaker.failures == 1:
             logger.warning("Shipping page views to Redis failed: %s", exc)
 
-    def abandon(self) -> None:
-        """At shutdown with Redis unreachable: what is left goes to the fallback. A retried
-        shipment might have reached Redis after all; that is logged."""
-        if self.retry is not None:
-            logger.warning(
-                "Redis unreachable at shutdown: %d views (and the skip counts) of a "
-                "shipment whose outcome is unknown go to the fallback.",
-                len(self.retry.events),
-            )
-            self.fallback.handle(self.retry.events, "redis_down")
-            stats.give_back(self.retry.skipped)
-            self.retry = None
+    def abandon(self) -> Shipment | None:
+        """At shutdown with Redis unreachable: queued events (never sent) go to the
+        fallback, and so does a shipment Redis refused at every attempt. A shipment whose
+        outcome is unknown is returned for the caller to settle (``unsettled.settle``):
+        spilled as well it would count twice if it did reach Redis."""
+        unsettled, self.retry = self.retry, None
+        if unsettled is not None and not self.maybe_sent:  # refused every time: never sent
+            self.fallback.handle(unsettled.events, "redis_down")
+            stats.give_back(unsettled.skipped)
+            unsettled = None
         self.fallback.handle(self._take(len(self.queue)), "redis_down")
+        return unsettled
 
 
 def request_early_flush() -> None:

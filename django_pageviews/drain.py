@@ -154,5 +154,8 @@ def cleanup(stale_after: float | None = None) -> CleanupResult:
         forget_attempts(client, batch_id)
         result.replayed += 1
         logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)
+    from .unsettled import reconcile  # shipments of unknown outcome kept at shutdown
+
+    reconcile(client)
     result.trimmed = trim_old_rows()
     return result

@@ -167,3 +167,21 @@ class SkippedDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} on {self.day}: {self.requests}"
+
+
+class UnsettledShipment(models.Model):
+    """A shipment to Redis whose reply never came, kept at shutdown while Redis stayed
+    unreachable: it may or may not be in Redis. ``cleanup_old_buffer_data`` settles it
+    exactly once (see ``unsettled.py``)."""
+
+    shipment_id = models.CharField(max_length=64, unique=True)
+    payload = models.TextField()  # JSON: the shipment's count fields and raw events
+    views = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "Unsettled shipment"
+        verbose_name_plural = "Unsettled shipments"
+
+    def __str__(self) -> str:
+        return self.shipment_id

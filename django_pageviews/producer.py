@@ -3,7 +3,9 @@ and where views go when Redis cannot take them."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -40,6 +42,22 @@ def build_shipment(events: Sequence[PageViewEvent], counters: Counter[str]) -> S
             dims[d] += n
     raw = [encode_event(e) for e in events] if conf.STORE_RAW else []
     return Shipment(counts, dims, raw, events, counters.copy(), skipped)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True when ``exc`` proves the request never reached Redis: the connection was
+    refused or the host unknown (both only happen before anything is written). A timeout,
+    a reset or an error reply may come after Redis ran the script: outcome unknown."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # redis-py wraps the socket error once or twice
+        if seen is None:
+            break
+        if isinstance(seen, ConnectionRefusedError | socket.gaierror) or (
+            isinstance(seen, OSError) and seen.errno == errno.ECONNREFUSED
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class Breaker:

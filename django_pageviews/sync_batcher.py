@@ -16,6 +16,7 @@ from .events import PageViewEvent
 from .privacy import with_visitor_hashes
 from .redis_client import get_client
 from .throttle import first_views, redis_prefix
+from .unsettled import settle
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,12 @@ class ThreadBatcher(BatcherCore):
                 request_early_flush()
         if give_up:
             with self._lock:
-                self.abandon()
+                unsettled = self.abandon()
+            if unsettled is not None:
+                result = settle(client or get_client(), unsettled)
+                if result is not None:
+                    with self._lock:
+                        self.shipped(unsettled, result)
 
     def _ensure_thread(self) -> None:
         with self._lock:

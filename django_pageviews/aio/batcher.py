@@ -19,6 +19,7 @@ from django_pageviews.batching import BatcherCore, request_early_flush
 from django_pageviews.conf import conf
 from django_pageviews.events import PageViewEvent
 from django_pageviews.throttle import afirst_views, redis_prefix
+from django_pageviews.unsettled import asettle
 
 from .client import close_with_loop, get_client
 
@@ -64,18 +65,22 @@ class LoopBatcher(BatcherCore):
             try:
                 result: Any = await _ship(client, keys, args)
             except asyncio.CancelledError:
-                self.retry = shipment  # outcome unknown: resent with its id at close
+                self.unknown(shipment)  # outcome unknown: resent with its id at close
                 raise
             except Exception as exc:  # Redis down, or anything else: retried, never lost
                 if _cancelling():  # a cancellation redis-py turned into an error
-                    self.retry = shipment
+                    self.unknown(shipment)
                     raise asyncio.CancelledError from exc
                 self.failed(shipment, exc)
                 break
             if self.shipped(shipment, result):
                 await asyncio.to_thread(request_early_flush)
         if give_up:
-            self.abandon()
+            unsettled = self.abandon()
+            if unsettled is not None:
+                result = await asettle(client, unsettled)
+                if result is not None:
+                    self.shipped(unsettled, result)
 
     async def _run(self) -> None:
         while True:

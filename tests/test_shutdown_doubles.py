@@ -1,0 +1,220 @@
+"""A shipment whose Redis reply timed out, then a shutdown with Redis stopped: counted
+exactly once, whether or not the shipment had landed, on the thread and asyncio batchers,
+with and without raw rows.
+
+The reply times out for real: the redis-server is frozen (SIGSTOP) while the shipment is
+sent, the client gives up after PAGEVIEW_REDIS_SOCKET_TIMEOUT, and the server, thawed,
+runs the script it had received."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.db.models import Sum
+from django.test import override_settings
+
+from django_pageviews import stats
+from django_pageviews.aio.batcher import aclose, get_batcher
+from django_pageviews.aio.client import get_client as get_loop_client
+from django_pageviews.drain import cleanup
+from django_pageviews.manual import make_event, record_view
+from django_pageviews.models import PageView, PageViewDaily, UnsettledShipment
+from django_pageviews.recorder import flush
+from django_pageviews.redis_buffer import Keys, Shipment
+from django_pageviews.redis_client import get_client
+from django_pageviews.redis_scripts import SHIP, ship
+from django_pageviews.shutdown import flush_all
+from django_pageviews.sync_batcher import batcher
+from django_pageviews.unsettled import DB_MARKER, KEPT
+from tests.conftest import run_async
+from tests.processes import wait_for
+from tests.redis_server import PrivateRedis
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+VIEWS = 10
+URL = "/doubles/"
+
+
+@pytest.fixture(params=[True, False], ids=["raw", "counts-only"])
+def store_raw(request: pytest.FixtureRequest, private_redis: PrivateRedis) -> Iterator[bool]:
+    with override_settings(
+        PAGEVIEW_STORE_RAW=request.param,
+        PAGEVIEW_REDIS_SOCKET_TIMEOUT=0.2,
+        PAGEVIEW_SHIP_INTERVAL=30,  # the test ships, not the batcher's own timer
+        PAGEVIEW_THROTTLE_SECONDS=0,
+    ):
+        yield bool(request.param)
+
+
+def pid(server: PrivateRedis) -> int:
+    assert server.process is not None
+    return server.process.pid
+
+
+def admin(server: PrivateRedis) -> redis.Redis:
+    return redis.Redis.from_url(server.url, decode_responses=True)
+
+
+def stored() -> int:
+    return int(PageViewDaily.objects.filter(url=URL).aggregate(n=Sum("views"))["n"] or 0)
+
+
+class Frozen:
+    """The redis-server stopped (SIGSTOP) inside the block, thawed after it."""
+
+    def __init__(self, server: PrivateRedis) -> None:
+        self.pid = pid(server)
+
+    def __enter__(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def __exit__(self, *exc: object) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+
+def landed(server: PrivateRedis, shipment: Shipment) -> None:
+    """Wait until the thawed server has run the script the client gave up on."""
+    client = admin(server)
+    try:
+        wait_for(
+            lambda: client.get(Keys.current().sent(shipment.shipment_id)) == "1",
+            "the timed-out shipment to land",
+        )
+        assert int(client.hget(Keys.current().dims, "t") or 0) == VIEWS
+    finally:
+        client.close()
+
+
+def stop_keeping_data(server: PrivateRedis) -> None:
+    """Stop Redis so that it comes back with what it held (an RDB snapshot on disk)."""
+    client = admin(server)
+    client.save()
+    client.close()
+    server.stop()
+
+
+def settle_and_count(server: PrivateRedis, store_raw: bool) -> None:
+    assert UnsettledShipment.objects.count() == 1
+    server.start()
+    cleanup()
+    assert UnsettledShipment.objects.count() == 0
+    flush()
+    assert stored() == VIEWS
+    assert PageView.objects.count() == (VIEWS if store_raw else 0)
+    client = admin(server)  # nothing left behind in Redis (no batch failed or set aside)
+    assert client.zcard(Keys.current().claims) == 0
+    assert client.hlen(Keys.current().pending) == 0
+    assert int(client.hget(Keys.current().dims, "t") or 0) == 0
+    client.close()
+
+
+def test_thread_batcher_landed_then_shutdown(private_redis: PrivateRedis, store_raw: bool) -> None:
+    admin(private_redis).script_load(SHIP)
+    for _ in range(VIEWS):
+        record_view(URL)
+    kept = stats.snapshot().get(KEPT, 0)
+    get_client().ping()  # connected first: the request times out, not the handshake
+    with Frozen(private_redis):
+        batcher.ship_all()
+    shipment = batcher.retry
+    assert shipment is not None  # the client timed out: outcome unknown
+    landed(private_redis, shipment)
+    stop_keeping_data(private_redis)
+    flush_all()  # the process's shutdown, with Redis stopped
+    assert stats.snapshot().get(KEPT, 0) - kept == VIEWS
+    assert stored() == 0  # not spilled: it may be (here it is) in Redis
+    settle_and_count(private_redis, store_raw)
+
+
+def test_asyncio_batcher_landed_then_shutdown(private_redis: PrivateRedis, store_raw: bool) -> None:
+    admin(private_redis).script_load(SHIP)
+
+    async def main() -> None:
+        loop_batcher = get_batcher()
+        for _ in range(VIEWS):
+            loop_batcher.submit(make_event(URL))
+        await get_loop_client().ping()
+        with Frozen(private_redis):
+            await loop_batcher.ship_all()
+        shipment = loop_batcher.retry
+        assert shipment is not None
+        await asyncio.to_thread(landed, private_redis, shipment)
+        stop_keeping_data(private_redis)
+        await aclose()  # the loop's shutdown, with Redis stopped
+
+    run_async(main)
+    assert stored() == 0
+    settle_and_count(private_redis, store_raw)
+
+
+def killed_while_frozen(server: PrivateRedis) -> None:
+    """SIGKILL the frozen server: what it had received never ran, and it comes back
+    empty."""
+    assert server.process is not None
+    server.process.kill()
+    os.kill(server.process.pid, signal.SIGCONT)
+    server.process.wait(timeout=20)
+    server.process = None
+
+
+@pytest.mark.parametrize("kind", ["thread", "asyncio"])
+def test_never_landed_is_written_once_and_a_late_copy_is_refused(
+    private_redis: PrivateRedis, store_raw: bool, kind: str
+) -> None:
+    admin(private_redis).script_load(SHIP)
+    shipment: Any = None
+    if kind == "thread":
+        for _ in range(VIEWS):
+            record_view(URL)
+        get_client().ping()
+        os.kill(pid(private_redis), signal.SIGSTOP)
+        batcher.ship_all()  # times out: outcome unknown
+        shipment = batcher.retry
+        killed_while_frozen(private_redis)
+        flush_all()
+    else:
+
+        async def main() -> Shipment | None:
+            loop_batcher = get_batcher()
+            for _ in range(VIEWS):
+                loop_batcher.submit(make_event(URL))
+            await get_loop_client().ping()
+            os.kill(pid(private_redis), signal.SIGSTOP)
+            await loop_batcher.ship_all()
+            retry = loop_batcher.retry
+            killed_while_frozen(private_redis)
+            await aclose()
+            return retry
+
+        shipment = run_async(main)
+    assert shipment is not None
+    assert stored() == 0
+    settle_and_count(private_redis, store_raw)  # Redis came back empty: written here
+    client = admin(private_redis)
+    assert client.get(Keys.current().sent(shipment.shipment_id)) == DB_MARKER
+    keys, args = shipment.script_args()
+    assert ship(keys=keys, args=args, client=client)[0] == -1  # a late copy cannot land
+    client.close()
+    cleanup()
+    assert flush() == 0
+    assert stored() == VIEWS
+
+
+def test_a_shipment_refused_at_every_attempt_spills_as_before(private_redis: PrivateRedis) -> None:
+    # Connection refused: provably never sent, so the fallback is safe (and immediate).
+    private_redis.stop()
+    with override_settings(PAGEVIEW_THROTTLE_SECONDS=0):
+        for _ in range(VIEWS):
+            record_view(URL)
+        batcher.ship_all()
+        assert batcher.retry is not None and not batcher.maybe_sent
+        assert flush_all() == VIEWS
+    assert UnsettledShipment.objects.count() == 0
+    assert stored() == VIEWS
