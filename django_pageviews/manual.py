@@ -31,6 +31,12 @@ from .throttle import allow_once_everywhere
 
 logger = logging.getLogger(__name__)
 
+DELIVERY_NAMESPACE = uuid.UUID("6f1c3f0e-5d0b-4a4e-9a53-1d2b8e5f7c10")
+# Longer than a Celery Redis broker's visibility timeout (1 hour by default), after which
+# a task whose worker died unacknowledged is delivered again.
+DELIVERY_MARKER_TTL = 86_400
+DELIVERY_BATCH_PREFIX = "delivery:"
+
 
 def record_view(
     url: str,
@@ -53,6 +59,38 @@ def record_view(
     except Exception:
         _failed("recording a view")
     return event
+
+
+def record_delivery(
+    delivery_id: str,
+    url: str,
+    view_name: str | None = None,
+    content_type_id: int | None = None,
+    object_id: int | str | None = None,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> None:
+    """Record one view once per ``delivery_id`` (a Celery task id: a task delivered again
+    records nothing more), and store or ship it before returning. Raises when that fails,
+    so that the task is retried with the same id instead of losing the view.
+
+    The event id, the shipment id and the batch id all derive from ``delivery_id``: Redis
+    drops a second shipment (its sent marker lives DELIVERY_MARKER_TTL seconds), and the
+    in-process path writes at most one batch of that id."""
+    event_id = _derived("event", delivery_id)
+    event = make_event(url, view_name, content_type_id, object_id, ip_address, user_agent, event_id)
+    if conf.ASYNC_PROCESSING:
+        from .producer import ship_once
+
+        ship_once(event, _derived("shipment", delivery_id), DELIVERY_MARKER_TTL)
+    else:
+        from .storage import write_batch
+
+        stats.incr(stats.WRITTEN, write_batch(DELIVERY_BATCH_PREFIX + event_id, [event]))
+
+
+def _derived(kind: str, delivery_id: str) -> str:
+    return uuid.uuid5(DELIVERY_NAMESPACE, f"{kind}:{delivery_id}").hex
 
 
 def make_event(

@@ -24,13 +24,16 @@ BACKOFF = (0.25, 30.0)  # first and longest wait before trying a failing Redis a
 WARNING_INTERVAL = 60.0
 
 
-def build_shipment(events: Sequence[PageViewEvent], counters: Counter[str]) -> Shipment:
+def build_shipment(
+    events: Sequence[PageViewEvent], counters: Counter[str], take_skipped: bool = True
+) -> Shipment:
     """Pre-aggregate a micro-batch: Redis then does one increment per distinct page.
 
     The shipment also takes this process's unsaved skip counts (given back by whoever
-    cannot deliver it)."""
+    cannot deliver it), unless ``take_skipped`` is off: a shipment that may be dropped as
+    a duplicate must carry nothing else."""
     events = with_visitor_hashes(events)
-    skipped = stats.take_unsaved()
+    skipped = stats.take_unsaved() if take_skipped else Counter()
     counts: Counter[str] = Counter({skipped_field(d, r): n for (d, r), n in skipped.items()})
     targets: Counter[Target] = Counter()
     for e in events:
@@ -42,6 +45,25 @@ def build_shipment(events: Sequence[PageViewEvent], counters: Counter[str]) -> S
             dims[d] += n
     raw = [encode_event(e) for e in events] if conf.STORE_RAW else []
     return Shipment(counts, dims, raw, events, counters.copy(), skipped)
+
+
+def ship_once(event: PageViewEvent, shipment_id: str, marker_ttl: int) -> None:
+    """Ship one event now as shipment ``shipment_id``, remembered by Redis for
+    ``marker_ttl`` seconds: sent again within that time (a redelivered task), it is not
+    added twice. Raises if Redis did not answer (the caller retries with the same id)."""
+    from .batching import request_early_flush
+    from .redis_client import get_client
+    from .redis_scripts import ship
+
+    shipment = build_shipment([event], Counter(), take_skipped=False)
+    shipment.shipment_id = shipment_id
+    keys, args = shipment.script_args()
+    args[0] = marker_ttl  # the SHIP script's ARGV[1]: how long the sent marker lives
+    total, early = ship(keys=keys, args=args, client=get_client())
+    if total >= 0:
+        stats.incr(stats.SHIPPED)
+    if early:
+        request_early_flush()
 
 
 def never_sent(exc: BaseException) -> bool:
