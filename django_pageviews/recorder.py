@@ -30,15 +30,19 @@ def record(event: PageViewEvent) -> None:
 def flush() -> int:
     """Write what this process holds to the database now; the number of views written.
 
-    In async mode this also ships this process's sync batcher and drains Redis (the
-    same work a ``process_pageview_buffer`` task does). Asyncio batchers are shipped by
-    their loop's shutdown.
+    In async mode this also ships this process's sync batcher, settles the shipments of
+    unknown outcome kept at a shutdown (``unsettled.py``) and drains Redis (the same work
+    a ``process_pageview_buffer`` task does). Asyncio batchers are shipped by their
+    loop's shutdown.
     """
     written = 0
     if conf.ASYNC_PROCESSING:
         from .drain import drain_redis
+        from .redis_client import get_client
         from .sync_batcher import batcher
+        from .unsettled import reconcile
 
         batcher.ship_all()
+        reconcile(get_client())
         written += drain_redis(time_budget=None).views
     return written + buffer.flush()
