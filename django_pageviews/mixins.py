@@ -67,7 +67,14 @@ class PageViewMixin:
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response: HttpResponseBase = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-        obj = self.get_tracked_object()
+        try:
+            obj = self.get_tracked_object()
+        except Exception:
+            # A database error (or a bug) must not break the response, nor pass unseen:
+            # logged and counted, and the page is tracked without its object.
+            stats.incr(stats.SKIP_ERROR)
+            logger.exception("Finding the object %s shows failed.", type(self).__name__)
+            obj = None
         if obj is not None:
             setattr(request, REQUEST_OBJECT_ATTRIBUTE, obj)
         if not middleware_installed():
@@ -80,7 +87,8 @@ class PageViewMixin:
     def get_tracked_object(self) -> Model | None:
         """The object this view shows: ``self.object``, ``self.get_object()``, or the first
         object of a list view. None leaves it to the URL arguments (pk/id/slug with the
-        view's model), which the writer resolves later without a query here."""
+        view's model), which the writer resolves later without a query here. Any other
+        error than "no such object" propagates; ``dispatch`` logs and counts it."""
         obj = getattr(self, "object", None)
         if isinstance(obj, Model):
             return obj
@@ -89,15 +97,6 @@ class PageViewMixin:
             try:
                 obj = get_object()
             except (Http404, ObjectDoesNotExist):  # no such object: nothing to track
-                return None
-            except Exception:
-                # A database error (or a bug) must not break the response, nor pass
-                # unseen: logged and counted, and the page is tracked without its object.
-                stats.incr(stats.SKIP_ERROR)
-                logger.exception(
-                    "get_object() of %s failed; its page view has no object.",
-                    type(self).__name__,
-                )
                 return None
             return obj if isinstance(obj, Model) else None
         object_list = getattr(self, "object_list", None)

@@ -139,15 +139,22 @@ class ReconcileResult:
 
 
 def reconcile(client: Any, limit: int = RECONCILE_LIMIT) -> ReconcileResult:
-    """Settle the kept shipments (oldest first). Raises if Redis cannot be asked: then
-    nothing can be decided, and the records wait for the next run."""
+    """Settle the kept shipments (oldest first). Never raises: while Redis cannot be
+    asked nothing can be decided, and the records wait for the next run."""
     result = ReconcileResult()
     keys = Keys.current()
     late = timezone.now() - timedelta(seconds=SENT_MARKER_TTL)
     for record in UnsettledShipment.objects.order_by("created_at")[:limit]:
         marker = keys.sent(record.shipment_id)
-        ours = client.set(marker, DB_MARKER, nx=True, ex=SENT_MARKER_TTL)
-        if not ours and client.get(marker) != DB_MARKER:
+        try:
+            ours = client.set(marker, DB_MARKER, nx=True, ex=SENT_MARKER_TTL)
+            in_redis = not ours and client.get(marker) != DB_MARKER
+        except Exception:  # Redis down or full: nothing can be decided until next time
+            result.failed += 1
+            stats.incr(stats.REDIS_ERROR)
+            logger.exception("Settling unsettled shipments: Redis did not answer.")
+            break
+        if in_redis:
             result.in_redis += 1
             record.delete()
             continue

@@ -117,7 +117,9 @@ def test_a_database_error_in_get_object_is_logged_and_counted(
         assert wsgi_get("/broken/").status_code == 200
         assert asgi_requests([("GET", "/broken/", {})])[0].status_code == 200
     assert stats.snapshot().get(stats.SKIP_ERROR, 0) - errors == 2
-    failures = [r for r in caplog.records if "get_object() of BrokenLookup failed" in r.message]
+    failures = [
+        r for r in caplog.records if "Finding the object BrokenLookup shows failed" in r.message
+    ]
     assert len(failures) == 2 and all(r.exc_info for r in failures)
     flush()
     assert PageView.get_view_count(url="/broken/") == 1  # the page still counts (throttled once)

@@ -218,3 +218,29 @@ def test_a_shipment_refused_at_every_attempt_spills_as_before(private_redis: Pri
         assert flush_all() == VIEWS
     assert UnsettledShipment.objects.count() == 0
     assert stored() == VIEWS
+
+
+def test_a_kept_shipment_waits_while_redis_is_full(private_redis: PrivateRedis) -> None:
+    with override_settings(PAGEVIEW_REDIS_SOCKET_TIMEOUT=0.2, PAGEVIEW_THROTTLE_SECONDS=0):
+        for _ in range(VIEWS):
+            record_view(URL)
+        get_client().ping()
+        os.kill(pid(private_redis), signal.SIGSTOP)
+        batcher.ship_all()
+        killed_while_frozen(private_redis)
+        flush_all()
+    assert UnsettledShipment.objects.count() == 1
+    private_redis.start()
+    client = admin(private_redis)
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", 1)  # SET NX of the marker is refused: nothing decided
+    errors = stats.snapshot().get(stats.REDIS_ERROR, 0)
+    cleanup()
+    assert stats.snapshot().get(stats.REDIS_ERROR, 0) - errors == 1
+    assert UnsettledShipment.objects.count() == 1
+    assert stored() == 0
+    client.config_set("maxmemory", 0)
+    client.close()
+    cleanup()
+    assert UnsettledShipment.objects.count() == 0
+    assert stored() == VIEWS
