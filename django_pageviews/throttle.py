@@ -49,9 +49,11 @@ class Throttle:
     """
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._until: OrderedDict[Hashable, float] = OrderedDict()
+        # key -> (until, the OrderedDict of its window length)
+        self._until: OrderedDict[Hashable, tuple[float, OrderedDict[Hashable, float]]] = (
+            OrderedDict()
+        )
         self._windows: dict[float, OrderedDict[Hashable, float]] = {}
-        self._window_of: dict[Hashable, float] = {}
         self._lock = threading.Lock()
         self._max_entries = max_entries
 
@@ -61,24 +63,23 @@ class Throttle:
             return True
         now = time.monotonic() if now is None else now
         with self._lock:
-            until = self._until.get(key)
-            if until is not None:
-                if until > now:
+            entry = self._until.get(key)
+            if entry is not None:
+                if entry[0] > now:
                     return False
                 self._remove(key)  # re-inserted at the end: order is age order
             elif len(self._until) >= self._max_entries:
                 self._evict(now)
-            self._until[key] = self._windows.setdefault(seconds, OrderedDict())[key] = now + seconds
-            self._window_of[key] = seconds
+            window = self._windows.get(seconds)
+            if window is None:
+                window = self._windows[seconds] = OrderedDict()
+            window[key] = until = now + seconds
+            self._until[key] = (until, window)
             return True
 
     def _remove(self, key: Hashable) -> None:
-        del self._until[key]
-        seconds = self._window_of.pop(key)
-        window = self._windows[seconds]
+        _, window = self._until.pop(key)
         del window[key]
-        if not window:
-            del self._windows[seconds]
 
     def _evict(self, now: float) -> None:
         for seconds, window in list(self._windows.items()):
@@ -87,7 +88,7 @@ class Throttle:
                 if until > now:
                     break
                 window.popitem(last=False)
-                del self._until[key], self._window_of[key]
+                del self._until[key]
             if not window:
                 del self._windows[seconds]
         while len(self._until) >= self._max_entries:
@@ -97,7 +98,6 @@ class Throttle:
         with self._lock:
             self._until.clear()
             self._windows.clear()
-            self._window_of.clear()
 
 
 throttle = Throttle()
