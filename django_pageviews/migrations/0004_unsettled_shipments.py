@@ -5,24 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_pageviews', '0003_visitor_salts_skipped'),
+        ("django_pageviews", "0003_visitor_salts_skipped"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UnsettledShipment',
+            name="UnsettledShipment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('shipment_id', models.CharField(max_length=64, unique=True)),
-                ('payload', models.TextField()),
-                ('views', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("shipment_id", models.CharField(max_length=64, unique=True)),
+                ("payload", models.TextField()),
+                ("views", models.PositiveIntegerField()),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
             ],
             options={
-                'verbose_name': 'Unsettled shipment',
-                'verbose_name_plural': 'Unsettled shipments',
+                "verbose_name": "Unsettled shipment",
+                "verbose_name_plural": "Unsettled shipments",
             },
         ),
     ]
