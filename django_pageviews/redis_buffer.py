@@ -8,6 +8,10 @@ Keys (all under one hash tag, ``{prefix}``):
 - ``claims``: sorted set, batch id -> claim time
 - ``chunk:<id>`` / ``evchunk:<id>``: the counts and raw events of one claimed batch
 - ``seq``, ``oldest``, ``counters``, ``early``, ``sent:<shipment id>``: bookkeeping
+- ``epoch`` (named by the first shipment into an empty Redis) and ``claimmarks`` (batch id
+  -> "epoch:seq" of each open claim): what restore.py compares with the database
+- ``restored`` and ``restored:<group id>:*``: pending data of a Redis that went back in
+  time, parked by restore.py
 
 A batch is written to the database in one transaction with its batch id, then
 acknowledged; a flusher killed in between leaves the claim, which cleanup acknowledges
@@ -16,6 +20,7 @@ acknowledged; a flusher killed in between leaves the claim, which cleanup acknow
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import Counter
@@ -23,9 +28,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from . import stats
 from .conf import conf
 from .events import PageViewEvent
 from .wire import dimension_totals
+
+logger = logging.getLogger(__name__)
 
 SENT_MARKER_TTL = 3600  # seconds a shipment id is remembered for idempotent retries
 
@@ -50,6 +58,15 @@ class Keys:
     def sent(self, shipment_id: str) -> str:
         return f"{self.prefix}sent:{shipment_id}"
 
+    @property
+    def restored_groups(self) -> str:
+        """Sorted set: restored group id -> when it was parked."""
+        return f"{self.prefix}restored:groups"
+
+    def restored(self, group_id: str, part: str) -> str:
+        """A part ("counts", "events" or "info") of a parked restored group."""
+        return f"{self.prefix}restored:{group_id}:{part}"
+
 
 @dataclass
 class Shipment:
@@ -73,6 +90,7 @@ class Shipment:
             len(self.counts),
             len(self.dims),
             len(self.counters),
+            self.shipment_id,  # the epoch, if this is the first shipment into an empty Redis
         ]
         for counter in (self.counts, self.dims, self.counters):
             for name, n in counter.items():
@@ -86,6 +104,7 @@ class Shipment:
             keys.oldest,
             keys.counters,
             keys.early,
+            keys.epoch,
         ], args
 
 
@@ -94,6 +113,14 @@ class Claim:
     batch_id: str
     counts: dict[str, int]
     raw_events: list[str]
+    mark: tuple[str, int] | None = None  # (epoch, claim sequence number), for restore.py
+
+
+def parse_mark(mark: str | None) -> tuple[str, int] | None:
+    if not mark:
+        return None
+    epoch, _, seq = mark.rpartition(":")
+    return epoch, int(seq)
 
 
 def claim(client: Any, size: int) -> str | None:
@@ -111,6 +138,8 @@ def claim(client: Any, size: int) -> str | None:
             keys.evchunk(batch_id),
             keys.seq,
             keys.oldest,
+            keys.claimmarks,
+            keys.epoch,
         ],
         args=[size, time.time(), batch_id],
         client=client,
@@ -123,8 +152,9 @@ def read_claim(client: Any, batch_id: str) -> Claim:
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.chunk(batch_id))
         pipe.lrange(keys.evchunk(batch_id), 0, -1)
-        counts, raw = pipe.execute()
-    return Claim(batch_id, {f: int(n) for f, n in counts.items()}, raw)
+        pipe.hget(keys.claimmarks, batch_id)
+        counts, raw, mark = pipe.execute()
+    return Claim(batch_id, {f: int(n) for f, n in counts.items()}, raw, parse_mark(mark))
 
 
 def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
@@ -245,11 +275,19 @@ def status(client: Any) -> dict[str, Any]:
 
 
 def record_flush(client: Any, views: int, seconds: float) -> None:
-    client.hset(
-        Keys.current().counters,
-        mapping={
-            "last_flush_at": int(time.time()),
-            "last_flush_views": views,
-            "last_flush_ms": int(seconds * 1000),
-        },
-    )
+    from redis.exceptions import OutOfMemoryError
+
+    try:
+        client.hset(
+            Keys.current().counters,
+            mapping={
+                "last_flush_at": int(time.time()),
+                "last_flush_views": views,
+                "last_flush_ms": int(seconds * 1000),
+            },
+        )
+    except OutOfMemoryError:
+        # Statistics only: a Redis still full after a drain (memory held by other data)
+        # must not turn the drain that wrote its batches into a failure.
+        stats.incr(stats.REDIS_ERROR)
+        logger.warning("Redis is full: the last flush's statistics were not recorded.")

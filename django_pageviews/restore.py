@@ -1,0 +1,191 @@
+"""A Redis buffer that went back in time must not be drained twice.
+
+A Redis restored from an older snapshot (an RDB file, an AOF that lost its tail, a replica
+promoted before it caught up) brings back pending views that were already claimed and
+written since the snapshot. Draining them again would count them twice, under new batch
+ids that the database cannot recognise.
+
+Each claim takes the next number of the buffer's claim sequence (``seq``), and every
+batch is committed with its claim's mark: the buffer's epoch (a random name the first
+shipment into an empty Redis gives it) and that number. Before claiming, the drain asks
+here whether Redis's sequence is behind the highest one the database committed for the
+same epoch. If it is, Redis went back: what it holds as pending may have been counted
+already, and cannot be told apart from what was not. It is parked, not drained, as one
+"restored" group that ``pageviews_status`` shows and ``replay_restored()`` hands back to
+the drain when an operator decides so. Open claims found in the restored Redis stay where
+they are: cleanup acknowledges those the database has and writes the others.
+
+A Redis that restarted empty names a new epoch with its first shipment: nothing it holds
+was drained before, so it is drained as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import Max
+
+from . import stats
+from .conf import conf
+from .models import ProcessedBatch
+from .redis_buffer import Keys
+from .redis_client import get_client
+from .wire import dimension_totals, parse_skipped_field
+
+logger = logging.getLogger(__name__)
+
+RESTORED = "redis_restored"  # stats counter: restored groups parked
+ATTEMPTS = 10  # re-reads when claims change under the check (other drains at work)
+
+
+class RestoreCheckError(RuntimeError):
+    """Redis kept changing while a restored state was being parked: drain nothing now."""
+
+
+def park_restored(client: Any) -> str | None:
+    """Park what a Redis that went back in time holds as pending; the new group's id, or
+    None when Redis did not go back (or held nothing pending)."""
+    from .redis_scripts import park
+
+    keys = Keys.current()
+    for _ in range(ATTEMPTS):
+        with client.pipeline(transaction=False) as pipe:
+            pipe.get(keys.epoch)
+            pipe.get(keys.seq)
+            pipe.zrange(keys.claims, 0, -1)
+            epoch, seq, claim_ids = pipe.execute()
+        if epoch is None:
+            return None  # nothing was ever shipped to this Redis since it started empty
+        high = _high_water_mark(epoch)
+        if high is None or int(seq or 0) >= high:
+            return None
+        group_id = uuid.uuid4().hex
+        args: list[Any] = [seq or "", epoch, high, group_id, time.time(), len(claim_ids)]
+        args += claim_ids
+        for dim, n in _open_claim_dims(client, claim_ids).items():
+            args += (dim, n)
+        parked = park(
+            keys=[
+                keys.seq,
+                keys.epoch,
+                keys.pending,
+                keys.events,
+                keys.dims,
+                keys.claims,
+                keys.oldest,
+                keys.restored_groups,
+                keys.restored(group_id, "counts"),
+                keys.restored(group_id, "events"),
+                keys.restored(group_id, "info"),
+            ],
+            args=args,
+            client=client,
+        )
+        if parked == -1:
+            continue
+        stats.incr(RESTORED)
+        logger.error(
+            "The Redis page-view buffer went back in time (claim sequence %s, the database "
+            "has written up to %d): it was restored from an older snapshot. %s",
+            seq or "missing",
+            high,
+            f"Its pending views are parked as restored group {group_id}, not drained: they "
+            "may have been counted already. See pageviews_status."
+            if parked
+            else "It held nothing pending.",
+        )
+        return group_id if parked else None
+    raise RestoreCheckError("The Redis page-view buffer kept changing while being checked.")
+
+
+def _high_water_mark(epoch: str) -> int | None:
+    found = ProcessedBatch.objects.filter(redis_epoch=epoch).aggregate(high=Max("redis_seq"))
+    high: int | None = found["high"]
+    return high
+
+
+def _open_claim_dims(client: Any, claim_ids: Sequence[str]) -> dict[str, int]:
+    keys = Keys.current()
+    with client.pipeline(transaction=False) as pipe:
+        for batch_id in claim_ids:
+            pipe.hgetall(keys.chunk(batch_id))
+        chunks = pipe.execute()
+    return dimension_totals((field, int(n)) for chunk in chunks for field, n in chunk.items())
+
+
+def restored_status(client: Any) -> list[dict[str, Any]]:
+    """The parked restored groups, oldest first, for pageviews_status."""
+    keys = Keys.current()
+    groups = []
+    for group_id, _ in client.zrange(keys.restored_groups, 0, -1, withscores=True):
+        with client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.restored(group_id, "info"))
+            pipe.hgetall(keys.restored(group_id, "counts"))
+            pipe.llen(keys.restored(group_id, "events"))
+            info, counts, events = pipe.execute()
+        views = sum(int(n) for f, n in counts.items() if parse_skipped_field(f) is None)
+        groups.append(
+            {
+                "group": group_id,
+                "parked_at": float(info.get("parked_at", 0)),
+                "views": views,
+                "count_fields": len(counts),
+                "raw_events": events,
+                "redis_seq": info.get("redis_seq"),
+                "database_seq": info.get("database_seq"),
+            }
+        )
+    return groups
+
+
+def replay_restored(group_ids: Sequence[str] | None = None) -> list[str]:
+    """Hand parked restored groups (all, or those named) back to the drain, each as one
+    claimed batch: the next ``cleanup_old_buffer_data`` run (or ``drain.cleanup()``)
+    writes them, exactly once. The new batch ids.
+
+    Only for views known not to be in the database (for example when the database was
+    restored from a backup of the same moment as Redis): views parked because they were
+    already written are counted again.
+    """
+    from .redis_scripts import replay
+
+    client = get_client()
+    keys = Keys.current()
+    if group_ids is None:
+        group_ids = client.zrange(keys.restored_groups, 0, -1)
+    # Old enough for cleanup's next run to take it as a claim whose flusher stopped.
+    claimed_at = time.time() - conf.BUFFER_TIMEOUT - 1
+    batch_ids = []
+    for group_id in group_ids:
+        counts = client.hgetall(keys.restored(group_id, "counts"))
+        batch_id = uuid.uuid4().hex
+        args: list[Any] = [group_id, batch_id, claimed_at]
+        for dim, n in dimension_totals((f, int(n)) for f, n in counts.items()).items():
+            args += (dim, n)
+        replayed = replay(
+            keys=[
+                keys.restored_groups,
+                keys.restored(group_id, "counts"),
+                keys.restored(group_id, "events"),
+                keys.restored(group_id, "info"),
+                keys.claims,
+                keys.chunk(batch_id),
+                keys.evchunk(batch_id),
+                keys.dims,
+                keys.seq,
+                keys.claimmarks,
+                keys.epoch,
+            ],
+            args=args,
+            client=client,
+        )
+        if replayed:
+            batch_ids.append(batch_id)
+            logger.warning(
+                "Restored page-view group %s handed back as batch %s.", group_id, batch_id
+            )
+    return batch_ids
