@@ -29,12 +29,13 @@ from datetime import date
 from typing import Any
 
 from . import stats
-from .conf import conf
+from .conf import conf, redis_url
 from .events import PageViewEvent
 from .wire import dimension_totals
 
 logger = logging.getLogger(__name__)
 
+WENT_BACK = "redis_went_back"  # stats counter: claims refused by a Redis gone back in time
 SENT_MARKER_TTL = 3600  # seconds a shipment id is remembered for idempotent retries
 
 
@@ -123,12 +124,23 @@ def parse_mark(mark: str | None) -> tuple[str, int] | None:
     return epoch, int(seq)
 
 
+# The last claim mark (epoch, claim sequence number) this process saw in each buffer
+# (Redis URL and key prefix): a Redis whose sequence falls below it within the same epoch
+# went back in time, and claims nothing until restore.py has looked at it.
+_seen: dict[tuple[str, str], tuple[str, int]] = {}
+
+
+def saw_mark(epoch: str, seq: int) -> None:
+    _seen[(redis_url(), Keys.current().prefix)] = (epoch, seq)
+
+
 def claim(client: Any, size: int) -> str | None:
     """Atomically take up to ``size`` count fields and raw events; the batch id or None."""
     from .redis_scripts import claim as claim_script
 
     keys = Keys.current()
     batch_id = uuid.uuid4().hex
+    seen_epoch, seen_seq = _seen.get((redis_url(), keys.prefix), ("", 0))
     claimed = claim_script(
         keys=[
             keys.pending,
@@ -141,10 +153,21 @@ def claim(client: Any, size: int) -> str | None:
             keys.claimmarks,
             keys.epoch,
         ],
-        args=[size, time.time(), batch_id],
+        args=[size, time.time(), batch_id, seen_epoch, seen_seq],
         client=client,
     )
-    return batch_id if claimed else None
+    if claimed == -1:
+        stats.incr(WENT_BACK)
+        logger.error(
+            "The Redis page-view buffer went back in time during a drain (restored from an "
+            "older snapshot?): nothing more is claimed until the next drain has checked it."
+        )
+        return None
+    mark = parse_mark(claimed) if isinstance(claimed, str) else None
+    if mark is None:
+        return None
+    saw_mark(*mark)
+    return batch_id
 
 
 def read_claim(client: Any, batch_id: str) -> Claim:

@@ -65,14 +65,20 @@ return {total, early}
 
 # KEYS: pending, events, claims, chunk, event chunk, claim sequence, oldest, claim marks,
 #       epoch
-# ARGV: n, now, batch id
+# ARGV: n, now, batch id, then the epoch and claim sequence number this process saw last
+# Refuses (-1) a Redis whose sequence went below what this process saw in the same epoch:
+# restored from an old snapshot during a drain, its pending views are not claimed again.
 # Moves up to n count fields and n raw events into the batch's own keys and records the
 # claim with its mark (epoch and claim sequence number, committed with the batch: see
 # restore.py); a flusher that dies leaves the claim for cleanup to replay or acknowledge.
-# Returns the claim's sequence number, 0 when there was nothing to claim.
+# Returns the claim's mark ("epoch:seq"), 0 when there was nothing to claim.
 CLAIM = (
     CHUNKED
     + """
+if ARGV[4] ~= '' and redis.call('GET', KEYS[9]) == ARGV[4]
+   and tonumber(redis.call('GET', KEYS[6]) or '0') < tonumber(ARGV[5]) then
+  return -1
+end
 local n = tonumber(ARGV[1])
 local fields, cursor = {}, '0'
 repeat
@@ -107,8 +113,9 @@ if #names == 0 and #events == 0 then return 0 end
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
 local seq = redis.call('INCR', KEYS[6])
 redis.call('SET', KEYS[9], ARGV[3], 'NX')
-redis.call('HSET', KEYS[8], ARGV[3], redis.call('GET', KEYS[9]) .. ':' .. seq)
-return seq
+local mark = redis.call('GET', KEYS[9]) .. ':' .. seq
+redis.call('HSET', KEYS[8], ARGV[3], mark)
+return mark
 """
 )
 
@@ -193,17 +200,21 @@ return 1
 
 # KEYS: restored groups, group's counts, group's events, group's info, claims, chunk,
 #       event chunk, dims, claim sequence, claim marks, epoch
-# ARGV: group id, batch id, claim time, then the group's dim/count pairs
+# ARGV: group id, batch id, claim time, n count values, n dim values, then the count
+#       field/count pairs to replay, their dim/count pairs, and the raw events to replay
 # Hands a restored group back to the drain as an ordinary claim (old enough for the next
-# cleanup to write it), once however often it is called.
+# cleanup to write it), once however often it is called. Returns 1, 2 when nothing was
+# left to replay (the group is removed), 0 when the group was already gone.
 REPLAY = (
     CHUNKED
     + """
+local nc, nd = tonumber(ARGV[4]), tonumber(ARGV[5])
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end  -- the first write
-redis.call('DEL', KEYS[4], KEYS[6], KEYS[7])
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[6]) end
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[7]) end
-for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
+if nc == 0 and 6 + nc + nd > #ARGV then return 2 end
+if nc > 0 then chunked('HSET', KEYS[6], ARGV, 6, 5 + nc) end
+for i = 6 + nc, 5 + nc + nd, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
+if 6 + nc + nd <= #ARGV then chunked('RPUSH', KEYS[7], ARGV, 6 + nc + nd, #ARGV) end
 redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
 local seq = redis.call('INCR', KEYS[9])
 redis.call('SET', KEYS[11], ARGV[2], 'NX')

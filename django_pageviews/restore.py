@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,14 +32,16 @@ from django.db.models import Max
 
 from . import stats
 from .conf import conf
-from .models import ProcessedBatch
-from .redis_buffer import Keys
+from .events import local_day
+from .models import PageView, ProcessedBatch
+from .redis_buffer import Keys, saw_mark
 from .redis_client import get_client
-from .wire import dimension_totals, parse_skipped_field
+from .wire import count_field, decode_event, dimension_totals, parse_skipped_field
 
 logger = logging.getLogger(__name__)
 
 RESTORED = "redis_restored"  # stats counter: restored groups parked
+LOOKUP_CHUNK = 1000  # event ids per database query
 ATTEMPTS = 10  # re-reads when claims change under the check (other drains at work)
 
 
@@ -62,6 +65,7 @@ def park_restored(client: Any) -> str | None:
             return None  # nothing was ever shipped to this Redis since it started empty
         high = _high_water_mark(epoch)
         if high is None or int(seq or 0) >= high:
+            saw_mark(epoch, int(seq or 0))
             return None
         group_id = uuid.uuid4().hex
         args: list[Any] = [seq or "", epoch, high, group_id, time.time(), len(claim_ids)]
@@ -87,6 +91,7 @@ def park_restored(client: Any) -> str | None:
         )
         if parked == -1:
             continue
+        saw_mark(epoch, high)
         stats.incr(RESTORED)
         logger.error(
             "The Redis page-view buffer went back in time (claim sequence %s, the database "
@@ -144,12 +149,14 @@ def restored_status(client: Any) -> list[dict[str, Any]]:
 
 def replay_restored(group_ids: Sequence[str] | None = None) -> list[str]:
     """Hand parked restored groups (all, or those named) back to the drain, each as one
-    claimed batch: the next ``cleanup_old_buffer_data`` run (or ``drain.cleanup()``)
-    writes them, exactly once. The new batch ids.
+    claimed batch that the next ``cleanup_old_buffer_data`` run (or ``drain.cleanup()``)
+    writes, exactly once. The new batch ids (none for a group with nothing left).
 
-    Only for views known not to be in the database (for example when the database was
-    restored from a backup of the same moment as Redis): views parked because they were
-    already written are counted again.
+    A raw event already in the database proves its view was counted: it is left out, with
+    its count. With PAGEVIEW_STORE_RAW on, a replay therefore writes exactly the parked
+    views the database lacks. Counts with no raw event (counts-only sites) cannot be told
+    apart and are all replayed: views parked because they were written already are then
+    counted again.
     """
     from .redis_scripts import replay
 
@@ -161,11 +168,20 @@ def replay_restored(group_ids: Sequence[str] | None = None) -> list[str]:
     claimed_at = time.time() - conf.BUFFER_TIMEOUT - 1
     batch_ids = []
     for group_id in group_ids:
-        counts = client.hgetall(keys.restored(group_id, "counts"))
+        with client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.restored(group_id, "counts"))
+            pipe.lrange(keys.restored(group_id, "events"), 0, -1)
+            stored_counts, raw_events = pipe.execute()
+        counts, events = _not_yet_written(
+            Counter({f: int(n) for f, n in stored_counts.items()}), raw_events
+        )
+        dims = dimension_totals(counts.items())
         batch_id = uuid.uuid4().hex
-        args: list[Any] = [group_id, batch_id, claimed_at]
-        for dim, n in dimension_totals((f, int(n)) for f, n in counts.items()).items():
-            args += (dim, n)
+        args: list[Any] = [group_id, batch_id, claimed_at, 2 * len(counts), 2 * len(dims)]
+        for counter in (counts, dims):
+            for name, n in counter.items():
+                args += (name, n)
+        args += events
         replayed = replay(
             keys=[
                 keys.restored_groups,
@@ -183,9 +199,46 @@ def replay_restored(group_ids: Sequence[str] | None = None) -> list[str]:
             args=args,
             client=client,
         )
-        if replayed:
+        if replayed == 1:
             batch_ids.append(batch_id)
-            logger.warning(
-                "Restored page-view group %s handed back as batch %s.", group_id, batch_id
-            )
+        logger.warning(
+            "Restored page-view group %s handed back to the drain: %d views (%s), %d raw "
+            "events already in the database left out.",
+            group_id,
+            sum(counts.values()),
+            f"batch {batch_id}" if replayed == 1 else "nothing to write",
+            len(raw_events) - len(events),
+        )
     return batch_ids
+
+
+def _not_yet_written(counts: Counter[str], raw_events: list[str]) -> tuple[Counter[str], list[str]]:
+    """The counts and raw events of a group, less the raw events the database has (and
+    the count each of them stands for)."""
+    decoded = {}
+    for raw in raw_events:
+        try:
+            decoded[raw] = decode_event(raw)
+        except (ValueError, TypeError):
+            continue  # unreadable: replayed, and skipped as invalid by the drain
+    ids = [uuid.UUID(e.event_id) for e in decoded.values() if _is_uuid(e.event_id)]
+    known: set[uuid.UUID] = set()
+    for i in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[i : i + LOOKUP_CHUNK]
+        known.update(PageView.objects.filter(event_id__in=chunk).values_list("event_id", flat=True))
+    keep = []
+    for raw in raw_events:
+        event = decoded.get(raw)
+        if event is None or not _is_uuid(event.event_id) or uuid.UUID(event.event_id) not in known:
+            keep.append(raw)
+            continue
+        counts[count_field(local_day(event.timestamp), event.target)] -= 1
+    return +counts, keep
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

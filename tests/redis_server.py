@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -44,7 +45,8 @@ def redis62_binary() -> str:
 class PrivateRedis:
     """A redis-server of the test's own, which a test may stop and start again.
 
-    Options: ``maxmemory`` (such as "4mb") with its ``policy``, and the ``binary`` to run.
+    Options: ``maxmemory`` (such as "4mb") with its ``policy``, the ``binary`` to run, and
+    any other redis-server arguments (``extra_args``).
     It keeps no snapshot by itself; an RDB file written by SAVE in ``dir`` is loaded again
     by ``start()`` (``restart()`` keeps the directory).
     """
@@ -54,6 +56,7 @@ class PrivateRedis:
         maxmemory: str | None = None,
         policy: str = "noeviction",
         binary: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="pageviews-redis-"))
@@ -62,6 +65,7 @@ class PrivateRedis:
         self.options = ["--maxmemory-policy", policy]
         if maxmemory is not None:
             self.options += ["--maxmemory", maxmemory]
+        self.options += extra_args
 
     @property
     def url(self) -> str:
