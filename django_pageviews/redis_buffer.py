@@ -209,7 +209,12 @@ def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
 
 def failed_attempt(client: Any, batch_id: str) -> int:
     """Count a failed write of a claimed batch; the number of failures so far."""
-    attempts: int = client.hincrby(Keys.current().attempts, batch_id, 1)
+    from redis.exceptions import OutOfMemoryError
+
+    try:
+        attempts: int = client.hincrby(Keys.current().attempts, batch_id, 1)
+    except OutOfMemoryError:  # a full Redis: the failure is logged by the caller, not kept
+        return int(client.hget(Keys.current().attempts, batch_id) or 0) + 1
     return attempts
 
 
@@ -280,7 +285,10 @@ def status(client: Any) -> dict[str, Any]:
         pipe.get(keys.oldest)
         pipe.hgetall(keys.counters)
         pipe.zcard(keys.aside)
-        total, fields, events, oldest_claim, n_claims, oldest, counters, aside = pipe.execute()
+        pipe.zcard(keys.restored_groups)
+        (total, fields, events, oldest_claim, n_claims, oldest, counters, aside, restored) = (
+            pipe.execute()
+        )
     now = time.time()
     counters = {k: int(v) for k, v in counters.items()}
     views, ms = counters.get("last_flush_views", 0), counters.get("last_flush_ms", 0)
@@ -290,6 +298,7 @@ def status(client: Any) -> dict[str, Any]:
         "pending_raw_events": events,
         "claimed_batches": n_claims,
         "batches_set_aside": aside,
+        "restored_groups": restored,
         "oldest_claim_age_seconds": round(now - oldest_claim[0][1], 3) if oldest_claim else None,
         "oldest_pending_age_seconds": round(now - float(oldest), 3) if oldest else None,
         "last_flush_rate_views_per_second": round(views * 1000 / ms) if ms else None,

@@ -19,7 +19,7 @@ from django_pageviews.checks import MAX_BATCH_SIZE, check_settings
 from django_pageviews.drain import cleanup, drain_redis, write_claim
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily
-from django_pageviews.redis_buffer import Keys, claim, read_claim
+from django_pageviews.redis_buffer import Keys, claim, read_claim, status
 from django_pageviews.redis_client import get_client
 from django_pageviews.restore import RESTORED, replay_restored, restored_status
 from django_pageviews.sync_batcher import batcher
@@ -204,6 +204,7 @@ def test_a_redis_restored_from_an_old_snapshot_is_not_drained_twice(
     assert counter(RESTORED) == restored_before + 1
     [group] = restored_status(client)
     assert (group["views"], group["count_fields"], group["raw_events"]) == (9, 2, 9)
+    assert status(client)["restored_groups"] == 1  # shown by pageviews_status
     assert stored() == 25
     # Live totals: the database plus the open claim never written (c1 is in the database).
     assert PageView.get_view_count() == 29
