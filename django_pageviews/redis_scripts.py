@@ -167,7 +167,8 @@ return {redis.call('HGETALL', KEYS[1]), claims, chunks, redis.call('GET', KEYS[3
 # KEYS: claim sequence, epoch, pending, events, dims, claims, oldest, restored groups,
 #       group's counts, group's events, group's info
 # ARGV: claim sequence and epoch as the caller read them, the database's high-water mark,
-#       group id, now, n open claims, their ids, then the open claims' dim/count pairs
+#       the claim sequence to continue from, group id, now, n open claims, their ids,
+#       then the open claims' dim/count pairs
 # A Redis that went back in time (restore.py): what is pending moves aside as one
 # "restored" group, the live totals become those of the open claims, and the claim
 # sequence continues above the database's. Returns 1 (parked), 0 (nothing pending), or
@@ -177,23 +178,23 @@ PARK = (
     + """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return -1 end
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return -1 end
-local n = tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
 local claims = redis.call('ZRANGE', KEYS[6], 0, -1)
 if #claims ~= n then return -1 end
 local open = {}
 for _, id in ipairs(claims) do open[id] = true end
-for i = 7, 6 + n do if not open[ARGV[i]] then return -1 end end
+for i = 8, 7 + n do if not open[ARGV[i]] then return -1 end end
 local parked = redis.call('EXISTS', KEYS[3]) + redis.call('EXISTS', KEYS[4]) > 0
 redis.call('DEL', KEYS[5], KEYS[9], KEYS[10], KEYS[11])  -- the first write (see CLAIM)
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[9]) end
 if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[10]) end
 redis.call('DEL', KEYS[7])
-if #ARGV > 6 + n then chunked('HSET', KEYS[5], ARGV, 7 + n, #ARGV) end
-redis.call('SET', KEYS[1], ARGV[3])
+if #ARGV > 7 + n then chunked('HSET', KEYS[5], ARGV, 8 + n, #ARGV) end
+redis.call('SET', KEYS[1], ARGV[4])
 if not parked then return 0 end
-redis.call('HSET', KEYS[11], 'parked_at', ARGV[5], 'redis_seq', ARGV[1],
+redis.call('HSET', KEYS[11], 'parked_at', ARGV[6], 'redis_seq', ARGV[1],
            'database_seq', ARGV[3], 'epoch', ARGV[2])
-redis.call('ZADD', KEYS[8], ARGV[5], ARGV[4])
+redis.call('ZADD', KEYS[8], ARGV[6], ARGV[5])
 return 1
 """
 )

@@ -41,6 +41,10 @@ from .wire import count_field, decode_event, dimension_totals, parse_skipped_fie
 logger = logging.getLogger(__name__)
 
 RESTORED = "redis_restored"  # stats counter: restored groups parked
+# After a restore, claims continue this far above the database's high-water mark: past the
+# numbers of batches that were claimed before the failure and are still being written (a
+# later commit of one of those must not look like Redis going back again).
+SEQUENCE_GAP = 1_000_000
 LOOKUP_CHUNK = 1000  # event ids per database query
 ATTEMPTS = 10  # re-reads when claims change under the check (other drains at work)
 
@@ -68,7 +72,8 @@ def park_restored(client: Any) -> str | None:
             saw_mark(epoch, int(seq or 0))
             return None
         group_id = uuid.uuid4().hex
-        args: list[Any] = [seq or "", epoch, high, group_id, time.time(), len(claim_ids)]
+        resume = high + SEQUENCE_GAP
+        args: list[Any] = [seq or "", epoch, high, resume, group_id, time.time(), len(claim_ids)]
         args += claim_ids
         for dim, n in _open_claim_dims(client, claim_ids).items():
             args += (dim, n)
@@ -91,7 +96,7 @@ def park_restored(client: Any) -> str | None:
         )
         if parked == -1:
             continue
-        saw_mark(epoch, high)
+        saw_mark(epoch, resume)
         stats.incr(RESTORED)
         logger.error(
             "The Redis page-view buffer went back in time (claim sequence %s, the database "
