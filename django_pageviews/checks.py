@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.core.checks import CheckMessage, Error
+from django.core.checks import CheckMessage, Error, Info, Warning
 
 from .client_ip import CLIENT_IP_HEADERS
 from .conf import PREFIX, conf
@@ -55,10 +55,19 @@ def _is_key_prefix(value: Any) -> bool:
     )
 
 
+# One claim moves a batch inside one Redis script (Redis serves nobody else meanwhile)
+# and one transaction writes it: beyond this, batches only make both longer.
+MAX_BATCH_SIZE = 50_000
+
 # (setting name without prefix, check id, validator, what a valid value is)
 RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("THROTTLE_SECONDS", "E001", lambda v: _is_int(v, 0), "an integer >= 0 (0 disables)"),
-    ("BATCH_SIZE", "E002", lambda v: _is_int(v, 1), "an integer >= 1"),
+    (
+        "BATCH_SIZE",
+        "E002",
+        lambda v: _is_int(v, 1) and v <= MAX_BATCH_SIZE,
+        f"an integer 1-{MAX_BATCH_SIZE}",
+    ),
     ("BUFFER_TIMEOUT", "E003", _is_positive_number, "a number of seconds > 0"),
     ("ASYNC_PROCESSING", "E004", _is_bool, "True or False"),
     ("BOT_PATTERNS", "E005", _is_str_list, "a list of strings"),
@@ -159,7 +168,8 @@ def check_async_dependencies(**kwargs: object) -> list[CheckMessage]:
 
 
 def check_redis_reachable(**kwargs: object) -> list[CheckMessage]:
-    """Under ``check --deploy`` only (it opens a connection): async mode needs Redis."""
+    """Under ``check --deploy`` only (it opens a connection): async mode needs Redis, one
+    that does not evict keys."""
     if conf.ASYNC_PROCESSING is not True or check_async_dependencies():
         return []
     from .conf import redis_url
@@ -177,6 +187,36 @@ def check_redis_reachable(**kwargs: object) -> list[CheckMessage]:
                 id="django_pageviews.E030",
             )
         ]
+    else:
+        return check_eviction_policy(client)
     finally:
         client.close()
-    return []
+
+
+def check_eviction_policy(client: Any) -> list[CheckMessage]:
+    """The buffer holds views that are in no database yet: a Redis that evicts keys may
+    drop pending views, a claimed batch or a shipment's sent marker (a retry then counts
+    twice)."""
+    from .conf import redis_url
+
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except Exception as exc:  # CONFIG renamed or refused, as on many managed services
+        return [
+            Info(
+                f"Could not read maxmemory-policy of Redis at {redis_url()} ({exc}); the "
+                "page-view buffer needs noeviction.",
+                id="django_pageviews.I001",
+            )
+        ]
+    if policy in (None, "noeviction"):
+        return []
+    return [
+        Warning(
+            f"Redis at {redis_url()} evicts keys under memory pressure (maxmemory-policy "
+            f"{policy}): buffered page views could be lost or counted twice.",
+            hint="Set maxmemory-policy noeviction on the Redis that buffers page views "
+            "(PAGEVIEW_REDIS_URL), or give it a Redis of its own.",
+            id="django_pageviews.W001",
+        )
+    ]

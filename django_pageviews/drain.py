@@ -31,6 +31,7 @@ from .redis_buffer import (
     record_flush,
 )
 from .redis_client import get_client
+from .restore import park_restored
 from .storage import trim_old_rows, write_batch
 from .wire import decode_event, parse_count_field, parse_skipped_field
 
@@ -58,6 +59,7 @@ def drain_redis(
     client = get_client()
     result = DrainResult()
     started = time.monotonic()
+    park_restored(client)  # a Redis restored from an old snapshot: not drained twice
     while time_budget is None or time.monotonic() - started < time_budget:
         batch_id = claim(client, conf.BATCH_SIZE)
         if batch_id is None:
@@ -97,7 +99,7 @@ def write_claim(client: object, batch: Claim) -> int:
             events.append(decode_event(raw))
         except (ValueError, TypeError):
             skipped[(current_day(), stats.SKIP_INVALID)] += _poison(raw)
-    written = write_batch(batch.batch_id, events, totals, skipped)
+    written = write_batch(batch.batch_id, events, totals, skipped, claim_mark=batch.mark)
     ack(client, batch)
     stats.incr(stats.WRITTEN, written)
     return written

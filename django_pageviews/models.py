@@ -123,8 +123,14 @@ class ProcessedBatch(models.Model):
     batch_id = models.CharField(max_length=64, unique=True)
     views = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # On the Redis path, the claim's mark (the Redis buffer's epoch and claim sequence
+    # number), committed with the batch: a Redis whose sequence is behind the highest
+    # committed one for its epoch went back in time (restore.py).
+    redis_epoch = models.CharField(max_length=64, blank=True, default="")
+    redis_seq = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
+        indexes = [models.Index(fields=["redis_epoch", "redis_seq"])]
         verbose_name = "Processed batch"
         verbose_name_plural = "Processed batches"
 

@@ -8,6 +8,10 @@ Keys (all under one hash tag, ``{prefix}``):
 - ``claims``: sorted set, batch id -> claim time
 - ``chunk:<id>`` / ``evchunk:<id>``: the counts and raw events of one claimed batch
 - ``seq``, ``oldest``, ``counters``, ``early``, ``sent:<shipment id>``: bookkeeping
+- ``epoch`` (named by the first shipment into an empty Redis) and ``claimmarks`` (batch id
+  -> "epoch:seq" of each open claim): what restore.py compares with the database
+- ``restored`` and ``restored:<group id>:*``: pending data of a Redis that went back in
+  time, parked by restore.py
 
 A batch is written to the database in one transaction with its batch id, then
 acknowledged; a flusher killed in between leaves the claim, which cleanup acknowledges
@@ -16,6 +20,7 @@ acknowledged; a flusher killed in between leaves the claim, which cleanup acknow
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import Counter
@@ -23,10 +28,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .conf import conf
+from . import stats
+from .conf import conf, redis_url
 from .events import PageViewEvent
 from .wire import dimension_totals
 
+logger = logging.getLogger(__name__)
+
+WENT_BACK = "redis_went_back"  # stats counter: claims refused by a Redis gone back in time
 SENT_MARKER_TTL = 3600  # seconds a shipment id is remembered for idempotent retries
 
 
@@ -49,6 +58,15 @@ class Keys:
 
     def sent(self, shipment_id: str) -> str:
         return f"{self.prefix}sent:{shipment_id}"
+
+    @property
+    def restored_groups(self) -> str:
+        """Sorted set: restored group id -> when it was parked."""
+        return f"{self.prefix}restored:groups"
+
+    def restored(self, group_id: str, part: str) -> str:
+        """A part ("counts", "events" or "info") of a parked restored group."""
+        return f"{self.prefix}restored:{group_id}:{part}"
 
 
 @dataclass
@@ -73,6 +91,7 @@ class Shipment:
             len(self.counts),
             len(self.dims),
             len(self.counters),
+            self.shipment_id,  # the epoch, if this is the first shipment into an empty Redis
         ]
         for counter in (self.counts, self.dims, self.counters):
             for name, n in counter.items():
@@ -86,6 +105,7 @@ class Shipment:
             keys.oldest,
             keys.counters,
             keys.early,
+            keys.epoch,
         ], args
 
 
@@ -94,6 +114,24 @@ class Claim:
     batch_id: str
     counts: dict[str, int]
     raw_events: list[str]
+    mark: tuple[str, int] | None = None  # (epoch, claim sequence number), for restore.py
+
+
+def parse_mark(mark: str | None) -> tuple[str, int] | None:
+    if not mark:
+        return None
+    epoch, _, seq = mark.rpartition(":")
+    return epoch, int(seq)
+
+
+# The last claim mark (epoch, claim sequence number) this process saw in each buffer
+# (Redis URL and key prefix): a Redis whose sequence falls below it within the same epoch
+# went back in time, and claims nothing until restore.py has looked at it.
+_seen: dict[tuple[str, str], tuple[str, int]] = {}
+
+
+def saw_mark(epoch: str, seq: int) -> None:
+    _seen[(redis_url(), Keys.current().prefix)] = (epoch, seq)
 
 
 def claim(client: Any, size: int) -> str | None:
@@ -102,6 +140,7 @@ def claim(client: Any, size: int) -> str | None:
 
     keys = Keys.current()
     batch_id = uuid.uuid4().hex
+    seen_epoch, seen_seq = _seen.get((redis_url(), keys.prefix), ("", 0))
     claimed = claim_script(
         keys=[
             keys.pending,
@@ -111,11 +150,24 @@ def claim(client: Any, size: int) -> str | None:
             keys.evchunk(batch_id),
             keys.seq,
             keys.oldest,
+            keys.claimmarks,
+            keys.epoch,
         ],
-        args=[size, time.time(), batch_id],
+        args=[size, time.time(), batch_id, seen_epoch, seen_seq],
         client=client,
     )
-    return batch_id if claimed else None
+    if claimed == -1:
+        stats.incr(WENT_BACK)
+        logger.error(
+            "The Redis page-view buffer went back in time during a drain (restored from an "
+            "older snapshot?): nothing more is claimed until the next drain has checked it."
+        )
+        return None
+    mark = parse_mark(claimed) if isinstance(claimed, str) else None
+    if mark is None:
+        return None
+    saw_mark(*mark)
+    return batch_id
 
 
 def read_claim(client: Any, batch_id: str) -> Claim:
@@ -123,8 +175,9 @@ def read_claim(client: Any, batch_id: str) -> Claim:
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.chunk(batch_id))
         pipe.lrange(keys.evchunk(batch_id), 0, -1)
-        counts, raw = pipe.execute()
-    return Claim(batch_id, {f: int(n) for f, n in counts.items()}, raw)
+        pipe.hget(keys.claimmarks, batch_id)
+        counts, raw, mark = pipe.execute()
+    return Claim(batch_id, {f: int(n) for f, n in counts.items()}, raw, parse_mark(mark))
 
 
 def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
@@ -156,7 +209,12 @@ def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
 
 def failed_attempt(client: Any, batch_id: str) -> int:
     """Count a failed write of a claimed batch; the number of failures so far."""
-    attempts: int = client.hincrby(Keys.current().attempts, batch_id, 1)
+    from redis.exceptions import OutOfMemoryError
+
+    try:
+        attempts: int = client.hincrby(Keys.current().attempts, batch_id, 1)
+    except OutOfMemoryError:  # a full Redis: the failure is logged by the caller, not kept
+        return int(client.hget(Keys.current().attempts, batch_id) or 0) + 1
     return attempts
 
 
@@ -227,7 +285,10 @@ def status(client: Any) -> dict[str, Any]:
         pipe.get(keys.oldest)
         pipe.hgetall(keys.counters)
         pipe.zcard(keys.aside)
-        total, fields, events, oldest_claim, n_claims, oldest, counters, aside = pipe.execute()
+        pipe.zcard(keys.restored_groups)
+        (total, fields, events, oldest_claim, n_claims, oldest, counters, aside, restored) = (
+            pipe.execute()
+        )
     now = time.time()
     counters = {k: int(v) for k, v in counters.items()}
     views, ms = counters.get("last_flush_views", 0), counters.get("last_flush_ms", 0)
@@ -237,6 +298,7 @@ def status(client: Any) -> dict[str, Any]:
         "pending_raw_events": events,
         "claimed_batches": n_claims,
         "batches_set_aside": aside,
+        "restored_groups": restored,
         "oldest_claim_age_seconds": round(now - oldest_claim[0][1], 3) if oldest_claim else None,
         "oldest_pending_age_seconds": round(now - float(oldest), 3) if oldest else None,
         "last_flush_rate_views_per_second": round(views * 1000 / ms) if ms else None,
@@ -245,11 +307,19 @@ def status(client: Any) -> dict[str, Any]:
 
 
 def record_flush(client: Any, views: int, seconds: float) -> None:
-    client.hset(
-        Keys.current().counters,
-        mapping={
-            "last_flush_at": int(time.time()),
-            "last_flush_views": views,
-            "last_flush_ms": int(seconds * 1000),
-        },
-    )
+    from redis.exceptions import OutOfMemoryError
+
+    try:
+        client.hset(
+            Keys.current().counters,
+            mapping={
+                "last_flush_at": int(time.time()),
+                "last_flush_views": views,
+                "last_flush_ms": int(seconds * 1000),
+            },
+        )
+    except OutOfMemoryError:
+        # Statistics only: a Redis still full after a drain (memory held by other data)
+        # must not turn the drain that wrote its batches into a failure.
+        stats.incr(stats.REDIS_ERROR)
+        logger.warning("Redis is full: the last flush's statistics were not recorded.")

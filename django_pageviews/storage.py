@@ -39,10 +39,12 @@ def write_batch(
     events: Sequence[PageViewEvent],
     totals: Mapping[tuple[date, Target], int] | None = None,
     skipped: Mapping[tuple[date, str], int] | None = None,
+    claim_mark: tuple[str, int] | None = None,
 ) -> int:
     """Store a batch under ``batch_id``: raw rows for ``events``, daily totals (``totals``,
     or counted from ``events``) and requests not counted (``skipped``, by day and reason).
-    The number of views written, 0 for a replay.
+    The number of views written, 0 for a replay. ``claim_mark``: the Redis claim's (epoch,
+    sequence number), kept with the batch id (restore.py).
     """
     using = router.db_for_write(PageViewDaily) or DEFAULT_DB_ALIAS
     events = with_visitor_hashes(events)  # before the transaction: a salt is made at most once
@@ -61,7 +63,10 @@ def write_batch(
     views = sum(totals.values())
     try:
         with transaction.atomic(using=using):
-            ProcessedBatch.objects.using(using).create(batch_id=batch_id, views=views)
+            epoch, seq = claim_mark or ("", None)
+            ProcessedBatch.objects.using(using).create(
+                batch_id=batch_id, views=views, redis_epoch=epoch, redis_seq=seq
+            )
             if conf.STORE_RAW and events:
                 PageView.objects.using(using).bulk_create(
                     _raw_rows(events, resolved), batch_size=RAW_INSERT_BATCH

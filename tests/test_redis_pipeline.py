@@ -54,7 +54,7 @@ def test_asgi_views_travel_through_redis_exactly(redis_url: str) -> None:
     assert PageView.get_view_count() == 320
     # Nothing pending is left behind but bookkeeping.
     leftovers = [k for k in redis_keys(redis_url) if "sent:" not in k]
-    assert sorted(k.split(":", 1)[1] for k in leftovers) == ["counters", "seq"]
+    assert sorted(k.split(":", 1)[1] for k in leftovers) == ["counters", "epoch", "seq"]
 
 
 def test_wsgi_views_are_shipped_by_the_thread_batcher(redis_url: str) -> None:
