@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_pageviews", "0003_visitor_salts_skipped"),
+        ("django_pageviews", "0004_unsettled_shipments"),
     ]
 
     operations = [
