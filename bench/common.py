@@ -1,8 +1,10 @@
-"""What the benchmarks share: paths, the Redis database they may wipe, realistic events,
-and Markdown output. Importing this module does not configure Django."""
+"""What the benchmarks share: paths, the Redis database they may wipe (a private server
+unless BENCH_REDIS_URL names one), realistic events, and Markdown output. Importing this
+module does not configure Django."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
@@ -21,9 +23,7 @@ T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-# The only Redis database the benchmarks write to; they FLUSHDB it themselves.
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-LOWEST_WRITABLE_DB = 12  # databases 0-11 belong to others on the shared server
+LOWEST_WRITABLE_DB = 12  # databases 0-11 belong to others on a shared server
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/bench")
 CHROME_UA = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
@@ -32,11 +32,31 @@ CHROME_UA = (
 ANONYMISED_IP = "203.0.113.0"  # what privacy.anonymize_ip leaves of 203.0.113.57
 
 
+def redis_url() -> str:
+    """The only Redis database the benchmarks write to; they FLUSHDB it themselves.
+
+    BENCH_REDIS_URL names one (a server the user gives them to empty). Otherwise a private
+    redis-server is started on first use and stopped at exit: a Redis the benchmarks did not
+    start is never flushed. The variable is then set, so that this process's Django
+    settings and its subprocesses (subprocess_env) use the same server."""
+    named = os.environ.get("BENCH_REDIS_URL")
+    if named:
+        return named
+    from tests.redis_server import PrivateRedis
+
+    server = PrivateRedis()
+    server.start()
+    atexit.register(server.close)
+    url = f"redis://127.0.0.1:{server.port}/{LOWEST_WRITABLE_DB}"
+    os.environ["BENCH_REDIS_URL"] = url
+    return url
+
+
 def redis_client() -> Any:
     """A client on the benchmark database, configured as the package's own client."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client = redis.Redis.from_url(redis_url(), decode_responses=True)
     db = int(client.connection_pool.connection_kwargs.get("db", 0))
     if db < LOWEST_WRITABLE_DB:
         raise SystemExit(f"refusing to use Redis database {db}: the benchmarks wipe theirs")
@@ -97,8 +117,9 @@ def foreign_clients(client: Any) -> list[str]:
     }
     if not ports:
         return []
+    server_port = client.connection_pool.connection_kwargs.get("port", 6379)
     sockets = subprocess.run(
-        ["ss", "-tnpH", "dport = :6379"], capture_output=True, text=True, check=False
+        ["ss", "-tnpH", f"dport = :{server_port}"], capture_output=True, text=True, check=False
     ).stdout
     me = os.getpid()
     foreign = []
@@ -179,7 +200,12 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("PAGEVIEW_", "TESTS_", "BENCH_")) and k != "DATABASE_URL"
     }
-    env.update(DJANGO_SETTINGS_MODULE="bench.settings", PYTHONPATH=str(ROOT), **extra)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        PYTHONPATH=str(ROOT),
+        BENCH_REDIS_URL=redis_url(),
+        **extra,
+    )
     return env
 
 

