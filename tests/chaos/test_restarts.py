@@ -12,6 +12,8 @@ once or not at all; nothing else is stored; the daily counts agree with the rows
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from django.db.models import Sum
 
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.recorder import flush
-from tests.processes import free_port, subprocess_env, wait_for
+from tests.processes import ROOT, free_port, subprocess_env, wait_for
 from tests.redis_server import PrivateRedis
 
 from .restart_load import Load, Outcome, visitor_number
@@ -113,3 +115,17 @@ def test_a_sigkill_loses_no_view_older_than_the_flush_interval(tmp_path: Path) -
         )
         stop_group(process, signal.SIGKILL)
     assert assert_stored_once(load.outcome, log) == 12
+
+
+def test_a_worker_signalled_alone_writes_its_views_then_dies_by_sigterm() -> None:
+    """Where no server handles SIGTERM in the worker (hypercorn's), the app keeps it
+    alive for its server's orderly stop; when none comes, it writes, then dies as asked."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.chaos.restart_lone_worker", "6"],
+        cwd=ROOT,
+        env=subprocess_env(""),
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == -signal.SIGTERM, result.stderr.decode()
+    assert PageView.objects.count() == 6
