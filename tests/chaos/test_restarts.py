@@ -61,8 +61,13 @@ def assert_stored_once(outcome: Outcome, log: Path) -> int:
         "daily counts - rows": daily - len(numbers),
     }
     expected: dict[str, object] = {key: 0 if key.startswith("daily") else [] for key in found}
+    summary = (
+        f"{outcome}; stored {len(numbers)} (of which {len(stored & outcome.unknown)} "
+        f"without a response)"
+    )
+    print(summary)  # the numbers of each run, for the record (pytest -rP shows them)
     server_log = log.read_text(errors="replace")[-3000:]
-    assert found == expected, f"{outcome}; server log:\n{server_log}"
+    assert found == expected, f"{summary}; server log:\n{server_log}"
     return len(numbers)
 
 
