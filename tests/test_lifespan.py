@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
 from django.test import override_settings
 
 from django_pageviews.aio import handler
@@ -77,10 +78,16 @@ def test_lifespan_shutdown_ships_the_loops_batcher_before_the_loop_closes(
     """The shutdown itself ships the asyncio batcher's views to Redis: a server that
     never closes its loop (uvicorn re-raises SIGTERM first) must not lose them."""
 
+    def drain() -> int:
+        try:
+            return flush()
+        finally:
+            connections.close_all()  # this worker thread's connection
+
     async def run() -> int:
         with override_settings(PAGEVIEW_SHIP_INTERVAL=3600):  # no shipment before shutdown
             assert await views_then_lifespan(make_app(), 5) == LIFESPAN_DONE
-        return await asyncio.to_thread(flush)  # the loop is still running: drain Redis
+        return await asyncio.to_thread(drain)  # the loop is still running: drain Redis
 
     assert asyncio.run(run()) == 5
     assert PageView.objects.count() == 5
