@@ -68,7 +68,7 @@ def measure() -> dict[str, list[tuple[float, float]]]:
 
     results: dict[str, list[tuple[float, float]]] = {"inprocess": [], "redis": []}
     # No background flush while requests are timed: the batch is written afterwards.
-    with override_settings(PAGEVIEW_BATCH_SIZE=N + 1, PAGEVIEW_BUFFER_TIMEOUT=3600):
+    with override_settings(PAGEVIEW_BATCH_SIZE=N + 1, PAGEVIEW_MAX_BUFFER_AGE=3600):
         for _ in range(REPEATS):
             results["inprocess"].append((cpu_per_view(requests), cpu_per_view(buffer.flush)))
 

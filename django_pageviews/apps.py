@@ -14,11 +14,15 @@ class PageViewsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks as pageview_checks
+        from .aio import handler
         from .shutdown import flush_at_exit
 
         checks.register(pageview_checks.check_settings)
         checks.register(pageview_checks.check_async_dependencies)
         checks.register(pageview_checks.check_redis_reachable, deploy=True)
-        # The safety net behind the ASGI lifespan hook: views still buffered when the
-        # interpreter exits (SIGTERM under WSGI servers, manage.py commands) are written.
+        # ASGI servers' graceful shutdown writes the buffered views through the lifespan
+        # protocol, which Django's handler lacks: taught here, so a plain asgi.py is safe.
+        handler.install()
+        # Views still buffered when the interpreter exits (WSGI servers, daphne, manage.py
+        # commands) are written by this hook.
         atexit.register(flush_at_exit)

@@ -2,8 +2,10 @@
 
 Requests append events under a lock held for a few dictionary operations; a daemon writer
 thread flushes when PAGEVIEW_BATCH_SIZE views wait or the oldest has waited
-PAGEVIEW_BUFFER_TIMEOUT seconds. A batch that fails to write keeps its batch id and is
-retried first: if the failure was a lost commit acknowledgement, the replay is skipped.
+PAGEVIEW_MAX_BUFFER_AGE seconds: that age bounds what a SIGKILL or an OOM kill can lose
+(a process that stops in order writes everything at its shutdown). A batch that fails to
+write keeps its batch id and is retried first: if the failure was a lost commit
+acknowledgement, the replay is skipped.
 
 Views not yet in the database are kept as per-target counts so that reads can add them:
 a read holds ``commit_lock`` so that a batch is never seen both pending and committed.
@@ -141,7 +143,7 @@ class InProcessBuffer:
     def flush(self, due_only: bool = False) -> int:
         """Write every queued view now; the number written. Errors are logged, not raised:
         the failed batch stays queued (see ``last_error``). With ``due_only`` (the writer
-        thread), a partial batch is left until its oldest view is PAGEVIEW_BUFFER_TIMEOUT old.
+        thread), a partial batch is left until its oldest view is ``max_age()`` old.
         """
         written = 0
         with self._flush_lock:
@@ -242,9 +244,9 @@ class InProcessBuffer:
         if len(self._queue) >= conf.BATCH_SIZE or self._failed:
             return 0.0
         if self._queue:
-            return max(0.0, self._queue[0].timestamp + conf.BUFFER_TIMEOUT - time.time())
+            return max(0.0, self._queue[0].timestamp + max_age() - time.time())
         skipped_age = stats.unsaved_age()  # only requests not counted: saved as late
-        return None if skipped_age is None else max(0.0, conf.BUFFER_TIMEOUT - skipped_age)
+        return None if skipped_age is None else max(0.0, max_age() - skipped_age)
 
     def wake_for_skips(self) -> None:
         """Skip counts are waiting: make sure the writer saves them in time, even when no
@@ -282,6 +284,12 @@ class InProcessBuffer:
             else:  # back off while the database is failing
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_DELAYS[1])
+
+
+def max_age() -> float:
+    """How long a view may wait: PAGEVIEW_MAX_BUFFER_AGE, or a lower BUFFER_TIMEOUT (the
+    0.2.x setting for it, which a site may have lowered on purpose)."""
+    return float(min(conf.MAX_BUFFER_AGE, conf.BUFFER_TIMEOUT))
 
 
 def _is_data_error(exc: Exception) -> bool:

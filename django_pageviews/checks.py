@@ -83,6 +83,7 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("STORE_RAW", "E010", _is_bool, "True or False"),
     ("STORE_IP", "E011", _is_bool, "True or False"),
     ("MAX_BUFFER_SIZE", "E012", lambda v: _is_int(v, 1), "an integer >= 1"),
+    ("MAX_BUFFER_AGE", "E036", _is_positive_number, "a number of seconds > 0"),
     ("REDIS_URL", "E014", _is_redis_url, "None or a redis://, rediss:// or unix:// URL"),
     ("REDIS_SOCKET_TIMEOUT", "E015", _is_positive_number, "a number of seconds > 0"),
     ("REDIS_CONNECT_TIMEOUT", "E016", _is_positive_number, "a number of seconds > 0"),

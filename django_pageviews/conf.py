@@ -77,6 +77,9 @@ class PageViewSettings:
     STORE_RAW = _Setting[bool](True)
     STORE_IP = _Setting[bool](False)
     MAX_BUFFER_SIZE = _Setting[int](100_000)
+    # The longest a view waits in the in-process buffer (BUFFER_TIMEOUT, if lower, too):
+    # what a SIGKILL can lose. bench/buffer_age.py measured the cost of shorter ones.
+    MAX_BUFFER_AGE = _Setting[float](1.0)
     # The Redis + Celery path (PAGEVIEW_ASYNC_PROCESSING = True).
     REDIS_URL = _Setting[str | None](None)  # None: CELERY_BROKER_URL if redis://, else local
     REDIS_SOCKET_TIMEOUT = _Setting[float](0.5)

@@ -34,7 +34,7 @@ def stored() -> int:
     return PageView.objects.count()
 
 
-@override_settings(PAGEVIEW_BATCH_SIZE=10, PAGEVIEW_BUFFER_TIMEOUT=3600)
+@override_settings(PAGEVIEW_BATCH_SIZE=10, PAGEVIEW_MAX_BUFFER_AGE=3600)
 def test_writer_flushes_when_a_batch_is_full() -> None:
     asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(25)])
     wait_for(lambda: stored() == 20)
@@ -50,7 +50,7 @@ def test_writer_flushes_when_the_oldest_view_is_old_enough() -> None:
     assert buffer.pending_count() == 0
 
 
-@override_settings(PAGEVIEW_MAX_BUFFER_SIZE=5, PAGEVIEW_BATCH_SIZE=5, PAGEVIEW_BUFFER_TIMEOUT=3600)
+@override_settings(PAGEVIEW_MAX_BUFFER_SIZE=5, PAGEVIEW_BATCH_SIZE=5, PAGEVIEW_MAX_BUFFER_AGE=3600)
 def test_full_buffer_drops_and_counts(caplog: pytest.LogCaptureFixture) -> None:
     # Keep the writer from draining while we fill the buffer.
     with buffer.commit_lock:
@@ -71,7 +71,7 @@ def _rename_rollup_table(to_broken: bool) -> None:
         cursor.execute(f"ALTER TABLE {qn(old)} RENAME TO {qn(new)}")
 
 
-@override_settings(PAGEVIEW_BATCH_SIZE=1000, PAGEVIEW_BUFFER_TIMEOUT=3600)
+@override_settings(PAGEVIEW_BATCH_SIZE=1000, PAGEVIEW_MAX_BUFFER_AGE=3600)
 def test_database_error_keeps_the_batch_for_the_next_flush(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -67,6 +67,12 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("MAX_BUFFER_SIZE", -1),
     ("MAX_BUFFER_SIZE", "100000"),
     ("MAX_BUFFER_SIZE", True),
+    ("MAX_BUFFER_AGE", 0),
+    ("MAX_BUFFER_AGE", -1),
+    ("MAX_BUFFER_AGE", True),
+    ("MAX_BUFFER_AGE", "1"),
+    ("MAX_BUFFER_AGE", None),
+    ("MAX_BUFFER_AGE", float("inf")),
     ("REDIS_URL", ""),
     ("REDIS_URL", "localhost:6379"),
     ("REDIS_URL", "http://localhost:6379/0"),
@@ -182,6 +188,8 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("STORE_IP", True),
     ("MAX_BUFFER_SIZE", 100),
     ("MAX_BUFFER_SIZE", 10**9),
+    ("MAX_BUFFER_AGE", 0.25),
+    ("MAX_BUFFER_AGE", 300),
     ("REDIS_URL", None),
     ("REDIS_URL", "redis://localhost:6379/0"),
     ("REDIS_URL", "redis://:secret@10.0.0.5:6380/3"),
@@ -228,6 +236,7 @@ GOOD_VALUES: list[tuple[str, Any]] = [
 # unreachable, under --deploy) are not per-setting rules, so the rule ids skip them.
 RULE_IDS = [
     *(f"E{i:03d}" for i in range(1, 13)),
+    "E036",  # MAX_BUFFER_AGE, next to MAX_BUFFER_SIZE
     *(f"E{i:03d}" for i in range(14, 20)),
     *(f"E{i:03d}" for i in range(21, 28)),
     "E035",  # ANONYMIZE_IP, next to the other privacy settings

@@ -1,4 +1,5 @@
-"""Shutdown writes what is buffered: the lifespan wrapper, and a real uvicorn process."""
+"""Shutdown writes what is buffered: Django's own handler answers the lifespan protocol
+(taught by the app), the optional wrapper does the same, and a real uvicorn process."""
 
 from __future__ import annotations
 
@@ -8,46 +9,111 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
+from django.test import override_settings
 
-from django_pageviews.aio.lifespan import PageViewsLifespan
+from django_pageviews.aio import handler
+from django_pageviews.aio.lifespan import ASGIApp, PageViewsLifespan
 from django_pageviews.models import PageView
+from django_pageviews.recorder import flush
 from tests.conftest import BROWSER_UA, distinct_visitors
 from tests.processes import free_port, uvicorn, wait_until_serving
+from tests.redis_server import PrivateRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 
+APPS: dict[str, Callable[[], ASGIApp]] = {
+    "plain-handler": ASGIHandler,  # get_asgi_application() as a 0.2.x asgi.py has it
+    "wrapper": lambda: PageViewsLifespan(ASGIHandler()),
+}
 
-@pytest.mark.django_db(transaction=True)
-def test_lifespan_shutdown_flushes_the_buffer() -> None:
-    app = PageViewsLifespan(ASGIHandler())
+
+async def views_then_lifespan(app: ASGIApp, visitors: int) -> list[dict[str, Any]]:
+    """Serve ``visitors`` views, then run one lifespan (startup, shutdown) on this loop;
+    the messages the app sent."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        responses = await asyncio.gather(
+            *(c.get("/plain/", headers=h) for h in distinct_visitors(visitors))
+        )
+    assert [r.status_code for r in responses] == [200] * visitors
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     sent: list[dict[str, Any]] = []
 
-    async def run() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            await asyncio.gather(*(c.get("/plain/", headers=h) for h in distinct_visitors(7)))
-        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    async def receive() -> dict[str, Any]:
+        return next(messages)
 
-        async def receive() -> dict[str, Any]:
-            return next(messages)
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
 
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    return sent
 
-        await app({"type": "lifespan"}, receive, send)
 
-    asyncio.run(run())
-    assert sent == [
-        {"type": "lifespan.startup.complete"},
-        {"type": "lifespan.shutdown.complete"},
-    ]
+LIFESPAN_DONE = [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+
+
+@pytest.mark.parametrize("make_app", APPS.values(), ids=list(APPS))
+@pytest.mark.django_db(transaction=True)
+@override_settings(PAGEVIEW_MAX_BUFFER_AGE=3600)
+def test_lifespan_shutdown_flushes_the_buffer(make_app: Callable[[], ASGIApp]) -> None:
+    sent = asyncio.run(views_then_lifespan(make_app(), 7))
+    assert sent == LIFESPAN_DONE
     assert PageView.objects.count() == 7
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # given back at shutdown
+
+
+@pytest.mark.parametrize("make_app", APPS.values(), ids=list(APPS))
+@pytest.mark.django_db(transaction=True)
+def test_lifespan_shutdown_ships_the_loops_batcher_before_the_loop_closes(
+    make_app: Callable[[], ASGIApp], private_redis: PrivateRedis
+) -> None:
+    """The shutdown itself ships the asyncio batcher's views to Redis: a server that
+    never closes its loop (uvicorn re-raises SIGTERM first) must not lose them."""
+
+    def drain() -> int:
+        try:
+            return flush()
+        finally:
+            connections.close_all()  # this worker thread's connection
+
+    async def run() -> int:
+        with override_settings(PAGEVIEW_SHIP_INTERVAL=3600):  # no shipment before shutdown
+            assert await views_then_lifespan(make_app(), 5) == LIFESPAN_DONE
+        return await asyncio.to_thread(drain)  # the loop is still running: drain Redis
+
+    assert asyncio.run(run()) == 5
+    assert PageView.objects.count() == 5
+
+
+def test_the_handler_is_taught_lifespan_once() -> None:
+    """ready() installed it; installing again wraps nothing twice."""
+    assert handler.installed()
+    patched = ASGIHandler.__call__
+    handler.install()
+    assert ASGIHandler.__call__ is patched
+    assert not getattr(patched.__wrapped__, "_pageviews_lifespan", False)  # type: ignore[attr-defined]
+
+
+def test_the_handler_still_refuses_other_scopes() -> None:
+    async def receive() -> Any:
+        raise AssertionError("not called")
+
+    async def send(message: Any) -> None:
+        raise AssertionError("not called")
+
+    async def call() -> None:
+        await ASGIHandler()({"type": "websocket"}, receive, send)
+
+    with pytest.raises(ValueError, match="Django can only handle ASGI/HTTP connections"):
+        asyncio.run(call())
 
 
 def manage(env: dict[str, str], *args: str) -> None:
@@ -64,7 +130,7 @@ def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path)
         **os.environ,
         "DATABASE_URL": f"sqlite:///{db}",
         "DJANGO_SETTINGS_MODULE": "example_asgi.settings",
-        "PAGEVIEW_BUFFER_TIMEOUT": "3600",  # nothing is written before shutdown
+        "PAGEVIEW_MAX_BUFFER_AGE": "3600",  # nothing is written before shutdown
     }
     env.pop("REDIS_URL", None)
     manage(env, "migrate", "--noinput")

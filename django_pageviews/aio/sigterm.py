@@ -1,0 +1,78 @@
+"""Keep a server worker alive on SIGTERM long enough for its graceful shutdown.
+
+Some servers leave SIGTERM at its default in their worker processes and stop them
+another way: hypercorn's workers (multiprocessing children) wait for an event that
+their parent sets on SIGTERM. systemd (KillMode=control-group, its default) and
+``kill -TERM -<pgid>`` send SIGTERM to every process of the service at once, so the
+default action ends such a worker at once: requests in flight are cut and its buffered
+views are lost, before the parent's orderly shutdown could reach it.
+
+Only where SIGTERM is still at its default when the lifespan starts (no server handles
+it in this process), the first SIGTERM is therefore taken as "the server is stopping":
+the worker carries on so that the server's own shutdown (and our lifespan shutdown)
+can run. If no lifespan shutdown has begun GRACE_SECONDS later (the signal was meant for
+this process alone), the views are written and the process ends by SIGTERM as it would
+have. A second SIGTERM ends it at once. A server that handles SIGTERM itself (uvicorn,
+granian, gunicorn's workers) is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from types import FrameType
+
+logger = logging.getLogger(__name__)
+
+GRACE_SECONDS = 10.0
+
+_state: dict[str, object] = {}  # "loop", "timer": while guarded
+
+
+def guard() -> None:
+    """At lifespan startup, on the loop's thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set signal handlers
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL or _state:
+        return
+    _state["loop"] = asyncio.get_running_loop()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def release() -> None:
+    """At lifespan shutdown: the server stops in order; SIGTERM gets its default back."""
+    timer = _state.get("timer")
+    if isinstance(timer, asyncio.TimerHandle | asyncio.Task):
+        timer.cancel()
+    if _state and signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _state.clear()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process
+    loop = _state.get("loop")
+    if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # a loop closing meanwhile
+            loop.call_soon_threadsafe(_arm, loop)
+
+
+def _arm(loop: asyncio.AbstractEventLoop) -> None:
+    if _state:
+        _state["timer"] = loop.create_task(_end_after_grace())
+
+
+async def _end_after_grace() -> None:
+    from .lifespan import shutdown
+
+    await asyncio.sleep(GRACE_SECONDS)
+    logger.warning(
+        "SIGTERM, and no lifespan shutdown after %s s: writing page views and exiting.",
+        GRACE_SECONDS,
+    )
+    _state.clear()
+    await shutdown()
+    signal.raise_signal(signal.SIGTERM)  # the default action, now
