@@ -8,7 +8,9 @@ from datetime import date
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from django_pageviews.events import PK, PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
@@ -76,9 +78,12 @@ def test_many_targets_in_one_batch() -> None:
     assert set(PageViewDaily.objects.values_list("views", flat=True)) == {2}
 
 
-def test_slug_and_pk_targets_resolve_in_one_query_per_model_field(
-    django_assert_num_queries: object,
-) -> None:
+def lookups(context: CaptureQueriesContext) -> list[str]:
+    """The queries run, but savepoints (a lookup inside a caller's transaction has one)."""
+    return [q["sql"] for q in context.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+
+
+def test_slug_and_pk_targets_resolve_in_one_query_per_model_field() -> None:
     a = Article.objects.create(title="A", slug="a")
     b = Article.objects.create(title="B", slug="b")
     ContentType.objects.get_for_model(Article)  # warm the content type cache
@@ -89,8 +94,9 @@ def test_slug_and_pk_targets_resolve_in_one_query_per_model_field(
         Target("/b2/", "", "tests.article", PK, str(b.pk)),
         Target("/gone/", "", "nosuch.model", PK, "1"),
     }
-    with django_assert_num_queries(1):  # type: ignore[operator]
+    with CaptureQueriesContext(connection) as context:
         resolved = resolve_targets(targets, "default")
+    assert len(lookups(context)) == 1
     ct = ContentType.objects.get_for_model(Article).pk
     assert resolved == {
         Target("/a/", "", "tests.article", "slug", "a"): (ct, str(a.pk)),
