@@ -109,5 +109,10 @@ def cleanup(stale_after: float | None = None) -> CleanupResult:
             break
         result.replayed += 1
         logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)
-    result.trimmed = trim_old_rows()
+    if not result.failed:  # else the database cannot write: trimming would fail too
+        try:
+            result.trimmed = trim_old_rows()
+        except Exception:
+            stats.incr(stats.FLUSH_ERROR)
+            logger.exception("Trimming old page-view batch ids failed; tried again next time.")
     return result

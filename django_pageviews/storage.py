@@ -214,7 +214,7 @@ def _find(label: str, name: str, values: set[str], using: str) -> tuple[int, dic
         return None
     field = lookup_field(model, name)
     if field is None:
-        _unresolvable(label, name, "the model has no such field")
+        _unresolvable(label, name, "not a field of the model that a row can be found by")
         return None
     wanted: dict[str, Any] = {}
     for value in values:
