@@ -28,6 +28,7 @@ from .upsert import upsert_skipped
 
 SPLIT_SUFFIX = "~split"
 INVALID_SUFFIX = "~invalid"
+IDS_PER_QUERY = 900  # under SQLite's oldest limit of 999 parameters
 
 WRITTEN = "written"
 SPLIT = "split"
@@ -39,15 +40,15 @@ def database() -> str:
 
 
 def batch_states(batch_ids: Iterable[str]) -> dict[str, str]:
-    """WRITTEN, SPLIT or INVALID for each of ``batch_ids`` the database knows, in one
-    query; an id it does not know is left out (never written, nor begun)."""
+    """WRITTEN, SPLIT or INVALID for each of ``batch_ids`` the database knows (one query
+    per 300 ids); an id it does not know is left out (never written, nor begun)."""
     ids = list(batch_ids)
     names = [f"{b}{suffix}" for b in ids for suffix in ("", SPLIT_SUFFIX, INVALID_SUFFIX)]
-    known = set(
-        ProcessedBatch.objects.using(database())
-        .filter(batch_id__in=names)
-        .values_list("batch_id", flat=True)
-    )
+    known: set[str] = set()
+    rows = ProcessedBatch.objects.using(database())
+    for start in range(0, len(names), IDS_PER_QUERY):
+        chunk = names[start : start + IDS_PER_QUERY]
+        known.update(rows.filter(batch_id__in=chunk).values_list("batch_id", flat=True))
     states: dict[str, str] = {}
     for b in ids:
         if b + SPLIT_SUFFIX in known:

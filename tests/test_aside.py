@@ -145,5 +145,8 @@ def test_an_old_set_aside_batch_with_a_poison_record_is_split(redis_url: str) ->
 
 
 def test_retry_aside_without_redis_is_an_error() -> None:
-    with override_settings(PAGEVIEW_ASYNC_PROCESSING=False), pytest.raises(CommandError):
+    with (
+        override_settings(PAGEVIEW_ASYNC_PROCESSING=False),
+        pytest.raises(CommandError, match="needs PAGEVIEW_ASYNC_PROCESSING"),
+    ):
         flush("--retry-aside")
