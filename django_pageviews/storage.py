@@ -142,7 +142,7 @@ def _new_events(
     events: Sequence[PageViewEvent], using: str
 ) -> tuple[list[PageViewEvent], Counter[DayTarget]]:
     """The events not yet stored as raw rows (nor twice in the batch), and the views the
-    others hold, by day and target. One indexed query per RAW_INSERT_BATCH events."""
+    others hold, by day and target. One indexed query (per 999 events on SQLite)."""
     if not conf.STORE_RAW or not events:
         return list(events), Counter()
     ids: dict[uuid.UUID, str] = {}
@@ -152,8 +152,9 @@ def _new_events(
             ids[uuid.UUID(e.event_id)] = e.event_id
     keys = list(ids)
     stored: set[str] = set()
-    for start in range(0, len(keys), RAW_INSERT_BATCH):
-        chunk = keys[start : start + RAW_INSERT_BATCH]
+    per_query = connections[using].features.max_query_params or len(keys) or 1
+    for start in range(0, len(keys), per_query):
+        chunk = keys[start : start + per_query]
         found = PageView.objects.using(using).filter(event_id__in=chunk)
         stored.update(ids[i] for i in found.values_list("event_id", flat=True))
     kept: list[PageViewEvent] = []
