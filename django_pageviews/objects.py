@@ -1,4 +1,5 @@
-"""How a viewed object is named in an event, and how a read finds it again."""
+"""How a viewed object is named in an event, how the writer looks it up, and how a read
+finds it again."""
 
 from __future__ import annotations
 
