@@ -16,7 +16,7 @@ from django_pageviews.drain import drain_redis
 from django_pageviews.events import PK, PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.recorder import flush
-from django_pageviews.storage import resolve_targets
+from django_pageviews.resolve import resolve_targets
 from tests.conftest import asgi_requests, distinct_visitors
 from tests.models import Article, Document, Ticket
 from tests.views import DocumentByCode

@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from django_pageviews.events import PK, PageViewEvent, Target, local_day
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
-from django_pageviews.storage import resolve_targets, target_hash, write_batch
+from django_pageviews.resolve import resolve_targets
+from django_pageviews.storage import target_hash, write_batch
 from tests.models import Article
 
 pytestmark = pytest.mark.django_db
