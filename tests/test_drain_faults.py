@@ -7,18 +7,22 @@ twice never fails a batch. Real Redis, real database, faults injected in the dat
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Sum
 
 from django_pageviews import redis_buffer, storage
 from django_pageviews.drain import cleanup, drain_redis
-from django_pageviews.models import PageView, PageViewDaily, SkippedDaily
+from django_pageviews.events import current_day
+from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
 from django_pageviews.producer import build_shipment
 from django_pageviews.redis_buffer import Keys, status
 from django_pageviews.redis_client import get_client
@@ -27,6 +31,7 @@ from django_pageviews.storage import write_batch
 from tests.conftest import BROWSER_UA, asgi_requests, distinct_visitors
 from tests.db_faults import allow_all, read_only, refuse_url
 from tests.models import Article
+from tests.processes import running, subprocess_env, wait_for
 from tests.test_storage import PAGE, event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -171,6 +176,66 @@ def test_a_flusher_stopped_mid_split_then_cleanup_is_exact(
     assert (total(), daily(POISON), invalid()) == (good + 2, 2, 0)
     assert PageView.objects.count() == good + 2
     assert redis_buffer.aside_ids(client) == []
+
+
+def lock_waits() -> int:
+    """Transactions of this database waiting for a row lock."""
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    else:
+        sql = (
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX t "
+            "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+            "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="holding one row locked needs row locks")
+def test_a_flusher_killed_mid_split_then_cleanup_is_exact(
+    redis_url: str, poison_rollup: None, tmp_path: Path
+) -> None:
+    """A real flusher process, SIGKILLed while it sets the poison record aside (another
+    transaction holds the row its invalid count goes to), after the split began."""
+    good = send_views(good_pages=9, poison=2)
+    client = get_client()
+    blocker = connections.create_connection(DEFAULT_DB_ALIAS)
+    blocker.set_autocommit(False)
+    log = tmp_path / "flusher.log"
+    try:
+        table = connection.ops.quote_name(SkippedDaily._meta.db_table)
+        with blocker.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (day, reason, requests) VALUES (%s, %s, 0)",
+                [current_day(), "invalid"],
+            )
+        flusher = [sys.executable, "-m", "django", "pageviews_flush"]
+        with running(flusher, subprocess_env(redis_url), log) as process:
+            wait_for(lambda: lock_waits() > 0, "the flusher to wait", explain=log.read_text)
+            process.kill()
+            process.wait()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    wait_for(lambda: lock_waits() == 0, "the killed flusher's transaction to end")
+    # Killed mid-split: the split began, the poison record was not yet set aside.
+    marks = ProcessedBatch.objects.exclude(batch_id__contains=".")
+    assert marks.filter(batch_id__endswith="~split").count() == 1
+    assert not ProcessedBatch.objects.filter(batch_id__endswith="~invalid").exists()
+    assert status(client)["claimed_batches"] == 1
+    result = cleanup(stale_after=0)
+    assert (result.replayed, result.failed) == (1, 0)
+    assert (total(), invalid(), daily(POISON)) == (good, 2, 0)
+    assert redis_buffer.aside_status(client)["views"] == 2
+    allow_all(PageViewDaily)
+    retry_aside()
+    assert (total(), daily(POISON), invalid()) == (good + 2, 2, 0)
+    assert PageView.objects.count() == good + 2
 
 
 def test_a_raw_event_already_stored_is_skipped_with_its_count(redis_url: str) -> None:
