@@ -23,10 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
-from django.db import DataError, IntegrityError, OperationalError, close_old_connections
+from django.db import close_old_connections
 
 from . import stats
 from .conf import conf
+from .db_errors import is_data_error
 from .events import PageViewEvent, Target, current_day
 from .storage import trim_old_rows, write_batch
 
@@ -39,9 +40,6 @@ OVERFLOW_WARNING_INTERVAL = 60.0
 TRIM_INTERVAL = 3600.0
 RETRY_DELAYS = (1.0, 60.0)  # first retry after a failed write, and the longest wait
 MAX_ATTEMPTS = 5  # failures of one batch for its data before it is split
-DATA_ERRORS = (DataError, IntegrityError, ValueError, TypeError)
-# Incorrect string value, incorrect datetime value, out of range, data too long.
-MYSQL_DATA_ERROR_CODES = frozenset((1366, 1292, 1264, 1406))
 
 
 class InProcessBuffer:
@@ -176,7 +174,7 @@ class InProcessBuffer:
         (logged, counted as invalid), so that it cannot hold back every view behind it.
         Any other error (database down, table missing during a deploy) is waited out, as
         long as it takes."""
-        if not _is_data_error(exc):
+        if not is_data_error(exc):
             return [batch]
         batch_id, events, skipped = batch
         attempts = self._attempts.pop(batch_id, 0) + 1
@@ -290,14 +288,6 @@ def max_age() -> float:
     """How long a view may wait: PAGEVIEW_MAX_BUFFER_AGE, or a lower BUFFER_TIMEOUT (the
     0.2.x setting for it, which a site may have lowered on purpose)."""
     return float(min(conf.MAX_BUFFER_AGE, conf.BUFFER_TIMEOUT))
-
-
-def _is_data_error(exc: Exception) -> bool:
-    # mysqlclient raises OperationalError for some values MySQL refuses (1366: a character
-    # the column's charset lacks); they are data errors all the same.
-    if isinstance(exc, OperationalError):
-        return bool(exc.args) and exc.args[0] in MYSQL_DATA_ERROR_CODES
-    return isinstance(exc, DATA_ERRORS)
 
 
 buffer = InProcessBuffer()

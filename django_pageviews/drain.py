@@ -4,44 +4,29 @@ claim (atomic, in Redis) -> write (one DB transaction, batch id included) -> ack
 in Redis). A flusher killed anywhere leaves either an unclaimed view, a claim whose batch
 id is not in the database (replayed by cleanup), or one whose id is (acknowledged by
 cleanup). No lock is held while the database works.
+
+A database that cannot write (down, read-only, locked, full) is waited out: the claim
+stays, however many times it fails, and nothing is set aside for it. A batch refused for
+its data is written in parts around the record at fault (splitting.py).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
 
 from . import stats
 from .conf import conf
-from .events import PageViewEvent, Target, current_day
-from .models import ProcessedBatch
-from .redis_buffer import (
-    Claim,
-    ack,
-    claim,
-    claims_older_than,
-    failed_attempt,
-    forget_attempts,
-    read_claim,
-    record_flush,
-)
+from .ledger import WRITTEN, batch_states
+from .redis_buffer import Claim, ack, claim, claims_older_than, read_claim, record_flush
 from .redis_client import get_client
 from .restore import park_restored
-from .storage import trim_old_rows, write_batch
-from .wire import decode_event, parse_count_field, parse_skipped_field
+from .splitting import store
+from .storage import trim_old_rows
 
 logger = logging.getLogger(__name__)
-
-SET_ASIDE = "set_aside"
-
-
-# A claimed batch whose write fails this many times is set aside, not retried forever.
-MAX_ATTEMPTS = 5
 
 
 @dataclass
@@ -67,10 +52,10 @@ def drain_redis(
         try:
             result.views += write_claim(client, read_claim(client, batch_id))
         except Exception:
-            # The claim stays for cleanup_old_buffer_data to retry (or set aside); while
-            # the database fails, claiming more would only move views around.
+            # The database cannot write now. The claim stays for cleanup_old_buffer_data
+            # to retry; claiming more meanwhile would only move views around.
             result.failed += 1
-            _failed(client, batch_id)
+            _failed(batch_id)
             break
         result.batches += 1
         if progress is not None:
@@ -81,51 +66,21 @@ def drain_redis(
     return result
 
 
-def write_claim(client: object, batch: Claim) -> int:
+def write_claim(client: object, batch: Claim, state: str | None = None) -> int:
     """Write one claimed batch (skipped if already written) and acknowledge it."""
-    totals: Counter[tuple[date, Target]] = Counter()
-    skipped: Counter[tuple[date, str]] = Counter()
-    for field, n in batch.counts.items():
-        try:
-            if (day_reason := parse_skipped_field(field)) is not None:
-                skipped[day_reason] += n
-            else:
-                totals[parse_count_field(field)] += n
-        except (ValueError, TypeError):
-            skipped[(current_day(), stats.SKIP_INVALID)] += _poison(field, n)
-    events: list[PageViewEvent] = []
-    for raw in batch.raw_events:
-        try:
-            events.append(decode_event(raw))
-        except (ValueError, TypeError):
-            skipped[(current_day(), stats.SKIP_INVALID)] += _poison(raw)
-    written = write_batch(batch.batch_id, events, totals, skipped, claim_mark=batch.mark)
+    written = store(client, batch, state)
     ack(client, batch)
     stats.incr(stats.WRITTEN, written)
     return written
 
 
-def _failed(client: Any, batch_id: str) -> None:
+def _failed(batch_id: str) -> None:
     stats.incr(stats.FLUSH_ERROR)
-    attempts = failed_attempt(client, batch_id)
-    logger.exception("Writing page-view batch %s failed (attempt %d).", batch_id, attempts)
-    if attempts >= MAX_ATTEMPTS:
-        ack(client, read_claim(client, batch_id), set_aside=True)
-        forget_attempts(client, batch_id)
-        stats.incr(SET_ASIDE)
-        logger.error(
-            "Page-view batch %s failed %d times and is set aside under the 'aside:' keys.",
-            batch_id,
-            attempts,
-        )
-
-
-def _poison(record: str, views: int = 1) -> int:
-    # A record that cannot be read is skipped (counted with its batch, logged), never
-    # retried forever.
-    stats.incr(stats.SKIP_INVALID, views)
-    logger.error("Skipping an unreadable page-view record: %.200r", record)
-    return views
+    logger.exception(
+        "Writing page-view batch %s failed; it stays claimed, and is retried until the "
+        "database takes it.",
+        batch_id,
+    )
 
 
 @dataclass
@@ -141,23 +96,28 @@ def cleanup(stale_after: float | None = None) -> CleanupResult:
     client = get_client()
     result = CleanupResult()
     stale = claims_older_than(client, conf.BUFFER_TIMEOUT if stale_after is None else stale_after)
-    done = set(ProcessedBatch.objects.filter(batch_id__in=stale).values_list("batch_id", flat=True))
+    states = batch_states(stale)
     for batch_id in stale:
         batch = read_claim(client, batch_id)
-        if batch_id in done:
+        if states.get(batch_id) == WRITTEN:
             result.acknowledged += ack(client, batch)
             continue
         try:
-            write_claim(client, batch)
-        except Exception:  # one bad batch must not keep the others from recovery
+            write_claim(client, batch, states.get(batch_id))
+        except Exception:
+            # The database cannot write now: the others would fail alike.
             result.failed += 1
-            _failed(client, batch_id)
-            continue
-        forget_attempts(client, batch_id)
+            _failed(batch_id)
+            break
         result.replayed += 1
         logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)
     from .unsettled import reconcile  # shipments of unknown outcome kept at shutdown
 
     reconcile(client)
-    result.trimmed = trim_old_rows()
+    if not result.failed:  # else the database cannot write: trimming would fail too
+        try:
+            result.trimmed = trim_old_rows()
+        except Exception:
+            stats.incr(stats.FLUSH_ERROR)
+            logger.exception("Trimming old page-view batch ids failed; tried again next time.")
     return result

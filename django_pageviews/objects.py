@@ -1,12 +1,15 @@
-"""How a viewed object is named in an event, and how a read finds it again."""
+"""How a viewed object is named in an event, how the writer looks it up, and how a read
+finds it again."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.core.signals import setting_changed
-from django.db.models import Model
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import Field, Model
 from django.dispatch import receiver
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -28,6 +31,41 @@ def view_model(view_class: Any) -> type[Model] | None:
     if isinstance(model, type) and issubclass(model, Model):
         return model
     return None
+
+
+def lookup_field(model: type[Model], name: str) -> Field[Any, Any] | None:
+    """The field an event names an object of ``model`` by (PK: the primary key), or None
+    when no row can be found by it: not a field of the model (a slug_field renamed in a
+    deploy, or a URL argument the model never had), not a column (a generic or reverse
+    relation), or a many-to-many relation."""
+    try:
+        field = model._meta.pk if name == PK else model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    if not isinstance(field, Field) or not field.concrete or field.many_to_many:
+        return None
+    return field
+
+
+def lookup_value(field: Field[Any, Any], value: str) -> Any:
+    """``value`` as ``field`` holds it. ValueError for a value no row can have (not a
+    number for an integer field, out of its range, not a UUID, ...): such an object is
+    counted by URL and view name, never sent to the database, which would refuse the query
+    and with it the whole batch."""
+    try:
+        column = field
+        while column.is_relation:  # a foreign key: the value is the related row's key
+            column = column.target_field  # type: ignore[attr-defined]
+        python = column.to_python(value)
+        if python is None:
+            raise ValueError("no value")
+        for validator in column.validators:  # the range of an integer column
+            if isinstance(validator, MinValueValidator | MaxValueValidator):
+                validator(python)
+        hash(python)
+    except (ValidationError, FieldError, TypeError, ArithmeticError) as exc:
+        raise ValueError(f"{value!r} is not a value of {field}") from exc
+    return python
 
 
 def is_object(target: Target, obj: Model) -> bool:

@@ -12,6 +12,9 @@ Keys (all under one hash tag, ``{prefix}``):
   -> "epoch:seq" of each open claim): what restore.py compares with the database
 - ``restored`` and ``restored:<group id>:*``: pending data of a Redis that went back in
   time, parked by restore.py
+- ``aside``: sorted set, id -> time set aside; ``aside:chunk:<id>`` / ``aside:evchunk:<id>``:
+  the counts and raw events of a record the database refused (or, from versions before
+  0.4, a whole claim), kept for ``pageviews_flush --retry-aside``
 
 A batch is written to the database in one transaction with its batch id, then
 acknowledged; a flusher killed in between leaves the claim, which cleanup acknowledges
@@ -31,7 +34,7 @@ from typing import Any
 from . import stats
 from .conf import conf, redis_url
 from .events import PageViewEvent
-from .wire import dimension_totals
+from .wire import SKIPPED, dimension_totals
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,12 @@ class Keys:
 
     def evchunk(self, batch_id: str) -> str:
         return f"{self.prefix}evchunk:{batch_id}"
+
+    def aside_chunk(self, batch_id: str) -> str:
+        return f"{self.prefix}aside:chunk:{batch_id}"
+
+    def aside_evchunk(self, batch_id: str) -> str:
+        return f"{self.prefix}aside:evchunk:{batch_id}"
 
     def sent(self, shipment_id: str) -> str:
         return f"{self.prefix}sent:{shipment_id}"
@@ -172,23 +181,25 @@ def claim(client: Any, size: int) -> str | None:
 
 def read_claim(client: Any, batch_id: str) -> Claim:
     keys = Keys.current()
+    return _read(client, keys.chunk(batch_id), keys.evchunk(batch_id), batch_id)
+
+
+def _read(client: Any, chunk: str, evchunk: str, batch_id: str) -> Claim:
     with client.pipeline(transaction=False) as pipe:
-        pipe.hgetall(keys.chunk(batch_id))
-        pipe.lrange(keys.evchunk(batch_id), 0, -1)
-        pipe.hget(keys.claimmarks, batch_id)
+        pipe.hgetall(chunk)
+        pipe.lrange(evchunk, 0, -1)
+        pipe.hget(Keys.current().claimmarks, batch_id)
         counts, raw, mark = pipe.execute()
     return Claim(batch_id, {f: int(n) for f, n in counts.items()}, raw, parse_mark(mark))
 
 
-def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
-    """Remove a written batch from Redis and from the live totals (once, however often).
-    With ``set_aside``, a batch that cannot be written is kept under ``aside:`` keys (and
-    listed in the ``aside`` sorted set) instead, out of the way of the drain."""
+def ack(client: Any, claim: Claim) -> bool:
+    """Remove a written batch from Redis and from the live totals (once, however often)."""
     from .redis_scripts import ack as ack_script
 
     keys = Keys.current()
     batch_id = claim.batch_id
-    args: list[Any] = [batch_id, "keep" if set_aside else ""]
+    args: list[Any] = [batch_id]
     for dim, n in dimension_totals(claim.counts.items()).items():
         args += (dim, n)
     removed = ack_script(
@@ -197,9 +208,7 @@ def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
             keys.claims,
             keys.chunk(batch_id),
             keys.evchunk(batch_id),
-            f"{keys.prefix}aside:chunk:{batch_id}",
-            f"{keys.prefix}aside:evchunk:{batch_id}",
-            keys.aside,
+            keys.attempts,
         ],
         args=args,
         client=client,
@@ -207,19 +216,59 @@ def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
     return bool(removed)
 
 
-def failed_attempt(client: Any, batch_id: str) -> int:
-    """Count a failed write of a claimed batch; the number of failures so far."""
-    from redis.exceptions import OutOfMemoryError
+def park(client: Any, record: Claim) -> None:
+    """Keep a record the database refuses under the ``aside:`` keys of its own id, out of
+    the drain's way, for a replay. Idempotent: parking it again changes nothing."""
+    from .redis_scripts import set_aside as set_aside_script
 
-    try:
-        attempts: int = client.hincrby(Keys.current().attempts, batch_id, 1)
-    except OutOfMemoryError:  # a full Redis: the failure is logged by the caller, not kept
-        return int(client.hget(Keys.current().attempts, batch_id) or 0) + 1
-    return attempts
+    keys = Keys.current()
+    args: list[Any] = [record.batch_id, time.time(), len(record.counts)]
+    for name, n in record.counts.items():
+        args += (name, n)
+    args += record.raw_events
+    set_aside_script(
+        keys=[keys.aside_chunk(record.batch_id), keys.aside_evchunk(record.batch_id), keys.aside],
+        args=args,
+        client=client,
+    )
 
 
-def forget_attempts(client: Any, batch_id: str) -> None:
-    client.hdel(Keys.current().attempts, batch_id)
+def aside_ids(client: Any) -> list[str]:
+    """Ids set aside, oldest first."""
+    ids: list[str] = client.zrange(Keys.current().aside, 0, -1)
+    return ids
+
+
+def read_aside(client: Any, batch_id: str) -> Claim:
+    keys = Keys.current()
+    return _read(client, keys.aside_chunk(batch_id), keys.aside_evchunk(batch_id), batch_id)
+
+
+def unpark(client: Any, batch_id: str) -> None:
+    """Forget a set-aside record once it is written (or found written)."""
+    keys = Keys.current()
+    with client.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.aside_chunk(batch_id), keys.aside_evchunk(batch_id))
+        pipe.zrem(keys.aside, batch_id)
+        pipe.execute()
+
+
+def aside_status(client: Any) -> dict[str, int]:
+    """What is set aside: records (or old whole batches), their count fields, raw
+    events, and the views their counts hold."""
+    ids = aside_ids(client)
+    keys = Keys.current()
+    with client.pipeline(transaction=False) as pipe:
+        for batch_id in ids:
+            pipe.hgetall(keys.aside_chunk(batch_id))
+            pipe.llen(keys.aside_evchunk(batch_id))
+        replies = pipe.execute()
+    fields = views = events = 0
+    for counts, n_events in zip(replies[::2], replies[1::2], strict=True):
+        fields += len(counts)
+        events += n_events
+        views += sum(int(n) for f, n in counts.items() if not f.startswith(SKIPPED))
+    return {"batches": len(ids), "count_fields": fields, "raw_events": events, "views": views}
 
 
 def claims_older_than(client: Any, seconds: float) -> list[str]:

@@ -119,25 +119,19 @@ return mark
 """
 )
 
-# KEYS: dims, claims, chunk, event chunk, set-aside chunk, set-aside event chunk, set-aside
-# ARGV: batch id, "keep" or "", then dim/count pairs to subtract
+# KEYS: dims, claims, chunk, event chunk, attempts (left by versions before 0.4)
+# ARGV: batch id, then dim/count pairs to subtract
 # Runs once per batch however often it is called: only the call that removes the claim
-# subtracts the batch from the live totals. With "keep" (a batch that cannot be written),
-# its keys are moved aside for an operator instead of deleted.
+# subtracts the batch from the live totals.
 ACK = """
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-for i = 3, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   if redis.call('HINCRBY', KEYS[1], ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then
     redis.call('HDEL', KEYS[1], ARGV[i])
   end
 end
-if ARGV[2] == 'keep' then
-  if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[5]) end
-  if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[6]) end
-  redis.call('ZADD', KEYS[7], redis.call('TIME')[1], ARGV[1])
-else
-  redis.call('DEL', KEYS[3], KEYS[4])
-end
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('HDEL', KEYS[5], ARGV[1])
 return 1
 """
 
@@ -232,3 +226,18 @@ snapshot = Script(None, SNAPSHOT.encode())  # type: ignore[arg-type]
 snapshot_all = Script(None, SNAPSHOT_ALL.encode())  # type: ignore[arg-type]
 park = Script(None, PARK.encode())  # type: ignore[arg-type]
 replay = Script(None, REPLAY.encode())  # type: ignore[arg-type]
+
+# KEYS: set-aside chunk, set-aside event chunk, set-aside ids
+# ARGV: id, now, n fields, then field/count pairs, then raw events (one record: a few)
+# Sets aside one record the database refuses; doing it again leaves the same keys. Its
+# first write is a DEL, so it also runs on a full Redis (see CLAIM).
+SET_ASIDE = """
+redis.call('DEL', KEYS[1], KEYS[2])
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+if i <= #ARGV then redis.call('RPUSH', KEYS[2], unpack(ARGV, i)) end
+redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1])
+return 1
+"""
+
+set_aside = Script(None, SET_ASIDE.encode())  # type: ignore[arg-type]

@@ -23,3 +23,13 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class Ticket(models.Model):
+    """A model looked up by an integer field, as a slug_field (drain tests: a URL value
+    that is not a number)."""
+
+    number = models.IntegerField(unique=True)
+
+    def __str__(self) -> str:
+        return f"#{self.number}"

@@ -11,7 +11,8 @@ from django.db import DataError, OperationalError, ProgrammingError, connection
 from django.test import override_settings
 
 from django_pageviews import stats
-from django_pageviews.buffer import MAX_ATTEMPTS, _is_data_error, buffer
+from django_pageviews.buffer import MAX_ATTEMPTS, buffer
+from django_pageviews.db_errors import is_data_error
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily, SkippedDaily
 from django_pageviews.recorder import flush
@@ -126,4 +127,4 @@ def test_a_view_that_cannot_be_stored_is_dropped_and_counted_alone() -> None:
     ],
 )
 def test_which_failures_are_the_data_s_fault(exc: Exception, data: bool) -> None:
-    assert _is_data_error(exc) is data
+    assert is_data_error(exc) is data

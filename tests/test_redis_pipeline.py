@@ -190,38 +190,6 @@ def test_views_not_yet_shipped_by_this_process_are_live(redis_url: str) -> None:
     assert PageView.get_view_count(url="/plain/") == 3
 
 
-def test_a_batch_that_cannot_be_written_is_retried_then_set_aside(redis_url: str) -> None:
-    from django_pageviews.drain import MAX_ATTEMPTS
-    from django_pageviews.events import PageViewEvent, Target
-    from django_pageviews.producer import build_shipment
-    from django_pageviews.redis_buffer import status
-    from django_pageviews.redis_scripts import ship
-
-    # A lookup field the model does not have: every write of this batch fails.
-    poison = Target("/poison/", "", "tests.article", "no_such_field", "x")
-    shipment = build_shipment(
-        [PageViewEvent(f"{i:032x}", 1.0e9 + i, poison, None, "ua", "") for i in range(3)],
-        Counter(),
-    )
-    keys, args = shipment.script_args()
-    client = get_client()
-    ship(keys=keys, args=args, client=client)
-    assert PageView.get_view_count(url="/poison/") == 3
-    assert drain_redis(time_budget=None).failed == 1
-    for _ in range(MAX_ATTEMPTS - 2):
-        assert cleanup(stale_after=0).failed == 1
-        assert status(client)["claimed_batches"] == 1
-    assert cleanup(stale_after=0).failed == 1  # the last attempt sets it aside
-    report = status(client)
-    assert (report["claimed_batches"], report["batches_set_aside"]) == (0, 1)
-    assert PageView.get_view_count(url="/poison/") == 0  # out of the live totals
-    assert cleanup(stale_after=0).failed == 0
-    # Later views are not held up by it.
-    asgi_requests([("GET", "/plain/", {})])
-    assert flush() == 1
-    assert stored_views() == 1
-
-
 def test_skip_counts_ride_through_redis_with_the_views(redis_url: str) -> None:
     wsgi_get("/plain/", **{"user-agent": CRAWLER_UA})
     wsgi_get("/plain/")

@@ -29,4 +29,9 @@ urlpatterns = [
     path("static/app.css", views.plain, name="static"),
     re_path(r"^both/?$", views.plain, name="both"),  # 200 with and without the slash
     path("robots.txt", views.plain, name="robots"),
+    # Drain tests: pages whose object cannot be looked up (counted by URL).
+    path("category/<slug:slug>/", views.CategoryList.as_view(), name="category"),
+    path("tickets/<str:slug>/", views.TicketByNumber.as_view(), name="ticket"),
+    path("article-text/<str:pk>/", views.ArticleByTextPk.as_view(), name="article-text"),
+    path("group-perm/<slug:slug>/", views.GroupByPermission.as_view(), name="group-perm"),
 ]

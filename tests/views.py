@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from django.contrib.auth.models import Group
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -10,7 +11,7 @@ from django.views.generic import DetailView, ListView, View
 
 from django_pageviews.mixins import PageViewMixin
 
-from .models import Article, Document
+from .models import Article, Document, Ticket
 
 
 class ArticleDetail(DetailView):  # type: ignore[type-arg]
@@ -119,3 +120,40 @@ class MixinView(PageViewMixin, View):
 
     def get(self, request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse(f"mixin {slug}")
+
+
+class CategoryList(ListView):  # type: ignore[type-arg]
+    """An ordinary page type: a list of one model at a URL whose slug is not a field of
+    that model (Group has no ``slug``). Counted by URL: it must never fail its batch."""
+
+    model = Group
+    template_name = "tests/group_list.html"
+
+
+class TicketByNumber(View):
+    """Looked up by an integer slug_field, at a URL that takes any text."""
+
+    model = Ticket
+    slug_field = "number"
+
+    def get(self, request: HttpRequest, slug: str) -> HttpResponse:
+        return HttpResponse(f"ticket {slug}")
+
+
+class ArticleByTextPk(View):
+    """An integer primary key, at a URL that takes any text."""
+
+    model = Article
+
+    def get(self, request: HttpRequest, pk: str) -> HttpResponse:
+        return HttpResponse(f"article {pk}")
+
+
+class GroupByPermission(View):
+    """A slug_field that names a many-to-many relation: no row is found by it."""
+
+    model = Group
+    slug_field = "permissions"
+
+    def get(self, request: HttpRequest, slug: str) -> HttpResponse:
+        return HttpResponse(f"group {slug}")

@@ -22,9 +22,19 @@ class Command(BaseCommand):
             default=None,
             help="Stop draining Redis after this many seconds (default: until empty).",
         )
+        parser.add_argument(
+            "--retry-aside",
+            action="store_true",
+            help="First write the records the drain set aside because the database "
+            "refused them (see pageviews_status), where it now takes them.",
+        )
 
-    def handle(self, *args: Any, time_budget: float | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, time_budget: float | None, retry_aside: bool = False, **options: Any
+    ) -> None:
         written = 0
+        if retry_aside:
+            written += self._retry_aside()
         if conf.ASYNC_PROCESSING:
             from django_pageviews.drain import drain_redis
             from django_pageviews.redis_client import get_client
@@ -60,3 +70,28 @@ class Command(BaseCommand):
             )
         written += local
         self.stdout.write(f"Wrote {written} page views.")
+
+    def _retry_aside(self) -> int:
+        if not conf.ASYNC_PROCESSING:
+            raise CommandError(
+                "--retry-aside needs PAGEVIEW_ASYNC_PROCESSING: nothing is set aside without Redis."
+            )
+        from django_pageviews.aside import retry_aside
+        from django_pageviews.redis_client import get_client
+
+        try:
+            result = retry_aside(get_client())
+        except Exception as exc:
+            raise CommandError(f"Reading the set-aside records failed: {exc}") from exc
+        finally:
+            get_client().close()
+        self.stdout.write(
+            f"Replayed {result.replayed} set-aside records ({result.views} views); "
+            f"{result.refused} still refused by the database."
+        )
+        if result.failed:
+            raise CommandError(
+                "Writing a set-aside record failed (see the log): the database cannot "
+                "write now. Nothing was lost; run this again later."
+            )
+        return result.views

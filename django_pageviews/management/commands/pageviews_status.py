@@ -14,8 +14,9 @@ from django_pageviews.models import ProcessedBatch, SkippedDaily
 
 class Command(BaseCommand):
     help = (
-        "Show the page-view pipeline: buffered views, claims, last flush, and requests "
-        "not counted today (every process) by reason."
+        "Show the page-view pipeline: buffered views, claims, last flush, records set "
+        "aside (replayed by pageviews_flush --retry-aside), and requests not counted "
+        "today (every process) by reason."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,11 +25,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, as_json: bool = False, **options: Any) -> None:
         report: dict[str, Any] = {"async_processing": conf.ASYNC_PROCESSING}
         if conf.ASYNC_PROCESSING:
-            from django_pageviews.redis_buffer import status
+            from django_pageviews.redis_buffer import aside_status, status
             from django_pageviews.redis_client import get_client
 
             try:
                 report["redis"] = status(get_client())
+                report["set_aside"] = aside_status(get_client())
             except Exception as exc:
                 raise CommandError(f"Redis is not reachable: {exc}") from exc
             finally:

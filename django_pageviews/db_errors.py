@@ -1,0 +1,26 @@
+"""Which database failures are the data's fault, and which are the database's.
+
+A batch refused for its data (a value a column or a trigger refuses, a row that cannot be
+built) will be refused again however long one waits: it is split, so that the one record
+at fault is isolated. Anything else (the database down, read-only after a failover, a
+full disk, a lock timeout, a table missing during a deploy) passes: it is waited out,
+and no view is set aside for it. Both the in-process writer and the Redis drain ask here.
+"""
+
+from __future__ import annotations
+
+from django.db import DataError, IntegrityError, OperationalError
+
+DATA_ERRORS = (DataError, IntegrityError, ValueError, TypeError)
+# Incorrect string value, incorrect datetime value, out of range, data too long.
+MYSQL_DATA_ERROR_CODES = frozenset((1366, 1292, 1264, 1406))
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when ``exc`` refuses a batch for what it holds, not for the state of the
+    database."""
+    # mysqlclient raises OperationalError for some values MySQL refuses (1366: a character
+    # the column's charset lacks); they are data errors all the same.
+    if isinstance(exc, OperationalError):
+        return bool(exc.args) and exc.args[0] in MYSQL_DATA_ERROR_CODES
+    return isinstance(exc, DATA_ERRORS)
