@@ -19,6 +19,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -28,6 +30,12 @@ from .events import PageViewEvent
 from .wire import dimension_totals
 
 SENT_MARKER_TTL = 3600  # seconds a shipment id is remembered for idempotent retries
+# A live read's hold on new claims: the key (after the seq key, as CLAIM builds it), its
+# longest life, what CLAIM answers meanwhile, and how often a held claim asks again.
+HOLD_SUFFIX = ":hold"
+HOLD_MS = 2000
+CLAIM_HELD = -1
+HOLD_POLL = 0.002
 
 
 @dataclass(frozen=True)
@@ -102,19 +110,23 @@ def claim(client: Any, size: int) -> str | None:
 
     keys = Keys.current()
     batch_id = uuid.uuid4().hex
-    claimed = claim_script(
-        keys=[
-            keys.pending,
-            keys.events,
-            keys.claims,
-            keys.chunk(batch_id),
-            keys.evchunk(batch_id),
-            keys.seq,
-            keys.oldest,
-        ],
-        args=[size, time.time(), batch_id],
-        client=client,
-    )
+    claimed = CLAIM_HELD
+    while claimed == CLAIM_HELD:  # a live read holds claims off for a moment (live.py)
+        claimed = claim_script(
+            keys=[
+                keys.pending,
+                keys.events,
+                keys.claims,
+                keys.chunk(batch_id),
+                keys.evchunk(batch_id),
+                keys.seq,
+                keys.oldest,
+            ],
+            args=[size, time.time(), batch_id],
+            client=client,
+        )
+        if claimed == CLAIM_HELD:
+            time.sleep(HOLD_POLL)
     return batch_id if claimed else None
 
 
@@ -209,6 +221,19 @@ def _pairs(flat: list[str]) -> dict[str, int]:
 
 def _claims(claim_ids: list[str], chunks: list[list[str]]) -> dict[str, dict[str, int]]:
     return {batch_id: _pairs(flat) for batch_id, flat in zip(claim_ids, chunks, strict=True)}
+
+
+@contextmanager
+def hold_claims(client: Any) -> Iterator[None]:
+    """Hold new claims off (CLAIM waits) for the block, or at most HOLD_MS."""
+    from .redis_scripts import hold, release
+
+    key = Keys.current().seq + HOLD_SUFFIX
+    hold(keys=[key], args=[HOLD_MS], client=client)
+    try:
+        yield
+    finally:
+        release(keys=[key], client=client)
 
 
 def claim_sequence(client: Any) -> str:

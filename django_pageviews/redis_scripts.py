@@ -35,7 +35,9 @@ return {total, early}
 # ARGV: n, now, batch id
 # Moves up to n count fields and n raw events into the batch's own keys and records the
 # claim; a flusher that dies leaves the claim for cleanup to replay or acknowledge.
+# Returns -1, claiming nothing, while a live read holds new claims off (HOLD).
 CLAIM = """
+if redis.call('EXISTS', KEYS[6] .. ':hold') == 1 then return -1 end
 local n = tonumber(ARGV[1])
 local fields, cursor = {}, '0'
 repeat
@@ -88,10 +90,14 @@ return 1
 # KEYS: dims, claims, claim sequence
 # ARGV: chunk key prefix, then the dimensions asked for
 # One consistent picture for a live read: totals, open claims with their counts, and the
-# claim sequence number (a reader re-checks it after reading the database).
+# claim sequence number (a reader re-checks it after reading the database). HMGET takes
+# the dimensions 1,000 at a time: unpack() fails past a few thousand values.
 SNAPSHOT = """
 local values = {}
-if #ARGV > 1 then values = redis.call('HMGET', KEYS[1], unpack(ARGV, 2)) end
+for first = 2, #ARGV, 1000 do
+  local part = redis.call('HMGET', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+  for _, v in ipairs(part) do values[#values + 1] = v end
+end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
@@ -108,9 +114,26 @@ for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) 
 return {redis.call('HGETALL', KEYS[1]), claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 """
 
+# KEYS: hold   ARGV: expiry in ms
+# A live read holds new claims off while it makes its database snapshot agree with Redis;
+# holds of several readers add up, and a reader that dies lets its hold expire.
+HOLD = """
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return n
+"""
+
+# KEYS: hold
+RELEASE = """
+if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
 ship = Script(None, SHIP.encode())  # type: ignore[arg-type]
 aship = AsyncScript(None, SHIP.encode())  # type: ignore[arg-type]
 claim = Script(None, CLAIM.encode())  # type: ignore[arg-type]
 ack = Script(None, ACK.encode())  # type: ignore[arg-type]
 snapshot = Script(None, SNAPSHOT.encode())  # type: ignore[arg-type]
 snapshot_all = Script(None, SNAPSHOT_ALL.encode())  # type: ignore[arg-type]
+hold = Script(None, HOLD.encode())  # type: ignore[arg-type]
+release = Script(None, RELEASE.encode())  # type: ignore[arg-type]
