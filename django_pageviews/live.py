@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -63,14 +63,16 @@ from .buffer import buffer
 from .conf import conf
 from .events import PageViewEvent, Target, local_day
 from .models import ProcessedBatch
-from .wire import dimension_totals, parse_count_field
+from .toplists import PendingLists, list_entries
+from .wire import dimension_totals
 
 if TYPE_CHECKING:
-    from .redis_buffer import Snapshot
+    from .redis_buffer import ListsSnapshot, Snapshot
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+S = TypeVar("S", "Snapshot", "ListsSnapshot")
 
 ATTEMPTS = 3  # plain attempts before new claims are held off
 READ_INEXACT = "read_inexact"
@@ -92,23 +94,32 @@ def read(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[Target],
             return db, local, remote
 
 
-def read_all(
-    db_read: Callable[[Counter[DayTarget]], T],
-) -> tuple[T, Counter[DayTarget]]:
-    """(``db_read(candidates)``, every pending view by day and target, from this process
-    and Redis). ``candidates`` holds every (day, target) that may be pending, so that the
-    database read can fetch their totals too."""
+def read_lists(
+    prefix: str,
+    first: date | None,
+    last: date | None,
+    k: int,
+    ask: list[tuple[str, str]],
+    db_read: Callable[[PendingLists], T],
+) -> tuple[T, PendingLists]:
+    """(``db_read(pending)``, the views not yet in the database by day-list, toplists.py).
+
+    Of the lists whose name starts with ``prefix`` and whose day is in range: their first
+    ``k`` entries and the views of the (kind, member) pairs of ``ask`` and of every member
+    of those tops, in every list of their kind; and this process's pending views. The
+    database read is given the same (without the committed claims taken out), to choose
+    what to read."""
     with buffer.consistent_read(with_events=True) as (_, events):
         if not conf.ASYNC_PROCESSING:
-            local = _by_day(events)
-            return db_read(local), local
+            pending = PendingLists(None, Counter(), _by_day(events))
+            return db_read(pending), pending
         with _unshipped() as unshipped:
             local = _by_day(events + unshipped)
             try:
-                db, remote = _read_fields(db_read, local)
+                return _read_lists(prefix, first, last, k, ask, db_read, local)
             except Exception:
-                return _redis_unavailable(lambda: db_read(local)), local
-            return db, local + remote
+                pending = PendingLists(None, Counter(), local)
+                return _redis_unavailable(lambda: db_read(pending)), pending
 
 
 def _by_day(events: list[PageViewEvent]) -> Counter[DayTarget]:
@@ -144,41 +155,34 @@ def _read_dims(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[st
     return db, pending
 
 
-def _read_fields(
-    db_read: Callable[[Counter[DayTarget]], T], local: Counter[DayTarget]
-) -> tuple[T, Counter[DayTarget]]:
-    from .redis_buffer import snapshot_all
+def _read_lists(
+    prefix: str,
+    first: date | None,
+    last: date | None,
+    k: int,
+    ask: list[tuple[str, str]],
+    db_read: Callable[[PendingLists], T],
+    local: Counter[DayTarget],
+) -> tuple[T, PendingLists]:
+    from .redis_buffer import snapshot_lists
 
-    def candidates(snap: Snapshot) -> Counter[DayTarget]:
-        return local + _parse({**snap.values, **_merged(snap.claims.values())})
+    def take(client: Any) -> ListsSnapshot:
+        iso = (first.isoformat() if first else "", last.isoformat() if last else "")
+        return snapshot_lists(client, prefix, *iso, k, ask)
 
-    snap, db, committed = _consistently(snapshot_all, lambda snap: db_read(candidates(snap)))
-    open_claims = [chunk for batch_id, chunk in snap.claims.items() if batch_id not in committed]
-    fields: Counter[str] = Counter(snap.values)
-    fields.update(_merged(open_claims))
-    return db, _parse(fields)
-
-
-def _merged(chunks: Iterable[dict[str, int]]) -> Counter[str]:
-    merged: Counter[str] = Counter()
-    for chunk in chunks:
-        merged.update(chunk)
-    return merged
-
-
-def _parse(fields: dict[str, int]) -> Counter[DayTarget]:
-    pending: Counter[DayTarget] = Counter()
-    for field, n in fields.items():
-        try:
-            pending[parse_count_field(field)] += n
-        except (ValueError, TypeError):
-            continue  # not a count field of ours; the drain sets it aside
-    return pending
+    snap, db, committed = _consistently(
+        take, lambda snap: db_read(PendingLists(snap, Counter(), local))
+    )
+    # The lists still count the claims already committed: those are taken out.
+    taken: Counter[tuple[str, str]] = Counter()
+    for batch_id in committed:
+        for entry, n in list_entries(snap.claims[batch_id].items()).items():
+            if entry[0] in snap.tops:
+                taken[entry] += n
+    return db, PendingLists(snap, taken, local)
 
 
-def _consistently(
-    take: Callable[[Any], Snapshot], db_read: Callable[[Snapshot], T]
-) -> tuple[Snapshot, T, set[str]]:
+def _consistently(take: Callable[[Any], S], db_read: Callable[[S], T]) -> tuple[S, T, set[str]]:
     """A Redis snapshot and a database read that agree on which claims are committed.
 
     A few plain attempts; then new claims are held off (a short-lived key the CLAIM script
@@ -212,16 +216,16 @@ def _consistently(
     return done
 
 
-Attempt = tuple["Snapshot", "tuple[Snapshot, T, set[str]] | None"]
+Attempt = tuple[S, tuple[S, T, set[str]] | None]
 
 
 def _in_snapshot(
     client: Any,
     alias: str,
-    take: Callable[[Any], Snapshot],
-    db_read: Callable[[Snapshot], T],
+    take: Callable[[Any], S],
+    db_read: Callable[[S], T],
     last: bool,
-) -> Attempt[T]:
+) -> Attempt[S, T]:
     """The database reads in one snapshot, established after the Redis snapshot; no
     result if a claim was made between the two (the read is then repeated)."""
     from .redis_buffer import claim_sequence
@@ -238,10 +242,10 @@ def _in_snapshot(
 def _in_callers_transaction(
     client: Any,
     alias: str,
-    take: Callable[[Any], Snapshot],
-    db_read: Callable[[Snapshot], T],
+    take: Callable[[Any], S],
+    db_read: Callable[[S], T],
     last: bool,
-) -> Attempt[T]:
+) -> Attempt[S, T]:
     """Inside a transaction of the caller's (ATOMIC_REQUESTS), whose isolation level is
     set: which claims are committed is read before and after the database read."""
     from .redis_buffer import claim_sequence

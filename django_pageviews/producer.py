@@ -14,6 +14,7 @@ from .conf import conf
 from .events import PageViewEvent, Target, local_day
 from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
+from .toplists import list_entries
 from .wire import count_field, dimensions, encode_event, skipped_field
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def build_shipment(events: Sequence[PageViewEvent], counters: Counter[str]) -> S
         for d in dimensions(target):
             dims[d] += n
     raw = [encode_event(e) for e in events] if conf.STORE_RAW else []
-    return Shipment(counts, dims, raw, events, counters.copy(), skipped)
+    lists = list_entries(counts.items())  # toplists.py: reads by day stay bounded
+    return Shipment(counts, dims, raw, events, counters.copy(), skipped, lists=lists)
 
 
 class Breaker:

@@ -27,6 +27,7 @@ from typing import Any
 
 from .conf import conf
 from .events import PageViewEvent
+from .toplists import list_entries
 from .wire import dimension_totals
 
 SENT_MARKER_TTL = 3600  # seconds a shipment id is remembered for idempotent retries
@@ -70,6 +71,7 @@ class Shipment:
     counters: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[date, str]] = field(default_factory=Counter)  # (day, reason)
     shipment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    lists: Counter[tuple[str, str]] = field(default_factory=Counter)  # toplists.py
 
     def script_args(self) -> tuple[list[str], list[Any]]:
         keys = Keys.current()
@@ -81,10 +83,13 @@ class Shipment:
             len(self.counts),
             len(self.dims),
             len(self.counters),
+            len(self.lists),
         ]
         for counter in (self.counts, self.dims, self.counters):
             for name, n in counter.items():
                 args += (name, n)
+        for (name, member), n in self.lists.items():
+            args += (name, member, n)
         args += self.raw
         return [
             keys.pending,
@@ -94,6 +99,7 @@ class Shipment:
             keys.oldest,
             keys.counters,
             keys.early,
+            keys.top,
         ], args
 
 
@@ -147,9 +153,12 @@ def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
 
     keys = Keys.current()
     batch_id = claim.batch_id
-    args: list[Any] = [batch_id, "keep" if set_aside else ""]
-    for dim, n in dimension_totals(claim.counts.items()).items():
+    dims = dimension_totals(claim.counts.items())
+    args: list[Any] = [batch_id, "keep" if set_aside else "", len(dims)]
+    for dim, n in dims.items():
         args += (dim, n)
+    for (name, member), n in list_entries(claim.counts.items()).items():
+        args += (name, member, n)
     removed = ack_script(
         keys=[
             keys.dims,
@@ -159,6 +168,7 @@ def ack(client: Any, claim: Claim, set_aside: bool = False) -> bool:
             f"{keys.prefix}aside:chunk:{batch_id}",
             f"{keys.prefix}aside:evchunk:{batch_id}",
             keys.aside,
+            keys.top,
         ],
         args=args,
         client=client,
@@ -202,17 +212,49 @@ def snapshot(client: Any, dims: list[str]) -> Snapshot:
     return Snapshot(values, _claims(claim_ids, chunks), seq)
 
 
-def snapshot_all(client: Any) -> Snapshot:
-    """Every unclaimed count field (views not yet claimed) and the open claims."""
-    from .redis_scripts import snapshot_all as snapshot_script
+@dataclass
+class ListsSnapshot:
+    """What SNAPSHOT_LISTS saw: per list, its top entries and the members asked about."""
+
+    tops: dict[str, list[tuple[str, int]]]  # list name -> [(member, views)], most first
+    views: dict[tuple[str, str], int]  # (list name, member) -> views, for those it has
+    asked: dict[str, set[str]]  # list name -> members whose views it gave (0 if absent)
+    claims: dict[str, dict[str, int]]
+    seq: str
+
+
+def snapshot_lists(
+    client: Any, prefix: str, first: str, last: str, k: int, ask: list[tuple[str, str]]
+) -> ListsSnapshot:
+    """The lists named ``prefix...`` of the days from ``first`` to ``last`` (ISO dates, ""
+    for an open end): their first ``k`` entries and the views of the (kind, member) pairs
+    of ``ask`` and of those entries, in each list of their kind; and the open claims."""
+    from .redis_scripts import snapshot_lists as snapshot_script
 
     keys = Keys.current()
-    pending, claim_ids, chunks, seq = snapshot_script(
-        keys=[keys.pending, keys.claims, keys.seq],
-        args=[keys.prefix + "chunk:"],
-        client=client,
+    args: list[Any] = [keys.prefix + "chunk:", prefix, first, last, k]
+    for kind, member in ask:
+        args += (kind, member)
+    names, tops, members, scores, claim_ids, chunks, seq = snapshot_script(
+        keys=[keys.top, keys.claims, keys.seq], args=args, client=client
     )
-    return Snapshot(_pairs(pending), _claims(claim_ids, chunks), seq)
+    views: dict[tuple[str, str], int] = {}
+    asked: dict[str, set[str]] = {}
+    for name, wanted, got in zip(names, members, scores, strict=True):
+        asked[name] = set(wanted)
+        for member, score in zip(wanted, got, strict=True):
+            if score is not None:
+                views[(name, member)] = -int(float(score))
+    return ListsSnapshot(
+        {
+            name: [(top[i], -int(float(top[i + 1]))) for i in range(0, len(top), 2)]
+            for name, top in zip(names, tops, strict=True)
+        },
+        views,
+        asked,
+        _claims(claim_ids, chunks),
+        seq,
+    )
 
 
 def _pairs(flat: list[str]) -> dict[str, int]:

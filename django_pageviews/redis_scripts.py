@@ -8,18 +8,26 @@ from __future__ import annotations
 
 from redis.commands.core import AsyncScript, Script
 
-# KEYS: pending, dims, events, sent-marker, oldest, counters, early-lock
+# KEYS: pending, dims, events, sent-marker, oldest, counters, early-lock, list registry
 # ARGV: marker ttl, now, early threshold, early interval ms, n fields, n dims, n counters,
-#       then field/count pairs, dim/count pairs, counter/count pairs, then raw events.
+#       n list entries, then field/count pairs, dim/count pairs, counter/count pairs,
+#       list/member/count triples (toplists.py), then raw events.
 # Idempotent per shipment id (the sent marker): a retried shipment whose first attempt
 # did reach Redis is not added twice.
 SHIP = """
 if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[1]) then return {-1, 0} end
 local nf, nd, nc = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local i = 8
+local nl = tonumber(ARGV[8])
+local i = 9
 for _ = 1, nf do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
 for _ = 1, nd do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
 for _ = 1, nc do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1]); i = i + 2 end
+local listed = {}
+for _ = 1, nl do
+  redis.call('ZINCRBY', KEYS[8] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
+  listed[ARGV[i]] = (listed[ARGV[i]] or 0) + tonumber(ARGV[i + 2]); i = i + 3
+end
+for name, n in pairs(listed) do redis.call('ZINCRBY', KEYS[8], n, name) end
 if i <= #ARGV then redis.call('RPUSH', KEYS[3], unpack(ARGV, i)) end
 if nf > 0 then redis.call('SET', KEYS[5], ARGV[2], 'NX') end
 local total = tonumber(redis.call('HGET', KEYS[2], 't') or '0')
@@ -65,16 +73,32 @@ redis.call('INCR', KEYS[6])
 return 1
 """
 
-# KEYS: dims, claims, chunk, event chunk, set-aside chunk, set-aside event chunk, set-aside
-# ARGV: batch id, "keep" or "", then dim/count pairs to subtract
+# KEYS: dims, claims, chunk, event chunk, set-aside chunk, set-aside event chunk, set-aside,
+#       list registry
+# ARGV: batch id, "keep" or "", n dims, then dim/count pairs to subtract, then
+#       list/member/count triples to subtract (toplists.py)
 # Runs once per batch however often it is called: only the call that removes the claim
 # subtracts the batch from the live totals. With "keep" (a batch that cannot be written),
 # its keys are moved aside for an operator instead of deleted.
 ACK = """
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-for i = 3, #ARGV, 2 do
+local lists = 4 + 2 * tonumber(ARGV[3])
+for i = 4, lists - 1, 2 do
   if redis.call('HINCRBY', KEYS[1], ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then
     redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+local listed = {}
+for i = lists, #ARGV, 3 do
+  local list = KEYS[8] .. ':' .. ARGV[i]
+  if tonumber(redis.call('ZINCRBY', list, ARGV[i + 2], ARGV[i + 1])) >= 0 then
+    redis.call('ZREM', list, ARGV[i + 1])
+  end
+  listed[ARGV[i]] = (listed[ARGV[i]] or 0) + tonumber(ARGV[i + 2])
+end
+for name, n in pairs(listed) do
+  if tonumber(redis.call('ZINCRBY', KEYS[8], -n, name)) <= 0 then
+    redis.call('ZREM', KEYS[8], name)
   end
 end
 if ARGV[2] == 'keep' then
@@ -104,14 +128,54 @@ for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) 
 return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 """
 
-# KEYS: pending, claims, claim sequence
-# ARGV: chunk key prefix
-# Every pending count field, for reads by day (periods, daily series, popular lists).
-SNAPSHOT_ALL = """
+# KEYS: list registry, claims, claim sequence
+# ARGV: chunk key prefix, list name prefix, first day, last day ('' for an open end), k,
+#       then kind/member pairs
+# For reads by day (toplists.py): of every list whose name starts with the prefix and whose
+# day is in range, its name, its first k entries, and the scores of the members asked for
+# and of every member of those tops, in every list of the same kind (nil when absent);
+# then the open claims with their counts and the claim sequence number, as SNAPSHOT.
+SNAPSHOT_LISTS = """
+local k = tonumber(ARGV[5])
+local names, tops = {}, {}
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local day = string.sub(name, -10)
+  if string.sub(name, 1, #ARGV[2]) == ARGV[2] and (ARGV[3] == '' or day >= ARGV[3])
+      and (ARGV[4] == '' or day <= ARGV[4]) then
+    names[#names + 1] = name
+    local top = {}
+    if k > 0 then top = redis.call('ZRANGE', KEYS[1] .. ':' .. name, 0, k - 1, 'WITHSCORES') end
+    tops[#tops + 1] = top
+  end
+end
+local asked, seen = {}, {}
+local function ask(kind, member)
+  local key = kind .. '\0' .. member
+  if seen[key] then return end
+  seen[key] = true
+  asked[kind] = asked[kind] or {}
+  table.insert(asked[kind], member)
+end
+for i = 6, #ARGV, 2 do ask(ARGV[i], ARGV[i + 1]) end
+for j, name in ipairs(names) do
+  local kind = string.sub(name, 1, -12)
+  for m = 1, #tops[j], 2 do ask(kind, tops[j][m]) end
+end
+local members, scores = {}, {}
+for j, name in ipairs(names) do
+  local wanted = asked[string.sub(name, 1, -12)] or {}
+  local got = {}
+  for first = 1, #wanted, 1000 do
+    local last = math.min(first + 999, #wanted)
+    local part = redis.call('ZMSCORE', KEYS[1] .. ':' .. name, unpack(wanted, first, last))
+    for m = 1, #part do got[#got + 1] = part[m] end
+  end
+  members[j], scores[j] = wanted, got
+end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
-return {redis.call('HGETALL', KEYS[1]), claims, chunks, redis.call('GET', KEYS[3]) or '0'}
+return {names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 """
 
 # KEYS: hold   ARGV: expiry in ms
@@ -134,6 +198,6 @@ aship = AsyncScript(None, SHIP.encode())  # type: ignore[arg-type]
 claim = Script(None, CLAIM.encode())  # type: ignore[arg-type]
 ack = Script(None, ACK.encode())  # type: ignore[arg-type]
 snapshot = Script(None, SNAPSHOT.encode())  # type: ignore[arg-type]
-snapshot_all = Script(None, SNAPSHOT_ALL.encode())  # type: ignore[arg-type]
+snapshot_lists = Script(None, SNAPSHOT_LISTS.encode())  # type: ignore[arg-type]
 hold = Script(None, HOLD.encode())  # type: ignore[arg-type]
 release = Script(None, RELEASE.encode())  # type: ignore[arg-type]

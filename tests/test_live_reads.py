@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -20,16 +21,27 @@ from django.db import connections, transaction
 from django.test import override_settings
 
 from django_pageviews import drain
-from django_pageviews.events import PageViewEvent, Target
+from django_pageviews.events import PageViewEvent, Target, current_day
 from django_pageviews.live import READ_INEXACT
 from django_pageviews.models import PageView
 from django_pageviews.producer import build_shipment
-from django_pageviews.redis_buffer import CLAIM_HELD, HOLD_SUFFIX, Keys, claim, hold_claims
+from django_pageviews.redis_buffer import (
+    CLAIM_HELD,
+    HOLD_SUFFIX,
+    Keys,
+    Shipment,
+    claim,
+    hold_claims,
+)
 from django_pageviews.redis_client import get_client
 from django_pageviews.redis_scripts import claim as claim_script
 from django_pageviews.redis_scripts import ship
 from django_pageviews.reports import get_popular_urls, get_popular_view_names
 from django_pageviews.stats import snapshot as stats_snapshot
+from django_pageviews.storage import write_batch
+from django_pageviews.toplists import list_entries
+from django_pageviews.wire import count_field, dimensions
+from tests.models import Article
 from tests.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -135,7 +147,9 @@ def check_every_read(total: int, inside_transaction: bool) -> None:
     wrong = [s for s in seen if s != (total, total, [("page", total)], top)]
     assert wrong == [], f"{len(wrong)} of {len(seen)} reads were off"
     assert stats_snapshot().get(READ_INEXACT, 0) == inexact_before
-    assert get_client().hlen(Keys.current().pending) == 0
+    client = get_client()
+    assert client.hlen(Keys.current().pending) == 0
+    assert client.keys(Keys.current().top + "*") == []  # the day lists leave nothing behind
 
 
 @pytest.mark.usefixtures("small_batches")
@@ -190,3 +204,132 @@ def test_a_hold_keeps_new_claims_off_until_released() -> None:
 def script_calls(client: Any) -> int:
     stats = client.info("commandstats")
     return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("evalsha", "eval"))
+
+
+# Bounded report reads: 200,000 distinct pages pending.
+
+BIG = 200_000
+
+
+def ship_totals(totals: dict[tuple[date, Target], int]) -> None:
+    """Ship pre-aggregated counts as producers do (fields, dimensions, day lists)."""
+    client = get_client()
+    items = list(totals.items())
+    for start in range(0, len(items), 5000):
+        part = items[start : start + 5000]
+        counts = Counter({count_field(day, target): n for (day, target), n in part})
+        dims: Counter[str] = Counter()
+        for (_, target), n in part:
+            for dim in dimensions(target):
+                dims[dim] += n
+        shipment = Shipment(counts, dims, [], [], lists=list_entries(counts.items()))
+        keys, args = shipment.script_args()
+        ship(keys=keys, args=args, client=client)
+
+
+def page(i: int) -> Target:
+    return Target(f"/big/{i}/", "big", "", "", "")
+
+
+def ranked(totals: Counter[str], limit: int) -> list[tuple[str, int]]:
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_popular_lists_are_exact_with_200k_distinct_pages_pending() -> None:
+    today = current_day()
+    yesterday = today - timedelta(days=1)
+    # Pending: every page 1-5 views today (thousands of ties at each count), every
+    # 1,000th page 4 more yesterday; stored: a few pages, some of them pending too.
+    pending = {(today, page(i)): 1 + (i * 7919) % 5 for i in range(BIG)}
+    pending.update({(yesterday, page(i)): 4 for i in range(0, BIG, 1000)})
+    stored = {(today, page(i)): 1 + i % 4 for i in range(0, 3000, 7)}
+    stored[(yesterday, Target("/stored-only/", "stored", "", "", ""))] = 9
+    stored[(today, Target("/stored-today/", "stored", "", "", ""))] = 6
+    write_batch(uuid.uuid4().hex, [], stored)
+    ship_totals(pending)
+
+    def totals(first: date | None) -> Counter[str]:
+        found: Counter[str] = Counter()
+        for source in (pending, stored):
+            for (day, target), n in source.items():
+                if first is None or day >= first:
+                    found[target.url] += n
+        return found
+
+    all_days, one_day = totals(None), totals(today)
+    # Bounded: the read fetches the lists' tops, not the 200,000 pending pages (about
+    # 12 MB on the wire when they were all read).
+    client = get_client()
+    sent_before = client.info("stats")["total_net_output_bytes"]
+    assert get_popular_urls(limit=30) == ranked(all_days, 30)
+    assert client.info("stats")["total_net_output_bytes"] - sent_before < 500_000
+    for limit in (1, 5, 30):
+        assert get_popular_urls(limit=limit) == ranked(all_days, limit)
+        assert get_popular_urls(limit=limit, days=1) == ranked(one_day, limit)
+    total_big = sum(n for (_, t), n in [*pending.items(), *stored.items()] if t.view_name == "big")
+    assert get_popular_view_names(limit=2) == [("big", total_big), ("stored", 15)]
+    assert get_popular_view_names(limit=1, days=1) == [("big", total_big - 4 * (BIG // 1000))]
+    assert PageView.get_view_count(url="/big/7/") == pending[(today, page(7))] + 4
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_equal_totals_rank_by_key_across_the_database_and_redis() -> None:
+    today = current_day()
+    # 100 pages of 2 views each: some stored, some pending, some split between the two.
+    stored = {(today, page(i)): 2 for i in range(0, 100, 3)}
+    stored.update({(today, page(i)): 1 for i in range(1, 100, 3)})
+    pending = {(today, page(i)): 1 for i in range(1, 100, 3)}
+    pending.update({(today, page(i)): 2 for i in range(2, 100, 3)})
+    write_batch(uuid.uuid4().hex, [], stored)
+    ship_totals(pending)
+    urls = sorted(f"/big/{i}/" for i in range(100))
+    for limit in (1, 7, 40, 100, 150):
+        assert get_popular_urls(limit=limit) == [(u, 2) for u in urls[:limit]]
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_objects_named_by_pk_and_by_slug_over_several_days() -> None:
+    today = current_day()
+    days = [today - timedelta(days=d) for d in range(3)]
+    articles = [Article.objects.create(title=str(i), slug=f"slug-{i}") for i in range(40)]
+    label = "tests.article"
+
+    def by_pk(a: Article) -> Target:
+        return Target(f"/articles/{a.pk}/", "article-detail", label, "pk", str(a.pk))
+
+    def by_slug(a: Article) -> Target:
+        return Target(f"/by-slug/{a.slug}/", "article-slug", label, "slug", a.slug)
+
+    stored: dict[tuple[date, Target], int] = {}
+    pending: dict[tuple[date, Target], int] = {}
+    for i, a in enumerate(articles):
+        stored[(days[i % 3], by_pk(a))] = i % 5
+        pending[(days[(i + 1) % 3], by_pk(a))] = (i * 7) % 6
+        pending[(days[i % 2], by_slug(a))] = (i * 3) % 4  # the same object, by slug
+    write_batch(uuid.uuid4().hex, [], {k: n for k, n in stored.items() if n})
+    ship_totals({k: n for k, n in pending.items() if n})
+
+    def views(a: Article, first: date | None = None) -> Counter[date]:
+        found: Counter[date] = Counter()
+        for source in (stored, pending):
+            for (day, target), n in source.items():
+                if target.value in (str(a.pk), a.slug) and (first is None or day >= first):
+                    found[day] += n
+        return found
+
+    for first, window in ((None, None), (days[1], 2)):
+        totals = Counter({a.pk: sum(views(a, first).values()) for a in articles})
+        expected = sorted(
+            ((a, totals[a.pk]) for a in articles if totals[a.pk]),
+            key=lambda an: (-an[1], str(an[0].pk)),
+        )
+        for limit in (1, 6, 40):
+            assert (
+                PageView.get_popular_objects(Article, limit=limit, days=window)
+                == (expected[:limit])
+            )
+    for a in articles[:6]:
+        assert PageView.get_views_by_period(a) == sum(views(a).values())
+        assert PageView.get_views_by_period(a, days=2) == sum(views(a, days[1]).values())
+        assert PageView.get_daily_views(a, days=3) == {d: views(a)[d] for d in reversed(days)}
