@@ -7,7 +7,9 @@ Keys (all under one hash tag, ``{prefix}``):
 - ``events``: list of raw events, when PAGEVIEW_STORE_RAW is on
 - ``claims``: sorted set, batch id -> claim time
 - ``chunk:<id>`` / ``evchunk:<id>``: the counts and raw events of one claimed batch
+- ``top``, ``top:<day list>``: sorted sets of views not yet acknowledged, per day (toplists.py)
 - ``seq``, ``oldest``, ``counters``, ``early``, ``sent:<shipment id>``: bookkeeping
+- ``seq:hold``: a live read holding new claims off for a moment (live.py)
 
 A batch is written to the database in one transaction with its batch id, then
 acknowledged; a flusher killed in between leaves the claim, which cleanup acknowledges

@@ -215,8 +215,8 @@ def ship_totals(totals: dict[tuple[date, Target], int]) -> None:
     """Ship pre-aggregated counts as producers do (fields, dimensions, day lists)."""
     client = get_client()
     items = list(totals.items())
-    for start in range(0, len(items), 5000):
-        part = items[start : start + 5000]
+    for start in range(0, len(items), 1000):
+        part = items[start : start + 1000]
         counts = Counter({count_field(day, target): n for (day, target), n in part})
         dims: Counter[str] = Counter()
         for (_, target), n in part:
@@ -236,6 +236,7 @@ def ranked(totals: Counter[str], limit: int) -> list[tuple[str, int]]:
 
 
 @pytest.mark.usefixtures("redis_url")
+@override_settings(PAGEVIEW_REDIS_SOCKET_TIMEOUT=10)  # filling Redis is slow on a busy machine
 def test_popular_lists_are_exact_with_200k_distinct_pages_pending() -> None:
     today = current_day()
     yesterday = today - timedelta(days=1)
