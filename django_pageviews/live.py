@@ -1,37 +1,85 @@
-"""Views not yet in the database, read consistently with a database read.
+"""Views not yet in the database, read exactly with a database read.
 
 Two sources: the in-process buffer (its commit lock is held across the database read) and,
-in async mode, Redis. For Redis, a batch can be committed to the database while it is
-still claimed in Redis (between commit and acknowledgement); the snapshot lists the open
-claims with their counts, and which of them are committed is read just before and just
-after the database read. The claim sequence number is read again afterwards: if anything
-changed meanwhile, the read is repeated, so a view is never counted twice or missed.
+in async mode, Redis, where the live totals count every view not yet *acknowledged*. A
+batch is claimed (CLAIM: its views move from ``pending`` into the claim's chunk, the claim
+sequence number goes up), committed to the database with its batch id, then acknowledged
+(ACK: its views leave the live totals). Between commit and acknowledgement its views are
+in both places; the Redis snapshot lists the open claims with their counts so that a
+reader can take out those the database already holds.
+
+Why a read is exact. The Redis snapshot is taken at time R (atomically), the database
+read sees the database as of time S > R, and a view counts once if it is in exactly one of
+the two, which holds when the set of claims committed as of S is known and every batch
+committed as of S was claimed before R:
+
+- a batch acknowledged before R is in the database and not in Redis's totals;
+- a batch claimed before R and not acknowledged is an open claim of the snapshot: in
+  Redis's totals, and also in the database if it is committed as of S, which the reader
+  checks against S itself, then subtracts;
+- a batch claimed after R may hold views that were pending at R (in Redis's totals) and be
+  committed as of S (in the database too): the one case to exclude. Claims are counted by
+  the sequence number: read again after S, unchanged, it proves that no claim was made
+  between R and S. Views shipped after R that reach the database by S count once (there).
+
+With no open claim in the snapshot (the common case), a batch committed during the database
+read would have to be claimed after R: the sequence number read after the database read
+shows that none was, and the read costs no query more than its own.
+
+Outside a transaction (autocommit), the database reads run in one transaction whose
+snapshot S is taken at its first query (REPEATABLE READ on PostgreSQL and MySQL/MariaDB,
+SQLite's read transaction), after R; the committed-claims check is that first query, the
+sequence number is read right after it, and the data reads that follow see S however
+long they take. Only a claim made within the few milliseconds between R and that query
+makes the attempt start again.
+
+Inside a caller's transaction (ATOMIC_REQUESTS) the isolation level is already set: which
+claims are committed is read before and after the data read, and the sequence number after
+both. Equal, unchanged: no batch was committed between the two checks (it would have to be
+an open claim, seen changing, or a new one, seen by the sequence), so the database did not
+change under the data read. Under REPEATABLE READ set by the caller (not Django's default
+on MySQL), the transaction's snapshot may predate R: batches acknowledged since it was
+taken are then in neither source until the transaction ends.
+
+Bounded: after ATTEMPTS failed attempts, the reader holds new claims off (a key that CLAIM
+honours, with an expiry of HOLD_MS; a drain's claim waits) and tries again. With no new
+claim possible, an attempt outside a transaction succeeds at once, and one inside a
+transaction fails only when one of the finitely many open claims is committed during it:
+at most one more attempt per open claim. A hold that expires under a read slower than
+HOLD_MS is the only way to an inexact read, which is then counted (``read_inexact``) and
+logged.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from . import stats
 from .buffer import buffer
 from .conf import conf
 from .events import PageViewEvent, Target, local_day
 from .models import ProcessedBatch
-from .wire import dimension_totals, parse_count_field
+from .toplists import PendingLists, list_entries
+from .wire import dimension_totals
 
 if TYPE_CHECKING:
-    from .redis_buffer import Snapshot
+    from .redis_buffer import ListsSnapshot, Snapshot
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+S = TypeVar("S", "Snapshot", "ListsSnapshot")
 
-ATTEMPTS = 3
+ATTEMPTS = 3  # plain attempts before new claims are held off
+READ_INEXACT = "read_inexact"
 
 DayTarget = tuple[date, Target]
 
@@ -50,23 +98,32 @@ def read(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[Target],
             return db, local, remote
 
 
-def read_all(
-    db_read: Callable[[Counter[DayTarget]], T],
-) -> tuple[T, Counter[DayTarget]]:
-    """(``db_read(candidates)``, every pending view by day and target, from this process
-    and Redis). ``candidates`` holds every (day, target) that may be pending, so that the
-    database read can fetch their totals too."""
+def read_lists(
+    prefix: str,
+    first: date | None,
+    last: date | None,
+    k: int,
+    ask: list[tuple[str, str]],
+    db_read: Callable[[PendingLists], T],
+) -> tuple[T, PendingLists]:
+    """(``db_read(pending)``, the views not yet in the database by day-list, toplists.py).
+
+    Of the lists whose name starts with ``prefix`` and whose day is in range: their first
+    ``k`` entries and the views of the (kind, member) pairs of ``ask`` and of every member
+    of those tops, in every list of their kind; and this process's pending views. The
+    database read is given the same (without the committed claims taken out), to choose
+    what to read."""
     with buffer.consistent_read(with_events=True) as (_, events):
         if not conf.ASYNC_PROCESSING:
-            local = _by_day(events)
-            return db_read(local), local
+            pending = PendingLists(None, Counter(), _by_day(events))
+            return db_read(pending), pending
         with _unshipped() as unshipped:
             local = _by_day(events + unshipped)
             try:
-                db, remote = _read_fields(db_read, local)
+                return _read_lists(prefix, first, last, k, ask, db_read, local)
             except Exception:
-                return _redis_unavailable(lambda: db_read(local)), local
-            return db, local + remote
+                pending = PendingLists(None, Counter(), local)
+                return _redis_unavailable(lambda: db_read(pending)), pending
 
 
 def _by_day(events: list[PageViewEvent]) -> Counter[DayTarget]:
@@ -102,58 +159,129 @@ def _read_dims(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[st
     return db, pending
 
 
-def _read_fields(
-    db_read: Callable[[Counter[DayTarget]], T], local: Counter[DayTarget]
-) -> tuple[T, Counter[DayTarget]]:
-    from .redis_buffer import snapshot_all
+def _read_lists(
+    prefix: str,
+    first: date | None,
+    last: date | None,
+    k: int,
+    ask: list[tuple[str, str]],
+    db_read: Callable[[PendingLists], T],
+    local: Counter[DayTarget],
+) -> tuple[T, PendingLists]:
+    from .redis_buffer import snapshot_lists
 
-    def candidates(snap: Snapshot) -> Counter[DayTarget]:
-        return local + _parse({**snap.values, **_merged(snap.claims.values())})
+    def take(client: Any) -> ListsSnapshot:
+        iso = (first.isoformat() if first else "", last.isoformat() if last else "")
+        return snapshot_lists(client, prefix, *iso, k, ask)
 
-    snap, db, committed = _consistently(snapshot_all, lambda snap: db_read(candidates(snap)))
-    open_claims = [chunk for batch_id, chunk in snap.claims.items() if batch_id not in committed]
-    fields: Counter[str] = Counter(snap.values)
-    fields.update(_merged(open_claims))
-    return db, _parse(fields)
-
-
-def _merged(chunks: Iterable[dict[str, int]]) -> Counter[str]:
-    merged: Counter[str] = Counter()
-    for chunk in chunks:
-        merged.update(chunk)
-    return merged
-
-
-def _parse(fields: dict[str, int]) -> Counter[DayTarget]:
-    pending: Counter[DayTarget] = Counter()
-    for field, n in fields.items():
-        try:
-            pending[parse_count_field(field)] += n
-        except (ValueError, TypeError):
-            continue  # not a count field of ours; the drain sets it aside
-    return pending
+    snap, db, committed = _consistently(
+        take, lambda snap: db_read(PendingLists(snap, Counter(), local))
+    )
+    # The lists still count the claims already committed: those are taken out.
+    taken: Counter[tuple[str, str]] = Counter()
+    for batch_id in committed:
+        for entry, n in list_entries(snap.claims[batch_id].items()).items():
+            if entry[0] in snap.tops:
+                taken[entry] += n
+    return db, PendingLists(snap, taken, local)
 
 
-def _consistently(
-    take: Callable[[Any], Snapshot], db_read: Callable[[Snapshot], T]
-) -> tuple[Snapshot, T, set[str]]:
-    """A Redis snapshot and a database read that agree on which claims are committed."""
-    from .redis_buffer import claim_sequence
+def _consistently(take: Callable[[Any], S], db_read: Callable[[S], T]) -> tuple[S, T, set[str]]:
+    """A Redis snapshot and a database read that agree on which claims are committed.
+
+    A few plain attempts; then new claims are held off (a short-lived key the CLAIM script
+    honours) and the read is repeated until it is consistent, which takes at most one
+    attempt more per open claim (see the module docstring). Only a hold that expires
+    under a read slower than HOLD_MS ends with an inconsistent read: counted and logged.
+    """
+    from .redis_buffer import hold_claims
     from .redis_client import get_client
 
     client = get_client()
-    for _ in range(ATTEMPTS):
+    alias = router.db_for_read(ProcessedBatch) or DEFAULT_DB_ALIAS
+    connection = connections[alias]
+    own = connection.get_autocommit() and not connection.in_atomic_block
+    with_claims = _in_snapshot if own else _in_callers_transaction
+
+    def attempt(
+        client: Any, alias: str, take: Callable[[Any], S], db_read: Callable[[S], T], last: bool
+    ) -> Attempt[S, T]:
         snap = take(client)
-        before = _committed(snap.claims)
-        db = db_read(snap)
-        after = _committed(snap.claims)
-        if before == after and claim_sequence(client) == snap.seq:
-            break
+        if snap.claims:
+            return snap, with_claims(client, alias, snap, db_read, last)
+        return snap, _without_claims(client, snap, db_read, last)
+
+    for _ in range(ATTEMPTS):
+        snap, done = attempt(client, alias, take, db_read, False)
+        if done is not None:
+            return done
+    with hold_claims(client):
+        snap, done = attempt(client, alias, take, db_read, False)
+        # No claim is made now: each failure is a commit of one of the open claims.
+        for _ in range(len(snap.claims) + 1):
+            if done is not None:
+                return done
+            snap, done = attempt(client, alias, take, db_read, False)
+    stats.incr(READ_INEXACT)
+    logger.warning("A live page-view read could not be made consistent; it may be off.")
+    done = attempt(client, alias, take, db_read, True)[1]
+    assert done is not None
+    return done
+
+
+Done = tuple[S, T, set[str]] | None
+Attempt = tuple[S, Done[S, T]]
+
+
+def _without_claims(client: Any, snap: S, db_read: Callable[[S], T], last: bool) -> Done[S, T]:
+    """No open claim: a batch committed during the database read would have to be claimed
+    after the snapshot, which the sequence number, read after it, shows. No query more."""
+    from .redis_buffer import claim_sequence
+
+    db = db_read(snap)
+    if claim_sequence(client) != snap.seq and not last:
+        return None
+    return snap, db, set()
+
+
+def _in_snapshot(
+    client: Any, alias: str, snap: S, db_read: Callable[[S], T], last: bool
+) -> Done[S, T]:
+    """The database reads in one snapshot, established after the Redis snapshot; no
+    result if a claim was made between the two (the read is then repeated)."""
+    from .redis_buffer import claim_sequence
+
+    with transaction.atomic(using=alias):
+        _snapshot_isolation(connections[alias])
+        committed = _committed(snap.claims, alias)  # the first read: the snapshot is taken
+        if claim_sequence(client) != snap.seq and not last:
+            return None
+        return snap, db_read(snap), committed
+
+
+def _in_callers_transaction(
+    client: Any, alias: str, snap: S, db_read: Callable[[S], T], last: bool
+) -> Done[S, T]:
+    """Inside a transaction of the caller's (ATOMIC_REQUESTS), whose isolation level is
+    set: which claims are committed is read before and after the database read."""
+    from .redis_buffer import claim_sequence
+
+    before = _committed(snap.claims, alias)
+    db = db_read(snap)
+    after = _committed(snap.claims, alias)
+    if (before != after or claim_sequence(client) != snap.seq) and not last:
+        return None
     return snap, db, after
 
 
-def _committed(claims: dict[str, dict[str, int]]) -> set[str]:
-    if not claims:
-        return set()
-    ids = ProcessedBatch.objects.filter(batch_id__in=list(claims))
+def _snapshot_isolation(connection: BaseDatabaseWrapper) -> None:
+    """Make the transaction just begun read one snapshot, taken at its first query.
+    SQLite's read transaction already does (its first SELECT takes it)."""
+    if connection.vendor in ("postgresql", "mysql"):
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def _committed(claims: dict[str, dict[str, int]], alias: str) -> set[str]:
+    ids = ProcessedBatch.objects.using(alias).filter(batch_id__in=list(claims))
     return set(ids.values_list("batch_id", flat=True))

@@ -16,6 +16,7 @@ from .conf import conf
 from .events import PageViewEvent, Target, local_day
 from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
+from .toplists import list_entries
 from .wire import count_field, dimensions, encode_event, skipped_field
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ def build_shipment(
         for d in dimensions(target):
             dims[d] += n
     raw = [encode_event(e) for e in events] if conf.STORE_RAW else []
-    return Shipment(counts, dims, raw, events, counters.copy(), skipped)
+    lists = list_entries(counts.items())  # toplists.py: reads by day stay bounded
+    return Shipment(counts, dims, raw, events, counters.copy(), skipped, lists=lists)
 
 
 def ship_once(event: PageViewEvent, shipment_id: str, marker_ttl: int) -> None:

@@ -7,6 +7,7 @@ Keys (all under one hash tag, ``{prefix}``):
 - ``events``: list of raw events, when PAGEVIEW_STORE_RAW is on
 - ``claims``: sorted set, batch id -> claim time
 - ``chunk:<id>`` / ``evchunk:<id>``: the counts and raw events of one claimed batch
+- ``top``, ``top:<day list>``: sorted sets of views not yet acknowledged, per day (toplists.py)
 - ``seq``, ``oldest``, ``counters``, ``early``, ``sent:<shipment id>``: bookkeeping
 - ``epoch`` (named by the first shipment into an empty Redis) and ``claimmarks`` (batch id
   -> "epoch:seq" of each open claim): what restore.py compares with the database
@@ -15,6 +16,7 @@ Keys (all under one hash tag, ``{prefix}``):
 - ``aside``: sorted set, id -> time set aside; ``aside:chunk:<id>`` / ``aside:evchunk:<id>``:
   the counts and raw events of a record the database refused (or, from versions before
   0.4, a whole claim), kept for ``pageviews_flush --retry-aside``
+- ``seq:hold``: a live read holding new claims off for a moment (live.py)
 
 A batch is written to the database in one transaction with its batch id, then
 acknowledged; a flusher killed in between leaves the claim, which cleanup acknowledges
@@ -27,6 +29,8 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -34,12 +38,20 @@ from typing import Any
 from . import stats
 from .conf import conf, redis_url
 from .events import PageViewEvent
+from .toplists import list_entries
 from .wire import SKIPPED, dimension_totals
 
 logger = logging.getLogger(__name__)
 
 WENT_BACK = "redis_went_back"  # stats counter: claims refused by a Redis gone back in time
 SENT_MARKER_TTL = 3600  # seconds a shipment id is remembered for idempotent retries
+# A live read's hold on new claims: the key (after the seq key, as CLAIM builds it), its
+# longest life, what CLAIM answers meanwhile, and how often a held claim asks again.
+HOLD_SUFFIX = ":hold"
+HOLD_MS = 2000
+CLAIM_HELD = -2
+WENT_BACK_REPLY = -1  # what CLAIM answers when Redis went back in time
+HOLD_POLL = 0.002
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,7 @@ class Shipment:
     counters: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[date, str]] = field(default_factory=Counter)  # (day, reason)
     shipment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    lists: Counter[tuple[str, str]] = field(default_factory=Counter)  # toplists.py
 
     def script_args(self) -> tuple[list[str], list[Any]]:
         keys = Keys.current()
@@ -101,10 +114,13 @@ class Shipment:
             len(self.dims),
             len(self.counters),
             self.shipment_id,  # the epoch, if this is the first shipment into an empty Redis
+            len(self.lists),
         ]
         for counter in (self.counts, self.dims, self.counters):
             for name, n in counter.items():
                 args += (name, n)
+        for (name, member), n in self.lists.items():
+            args += (name, member, n)
         args += self.raw
         return [
             keys.pending,
@@ -115,6 +131,7 @@ class Shipment:
             keys.counters,
             keys.early,
             keys.epoch,
+            keys.top,
         ], args
 
 
@@ -150,22 +167,26 @@ def claim(client: Any, size: int) -> str | None:
     keys = Keys.current()
     batch_id = uuid.uuid4().hex
     seen_epoch, seen_seq = _seen.get((redis_url(), keys.prefix), ("", 0))
-    claimed = claim_script(
-        keys=[
-            keys.pending,
-            keys.events,
-            keys.claims,
-            keys.chunk(batch_id),
-            keys.evchunk(batch_id),
-            keys.seq,
-            keys.oldest,
-            keys.claimmarks,
-            keys.epoch,
-        ],
-        args=[size, time.time(), batch_id, seen_epoch, seen_seq],
-        client=client,
-    )
-    if claimed == -1:
+    claimed = CLAIM_HELD
+    while claimed == CLAIM_HELD:  # a live read holds claims off for a moment (live.py)
+        claimed = claim_script(
+            keys=[
+                keys.pending,
+                keys.events,
+                keys.claims,
+                keys.chunk(batch_id),
+                keys.evchunk(batch_id),
+                keys.seq,
+                keys.oldest,
+                keys.claimmarks,
+                keys.epoch,
+            ],
+            args=[size, time.time(), batch_id, seen_epoch, seen_seq],
+            client=client,
+        )
+        if claimed == CLAIM_HELD:
+            time.sleep(HOLD_POLL)
+    if claimed == WENT_BACK_REPLY:
         stats.incr(WENT_BACK)
         logger.error(
             "The Redis page-view buffer went back in time during a drain (restored from an "
@@ -199,9 +220,12 @@ def ack(client: Any, claim: Claim) -> bool:
 
     keys = Keys.current()
     batch_id = claim.batch_id
-    args: list[Any] = [batch_id]
-    for dim, n in dimension_totals(claim.counts.items()).items():
+    dims = dimension_totals(claim.counts.items())
+    args: list[Any] = [batch_id, len(dims)]
+    for dim, n in dims.items():
         args += (dim, n)
+    for (name, member), n in list_entries(claim.counts.items()).items():
+        args += (name, member, n)
     removed = ack_script(
         keys=[
             keys.dims,
@@ -209,6 +233,7 @@ def ack(client: Any, claim: Claim) -> bool:
             keys.chunk(batch_id),
             keys.evchunk(batch_id),
             keys.attempts,
+            keys.top,
         ],
         args=args,
         client=client,
@@ -297,17 +322,49 @@ def snapshot(client: Any, dims: list[str]) -> Snapshot:
     return Snapshot(values, _claims(claim_ids, chunks), seq)
 
 
-def snapshot_all(client: Any) -> Snapshot:
-    """Every unclaimed count field (views not yet claimed) and the open claims."""
-    from .redis_scripts import snapshot_all as snapshot_script
+@dataclass
+class ListsSnapshot:
+    """What SNAPSHOT_LISTS saw: per list, its top entries and the members asked about."""
+
+    tops: dict[str, list[tuple[str, int]]]  # list name -> [(member, views)], most first
+    views: dict[tuple[str, str], int]  # (list name, member) -> views, for those it has
+    asked: dict[str, set[str]]  # list name -> members whose views it gave (0 if absent)
+    claims: dict[str, dict[str, int]]
+    seq: str
+
+
+def snapshot_lists(
+    client: Any, prefix: str, first: str, last: str, k: int, ask: list[tuple[str, str]]
+) -> ListsSnapshot:
+    """The lists named ``prefix...`` of the days from ``first`` to ``last`` (ISO dates, ""
+    for an open end): their first ``k`` entries and the views of the (kind, member) pairs
+    of ``ask`` and of those entries, in each list of their kind; and the open claims."""
+    from .redis_scripts import snapshot_lists as snapshot_script
 
     keys = Keys.current()
-    pending, claim_ids, chunks, seq = snapshot_script(
-        keys=[keys.pending, keys.claims, keys.seq],
-        args=[keys.prefix + "chunk:"],
-        client=client,
+    args: list[Any] = [keys.prefix + "chunk:", prefix, first, last, k]
+    for kind, member in ask:
+        args += (kind, member)
+    names, tops, members, scores, claim_ids, chunks, seq = snapshot_script(
+        keys=[keys.top, keys.claims, keys.seq], args=args, client=client
     )
-    return Snapshot(_pairs(pending), _claims(claim_ids, chunks), seq)
+    views: dict[tuple[str, str], int] = {}
+    asked: dict[str, set[str]] = {}
+    for name, wanted, got in zip(names, members, scores, strict=True):
+        asked[name] = set(wanted)
+        for member, score in zip(wanted, got, strict=True):
+            if score is not None:
+                views[(name, member)] = -int(float(score))
+    return ListsSnapshot(
+        {
+            name: [(top[i], -int(float(top[i + 1]))) for i in range(0, len(top), 2)]
+            for name, top in zip(names, tops, strict=True)
+        },
+        views,
+        asked,
+        _claims(claim_ids, chunks),
+        seq,
+    )
 
 
 def _pairs(flat: list[str]) -> dict[str, int]:
@@ -316,6 +373,19 @@ def _pairs(flat: list[str]) -> dict[str, int]:
 
 def _claims(claim_ids: list[str], chunks: list[list[str]]) -> dict[str, dict[str, int]]:
     return {batch_id: _pairs(flat) for batch_id, flat in zip(claim_ids, chunks, strict=True)}
+
+
+@contextmanager
+def hold_claims(client: Any) -> Iterator[None]:
+    """Hold new claims off (CLAIM waits) for the block, or at most HOLD_MS."""
+    from .redis_scripts import hold, release
+
+    key = Keys.current().seq + HOLD_SUFFIX
+    hold(keys=[key], args=[HOLD_MS], client=client)
+    try:
+        yield
+    finally:
+        release(keys=[key], client=client)
 
 
 def claim_sequence(client: Any) -> str:

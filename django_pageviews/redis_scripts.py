@@ -34,10 +34,11 @@ local function chunked(command, key, values, first, last)
 end
 """
 
-# KEYS: pending, dims, events, sent-marker, oldest, counters, early-lock, epoch
+# KEYS: pending, dims, events, sent-marker, oldest, counters, early-lock, epoch,
+#       list registry
 # ARGV: marker ttl, now, early threshold, early interval ms, n fields, n dims, n counters,
-#       shipment id, then field/count pairs, dim/count pairs, counter/count pairs, then
-#       raw events.
+#       shipment id, n list entries, then field/count pairs, dim/count pairs,
+#       counter/count pairs, list/member/count triples (toplists.py), then raw events.
 # Idempotent per shipment id (the sent marker): a retried shipment whose first attempt
 # did reach Redis is not added twice. The first shipment into an empty Redis names its
 # epoch (restore.py: claim sequence numbers are compared within one epoch).
@@ -45,11 +46,18 @@ SHIP = (
     CHUNKED
     + """
 local nf, nd, nc = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local nl = tonumber(ARGV[9])
 if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[1]) then return {-1, 0} end
-local i = 9
+local i = 10
 for _ = 1, nf do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
 for _ = 1, nd do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
 for _ = 1, nc do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1]); i = i + 2 end
+local listed = {}
+for _ = 1, nl do
+  redis.call('ZINCRBY', KEYS[9] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
+  listed[ARGV[i]] = (listed[ARGV[i]] or 0) + tonumber(ARGV[i + 2]); i = i + 3
+end
+for name, n in pairs(listed) do redis.call('ZINCRBY', KEYS[9], n, name) end
 if i <= #ARGV then chunked('RPUSH', KEYS[3], ARGV, i, #ARGV) end
 if nf > 0 then redis.call('SET', KEYS[5], ARGV[2], 'NX') end
 redis.call('SET', KEYS[8], ARGV[8], 'NX')
@@ -71,10 +79,12 @@ return {total, early}
 # Moves up to n count fields and n raw events into the batch's own keys and records the
 # claim with its mark (epoch and claim sequence number, committed with the batch: see
 # restore.py); a flusher that dies leaves the claim for cleanup to replay or acknowledge.
-# Returns the claim's mark ("epoch:seq"), 0 when there was nothing to claim.
+# Returns the claim's mark ("epoch:seq"), 0 when there was nothing to claim, -2 (claiming
+# nothing) while a live read holds new claims off (HOLD).
 CLAIM = (
     CHUNKED
     + """
+if redis.call('EXISTS', KEYS[6] .. ':hold') == 1 then return -2 end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[9]) == ARGV[4]
    and tonumber(redis.call('GET', KEYS[6]) or '0') < tonumber(ARGV[5]) then
   return -1
@@ -119,15 +129,31 @@ return mark
 """
 )
 
-# KEYS: dims, claims, chunk, event chunk, attempts (left by versions before 0.4)
-# ARGV: batch id, then dim/count pairs to subtract
+# KEYS: dims, claims, chunk, event chunk, attempts (left by versions before 0.4), list
+#       registry
+# ARGV: batch id, n dims, then dim/count pairs to subtract, then list/member/count triples
+#       to subtract (toplists.py)
 # Runs once per batch however often it is called: only the call that removes the claim
-# subtracts the batch from the live totals.
+# subtracts the batch from the live totals and lists.
 ACK = """
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-for i = 2, #ARGV, 2 do
+local lists = 3 + 2 * tonumber(ARGV[2])
+for i = 3, lists - 1, 2 do
   if redis.call('HINCRBY', KEYS[1], ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then
     redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+local listed = {}
+for i = lists, #ARGV, 3 do
+  local list = KEYS[6] .. ':' .. ARGV[i]
+  if tonumber(redis.call('ZINCRBY', list, ARGV[i + 2], ARGV[i + 1])) >= 0 then
+    redis.call('ZREM', list, ARGV[i + 1])
+  end
+  listed[ARGV[i]] = (listed[ARGV[i]] or 0) + tonumber(ARGV[i + 2])
+end
+for name, n in pairs(listed) do
+  if tonumber(redis.call('ZINCRBY', KEYS[6], -n, name)) <= 0 then
+    redis.call('ZREM', KEYS[6], name)
   end
 end
 redis.call('DEL', KEYS[3], KEYS[4])
@@ -138,33 +164,93 @@ return 1
 # KEYS: dims, claims, claim sequence
 # ARGV: chunk key prefix, then the dimensions asked for
 # One consistent picture for a live read: totals, open claims with their counts, and the
-# claim sequence number (a reader re-checks it after reading the database).
+# claim sequence number (a reader re-checks it after reading the database). HMGET takes
+# the dimensions 1,000 at a time: unpack() fails past a few thousand values.
 SNAPSHOT = """
 local values = {}
-if #ARGV > 1 then values = redis.call('HMGET', KEYS[1], unpack(ARGV, 2)) end
+for first = 2, #ARGV, 1000 do
+  local part = redis.call('HMGET', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+  for _, v in ipairs(part) do values[#values + 1] = v end
+end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
 return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 """
 
-# KEYS: pending, claims, claim sequence
-# ARGV: chunk key prefix
-# Every pending count field, for reads by day (periods, daily series, popular lists).
-SNAPSHOT_ALL = """
+# KEYS: list registry, claims, claim sequence
+# ARGV: chunk key prefix, list name prefix, first day, last day ('' for an open end), k,
+#       then kind/member pairs
+# For reads by day (toplists.py): of every list whose name starts with the prefix and whose
+# day is in range, its name, its first k entries, and the scores of the members asked for
+# and of every member of those tops, in every list of the same kind (nil when absent);
+# then the open claims with their counts and the claim sequence number, as SNAPSHOT.
+SNAPSHOT_LISTS = """
+local k = tonumber(ARGV[5])
+local names, tops = {}, {}
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local day = string.sub(name, -10)
+  if string.sub(name, 1, #ARGV[2]) == ARGV[2] and (ARGV[3] == '' or day >= ARGV[3])
+      and (ARGV[4] == '' or day <= ARGV[4]) then
+    names[#names + 1] = name
+    local top = {}
+    if k > 0 then top = redis.call('ZRANGE', KEYS[1] .. ':' .. name, 0, k - 1, 'WITHSCORES') end
+    tops[#tops + 1] = top
+  end
+end
+local asked, seen = {}, {}
+local function ask(kind, member)
+  local key = kind .. '\0' .. member
+  if seen[key] then return end
+  seen[key] = true
+  asked[kind] = asked[kind] or {}
+  table.insert(asked[kind], member)
+end
+for i = 6, #ARGV, 2 do ask(ARGV[i], ARGV[i + 1]) end
+for j, name in ipairs(names) do
+  local kind = string.sub(name, 1, -12)
+  for m = 1, #tops[j], 2 do ask(kind, tops[j][m]) end
+end
+local members, scores = {}, {}
+for j, name in ipairs(names) do
+  local wanted = asked[string.sub(name, 1, -12)] or {}
+  local got = {}
+  for first = 1, #wanted, 1000 do
+    local last = math.min(first + 999, #wanted)
+    local part = redis.call('ZMSCORE', KEYS[1] .. ':' .. name, unpack(wanted, first, last))
+    for m = 1, #part do got[#got + 1] = part[m] end
+  end
+  members[j], scores[j] = wanted, got
+end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
-return {redis.call('HGETALL', KEYS[1]), claims, chunks, redis.call('GET', KEYS[3]) or '0'}
+return {names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
+"""
+
+# KEYS: hold   ARGV: expiry in ms
+# A live read holds new claims off while it makes its database snapshot agree with Redis;
+# holds of several readers add up, and a reader that dies lets its hold expire.
+HOLD = """
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return n
+"""
+
+# KEYS: hold
+RELEASE = """
+if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+return 1
 """
 
 # KEYS: claim sequence, epoch, pending, events, dims, claims, oldest, restored groups,
-#       group's counts, group's events, group's info
+#       group's counts, group's events, group's info, list registry
 # ARGV: claim sequence and epoch as the caller read them, the database's high-water mark,
 #       the claim sequence to continue from, group id, now, n open claims, their ids,
-#       then the open claims' dim/count pairs
+#       n dim values, the open claims' dim/count pairs, then their list/member/count
+#       triples
 # A Redis that went back in time (restore.py): what is pending moves aside as one
-# "restored" group, the live totals become those of the open claims, and the claim
+# "restored" group, the live totals and lists become those of the open claims, and the claim
 # sequence continues above the database's. Returns 1 (parked), 0 (nothing pending), or
 # -1 when the claim sequence, epoch or open claims changed since the caller read them.
 PARK = (
@@ -183,7 +269,16 @@ redis.call('DEL', KEYS[5], KEYS[9], KEYS[10], KEYS[11])  -- the first write (see
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[9]) end
 if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[10]) end
 redis.call('DEL', KEYS[7])
-if #ARGV > 7 + n then chunked('HSET', KEYS[5], ARGV, 8 + n, #ARGV) end
+local nd = tonumber(ARGV[8 + n])
+if nd > 0 then chunked('HSET', KEYS[5], ARGV, 9 + n, 8 + n + nd) end
+for _, name in ipairs(redis.call('ZRANGE', KEYS[12], 0, -1)) do
+  redis.call('DEL', KEYS[12] .. ':' .. name)
+end
+redis.call('DEL', KEYS[12])
+for i = 9 + n + nd, #ARGV, 3 do
+  redis.call('ZINCRBY', KEYS[12] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
+  redis.call('ZINCRBY', KEYS[12], ARGV[i + 2], ARGV[i])
+end
 redis.call('SET', KEYS[1], ARGV[4])
 if not parked then return 0 end
 redis.call('HSET', KEYS[11], 'parked_at', ARGV[6], 'redis_seq', ARGV[1],
@@ -194,22 +289,28 @@ return 1
 )
 
 # KEYS: restored groups, group's counts, group's events, group's info, claims, chunk,
-#       event chunk, dims, claim sequence, claim marks, epoch
-# ARGV: group id, batch id, claim time, n count values, n dim values, then the count
-#       field/count pairs to replay, their dim/count pairs, and the raw events to replay
+#       event chunk, dims, claim sequence, claim marks, epoch, list registry
+# ARGV: group id, batch id, claim time, n count values, n dim values, n list values, then
+#       the count field/count pairs to replay, their dim/count pairs, their
+#       list/member/count triples, and the raw events to replay
 # Hands a restored group back to the drain as an ordinary claim (old enough for the next
 # cleanup to write it), once however often it is called. Returns 1, 2 when nothing was
 # left to replay (the group is removed), 0 when the group was already gone.
 REPLAY = (
     CHUNKED
     + """
-local nc, nd = tonumber(ARGV[4]), tonumber(ARGV[5])
+local nc, nd, nl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local first = 7 + nc + nd + nl  -- the first raw event
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end  -- the first write
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
-if nc == 0 and 6 + nc + nd > #ARGV then return 2 end
-if nc > 0 then chunked('HSET', KEYS[6], ARGV, 6, 5 + nc) end
-for i = 6 + nc, 5 + nc + nd, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
-if 6 + nc + nd <= #ARGV then chunked('RPUSH', KEYS[7], ARGV, 6 + nc + nd, #ARGV) end
+if nc == 0 and first > #ARGV then return 2 end
+if nc > 0 then chunked('HSET', KEYS[6], ARGV, 7, 6 + nc) end
+for i = 7 + nc, 6 + nc + nd, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
+for i = 7 + nc + nd, first - 1, 3 do
+  redis.call('ZINCRBY', KEYS[12] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
+  redis.call('ZINCRBY', KEYS[12], ARGV[i + 2], ARGV[i])
+end
+if first <= #ARGV then chunked('RPUSH', KEYS[7], ARGV, first, #ARGV) end
 redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
 local seq = redis.call('INCR', KEYS[9])
 redis.call('SET', KEYS[11], ARGV[2], 'NX')
@@ -223,7 +324,9 @@ aship = AsyncScript(None, SHIP.encode())  # type: ignore[arg-type]
 claim = Script(None, CLAIM.encode())  # type: ignore[arg-type]
 ack = Script(None, ACK.encode())  # type: ignore[arg-type]
 snapshot = Script(None, SNAPSHOT.encode())  # type: ignore[arg-type]
-snapshot_all = Script(None, SNAPSHOT_ALL.encode())  # type: ignore[arg-type]
+snapshot_lists = Script(None, SNAPSHOT_LISTS.encode())  # type: ignore[arg-type]
+hold = Script(None, HOLD.encode())  # type: ignore[arg-type]
+release = Script(None, RELEASE.encode())  # type: ignore[arg-type]
 park = Script(None, PARK.encode())  # type: ignore[arg-type]
 replay = Script(None, REPLAY.encode())  # type: ignore[arg-type]
 

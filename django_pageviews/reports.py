@@ -10,18 +10,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Model, Q, QuerySet, Sum
+from django.db.models import Model, Q, Sum
 from django.utils import timezone
 
-from . import live
-from .events import Target, current_day
-from .live import DayTarget
+from . import live, ranking
+from .events import current_day
 from .models import PageViewDaily
-from .objects import is_object, model_label
-from .storage import resolve_targets
+from .objects import is_object, lookup_values, model_label
+from .toplists import object_kind, split_name
+
+T = TypeVar("T")
 
 
 def day_range(
@@ -68,9 +70,8 @@ def get_views_by_period(
     """Views of ``obj`` in the last ``days`` days, or between two dates (inclusive)."""
     first, last = day_range(days, start_date, end_date)
     rows = PageViewDaily.objects.filter(_object_query(obj) & _day_query(first, last))
-    stored, pending = live.read_all(lambda _: rows.aggregate(total=Sum("views"))["total"])
-    buffered = sum(n for (d, t), n in pending.items() if _in(d, first, last) and is_object(t, obj))
-    return (stored or 0) + buffered
+    stored, by_day = _object_read(obj, first, last, lambda: rows.aggregate(total=Sum("views")))
+    return (stored["total"] or 0) + sum(by_day.values())
 
 
 def get_daily_views(obj: Model, days: int = 30) -> dict[date, int]:
@@ -82,71 +83,50 @@ def get_daily_views(obj: Model, days: int = 30) -> dict[date, int]:
         .annotate(total=Sum("views"))
         .order_by()
     )
-    stored, pending = live.read_all(lambda _: dict(rows))
+    stored, by_day = _object_read(obj, first, last, lambda: dict(rows))
     assert first is not None
     result = {first + timedelta(days=i): 0 for i in range(days)}
     for day, total in stored.items():
         result[day] += total
-    for (day, target), n in pending.items():
-        if day in result and is_object(target, obj):
+    for day, n in by_day.items():
+        if day in result:
             result[day] += n
     return result
 
 
-def _top(
-    rows: QuerySet[PageViewDaily],
-    column: str,
-    keys: Callable[[Counter[DayTarget]], Counter[str]],
-    limit: int,
-) -> list[tuple[str, int]]:
-    """The ``limit`` largest totals by ``column``: database plus pending views, exactly.
-
-    A key with no pending views can only rank in the top ``limit`` if the database alone
-    ranks it there, so the database's top ``limit + len(pending keys)`` and the pending
-    keys' own totals are all that must be read.
-    """
-
-    def db_read(candidates: Counter[DayTarget]) -> Counter[str]:
-        wanted = keys(candidates)
-        grouped = rows.values_list(column).annotate(total=Sum("views")).order_by("-total", column)
-        totals: Counter[str] = Counter(dict(grouped[: limit + len(wanted)]))
-        missing = [k for k in wanted if k not in totals]
-        if missing:
-            totals.update(dict(grouped.filter(**{f"{column}__in": missing})))
-        return totals
-
-    totals, pending = live.read_all(db_read)
-    totals.update(keys(pending))
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-    return [(k, n) for k, n in ranked if n > 0][:limit]
-
-
-def _pending_by(
-    first: date | None, last: date | None, key: Callable[[Target], str | None]
-) -> Callable[[Counter[DayTarget]], Counter[str]]:
-    def count(pending: Counter[DayTarget]) -> Counter[str]:
-        counts: Counter[str] = Counter()
-        for (day, target), n in pending.items():
-            k = key(target)
-            if k and _in(day, first, last):
-                counts[k] += n
-        return counts
-
-    return count
+def _object_read(
+    obj: Model, first: date | None, last: date | None, db_read: Callable[[], T]
+) -> tuple[T, Counter[date]]:
+    """(``db_read()``, the pending views of ``obj`` by day in range): a few list entries
+    per day (toplists.py), however much else is pending."""
+    label = model_label(type(obj))
+    members = {object_kind(label, field): value for field, value in lookup_values(obj)}
+    stored, pending = live.read_lists(
+        object_kind(label, ""), first, last, 0, list(members.items()), lambda _: db_read()
+    )
+    by_day: Counter[date] = Counter()
+    for name in pending.names():
+        kind, day = split_name(name)
+        if kind in members:
+            by_day[day] += pending.views(name, members[kind]) or 0
+    for (day, target), n in pending.local.items():
+        if _in(day, first, last) and is_object(target, obj):
+            by_day[day] += n
+    return stored, by_day
 
 
 def get_popular_urls(limit: int = 5, days: int | None = None) -> list[tuple[str, int]]:
     """``[(url, views)]``, most viewed first."""
     first, last = day_range(days)
     rows = PageViewDaily.objects.filter(_day_query(first, last))
-    return _top(rows, "url", _pending_by(first, last, lambda t: t.url), limit)
+    return ranking.top(rows, "url", ranking.urls(), limit, first, last)
 
 
 def get_popular_view_names(limit: int = 5, days: int | None = None) -> list[tuple[str, int]]:
     """``[(view name, views)]``, most viewed first; views without a name are left out."""
     first, last = day_range(days)
     rows = PageViewDaily.objects.filter(_day_query(first, last)).exclude(view_name="")
-    return _top(rows, "view_name", _pending_by(first, last, lambda t: t.view_name), limit)
+    return ranking.top(rows, "view_name", ranking.view_names(), limit, first, last)
 
 
 def get_popular_objects(
@@ -160,23 +140,11 @@ def get_popular_objects(
     and the objects are fetched in one query."""
     first, last = day_range(days)
     content_type = ContentType.objects.get_for_model(model_class)
-    label = model_label(model_class)
     rows = PageViewDaily.objects.filter(_day_query(first, last), content_type=content_type)
-
-    def pending_pks(pending: Counter[DayTarget]) -> Counter[str]:
-        ours = Counter(
-            {k: n for k, n in pending.items() if k[1].model == label and _in(k[0], first, last)}
-        )
-        resolved = resolve_targets({t for _, t in ours}, rows.db)  # slugs -> primary keys
-        counts: Counter[str] = Counter()
-        for (_, target), n in ours.items():
-            object_id = resolved[target][1]
-            if object_id:
-                counts[object_id] += n
-        return counts
-
     # Deleted objects are dropped after ranking: rank some extra to still fill the list.
-    ranked = _top(rows, "object_id", pending_pks, limit * 2 + 5)
+    ranked = ranking.top(
+        rows, "object_id", ranking.objects(model_class), limit * 2 + 5, first, last
+    )
     objects = model_class._default_manager.filter(pk__in=[pk for pk, _ in ranked])
     if select_related:
         objects = objects.select_related(*select_related)

@@ -36,6 +36,7 @@ from .events import local_day
 from .models import PageView, ProcessedBatch
 from .redis_buffer import Keys, saw_mark
 from .redis_client import get_client
+from .toplists import list_entries
 from .wire import count_field, decode_event, dimension_totals, parse_skipped_field
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,12 @@ def park_restored(client: Any) -> str | None:
         resume = high + SEQUENCE_GAP
         args: list[Any] = [seq or "", epoch, high, resume, group_id, time.time(), len(claim_ids)]
         args += claim_ids
-        for dim, n in _open_claim_dims(client, claim_ids).items():
+        dims, lists = _open_claim_totals(client, claim_ids)
+        args.append(2 * len(dims))
+        for dim, n in dims.items():
             args += (dim, n)
+        for (name, member), n in lists.items():
+            args += (name, member, n)
         parked = park(
             keys=[
                 keys.seq,
@@ -90,6 +95,7 @@ def park_restored(client: Any) -> str | None:
                 keys.restored(group_id, "counts"),
                 keys.restored(group_id, "events"),
                 keys.restored(group_id, "info"),
+                keys.top,
             ],
             args=args,
             client=client,
@@ -118,13 +124,17 @@ def _high_water_mark(epoch: str) -> int | None:
     return high
 
 
-def _open_claim_dims(client: Any, claim_ids: Sequence[str]) -> dict[str, int]:
+def _open_claim_totals(
+    client: Any, claim_ids: Sequence[str]
+) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """The live totals and per-day lists (toplists.py) of the open claims."""
     keys = Keys.current()
     with client.pipeline(transaction=False) as pipe:
         for batch_id in claim_ids:
             pipe.hgetall(keys.chunk(batch_id))
         chunks = pipe.execute()
-    return dimension_totals((field, int(n)) for chunk in chunks for field, n in chunk.items())
+    counts = [(field, int(n)) for chunk in chunks for field, n in chunk.items()]
+    return dimension_totals(counts), list_entries(counts)
 
 
 def restored_status(client: Any) -> list[dict[str, Any]]:
@@ -181,11 +191,15 @@ def replay_restored(group_ids: Sequence[str] | None = None) -> list[str]:
             Counter({f: int(n) for f, n in stored_counts.items()}), raw_events
         )
         dims = dimension_totals(counts.items())
+        lists = list_entries(counts.items())
         batch_id = uuid.uuid4().hex
         args: list[Any] = [group_id, batch_id, claimed_at, 2 * len(counts), 2 * len(dims)]
+        args.append(3 * len(lists))
         for counter in (counts, dims):
             for name, n in counter.items():
                 args += (name, n)
+        for (name, member), n in lists.items():
+            args += (name, member, n)
         args += events
         replayed = replay(
             keys=[
@@ -200,6 +214,7 @@ def replay_restored(group_ids: Sequence[str] | None = None) -> list[str]:
                 keys.seq,
                 keys.claimmarks,
                 keys.epoch,
+                keys.top,
             ],
             args=args,
             client=client,

@@ -29,13 +29,14 @@ from tests.settings import REDIS_URL as SUBPROCESS_REDIS_URL
 
 MACHINE_PORT = 6379
 DATABASES = range(16)
-# Tests that use Redis (the fixtures, Celery workers, uvicorn, the deploy check) and the
-# settings' fallbacks; small enough to run again inside the probe.
+# Tests that use Redis (the fixtures, Celery workers and beat, uvicorn, flushers, the
+# deploy check) and the settings' fallbacks; small enough to run again inside the probe.
 PROBED_TESTS = [
     "tests/test_redis_pipeline.py",
     "tests/test_async_extras.py",
     "tests/test_checks.py",
     "tests/test_conf.py",
+    "tests/test_end_to_end.py",
 ]
 
 

@@ -1,0 +1,97 @@
+"""Sorted per-day lists of views not yet acknowledged, which keep report reads bounded.
+
+A report (a period, a daily series, a most-viewed list) asks about days, and the live
+totals of ``dims`` have no day. Reading every pending count field instead costs as much as
+there are pending pages (200,000 pages: seconds). So each shipment also adds its views to
+small sorted sets, one per day and kind:
+
+- ``u|<day>``: URL -> views; ``v|<day>``: view name -> views;
+- ``o|<model>|<field>|<day>``: object (named by that field's value) -> views.
+
+The registry ``top`` lists every such set with its views, and ACK takes a batch out of
+both, as it does from ``dims``. Scores are minus the views: ZRANGE from 0 then lists the
+most viewed first, and equal counts in member order, which is Python's string order (the
+members are compared as UTF-8 bytes). A period read asks a few sets for one member; a
+most-viewed list reads the top of each set and merges it with the database's (ranking.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from .events import Target
+from .wire import parse_count_field
+
+if TYPE_CHECKING:
+    from .redis_buffer import ListsSnapshot
+
+URL = "u"
+VIEW = "v"
+SEP = "|"
+DAY_LENGTH = 10  # YYYY-MM-DD, at the end of every list name
+
+
+def object_kind(model: str, field: str) -> str:
+    return SEP.join(("o", model, field))
+
+
+def list_name(kind: str, day: date) -> str:
+    return f"{kind}{SEP}{day.isoformat()}"
+
+
+def split_name(name: str) -> tuple[str, date]:
+    """(kind, day) of a list name."""
+    return name[: -DAY_LENGTH - 1], date.fromisoformat(name[-DAY_LENGTH:])
+
+
+def kinds(target: Target) -> list[tuple[str, str]]:
+    """(kind, member) of every list a view of ``target`` counts in."""
+    found = [(URL, target.url)]
+    if target.view_name:
+        found.append((VIEW, target.view_name))
+    if target.model:
+        found.append((object_kind(target.model, target.field), target.value))
+    return found
+
+
+def list_entries(counts: Iterable[tuple[str, int]]) -> Counter[tuple[str, str]]:
+    """(list name, member) -> views, of pending count fields (other fields have none)."""
+    entries: Counter[tuple[str, str]] = Counter()
+    for field, n in counts:
+        try:
+            day, target = parse_count_field(field)
+        except (ValueError, TypeError):
+            continue
+        for kind, member in kinds(target):
+            entries[(list_name(kind, day), member)] += n
+    return entries
+
+
+@dataclass
+class PendingLists:
+    """Views not yet in the database, as a live read by day sees them: Redis's lists
+    (``snap``, None without Redis) less the committed claims' views (``taken``), and this
+    process's own views by day and target (``local``)."""
+
+    snap: ListsSnapshot | None
+    taken: Counter[tuple[str, str]]
+    local: Counter[tuple[date, Target]]
+
+    def names(self) -> list[str]:
+        return list(self.snap.tops) if self.snap is not None else []
+
+    def top(self, name: str) -> list[tuple[str, int]]:
+        """The list's first entries, most viewed first (committed claims still in)."""
+        return self.snap.tops[name] if self.snap is not None else []
+
+    def views(self, name: str, member: str) -> int | None:
+        """Views of ``member`` in the list, None if the snapshot was not asked for them."""
+        if self.snap is None:
+            return None
+        if member not in self.snap.asked.get(name, ()):
+            return None
+        return self.snap.views.get((name, member), 0) - self.taken[(name, member)]
