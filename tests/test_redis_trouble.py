@@ -96,7 +96,10 @@ def raw_client(server: PrivateRedis) -> redis.Redis:
     ids=["7", "6.2"],
     indirect=True,
 )
-@override_settings(PAGEVIEW_SHIP_BATCH_SIZE=50, PAGEVIEW_BATCH_SIZE=1000)
+# Spilled views wait in the in-process buffer until the test writes them (buffer.flush()).
+@override_settings(
+    PAGEVIEW_SHIP_BATCH_SIZE=50, PAGEVIEW_BATCH_SIZE=1000, PAGEVIEW_MAX_BUFFER_AGE=3600
+)
 def test_a_full_redis_is_drained_and_shipping_resumes(server: PrivateRedis) -> None:
     client = raw_client(server)
     before = {n: counter(n) for n in (stats.SHIPPED, stats.REDIS_ERROR, "spilled_redis_down")}
