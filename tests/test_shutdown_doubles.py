@@ -9,6 +9,8 @@ runs the script it had received."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.core.management import call_command
 from django.db.models import Sum
 from django.test import override_settings
 
@@ -103,6 +106,9 @@ def stop_keeping_data(server: PrivateRedis) -> None:
 def settle_and_count(server: PrivateRedis, store_raw: bool) -> None:
     assert UnsettledShipment.objects.count() == 1
     server.start()
+    out = io.StringIO()
+    call_command("pageviews_status", "--json", stdout=out)
+    assert json.loads(out.getvalue())["unsettled_shipments"] == {"shipments": 1, "views": VIEWS}
     cleanup()
     assert UnsettledShipment.objects.count() == 0
     flush()

@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Sum
 
 from django_pageviews.buffer import buffer
 from django_pageviews.conf import conf
+from django_pageviews.models import ProcessedBatch
 
 
 class Command(BaseCommand):
@@ -28,13 +30,31 @@ class Command(BaseCommand):
             help="First write the records the drain set aside because the database "
             "refused them (see pageviews_status), where it now takes them.",
         )
+        parser.add_argument(
+            "--replay-restored",
+            nargs="*",
+            metavar="GROUP",
+            default=None,
+            help="First hand the views parked from a Redis restored from an older snapshot "
+            "(all groups, or those named; see pageviews_status) back to the drain, to be "
+            "written once. With raw events on, views the database already has are left "
+            "out; counts-only groups are written whole, so replay one only if you know "
+            "its views were not counted before the restore.",
+        )
 
     def handle(
-        self, *args: Any, time_budget: float | None, retry_aside: bool = False, **options: Any
+        self,
+        *args: Any,
+        time_budget: float | None,
+        retry_aside: bool = False,
+        replay_restored: list[str] | None = None,
+        **options: Any,
     ) -> None:
         written = 0
         if retry_aside:
             written += self._retry_aside()
+        if replay_restored is not None:
+            written += self._replay_restored(replay_restored or None)
         if conf.ASYNC_PROCESSING:
             from django_pageviews.drain import drain_redis
             from django_pageviews.redis_client import get_client
@@ -95,3 +115,31 @@ class Command(BaseCommand):
                 "write now. Nothing was lost; run this again later."
             )
         return result.views
+
+    def _replay_restored(self, groups: list[str] | None) -> int:
+        """Replayed groups become stale claims, written here at once by cleanup."""
+        if not conf.ASYNC_PROCESSING:
+            raise CommandError(
+                "--replay-restored needs PAGEVIEW_ASYNC_PROCESSING: nothing is parked "
+                "without Redis."
+            )
+        from django_pageviews.drain import cleanup
+        from django_pageviews.redis_client import get_client
+        from django_pageviews.restore import replay_restored
+
+        try:
+            batch_ids = replay_restored(groups)
+            result = cleanup(stale_after=0)
+        except Exception as exc:
+            raise CommandError(f"Replaying restored views failed: {exc}") from exc
+        finally:
+            get_client().close()
+        if result.failed:
+            raise CommandError(
+                "Writing a replayed batch failed (see the log): it stays claimed for "
+                "cleanup_old_buffer_data. Nothing was lost."
+            )
+        written = ProcessedBatch.objects.filter(batch_id__in=batch_ids).aggregate(n=Sum("views"))
+        views: int = written["n"] or 0
+        self.stdout.write(f"Replayed {len(batch_ids)} restored groups ({views} views).")
+        return views

@@ -4,19 +4,22 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Count, Sum
 
 from django_pageviews import stats
 from django_pageviews.buffer import buffer
 from django_pageviews.conf import conf
 from django_pageviews.events import current_day
-from django_pageviews.models import ProcessedBatch, SkippedDaily
+from django_pageviews.models import ProcessedBatch, SkippedDaily, UnsettledShipment
 
 
 class Command(BaseCommand):
     help = (
         "Show the page-view pipeline: buffered views, claims, last flush, records set "
-        "aside (replayed by pageviews_flush --retry-aside), and requests not counted "
-        "today (every process) by reason."
+        "aside (replayed by pageviews_flush --retry-aside), views parked from a Redis "
+        "restored from an older snapshot (redis.restored_groups, replayed by "
+        "pageviews_flush --replay-restored), shipments of unknown outcome kept at "
+        "shutdown, and requests not counted today (every process) by reason."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,6 +42,11 @@ class Command(BaseCommand):
         report["last_batch_written_at"] = last.created_at.isoformat() if last else None
         today = SkippedDaily.objects.filter(day=current_day())
         report["not_counted_today"] = dict(today.values_list("reason", "requests"))
+        unsettled = UnsettledShipment.objects.aggregate(n=Count("pk"), views=Sum("views"))
+        report["unsettled_shipments"] = {
+            "shipments": unsettled["n"],
+            "views": unsettled["views"] or 0,
+        }
         report["this_process"] = {"buffered": buffer.pending_count(), **stats.snapshot()}
         if as_json:
             self.stdout.write(json.dumps(report, indent=2, sort_keys=True))
