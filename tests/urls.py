@@ -30,3 +30,8 @@ urlpatterns = [
     re_path(r"^both/?$", views.plain, name="both"),  # 200 with and without the slash
     path("robots.txt", views.plain, name="robots"),
 ]
+
+urlpatterns += [
+    path("chaos/category/<slug:slug>/", views.ChaosGroupList.as_view(), name="chaos-category"),
+    path("chaos/slow/<int:n>/", views.chaos_slow_page, name="chaos-slow"),
+]
