@@ -1,15 +1,19 @@
-"""A real database that refuses the package's writes for a while.
+"""A real database that refuses the package's writes for a while, while reads still work
+(the case that sets batches aside: a read-only or failed-over database, a lock timeout).
 
-PostgreSQL: the database turns read-only (``default_transaction_read_only``, as a
-failed-over or maintenance-mode database does) and every other session is ended, so that
-each writer reconnects into a read-only session; the test's own connection is left alone
-and undoes it. Elsewhere (SQLite, MariaDB, where the tests' superuser would pass a
-read-only switch): the table of written batch ids, which every batch writes first, is
-renamed away and back, as a deploy whose migration is half done would.
+- PostgreSQL: the database turns read-only (``default_transaction_read_only``, as a
+  standby or a database in maintenance does) and every other session is ended, so that
+  each writer reconnects into a read-only session; the test's own connection undoes it.
+- MariaDB/MySQL: a trigger refuses every insert of a batch id with the error a
+  ``read_only`` server gives (1290); the tests' superuser would pass ``read_only`` itself.
+- SQLite: another connection holds the write lock; writers give up after their busy
+  timeout ("database is locked"). The worker is started with a short one
+  (CHAOS_SQLITE_TIMEOUT, see pipeline_celery), or each attempt would wait 20 s.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,7 +21,8 @@ from django.db import connection
 
 from django_pageviews.models import ProcessedBatch
 
-HIDDEN_TABLE = "chaos_refused_processedbatch"
+TRIGGER = "chaos_refuse_writes"
+READ_ONLY_ERRNO = 1290  # ER_OPTION_PREVENTS_STATEMENT: "running with the --read-only option"
 
 
 @contextmanager
@@ -26,9 +31,12 @@ def refusing_writes() -> Iterator[str]:
     if connection.vendor == "postgresql":
         with _read_only_postgres():
             yield "PostgreSQL read-only (default_transaction_read_only, sessions ended)"
+    elif connection.vendor == "mysql":
+        with _refusing_trigger():
+            yield f"a trigger raising error {READ_ONLY_ERRNO} (read-only) on each batch id"
     else:
-        with _table_gone():
-            yield f"table {ProcessedBatch._meta.db_table} renamed away"
+        with _write_locked_sqlite():
+            yield "SQLite write lock held by another connection"
 
 
 def _end_other_sessions() -> None:
@@ -54,13 +62,27 @@ def _read_only_postgres() -> Iterator[None]:
 
 
 @contextmanager
-def _table_gone() -> Iterator[None]:
+def _refusing_trigger() -> Iterator[None]:
     table = connection.ops.quote_name(ProcessedBatch._meta.db_table)
-    hidden = connection.ops.quote_name(HIDDEN_TABLE)
     with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table} RENAME TO {hidden}")
+        cursor.execute(
+            f"CREATE TRIGGER {TRIGGER} BEFORE INSERT ON {table} FOR EACH ROW "
+            f"SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = {READ_ONLY_ERRNO}, "
+            "MESSAGE_TEXT = 'The server is running with the --read-only option (chaos test)'"
+        )
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {hidden} RENAME TO {table}")
+            cursor.execute(f"DROP TRIGGER {TRIGGER}")
+
+
+@contextmanager
+def _write_locked_sqlite() -> Iterator[None]:
+    raw = sqlite3.connect(connection.settings_dict["NAME"])
+    try:
+        raw.execute("BEGIN IMMEDIATE")  # readers go on; every writer waits, then fails
+        yield
+    finally:
+        raw.rollback()
+        raw.close()

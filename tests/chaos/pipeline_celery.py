@@ -14,4 +14,13 @@ from tests.celery_app import app
 if os.environ.get("CHAOS_BROKER_URL"):
     app.conf.broker_url = os.environ["CHAOS_BROKER_URL"]
 
+
+if os.environ.get("CHAOS_SQLITE_TIMEOUT"):
+    # Before any connection exists: the worker's SQLite busy timeout (faults_db).
+    from django.conf import settings
+
+    _database = settings.DATABASES["default"]
+    if _database["ENGINE"].endswith("sqlite3"):
+        _database.setdefault("OPTIONS", {})["timeout"] = float(os.environ["CHAOS_SQLITE_TIMEOUT"])
+
 __all__ = ["app"]

@@ -45,6 +45,7 @@ PAGES = 40
 POISON_EVERY = 33  # 3% of the requests
 RESTARTS = 4  # SIGTERMs of a web process in the rolling-restart test
 FULL_HEADROOM = 400_000  # bytes of Redis memory the load may fill before OOM
+SQLITE_BUSY_TIMEOUT = "0.5"  # seconds a worker waits for SQLite's write lock (faults_db)
 
 
 def article_pages(i: int) -> tuple[str, str]:
@@ -266,7 +267,7 @@ def test_database_refuses_writes_then_comes_back(data_redis: ChaosRedis, tmp_pat
     waited out: nothing set aside, everything written once it is back."""
     with Stack(tmp_path, data_redis.url) as stack, data_redis.client() as client:
         web = stack.web("web")
-        stack.worker("worker")
+        stack.worker("worker", CHAOS_SQLITE_TIMEOUT=SQLITE_BUSY_TIMEOUT)
         stack.beat("beat")
         load = Load([web.base], 3000, "db-outage", article_pages).start()
         load.wait_answered(500)
