@@ -35,3 +35,8 @@ urlpatterns = [
     path("article-text/<str:pk>/", views.ArticleByTextPk.as_view(), name="article-text"),
     path("group-perm/<slug:slug>/", views.GroupByPermission.as_view(), name="group-perm"),
 ]
+
+urlpatterns += [
+    path("chaos/category/<slug:slug>/", views.ChaosGroupList.as_view(), name="chaos-category"),
+    path("chaos/slow/<int:n>/", views.chaos_slow_page, name="chaos-slow"),
+]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from django.contrib.auth.models import Group
@@ -157,3 +158,22 @@ class GroupByPermission(View):
 
     def get(self, request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse(f"group {slug}")
+
+
+class ChaosGroupList(ListView):  # type: ignore[type-arg]
+    """A poison page for the chaos suite (issue #10, item 2): a ListView of a model with
+    no ``slug`` field, at a ``<slug:slug>`` URL. Its object cannot be resolved: each view
+    must count for its URL and view name. No query: the list is always empty."""
+
+    model = Group
+    template_name = "tests/article_list.html"
+
+    def get_queryset(self) -> QuerySet[Group]:
+        return Group.objects.none()
+
+
+async def chaos_slow_page(request: HttpRequest, n: int) -> HttpResponse:
+    """A page that takes a while to answer, for the chaos suite: some requests are still
+    running when a server is told to stop, and finish during its graceful shutdown."""
+    await asyncio.sleep(0.3)
+    return HttpResponse(f"slow {n}")
