@@ -46,9 +46,14 @@ class BatcherCore:
         """The shipment to resend, else the next events to check against the throttle and
         package, else None. At shutdown (``final``), skip counts go even with no view (an
         empty list); otherwise they ride with views, or the in-process writer saves them.
-        While the breaker is open, queued events go to the fallback instead (they were
-        never sent, so that is safe)."""
+        While the breaker is open, queued events go to the fallback instead, and so does a
+        shipment Redis refused at every attempt (neither was ever in Redis, so that is
+        safe); a shipment whose outcome is unknown waits for the breaker."""
         if not self.breaker.allows():
+            if self.retry is not None and not self.maybe_sent:  # refused: never in Redis
+                self.fallback.handle(self.retry.events, "redis_down")
+                stats.give_back(self.retry.skipped)
+                self.retry = None
             self.fallback.handle(self._take(len(self.queue)), "redis_down")
             return None
         if self.retry is not None:

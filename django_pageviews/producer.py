@@ -21,6 +21,7 @@ from .wire import count_field, dimensions, encode_event, skipped_field
 
 logger = logging.getLogger(__name__)
 
+OOM_REPLY = "command not allowed when used memory"  # a write refused by maxmemory
 BACKOFF = (0.25, 30.0)  # first and longest wait before trying a failing Redis again
 WARNING_INTERVAL = 60.0
 
@@ -69,9 +70,13 @@ def ship_once(event: PageViewEvent, shipment_id: str, marker_ttl: int) -> None:
 
 
 def never_sent(exc: BaseException) -> bool:
-    """True when ``exc`` proves the request never reached Redis: the connection was
-    refused or the host unknown (both only happen before anything is written). A timeout,
-    a reset or an error reply may come after Redis ran the script: outcome unknown."""
+    """True when ``exc`` proves the shipment is not in Redis: the connection was refused
+    or the host unknown (both only happen before anything is written), or a full Redis
+    refused the script's first write (SHIP starts with a deny-oom SET; past the first
+    write a script is never refused). A timeout, a reset or another error reply may come
+    after Redis ran the script: outcome unknown."""
+    if OOM_REPLY in str(exc):
+        return True
     seen: BaseException | None = exc
     for _ in range(5):  # redis-py wraps the socket error once or twice
         if seen is None:
