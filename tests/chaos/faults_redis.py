@@ -1,63 +1,21 @@
 """A redis-server of the chaos tests' own, which they pause, kill, restart empty and fill.
 
-Not ``tests.redis_server.PrivateRedis``: these tests need a crash (SIGKILL, no
-persistence: it comes back empty on the same port) and a memory limit, and nothing here
+A ``PrivateRedis`` with what these tests add: a crash (SIGKILL; no persistence, so it
+comes back empty on the same port) and a memory limit set while it runs. Nothing here
 ever touches a Redis it did not start.
 """
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from tests.processes import free_port
-from tests.redis_server import reachable, server_binary
+from tests.redis_server import PrivateRedis
 
 
-class ChaosRedis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="pageviews-chaos-redis-"))
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start (or start again) on the same port, empty: no RDB, no AOF."""
-        self.process = subprocess.Popen(
-            [
-                server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--maxmemory-policy",
-                "noeviction",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while not reachable(self.url):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.05)
-
+class ChaosRedis(PrivateRedis):
     def kill(self) -> None:
         """A crash: SIGKILL, and what the server held is gone."""
         if self.process is not None:
@@ -69,9 +27,8 @@ class ChaosRedis:
         self.kill()
         self.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:
         self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def client(self) -> Any:
         return redis.Redis.from_url(self.url, decode_responses=True)
