@@ -243,7 +243,10 @@ class InProcessBuffer:
         if len(self._queue) >= conf.BATCH_SIZE or self._failed:
             return 0.0
         if self._queue:
-            return max(0.0, self._queue[0].timestamp + max_age() - time.time())
+            waited = time.time() - self._queue[0].timestamp
+            # A view from the future: the wall clock was stepped back since (NTP, a VM
+            # resumed). Written now, rather than held for the size of the step.
+            return 0.0 if waited < 0 else max(0.0, max_age() - waited)
         skipped_age = stats.unsaved_age()  # only requests not counted: saved as late
         return None if skipped_age is None else max(0.0, max_age() - skipped_age)
 
