@@ -58,6 +58,7 @@ class InProcessBuffer:
         self._pending: Counter[Target] = Counter()
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()  # set: the running writer thread ends
         self._pid = os.getpid()
         self._last_overflow_warning = 0.0
         self._last_trim = time.monotonic()  # a new process trims after its first hour
@@ -242,7 +243,10 @@ class InProcessBuffer:
         if len(self._queue) >= conf.BATCH_SIZE or self._failed:
             return 0.0
         if self._queue:
-            return max(0.0, self._queue[0].timestamp + max_age() - time.time())
+            waited = time.time() - self._queue[0].timestamp
+            # A view from the future: the wall clock was stepped back since (NTP, a VM
+            # resumed). Written now, rather than held for the size of the step.
+            return 0.0 if waited < 0 else max(0.0, max_age() - waited)
         skipped_age = stats.unsaved_age()  # only requests not counted: saved as late
         return None if skipped_age is None else max(0.0, max_age() - skipped_age)
 
@@ -253,6 +257,16 @@ class InProcessBuffer:
             self._ensure_writer()
             self._wakeup.set()
 
+    def stop_writer(self) -> None:
+        """The process is stopping and its shutdown writes what is left: the writer thread
+        ends after the write it may be doing, so that it does not contend with the
+        shutdown's retries against a failing database (each attempt can wait out a lock
+        or connect timeout). A view added later starts a new writer."""
+        with self._writer_lock:
+            self._stop.set()
+            self._wakeup.set()
+            self._thread = None
+
     def _ensure_writer(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
@@ -260,17 +274,20 @@ class InProcessBuffer:
         # counting a dropped view).
         with self._writer_lock:
             if self._thread is None or not self._thread.is_alive():
+                self._stop = threading.Event()  # the stopped thread keeps its own, set
                 self._thread = threading.Thread(
-                    target=self._run, name="pageviews-writer", daemon=True
+                    target=self._run, args=(self._stop,), name="pageviews-writer", daemon=True
                 )
                 self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         delay = RETRY_DELAYS[0]
         while True:
             due = self._due()
             self._wakeup.wait(TRIM_INTERVAL if due is None else min(due, TRIM_INTERVAL))
             self._wakeup.clear()
+            if stop.is_set():
+                return
             try:
                 if self._due() == 0.0:
                     self.flush(due_only=True)
@@ -280,7 +297,8 @@ class InProcessBuffer:
             if self.last_error is None:
                 delay = RETRY_DELAYS[0]
             else:  # back off while the database is failing
-                time.sleep(delay)
+                if stop.wait(delay):  # not _wakeup: new views must not end the pause
+                    return
                 delay = min(delay * 2, RETRY_DELAYS[1])
 
 

@@ -14,6 +14,9 @@ from django.utils import timezone
 # Longest path kept. 700 characters of utf8mb4 stay inside InnoDB's 3072-byte index limit,
 # so the URL column can be indexed on MariaDB/MySQL as on the other databases.
 URL_MAX_LENGTH = 700
+# And at most this many UTF-8 bytes: PostgreSQL cannot index a row over 2704 bytes, which
+# 700 four-byte characters (emoji) exceed; 700 characters of up to three bytes stay whole.
+URL_MAX_BYTES = 2600
 VIEW_NAME_MAX_LENGTH = 200
 SLUG_MAX_LENGTH = 255  # a slug looked up by the writer; longer ones find nothing anyway
 USER_AGENT_MAX_LENGTH = 512
@@ -94,4 +97,7 @@ def stored_text(text: str, limit: int | None = None) -> str:
 def stored_url(path: str) -> str:
     """A path as it is stored and counted: separators encoded, capped. Reads by URL use it
     too, so that a long path finds its views."""
-    return stored_text(path, URL_MAX_LENGTH)
+    url = stored_text(path, URL_MAX_LENGTH)
+    if len(url) * 4 > URL_MAX_BYTES and len(url.encode()) > URL_MAX_BYTES:
+        url = stored_text(url, len(url.encode()[:URL_MAX_BYTES].decode(errors="ignore")))
+    return url

@@ -18,6 +18,7 @@ from .events import (
     OBJECT_ID_MAX_LENGTH,
     PK,
     USER_AGENT_MAX_LENGTH,
+    VIEW_NAME_MAX_LENGTH,
     PageViewEvent,
     Target,
     stored_text,
@@ -46,18 +47,22 @@ def record_view(
     ip_address: str | None = None,
     user_agent: str | None = None,
     session_key: str | None = None,
-) -> PageViewEvent:
+) -> PageViewEvent | None:
     """Record one view (no throttling: the caller decided it counts). Never raises and
     never waits on Redis or the database: the view joins the batch like a tracked request.
 
     ``session_key`` is accepted for compatibility and not stored: a session key is a
     credential, and a page-view table is no place for credentials.
+
+    The event, or None when the arguments could not make one (a URL that is None, bytes
+    for text): logged and counted as skip ``error``, never raised into the caller's view.
     """
-    event = make_event(url, view_name, content_type_id, object_id, ip_address, user_agent)
     try:
+        event = make_event(url, view_name, content_type_id, object_id, ip_address, user_agent)
         record(event)
     except Exception:
         _failed("recording a view")
+        return None
     return event
 
 
@@ -118,8 +123,15 @@ def make_event(
     return PageViewEvent(
         event_id=event_id or uuid.uuid4().hex,
         timestamp=time.time(),
-        # Stored as a tracked URL is: trailing slash normalised, capped, separators encoded.
-        target=Target(stored_url(normalize_url(url)), view_name or "", model, field, value),
+        # Stored as a tracked URL is: trailing slash normalised, capped, separators encoded;
+        # the view name capped as a tracked one is (a longer one failed its whole batch).
+        target=Target(
+            stored_url(normalize_url(url)),
+            stored_text(view_name or "", VIEW_NAME_MAX_LENGTH),
+            model,
+            field,
+            value,
+        ),
         ip_address=stored_ip(ip),
         user_agent=stored_text((user_agent or "")[:USER_AGENT_MAX_LENGTH]),
         visitor_hash="",  # made by the batch, with the day's salt

@@ -1,15 +1,31 @@
-"""Write what is buffered before the process goes away."""
+"""Write what is buffered before the process goes away.
+
+A deploy or a restart often meets a database that is briefly away (a failover, a
+maintenance window, a connection limit hit by the new processes starting): at exit, a
+failed write is therefore retried for up to SHUTDOWN_RETRY_SECONDS (and at least once:
+one attempt may itself wait out a lock or connect timeout), well inside the time
+servers and systemd give a stopping process (gunicorn 30 s, systemd 90 s). Past that, the
+views left are dropped: counted, and logged as an error with their number. Never a silent
+loss, and never a process that refuses to stop.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from django.db import connections
 
+from . import stats
 from .buffer import buffer
 from .conf import conf
 
 logger = logging.getLogger(__name__)
+
+SHUTDOWN_RETRY_SECONDS = 10.0
+RETRY_PAUSE = 0.5  # five tries of a batch refused for its data fit well inside the bound
+
+_gave_up: list[bool] = []  # once this process dropped views at exit, later calls don't wait
 
 
 def flush_all() -> int:
@@ -25,7 +41,37 @@ def flush_all() -> int:
         connections.close_all()
 
 
-def flush_at_exit() -> None:
+def flush_before_exit(retry_seconds: float = SHUTDOWN_RETRY_SECONDS) -> int:
+    """``flush_all``, retried while the database fails, for ``retry_seconds`` (and at
+    least once); then what is still buffered is dropped, counted and logged. The views
+    written."""
+    buffer.stop_writer()
+    deadline = time.monotonic() + (0.0 if _gave_up else retry_seconds)
     written = flush_all()
+    retried = bool(_gave_up)
+    # At least one retry: a single attempt may take the whole bound (a lock or connect
+    # timeout), and an outage is often over by then.
+    while buffer.last_error is not None and (time.monotonic() < deadline or not retried):
+        time.sleep(RETRY_PAUSE)
+        written += flush_all()
+        retried = True
+    error = buffer.last_error
+    if error is not None:
+        _gave_up.append(True)
+        pending = buffer.pending_count()
+        stats.incr(stats.DROPPED, pending)  # before discard(), which takes its unsaved delta
+        buffer.discard()
+        logger.error(  # the error's class only: its text may quote a row
+            "%d page views could not be written before exit and are lost: the database "
+            "kept failing (%s) for %s s.",
+            pending,
+            type(error).__name__,
+            retry_seconds,
+        )
+    return written
+
+
+def flush_at_exit() -> None:
+    written = flush_before_exit()
     if written:
         logger.info("Wrote %d buffered page views at exit.", written)

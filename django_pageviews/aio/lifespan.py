@@ -67,10 +67,11 @@ async def serve_lifespan(receive: Receive, send: Send) -> None:
 async def shutdown() -> None:
     """Ship this loop's batcher to Redis and close its client (async mode), then write
     the in-process buffer in a worker thread: database writes must not run on the loop.
-    Each step runs even if the one before failed; the server must still be able to stop.
+    Each step runs even if the one before failed; the server must still be able to stop
+    (a database that stays down is retried for a bounded time, see ``shutdown.py``).
     """
     from django_pageviews.conf import conf
-    from django_pageviews.shutdown import flush_all
+    from django_pageviews.shutdown import flush_before_exit
 
     if conf.ASYNC_PROCESSING:
         from .batcher import aclose as close_batcher
@@ -87,7 +88,7 @@ async def shutdown() -> None:
             stats.incr(stats.REDIS_ERROR)
             logger.exception("Closing the Redis client at shutdown failed.")
     try:
-        written = await asyncio.to_thread(flush_all)
+        written = await asyncio.to_thread(flush_before_exit)
     except Exception:
         stats.incr(stats.FLUSH_ERROR)
         logger.exception("Flushing page views at shutdown failed.")

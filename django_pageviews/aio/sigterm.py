@@ -12,7 +12,9 @@ it in this process), the first SIGTERM is therefore taken as "the server is stop
 the worker carries on so that the server's own shutdown (and our lifespan shutdown)
 can run. If no lifespan shutdown has begun GRACE_SECONDS later (the signal was meant for
 this process alone), the views are written and the process ends by SIGTERM as it would
-have. A second SIGTERM ends it at once. A server that handles SIGTERM itself (uvicorn,
+have. A second SIGTERM ends it at once, and so does the first when the lifespan's loop is
+no longer running (a startup never followed by a shutdown): the guard never swallows one.
+A server that handles SIGTERM itself (uvicorn,
 granian, gunicorn's workers) is left alone.
 """
 
@@ -55,9 +57,15 @@ def release() -> None:
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process
     loop = _state.get("loop")
-    if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_closed():
+    if isinstance(loop, asyncio.AbstractEventLoop) and loop.is_running():
         with contextlib.suppress(RuntimeError):  # a loop closing meanwhile
             loop.call_soon_threadsafe(_arm, loop)
+            return
+    # No loop left to run the grace period (a lifespan started, never shut down, its loop
+    # gone: a test harness, a script): swallowing the signal would leave the process
+    # running for good. It ends as it would have without the guard.
+    _state.clear()
+    signal.raise_signal(signal.SIGTERM)
 
 
 def _arm(loop: asyncio.AbstractEventLoop) -> None:
