@@ -2,7 +2,7 @@
 
 Set aside are single records the database refused for their data (counted as invalid
 when set aside; the replay takes them back from invalid in its own transaction), and,
-from versions before 0.4, whole claimed batches (replayed under their own batch id, so
+from earlier development versions, whole claimed batches (replayed under their own batch id, so
 that one written before is not written again, and split like a new claim if refused).
 """
 

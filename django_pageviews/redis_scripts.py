@@ -129,7 +129,7 @@ return mark
 """
 )
 
-# KEYS: dims, claims, chunk, event chunk, attempts (left by versions before 0.4), list
+# KEYS: dims, claims, chunk, event chunk, attempts (left by earlier development versions), list
 #       registry
 # ARGV: batch id, n dims, then dim/count pairs to subtract, then list/member/count triples
 #       to subtract (toplists.py)

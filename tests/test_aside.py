@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 POISON = "/long/poison/"
 
-# The ACK script of versions before 0.4, whose "keep" mode set a whole batch aside after
+# The ACK script of earlier development versions, whose "keep" mode set a whole batch aside after
 # five failed writes (copied as it was).
 OLD_ACK = """
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
