@@ -230,16 +230,23 @@ return {names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3])
 
 # KEYS: hold   ARGV: expiry in ms
 # A live read holds new claims off while it makes its database snapshot agree with Redis;
-# holds of several readers add up, and a reader that dies lets its hold expire.
+# holds of several readers add up, and a reader that dies lets its hold expire. The first
+# write is a PEXPIRE, which a full Redis does not refuse (see CLAIM): a read during the
+# drain of a full Redis must not fail (it would fall back to the database alone).
 HOLD = """
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return n
 """
 
 # KEYS: hold
+# Its first write is a DEL or a PEXPIRE (never refused by a full Redis), as HOLD's.
 RELEASE = """
-if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n <= 1 then redis.call('DEL', KEYS[1]) return 1 end
+redis.call('PEXPIRE', KEYS[1], math.max(redis.call('PTTL', KEYS[1]), 1))
+redis.call('DECR', KEYS[1])
 return 1
 """
 
