@@ -17,6 +17,8 @@ Keys (all under one hash tag, ``{prefix}``):
   the counts and raw events of a record the database refused (or, from versions before
   0.4, a whole claim), kept for ``pageviews_flush --retry-aside``
 - ``seq:hold``: a live read holding new claims off for a moment (live.py)
+- ``failed``: sorted set, batch id -> when the database last failed to write that claim;
+  the next drain writes those first, and claims nothing new while it cannot (drain.py)
 
 A batch is written to the database in one transaction with its batch id, then
 acknowledged; a flusher killed in between leaves the claim, which cleanup acknowledges
@@ -294,6 +296,40 @@ def aside_status(client: Any) -> dict[str, int]:
         events += n_events
         views += sum(int(n) for f, n in counts.items() if not f.startswith(SKIPPED))
     return {"batches": len(ids), "count_fields": fields, "raw_events": events, "views": views}
+
+
+def mark_failed(client: Any, batch_id: str) -> None:
+    """Remember a claim the database could not write (an outage): the next drain retries
+    it before claiming more. Not remembered on a full (or failing) Redis: the next drain
+    then claims on, and cleanup writes this claim in time."""
+    from redis.exceptions import RedisError
+
+    try:
+        client.zadd(Keys.current().failed, {batch_id: time.time()})
+    except RedisError:
+        stats.incr(stats.REDIS_ERROR)
+        logger.warning("Redis did not take the mark of page-view batch %s.", batch_id)
+
+
+def failed_claims(client: Any) -> list[str]:
+    """The claims the database failed to write and still open, oldest first (those
+    finished meanwhile, by cleanup, are forgotten)."""
+    keys = Keys.current()
+    ids: list[str] = client.zrange(keys.failed, 0, -1)
+    if not ids:
+        return []
+    with client.pipeline(transaction=False) as pipe:
+        for batch_id in ids:
+            pipe.zscore(keys.claims, batch_id)
+        scores = pipe.execute()
+    gone = [b for b, score in zip(ids, scores, strict=True) if score is None]
+    if gone:
+        client.zrem(keys.failed, *gone)
+    return [b for b, score in zip(ids, scores, strict=True) if score is not None]
+
+
+def forget_failed(client: Any, batch_id: str) -> None:
+    client.zrem(Keys.current().failed, batch_id)
 
 
 def claims_older_than(client: Any, seconds: float) -> list[str]:
