@@ -297,23 +297,41 @@ return 1
 
 # KEYS: restored groups, group's counts, group's events, group's info, claims, chunk,
 #       event chunk, dims, claim sequence, claim marks, epoch, list registry
-# ARGV: group id, batch id, claim time, n count values, n dim values, n list values, then
-#       the count field/count pairs to replay, their dim/count pairs, their
-#       list/member/count triples, and the raw events to replay
-# Hands a restored group back to the drain as an ordinary claim (old enough for the next
-# cleanup to write it), once however often it is called. Returns 1, 2 when nothing was
-# left to replay (the group is removed), 0 when the group was already gone.
+# ARGV: group id, batch id, claim time, the group's slices replayed so far (as the caller
+#       read them), n group fields taken, n group events taken, n count values, n dim
+#       values, n list values, then the group fields taken, the count field/count pairs
+#       to replay, their dim/count pairs, their list/member/count triples, and the raw
+#       events to replay
+# Hands one slice of a restored group back to the drain as an ordinary claim (old enough
+# for the next cleanup to write it): the fields and first events taken leave the group,
+# which goes once nothing is left. A group is replayed in slices of at most BATCH_SIZE
+# fields and events (restore_replay.py): in one call, a big group would pass Redis 6.2's
+# limit of 1,048,576 arguments per command, and become one huge transaction. Returns
+# {-1} when another replay took a slice since the caller read the group, {0} when the
+# group is gone, else {1 (more left) or 2 (the group is done), 1 if a claim was made}.
 REPLAY = (
     CHUNKED
     + """
-local nc, nd, nl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local first = 7 + nc + nd + nl  -- the first raw event
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end  -- the first write
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
-if nc == 0 and first > #ARGV then return 2 end
-if nc > 0 then chunked('HSET', KEYS[6], ARGV, 7, 6 + nc) end
-for i = 7 + nc, 6 + nc + nd, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
-for i = 7 + nc + nd, first - 1, 3 do
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
+if (redis.call('HGET', KEYS[4], 'replayed') or '0') ~= ARGV[4] then return {-1} end
+local nf, ne = tonumber(ARGV[5]), tonumber(ARGV[6])
+local nc, nd, nl = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local c = 10 + nf  -- the first count pair
+local first = c + nc + nd + nl  -- the first raw event
+redis.call('DEL', KEYS[6], KEYS[7])  -- the first write (see CLAIM)
+redis.call('HINCRBY', KEYS[4], 'replayed', 1)
+if nf > 0 then chunked('HDEL', KEYS[2], ARGV, 10, c - 1) end
+if ne > 0 then redis.call('LTRIM', KEYS[3], ne, -1) end
+local left = 1
+if redis.call('EXISTS', KEYS[2]) + redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[4])
+  left = 2
+end
+if nc == 0 and first > #ARGV then return {left, 0} end
+if nc > 0 then chunked('HSET', KEYS[6], ARGV, c, c + nc - 1) end
+for i = c + nc, c + nc + nd - 1, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
+for i = c + nc + nd, first - 1, 3 do
   redis.call('ZINCRBY', KEYS[12] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
   redis.call('ZINCRBY', KEYS[12], ARGV[i + 2], ARGV[i])
 end
@@ -322,7 +340,7 @@ redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
 local seq = redis.call('INCR', KEYS[9])
 redis.call('SET', KEYS[11], ARGV[2], 'NX')
 redis.call('HSET', KEYS[10], ARGV[2], redis.call('GET', KEYS[11]) .. ':' .. seq)
-return 1
+return {left, 1}
 """
 )
 
