@@ -41,11 +41,16 @@ def replay_restored(group_ids: Sequence[str] | None = None) -> list[str]:
     batches that the next ``cleanup_old_buffer_data`` run (or ``drain.cleanup()``)
     writes, exactly once. The new batch ids (none for a group with nothing left).
 
-    A raw event already in the database proves its view was counted: it is left out, with
-    its count. With PAGEVIEW_STORE_RAW on, a replay therefore writes exactly the parked
-    views the database lacks. Counts with no raw event (counts-only sites) cannot be told
-    apart and are all replayed: views parked because they were written already are then
-    counted again.
+    A raw event already in the database proves its view was written: it is left out, with
+    one view of its count field. With PAGEVIEW_STORE_RAW on, the raw rows are then exact
+    (each event once), and so are the daily counts when the batches drained after the
+    snapshot took their count fields with the raw events of the same views (a backlog
+    drained whole). They need not: a claim takes up to BATCH_SIZE count fields and, apart,
+    up to BATCH_SIZE raw events, so a view whose count was written after the snapshot and
+    whose event was not is counted again, and one whose event was written and count not
+    is left out (at most the views of the batches drained after the snapshot). Counts
+    with no raw event (counts-only sites) cannot be told apart and are all replayed: views
+    parked because they were written already are then counted again.
     """
     client = get_client()
     if group_ids is None:
