@@ -86,8 +86,8 @@ def drain_redis(
 def write_claim(client: object, batch: Claim, state: str | None = None) -> int:
     """Write one claimed batch (skipped if already written) and acknowledge it."""
     written = store(client, batch, state)
+    stats.incr(stats.WRITTEN, written)  # committed, whatever the acknowledgement meets
     ack(client, batch)
-    stats.incr(stats.WRITTEN, written)
     return written
 
 

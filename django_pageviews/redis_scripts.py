@@ -130,26 +130,37 @@ return mark
 )
 
 # KEYS: dims, claims, chunk, event chunk, attempts (left by versions before 0.4), list
-#       registry
+#       registry, staged arguments
 # ARGV: batch id, n dims, then dim/count pairs to subtract, then list/member/count triples
-#       to subtract (toplists.py)
+#       to subtract (toplists.py); or batch id, n dims, STAGED: those pairs and triples are
+#       in the staged-arguments list (a batch of many distinct pages: more than Redis 6.2
+#       takes in one command, see redis_buffer.ack)
 # Runs once per batch however often it is called: only the call that removes the claim
 # subtracts the batch from the live totals and lists.
 ACK = """
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-local lists = 3 + 2 * tonumber(ARGV[2])
+local A = ARGV
+if #ARGV == 3 and ARGV[3] == 'staged' then
+  A = {ARGV[1], ARGV[2]}
+  for _, v in ipairs(redis.call('LRANGE', KEYS[7], 0, -1)) do A[#A + 1] = v end
+end
+if redis.call('ZREM', KEYS[2], A[1]) == 0 then
+  redis.call('DEL', KEYS[7])
+  return 0
+end
+redis.call('DEL', KEYS[7])
+local lists = 3 + 2 * tonumber(A[2])
 for i = 3, lists - 1, 2 do
-  if redis.call('HINCRBY', KEYS[1], ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then
-    redis.call('HDEL', KEYS[1], ARGV[i])
+  if redis.call('HINCRBY', KEYS[1], A[i], -tonumber(A[i + 1])) <= 0 then
+    redis.call('HDEL', KEYS[1], A[i])
   end
 end
 local listed = {}
-for i = lists, #ARGV, 3 do
-  local list = KEYS[6] .. ':' .. ARGV[i]
-  if tonumber(redis.call('ZINCRBY', list, ARGV[i + 2], ARGV[i + 1])) >= 0 then
-    redis.call('ZREM', list, ARGV[i + 1])
+for i = lists, #A, 3 do
+  local list = KEYS[6] .. ':' .. A[i]
+  if tonumber(redis.call('ZINCRBY', list, A[i + 2], A[i + 1])) >= 0 then
+    redis.call('ZREM', list, A[i + 1])
   end
-  listed[ARGV[i]] = (listed[ARGV[i]] or 0) + tonumber(ARGV[i + 2])
+  listed[A[i]] = (listed[A[i]] or 0) + tonumber(A[i + 2])
 end
 for name, n in pairs(listed) do
   if tonumber(redis.call('ZINCRBY', KEYS[6], -n, name)) <= 0 then
@@ -157,7 +168,7 @@ for name, n in pairs(listed) do
   end
 end
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[5], A[1])
 return 1
 """
 
