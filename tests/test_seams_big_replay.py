@@ -44,6 +44,9 @@ def server(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
         with override_settings(
             PAGEVIEW_ASYNC_PROCESSING=True,
             PAGEVIEW_REDIS_URL=private.url,
+            # Scripts this big run for a second or more, longer under a loaded machine:
+            # the client waits for them (the point here is the number of arguments).
+            PAGEVIEW_REDIS_SOCKET_TIMEOUT=120,
             PAGEVIEW_STORE_RAW=False,
             PAGEVIEW_BATCH_SIZE=BATCH,
         ):
