@@ -6,7 +6,9 @@ id is not in the database (replayed by cleanup), or one whose id is (acknowledge
 cleanup). No lock is held while the database works.
 
 A database that cannot write (down, read-only, locked, full) is waited out: the claim
-stays, however many times it fails, and nothing is set aside for it. A batch refused for
+stays, however many times it fails, and nothing is set aside for it. The next drain
+writes it first and claims nothing new until it could: however long the outage, each
+drain that runs into it leaves at most the one claim it was writing. A batch refused for
 its data is written in parts around the record at fault (splitting.py).
 """
 
@@ -20,7 +22,17 @@ from dataclasses import dataclass
 from . import stats
 from .conf import conf
 from .ledger import WRITTEN, batch_states
-from .redis_buffer import Claim, ack, claim, claims_older_than, read_claim, record_flush
+from .redis_buffer import (
+    Claim,
+    ack,
+    claim,
+    claims_older_than,
+    failed_claims,
+    forget_failed,
+    mark_failed,
+    read_claim,
+    record_flush,
+)
 from .redis_client import get_client
 from .restore import park_restored
 from .splitting import store
@@ -45,18 +57,23 @@ def drain_redis(
     result = DrainResult()
     started = time.monotonic()
     park_restored(client)  # a Redis restored from an old snapshot: not drained twice
+    retry = failed_claims(client)  # left by drains that met an outage: written first
     while time_budget is None or time.monotonic() - started < time_budget:
-        batch_id = claim(client, conf.BATCH_SIZE)
+        retrying = bool(retry)
+        batch_id = retry.pop(0) if retry else claim(client, conf.BATCH_SIZE)
         if batch_id is None:
             break
         try:
-            result.views += write_claim(client, read_claim(client, batch_id))
+            state = batch_states([batch_id]).get(batch_id) if retrying else None
+            result.views += write_claim(client, read_claim(client, batch_id), state)
         except Exception:
-            # The database cannot write now. The claim stays for cleanup_old_buffer_data
-            # to retry; claiming more meanwhile would only move views around.
+            # The database cannot write now. The claim stays, for the next drain (or
+            # cleanup) to retry; claiming more meanwhile would only move views around.
             result.failed += 1
             _failed(batch_id)
+            mark_failed(client, batch_id)
             break
+        forget_failed(client, batch_id)
         result.batches += 1
         if progress is not None:
             progress(result.batches, result.views)
@@ -69,8 +86,8 @@ def drain_redis(
 def write_claim(client: object, batch: Claim, state: str | None = None) -> int:
     """Write one claimed batch (skipped if already written) and acknowledge it."""
     written = store(client, batch, state)
+    stats.incr(stats.WRITTEN, written)  # committed, whatever the acknowledgement meets
     ack(client, batch)
-    stats.incr(stats.WRITTEN, written)
     return written
 
 

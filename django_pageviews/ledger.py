@@ -7,6 +7,8 @@ a replay changes nothing. A batch the database refuses for its data is split by 
 - ``<id>~split``, recorded with ``<id>`` itself before any part is written: the batch can
   never be written whole any more (its id is taken), and whoever finds the claim again
   (cleanup, a replay) carries on with the same parts, whose ids derive from ``<id>``.
+- ``<id>.<lo>-<hi>``, a part: records ``lo`` to ``hi`` (excluded) of the batch in its
+  stable order (count fields sorted, then raw events), written, or split in turn.
 - ``<id>~invalid``, for a single record still refused: the views it holds are counted as
   ``invalid`` (SkippedDaily) in the same transaction. A later replay of the record, under
   ``<id>``, takes them back from ``invalid`` in its own transaction (``forget_invalid``).
@@ -14,7 +16,7 @@ a replay changes nothing. A batch the database refuses for its data is split by 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, router, transaction
 from django.db.models import F
@@ -76,6 +78,48 @@ def start_split(batch_id: str) -> bool:
     except IntegrityError:
         return ProcessedBatch.objects.using(using).filter(batch_id=batch_id + SPLIT_SUFFIX).exists()
     return True
+
+
+def part_id(root_id: str, lo: int, hi: int) -> str:
+    return f"{root_id}.{lo}-{hi}"
+
+
+def committed_counts(
+    claims: Mapping[str, Mapping[str, int]], using: str
+) -> dict[str, dict[str, int]]:
+    """Of open claims (batch id -> count field -> views), the counts the database holds:
+    all of a claim written whole, those of the parts written so far of a claim being split
+    (a flusher that stopped mid-split leaves it so until cleanup), none of one not begun.
+    A live read takes these out of Redis's live totals; taking out a whole split claim
+    would lose the views of its parts not written yet."""
+    rows = ProcessedBatch.objects.using(using)
+    names = [f"{b}{suffix}" for b in claims for suffix in ("", SPLIT_SUFFIX)]
+    known: set[str] = set()
+    for start in range(0, len(names), IDS_PER_QUERY):
+        chunk = names[start : start + IDS_PER_QUERY]
+        known.update(rows.filter(batch_id__in=chunk).values_list("batch_id", flat=True))
+    committed: dict[str, dict[str, int]] = {}
+    for batch_id, counts in claims.items():
+        if batch_id + SPLIT_SUFFIX in known:
+            parts = rows.filter(batch_id__startswith=batch_id + ".")
+            committed[batch_id] = _in_parts(
+                batch_id, counts, parts.values_list("batch_id", flat=True)
+            )
+        elif batch_id in known:
+            committed[batch_id] = dict(counts)
+    return committed
+
+
+def _in_parts(root_id: str, counts: Mapping[str, int], names: Iterable[str]) -> dict[str, int]:
+    """The counts of the parts written (a split part, or a mark, is not one)."""
+    found = set(names)
+    fields = sorted(counts)
+    written: dict[str, int] = {}
+    for name in found:
+        lo, _, hi = name[len(root_id) + 1 :].partition("-")
+        if lo.isdigit() and hi.isdigit() and name + SPLIT_SUFFIX not in found:
+            written.update((f, counts[f]) for f in fields[int(lo) : int(hi)])
+    return written
 
 
 class _Written(Exception):

@@ -66,6 +66,7 @@ from . import stats
 from .buffer import buffer
 from .conf import conf
 from .events import PageViewEvent, Target, local_day
+from .ledger import committed_counts
 from .models import ProcessedBatch
 from .toplists import PendingLists, list_entries
 from .wire import dimension_totals
@@ -152,8 +153,8 @@ def _read_dims(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[st
     # The live totals still include claims already committed: take those out.
     pending: Counter[str] = Counter(snap.values)
     wanted = set(dims)
-    for batch_id in committed:
-        for dim, n in dimension_totals(snap.claims[batch_id].items()).items():
+    for counts in committed.values():
+        for dim, n in dimension_totals(counts.items()).items():
             if dim in wanted:
                 pending[dim] -= n
     return db, pending
@@ -179,14 +180,18 @@ def _read_lists(
     )
     # The lists still count the claims already committed: those are taken out.
     taken: Counter[tuple[str, str]] = Counter()
-    for batch_id in committed:
-        for entry, n in list_entries(snap.claims[batch_id].items()).items():
+    for counts in committed.values():
+        for entry, n in list_entries(counts.items()).items():
             if entry[0] in snap.tops:
                 taken[entry] += n
     return db, PendingLists(snap, taken, local)
 
 
-def _consistently(take: Callable[[Any], S], db_read: Callable[[S], T]) -> tuple[S, T, set[str]]:
+# Of the open claims, the counts the database holds (ledger.committed_counts).
+Committed = dict[str, dict[str, int]]
+
+
+def _consistently(take: Callable[[Any], S], db_read: Callable[[S], T]) -> tuple[S, T, Committed]:
     """A Redis snapshot and a database read that agree on which claims are committed.
 
     A few plain attempts; then new claims are held off (a short-lived key the CLAIM script
@@ -229,7 +234,7 @@ def _consistently(take: Callable[[Any], S], db_read: Callable[[S], T]) -> tuple[
     return done
 
 
-Done = tuple[S, T, set[str]] | None
+Done = tuple[S, T, Committed] | None
 Attempt = tuple[S, Done[S, T]]
 
 
@@ -241,7 +246,7 @@ def _without_claims(client: Any, snap: S, db_read: Callable[[S], T], last: bool)
     db = db_read(snap)
     if claim_sequence(client) != snap.seq and not last:
         return None
-    return snap, db, set()
+    return snap, db, {}
 
 
 def _in_snapshot(
@@ -282,6 +287,5 @@ def _snapshot_isolation(connection: BaseDatabaseWrapper) -> None:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
-def _committed(claims: dict[str, dict[str, int]], alias: str) -> set[str]:
-    ids = ProcessedBatch.objects.using(alias).filter(batch_id__in=list(claims))
-    return set(ids.values_list("batch_id", flat=True))
+def _committed(claims: dict[str, dict[str, int]], alias: str) -> Committed:
+    return committed_counts(claims, alias)

@@ -17,6 +17,9 @@ Keys (all under one hash tag, ``{prefix}``):
   the counts and raw events of a record the database refused (or, from versions before
   0.4, a whole claim), kept for ``pageviews_flush --retry-aside``
 - ``seq:hold``: a live read holding new claims off for a moment (live.py)
+- ``ackargs:<id>``: the arguments of a very large ACK, for the moment it runs (``ack``)
+- ``failed``: sorted set, batch id -> when the database last failed to write that claim;
+  the next drain writes those first, and claims nothing new while it cannot (drain.py)
 
 A batch is written to the database in one transaction with its batch id, then
 acknowledged; a flusher killed in between leaves the claim, which cleanup acknowledges
@@ -52,6 +55,8 @@ HOLD_MS = 2000
 CLAIM_HELD = -2
 WENT_BACK_REPLY = -1  # what CLAIM answers when Redis went back in time
 HOLD_POLL = 0.002
+ACK_ARGS_INLINE = 100_000  # an ACK with more arguments takes them from a list (_stage)
+STAGED = "staged"
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,10 @@ def ack(client: Any, claim: Claim) -> bool:
         args += (dim, n)
     for (name, member), n in list_entries(claim.counts.items()).items():
         args += (name, member, n)
+    staged = f"{keys.prefix}ackargs:{batch_id}"
+    if len(args) > ACK_ARGS_INLINE:
+        _stage(client, staged, args[2:])
+        args = [*args[:2], STAGED]
     removed = ack_script(
         keys=[
             keys.dims,
@@ -234,11 +243,25 @@ def ack(client: Any, claim: Claim) -> bool:
             keys.evchunk(batch_id),
             keys.attempts,
             keys.top,
+            staged,
         ],
         args=args,
         client=client,
     )
     return bool(removed)
+
+
+def _stage(client: Any, key: str, values: list[Any]) -> None:
+    """Put an ACK's pairs and triples in a list of their own, a slice per command: a batch
+    of BATCH_SIZE (up to 50,000) pages each with its own object, URL and view name needs
+    1,150,004 arguments, and Redis 6.2 resets a connection that sends more than 1,048,576
+    in one command. A flusher that dies before the ACK leaves the list, which the next
+    ACK of that claim (cleanup's) starts again."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.delete(key)
+        for first in range(0, len(values), ACK_ARGS_INLINE):
+            pipe.rpush(key, *values[first : first + ACK_ARGS_INLINE])
+        pipe.execute()
 
 
 def park(client: Any, record: Claim) -> None:
@@ -294,6 +317,40 @@ def aside_status(client: Any) -> dict[str, int]:
         events += n_events
         views += sum(int(n) for f, n in counts.items() if not f.startswith(SKIPPED))
     return {"batches": len(ids), "count_fields": fields, "raw_events": events, "views": views}
+
+
+def mark_failed(client: Any, batch_id: str) -> None:
+    """Remember a claim the database could not write (an outage): the next drain retries
+    it before claiming more. Not remembered on a full (or failing) Redis: the next drain
+    then claims on, and cleanup writes this claim in time."""
+    from redis.exceptions import RedisError
+
+    try:
+        client.zadd(Keys.current().failed, {batch_id: time.time()})
+    except RedisError:
+        stats.incr(stats.REDIS_ERROR)
+        logger.warning("Redis did not take the mark of page-view batch %s.", batch_id)
+
+
+def failed_claims(client: Any) -> list[str]:
+    """The claims the database failed to write and still open, oldest first (those
+    finished meanwhile, by cleanup, are forgotten)."""
+    keys = Keys.current()
+    ids: list[str] = client.zrange(keys.failed, 0, -1)
+    if not ids:
+        return []
+    with client.pipeline(transaction=False) as pipe:
+        for batch_id in ids:
+            pipe.zscore(keys.claims, batch_id)
+        scores = pipe.execute()
+    gone = [b for b, score in zip(ids, scores, strict=True) if score is None]
+    if gone:
+        client.zrem(keys.failed, *gone)
+    return [b for b, score in zip(ids, scores, strict=True) if score is not None]
+
+
+def forget_failed(client: Any, batch_id: str) -> None:
+    client.zrem(Keys.current().failed, batch_id)
 
 
 def claims_older_than(client: Any, seconds: float) -> list[str]:

@@ -129,27 +129,38 @@ return mark
 """
 )
 
-# KEYS: dims, claims, chunk, event chunk, attempts (left by earlier development versions), list
-#       registry
+# KEYS: dims, claims, chunk, event chunk, attempts (left by earlier development versions),
+#       list registry, staged arguments
 # ARGV: batch id, n dims, then dim/count pairs to subtract, then list/member/count triples
-#       to subtract (toplists.py)
+#       to subtract (toplists.py); or batch id, n dims, STAGED: those pairs and triples are
+#       in the staged-arguments list (a batch of many distinct pages: more than Redis 6.2
+#       takes in one command, see redis_buffer.ack)
 # Runs once per batch however often it is called: only the call that removes the claim
 # subtracts the batch from the live totals and lists.
 ACK = """
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-local lists = 3 + 2 * tonumber(ARGV[2])
+local A = ARGV
+if #ARGV == 3 and ARGV[3] == 'staged' then
+  A = {ARGV[1], ARGV[2]}
+  for _, v in ipairs(redis.call('LRANGE', KEYS[7], 0, -1)) do A[#A + 1] = v end
+end
+if redis.call('ZREM', KEYS[2], A[1]) == 0 then
+  redis.call('DEL', KEYS[7])
+  return 0
+end
+redis.call('DEL', KEYS[7])
+local lists = 3 + 2 * tonumber(A[2])
 for i = 3, lists - 1, 2 do
-  if redis.call('HINCRBY', KEYS[1], ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then
-    redis.call('HDEL', KEYS[1], ARGV[i])
+  if redis.call('HINCRBY', KEYS[1], A[i], -tonumber(A[i + 1])) <= 0 then
+    redis.call('HDEL', KEYS[1], A[i])
   end
 end
 local listed = {}
-for i = lists, #ARGV, 3 do
-  local list = KEYS[6] .. ':' .. ARGV[i]
-  if tonumber(redis.call('ZINCRBY', list, ARGV[i + 2], ARGV[i + 1])) >= 0 then
-    redis.call('ZREM', list, ARGV[i + 1])
+for i = lists, #A, 3 do
+  local list = KEYS[6] .. ':' .. A[i]
+  if tonumber(redis.call('ZINCRBY', list, A[i + 2], A[i + 1])) >= 0 then
+    redis.call('ZREM', list, A[i + 1])
   end
-  listed[ARGV[i]] = (listed[ARGV[i]] or 0) + tonumber(ARGV[i + 2])
+  listed[A[i]] = (listed[A[i]] or 0) + tonumber(A[i + 2])
 end
 for name, n in pairs(listed) do
   if tonumber(redis.call('ZINCRBY', KEYS[6], -n, name)) <= 0 then
@@ -157,7 +168,7 @@ for name, n in pairs(listed) do
   end
 end
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[5], A[1])
 return 1
 """
 
@@ -230,16 +241,23 @@ return {names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3])
 
 # KEYS: hold   ARGV: expiry in ms
 # A live read holds new claims off while it makes its database snapshot agree with Redis;
-# holds of several readers add up, and a reader that dies lets its hold expire.
+# holds of several readers add up, and a reader that dies lets its hold expire. The first
+# write is a PEXPIRE, which a full Redis does not refuse (see CLAIM): a read during the
+# drain of a full Redis must not fail (it would fall back to the database alone).
 HOLD = """
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return n
 """
 
 # KEYS: hold
+# Its first write is a DEL or a PEXPIRE (never refused by a full Redis), as HOLD's.
 RELEASE = """
-if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n <= 1 then redis.call('DEL', KEYS[1]) return 1 end
+redis.call('PEXPIRE', KEYS[1], math.max(redis.call('PTTL', KEYS[1]), 1))
+redis.call('DECR', KEYS[1])
 return 1
 """
 
@@ -290,23 +308,41 @@ return 1
 
 # KEYS: restored groups, group's counts, group's events, group's info, claims, chunk,
 #       event chunk, dims, claim sequence, claim marks, epoch, list registry
-# ARGV: group id, batch id, claim time, n count values, n dim values, n list values, then
-#       the count field/count pairs to replay, their dim/count pairs, their
-#       list/member/count triples, and the raw events to replay
-# Hands a restored group back to the drain as an ordinary claim (old enough for the next
-# cleanup to write it), once however often it is called. Returns 1, 2 when nothing was
-# left to replay (the group is removed), 0 when the group was already gone.
+# ARGV: group id, batch id, claim time, the group's slices replayed so far (as the caller
+#       read them), n group fields taken, n group events taken, n count values, n dim
+#       values, n list values, then the group fields taken, the count field/count pairs
+#       to replay, their dim/count pairs, their list/member/count triples, and the raw
+#       events to replay
+# Hands one slice of a restored group back to the drain as an ordinary claim (old enough
+# for the next cleanup to write it): the fields and first events taken leave the group,
+# which goes once nothing is left. A group is replayed in slices of at most BATCH_SIZE
+# fields and events (restore_replay.py): in one call, a big group would pass Redis 6.2's
+# limit of 1,048,576 arguments per command, and become one huge transaction. Returns
+# {-1} when another replay took a slice since the caller read the group, {0} when the
+# group is gone, else {1 (more left) or 2 (the group is done), 1 if a claim was made}.
 REPLAY = (
     CHUNKED
     + """
-local nc, nd, nl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local first = 7 + nc + nd + nl  -- the first raw event
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end  -- the first write
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
-if nc == 0 and first > #ARGV then return 2 end
-if nc > 0 then chunked('HSET', KEYS[6], ARGV, 7, 6 + nc) end
-for i = 7 + nc, 6 + nc + nd, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
-for i = 7 + nc + nd, first - 1, 3 do
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
+if (redis.call('HGET', KEYS[4], 'replayed') or '0') ~= ARGV[4] then return {-1} end
+local nf, ne = tonumber(ARGV[5]), tonumber(ARGV[6])
+local nc, nd, nl = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local c = 10 + nf  -- the first count pair
+local first = c + nc + nd + nl  -- the first raw event
+redis.call('DEL', KEYS[6], KEYS[7])  -- the first write (see CLAIM)
+redis.call('HINCRBY', KEYS[4], 'replayed', 1)
+if nf > 0 then chunked('HDEL', KEYS[2], ARGV, 10, c - 1) end
+if ne > 0 then redis.call('LTRIM', KEYS[3], ne, -1) end
+local left = 1
+if redis.call('EXISTS', KEYS[2]) + redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[4])
+  left = 2
+end
+if nc == 0 and first > #ARGV then return {left, 0} end
+if nc > 0 then chunked('HSET', KEYS[6], ARGV, c, c + nc - 1) end
+for i = c + nc, c + nc + nd - 1, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
+for i = c + nc + nd, first - 1, 3 do
   redis.call('ZINCRBY', KEYS[12] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
   redis.call('ZINCRBY', KEYS[12], ARGV[i + 2], ARGV[i])
 end
@@ -315,7 +351,7 @@ redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
 local seq = redis.call('INCR', KEYS[9])
 redis.call('SET', KEYS[11], ARGV[2], 'NX')
 redis.call('HSET', KEYS[10], ARGV[2], redis.call('GET', KEYS[11]) .. ':' .. seq)
-return 1
+return {left, 1}
 """
 )
 

@@ -31,13 +31,11 @@ from typing import Any
 from django.db.models import Max
 
 from . import stats
-from .conf import conf
-from .events import local_day
-from .models import PageView, ProcessedBatch
+from .models import ProcessedBatch
 from .redis_buffer import Keys, saw_mark
-from .redis_client import get_client
+from .restore_replay import replay_restored as replay_restored  # in slices: its own module
 from .toplists import list_entries
-from .wire import count_field, decode_event, dimension_totals, parse_skipped_field
+from .wire import dimension_totals, parse_skipped_field
 
 logger = logging.getLogger(__name__)
 
@@ -160,105 +158,3 @@ def restored_status(client: Any) -> list[dict[str, Any]]:
             }
         )
     return groups
-
-
-def replay_restored(group_ids: Sequence[str] | None = None) -> list[str]:
-    """Hand parked restored groups (all, or those named) back to the drain, each as one
-    claimed batch that the next ``cleanup_old_buffer_data`` run (or ``drain.cleanup()``)
-    writes, exactly once. The new batch ids (none for a group with nothing left).
-
-    A raw event already in the database proves its view was counted: it is left out, with
-    its count. With PAGEVIEW_STORE_RAW on, a replay therefore writes exactly the parked
-    views the database lacks. Counts with no raw event (counts-only sites) cannot be told
-    apart and are all replayed: views parked because they were written already are then
-    counted again.
-    """
-    from .redis_scripts import replay
-
-    client = get_client()
-    keys = Keys.current()
-    if group_ids is None:
-        group_ids = client.zrange(keys.restored_groups, 0, -1)
-    # Old enough for cleanup's next run to take it as a claim whose flusher stopped.
-    claimed_at = time.time() - conf.BUFFER_TIMEOUT - 1
-    batch_ids = []
-    for group_id in group_ids:
-        with client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.restored(group_id, "counts"))
-            pipe.lrange(keys.restored(group_id, "events"), 0, -1)
-            stored_counts, raw_events = pipe.execute()
-        counts, events = _not_yet_written(
-            Counter({f: int(n) for f, n in stored_counts.items()}), raw_events
-        )
-        dims = dimension_totals(counts.items())
-        lists = list_entries(counts.items())
-        batch_id = uuid.uuid4().hex
-        args: list[Any] = [group_id, batch_id, claimed_at, 2 * len(counts), 2 * len(dims)]
-        args.append(3 * len(lists))
-        for counter in (counts, dims):
-            for name, n in counter.items():
-                args += (name, n)
-        for (name, member), n in lists.items():
-            args += (name, member, n)
-        args += events
-        replayed = replay(
-            keys=[
-                keys.restored_groups,
-                keys.restored(group_id, "counts"),
-                keys.restored(group_id, "events"),
-                keys.restored(group_id, "info"),
-                keys.claims,
-                keys.chunk(batch_id),
-                keys.evchunk(batch_id),
-                keys.dims,
-                keys.seq,
-                keys.claimmarks,
-                keys.epoch,
-                keys.top,
-            ],
-            args=args,
-            client=client,
-        )
-        if replayed == 1:
-            batch_ids.append(batch_id)
-        logger.warning(
-            "Restored page-view group %s handed back to the drain: %d views (%s), %d raw "
-            "events already in the database left out.",
-            group_id,
-            sum(counts.values()),
-            f"batch {batch_id}" if replayed == 1 else "nothing to write",
-            len(raw_events) - len(events),
-        )
-    return batch_ids
-
-
-def _not_yet_written(counts: Counter[str], raw_events: list[str]) -> tuple[Counter[str], list[str]]:
-    """The counts and raw events of a group, less the raw events the database has (and
-    the count each of them stands for)."""
-    decoded = {}
-    for raw in raw_events:
-        try:
-            decoded[raw] = decode_event(raw)
-        except (ValueError, TypeError):
-            continue  # unreadable: replayed, and skipped as invalid by the drain
-    ids = [uuid.UUID(e.event_id) for e in decoded.values() if _is_uuid(e.event_id)]
-    known: set[uuid.UUID] = set()
-    for i in range(0, len(ids), LOOKUP_CHUNK):
-        chunk = ids[i : i + LOOKUP_CHUNK]
-        known.update(PageView.objects.filter(event_id__in=chunk).values_list("event_id", flat=True))
-    keep = []
-    for raw in raw_events:
-        event = decoded.get(raw)
-        if event is None or not _is_uuid(event.event_id) or uuid.UUID(event.event_id) not in known:
-            keep.append(raw)
-            continue
-        counts[count_field(local_day(event.timestamp), event.target)] -= 1
-    return +counts, keep
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

@@ -24,7 +24,15 @@ from datetime import date
 from . import stats
 from .db_errors import is_data_error
 from .events import PageViewEvent, Target, current_day
-from .ledger import INVALID, SPLIT, WRITTEN, batch_states, record_invalid, start_split
+from .ledger import (
+    INVALID,
+    SPLIT,
+    WRITTEN,
+    batch_states,
+    part_id,
+    record_invalid,
+    start_split,
+)
 from .redis_buffer import Claim, park
 from .storage import write_once
 from .wire import decode_event, parse_count_field, parse_skipped_field
@@ -129,7 +137,7 @@ class _Writer:
         return 0
 
     def _part_id(self, lo: int, hi: int) -> str:
-        return f"{self.root_id}.{lo}-{hi}"
+        return part_id(self.root_id, lo, hi)
 
     def _claim(self, batch_id: str, lo: int, hi: int) -> Claim:
         chosen = self.records[lo:hi]

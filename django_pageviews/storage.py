@@ -62,7 +62,7 @@ def write_batch(
     The number of views written, 0 for a replay. ``claim_mark``: the Redis claim's (epoch,
     sequence number), kept with the batch id (restore.py).
     """
-    return write_once(batch_id, events, totals, skipped) or 0
+    return write_once(batch_id, events, totals, skipped, claim_mark=claim_mark) or 0
 
 
 def write_once(
