@@ -14,8 +14,8 @@ Keys (all under one hash tag, ``{prefix}``):
 - ``restored`` and ``restored:<group id>:*``: pending data of a Redis that went back in
   time, parked by restore.py
 - ``aside``: sorted set, id -> time set aside; ``aside:chunk:<id>`` / ``aside:evchunk:<id>``:
-  the counts and raw events of a record the database refused (or, from versions before
-  0.4, a whole claim), kept for ``pageviews_flush --retry-aside``
+  the counts and raw events of a record the database refused (or, from earlier
+  development versions, a whole claim), kept for ``pageviews_flush --retry-aside``
 - ``seq:hold``: a live read holding new claims off for a moment (live.py)
 - ``ackargs:<id>``: the arguments of a very large ACK, for the moment it runs (``ack``)
 - ``failed``: sorted set, batch id -> when the database last failed to write that claim;

@@ -49,8 +49,8 @@ return 1
 
 
 def set_aside_the_old_way(client: Any, batch_id: str | None = None) -> str:
-    """Claim what Redis holds (or take claim ``batch_id``) and set it aside as versions
-    before 0.4 did."""
+    """Claim what Redis holds (or take claim ``batch_id``) and set it aside as earlier
+    development versions did."""
     batch_id = batch_id or claim(client, 1000)
     assert batch_id is not None
     batch = read_claim(client, batch_id)
