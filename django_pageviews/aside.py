@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from .ledger import batch_states
-from .redis_buffer import aside_ids, read_aside, unpark
+from .redis_aside import aside_ids, read_aside, unpark
 from .splitting import StillRefused, store
 
 logger = logging.getLogger(__name__)

@@ -32,8 +32,6 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -42,7 +40,7 @@ from . import stats
 from .conf import conf, redis_url
 from .events import PageViewEvent
 from .toplists import list_entries
-from .wire import SKIPPED, dimension_totals
+from .wire import dimension_totals
 
 logger = logging.getLogger(__name__)
 
@@ -207,10 +205,11 @@ def claim(client: Any, size: int) -> str | None:
 
 def read_claim(client: Any, batch_id: str) -> Claim:
     keys = Keys.current()
-    return _read(client, keys.chunk(batch_id), keys.evchunk(batch_id), batch_id)
+    return read_chunks(client, keys.chunk(batch_id), keys.evchunk(batch_id), batch_id)
 
 
-def _read(client: Any, chunk: str, evchunk: str, batch_id: str) -> Claim:
+def read_chunks(client: Any, chunk: str, evchunk: str, batch_id: str) -> Claim:
+    """A batch's counts and raw events, stored under the keys ``chunk`` and ``evchunk``."""
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(chunk)
         pipe.lrange(evchunk, 0, -1)
@@ -264,61 +263,6 @@ def _stage(client: Any, key: str, values: list[Any]) -> None:
         pipe.execute()
 
 
-def park(client: Any, record: Claim) -> None:
-    """Keep a record the database refuses under the ``aside:`` keys of its own id, out of
-    the drain's way, for a replay. Idempotent: parking it again changes nothing."""
-    from .redis_scripts import set_aside as set_aside_script
-
-    keys = Keys.current()
-    args: list[Any] = [record.batch_id, time.time(), len(record.counts)]
-    for name, n in record.counts.items():
-        args += (name, n)
-    args += record.raw_events
-    set_aside_script(
-        keys=[keys.aside_chunk(record.batch_id), keys.aside_evchunk(record.batch_id), keys.aside],
-        args=args,
-        client=client,
-    )
-
-
-def aside_ids(client: Any) -> list[str]:
-    """Ids set aside, oldest first."""
-    ids: list[str] = client.zrange(Keys.current().aside, 0, -1)
-    return ids
-
-
-def read_aside(client: Any, batch_id: str) -> Claim:
-    keys = Keys.current()
-    return _read(client, keys.aside_chunk(batch_id), keys.aside_evchunk(batch_id), batch_id)
-
-
-def unpark(client: Any, batch_id: str) -> None:
-    """Forget a set-aside record once it is written (or found written)."""
-    keys = Keys.current()
-    with client.pipeline(transaction=True) as pipe:
-        pipe.delete(keys.aside_chunk(batch_id), keys.aside_evchunk(batch_id))
-        pipe.zrem(keys.aside, batch_id)
-        pipe.execute()
-
-
-def aside_status(client: Any) -> dict[str, int]:
-    """What is set aside: records (or old whole batches), their count fields, raw
-    events, and the views their counts hold."""
-    ids = aside_ids(client)
-    keys = Keys.current()
-    with client.pipeline(transaction=False) as pipe:
-        for batch_id in ids:
-            pipe.hgetall(keys.aside_chunk(batch_id))
-            pipe.llen(keys.aside_evchunk(batch_id))
-        replies = pipe.execute()
-    fields = views = events = 0
-    for counts, n_events in zip(replies[::2], replies[1::2], strict=True):
-        fields += len(counts)
-        events += n_events
-        views += sum(int(n) for f, n in counts.items() if not f.startswith(SKIPPED))
-    return {"batches": len(ids), "count_fields": fields, "raw_events": events, "views": views}
-
-
 def mark_failed(client: Any, batch_id: str) -> None:
     """Remember a claim the database could not write (an outage): the next drain retries
     it before claiming more. Not remembered on a full (or failing) Redis: the next drain
@@ -356,98 +300,6 @@ def forget_failed(client: Any, batch_id: str) -> None:
 def claims_older_than(client: Any, seconds: float) -> list[str]:
     ids: list[str] = client.zrangebyscore(Keys.current().claims, "-inf", time.time() - seconds)
     return ids
-
-
-@dataclass
-class Snapshot:
-    values: dict[str, int]  # dimension (or count field) -> views
-    claims: dict[str, dict[str, int]]  # open claims: batch id -> count field -> views
-    seq: str
-
-
-def snapshot(client: Any, dims: list[str]) -> Snapshot:
-    """Live totals of ``dims`` (views not yet acknowledged) and the open claims."""
-    from .redis_scripts import snapshot as snapshot_script
-
-    keys = Keys.current()
-    values, claim_ids, chunks, seq = snapshot_script(
-        keys=[keys.dims, keys.claims, keys.seq],
-        args=[keys.prefix + "chunk:", *dims],
-        client=client,
-    )
-    values = {d: int(v) for d, v in zip(dims, values, strict=True) if v is not None}
-    return Snapshot(values, _claims(claim_ids, chunks), seq)
-
-
-@dataclass
-class ListsSnapshot:
-    """What SNAPSHOT_LISTS saw: per list, its top entries and the members asked about."""
-
-    tops: dict[str, list[tuple[str, int]]]  # list name -> [(member, views)], most first
-    views: dict[tuple[str, str], int]  # (list name, member) -> views, for those it has
-    asked: dict[str, set[str]]  # list name -> members whose views it gave (0 if absent)
-    claims: dict[str, dict[str, int]]
-    seq: str
-
-
-def snapshot_lists(
-    client: Any, prefix: str, first: str, last: str, k: int, ask: list[tuple[str, str]]
-) -> ListsSnapshot:
-    """The lists named ``prefix...`` of the days from ``first`` to ``last`` (ISO dates, ""
-    for an open end): their first ``k`` entries and the views of the (kind, member) pairs
-    of ``ask`` and of those entries, in each list of their kind; and the open claims."""
-    from .redis_scripts import snapshot_lists as snapshot_script
-
-    keys = Keys.current()
-    args: list[Any] = [keys.prefix + "chunk:", prefix, first, last, k]
-    for kind, member in ask:
-        args += (kind, member)
-    names, tops, members, scores, claim_ids, chunks, seq = snapshot_script(
-        keys=[keys.top, keys.claims, keys.seq], args=args, client=client
-    )
-    views: dict[tuple[str, str], int] = {}
-    asked: dict[str, set[str]] = {}
-    for name, wanted, got in zip(names, members, scores, strict=True):
-        asked[name] = set(wanted)
-        for member, score in zip(wanted, got, strict=True):
-            if score is not None:
-                views[(name, member)] = -int(float(score))
-    return ListsSnapshot(
-        {
-            name: [(top[i], -int(float(top[i + 1]))) for i in range(0, len(top), 2)]
-            for name, top in zip(names, tops, strict=True)
-        },
-        views,
-        asked,
-        _claims(claim_ids, chunks),
-        seq,
-    )
-
-
-def _pairs(flat: list[str]) -> dict[str, int]:
-    return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-
-def _claims(claim_ids: list[str], chunks: list[list[str]]) -> dict[str, dict[str, int]]:
-    return {batch_id: _pairs(flat) for batch_id, flat in zip(claim_ids, chunks, strict=True)}
-
-
-@contextmanager
-def hold_claims(client: Any) -> Iterator[None]:
-    """Hold new claims off (CLAIM waits) for the block, or at most HOLD_MS."""
-    from .redis_scripts import hold, release
-
-    key = Keys.current().seq + HOLD_SUFFIX
-    hold(keys=[key], args=[HOLD_MS], client=client)
-    try:
-        yield
-    finally:
-        release(keys=[key], client=client)
-
-
-def claim_sequence(client: Any) -> str:
-    seq: str | None = client.get(Keys.current().seq)
-    return seq or "0"
 
 
 def status(client: Any) -> dict[str, Any]:

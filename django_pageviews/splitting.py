@@ -33,7 +33,8 @@ from .ledger import (
     record_invalid,
     start_split,
 )
-from .redis_buffer import Claim, park
+from .redis_aside import park
+from .redis_buffer import Claim
 from .storage import write_once
 from .wire import decode_event, parse_count_field, parse_skipped_field
 

@@ -27,7 +27,7 @@ from .events import Target
 from .wire import parse_count_field
 
 if TYPE_CHECKING:
-    from .redis_buffer import ListsSnapshot
+    from .redis_snapshots import ListsSnapshot
 
 URL = "u"
 VIEW = "v"

@@ -15,7 +15,7 @@ from django.db.models import Sum
 from django.test import override_settings
 from redis.commands.core import Script
 
-from django_pageviews import redis_buffer
+from django_pageviews import redis_aside
 from django_pageviews.models import PageView, PageViewDaily, SkippedDaily
 from django_pageviews.redis_buffer import Keys, claim, read_claim
 from django_pageviews.redis_client import get_client
@@ -107,7 +107,7 @@ def test_an_old_set_aside_batch_is_shown_and_replayed_once(redis_url: str) -> No
     assert "Replayed 0 set-aside records" in flush("--retry-aside")
     assert (total(), PageView.objects.count()) == (7, 7)
     assert status()["set_aside"]["batches"] == 0
-    assert redis_buffer.aside_ids(client) == []
+    assert redis_aside.aside_ids(client) == []
     assert not client.exists(Keys.current().aside_chunk(batch_id))
 
 
@@ -123,7 +123,7 @@ def test_an_old_set_aside_batch_already_written_is_not_written_again(redis_url: 
     set_aside_the_old_way(client, batch_id)  # the old flusher then failed to acknowledge
     assert "Replayed 1 set-aside records (0 views)" in flush("--retry-aside")
     assert (total(), PageView.objects.count()) == (4, 0)
-    assert redis_buffer.aside_ids(client) == []
+    assert redis_aside.aside_ids(client) == []
 
 
 def test_an_old_set_aside_batch_with_a_poison_record_is_split(redis_url: str) -> None:

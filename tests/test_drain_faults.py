@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Sum
 
-from django_pageviews import redis_buffer, storage
+from django_pageviews import redis_aside, storage
 from django_pageviews.drain import cleanup, drain_redis
 from django_pageviews.events import current_day
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
@@ -90,7 +90,7 @@ def test_an_outage_is_waited_out_and_sets_nothing_aside(redis_url: str) -> None:
         assert (report["claimed_batches"], report["batches_set_aside"]) == (1, 0)
         assert PageView.get_view_count() == good  # still live, from the claim
     assert total() == 0
-    assert redis_buffer.aside_ids(client) == []
+    assert redis_aside.aside_ids(client) == []
     result = cleanup(stale_after=0)
     assert (result.replayed, result.failed) == (1, 0)
     assert drain_redis(time_budget=None).views == 0
@@ -112,7 +112,7 @@ def test_a_poison_record_is_isolated_counted_and_replayed_once(
     assert invalid() == 2
     assert PageView.objects.count() == good + 2  # raw rows: only the daily row is refused
     aside = {"batches": 1, "count_fields": 1, "raw_events": 0, "views": 2}
-    assert redis_buffer.aside_status(client) == aside
+    assert redis_aside.aside_status(client) == aside
     assert PageView.get_view_count(url=POISON) == 0  # set aside: not live either
     assert status(client)["claimed_batches"] == 0
     # Not fixed yet: it stays set aside, counted as invalid once.
@@ -123,7 +123,7 @@ def test_a_poison_record_is_isolated_counted_and_replayed_once(
     assert (total(), daily(POISON), invalid()) == (good + 2, 2, 0)
     assert "Replayed 0 set-aside records (0 views)" in retry_aside()
     assert (total(), daily(POISON), invalid()) == (good + 2, 2, 0)
-    assert redis_buffer.aside_status(client)["batches"] == 0
+    assert redis_aside.aside_status(client)["batches"] == 0
     assert PageView.objects.count() == good + 2
 
 
@@ -167,7 +167,7 @@ def test_a_flusher_stopped_mid_split_then_cleanup_is_exact(
     assert status(client)["claimed_batches"] == 0
     # Every view once: written, or counted as invalid and set aside.
     assert total() + invalid() == good + 2
-    assert invalid() == redis_buffer.aside_status(client)["views"]
+    assert invalid() == redis_aside.aside_status(client)["views"]
     assert daily(POISON) + invalid() == 2
     assert total() - daily(POISON) == good
     assert cleanup(stale_after=0).replayed == 0
@@ -175,7 +175,7 @@ def test_a_flusher_stopped_mid_split_then_cleanup_is_exact(
     retry_aside()
     assert (total(), daily(POISON), invalid()) == (good + 2, 2, 0)
     assert PageView.objects.count() == good + 2
-    assert redis_buffer.aside_ids(client) == []
+    assert redis_aside.aside_ids(client) == []
 
 
 def lock_waits() -> int:
@@ -231,7 +231,7 @@ def test_a_flusher_killed_mid_split_then_cleanup_is_exact(
     result = cleanup(stale_after=0)
     assert (result.replayed, result.failed) == (1, 0)
     assert (total(), invalid(), daily(POISON)) == (good, 2, 0)
-    assert redis_buffer.aside_status(client)["views"] == 2
+    assert redis_aside.aside_status(client)["views"] == 2
     allow_all(PageViewDaily)
     retry_aside()
     assert (total(), daily(POISON), invalid()) == (good + 2, 2, 0)
@@ -287,7 +287,7 @@ def test_a_refused_raw_event_is_set_aside_and_logged_without_user_agent(
     try:
         asgi_requests([("GET", POISON, {"user-agent": f"{BROWSER_UA} {AGENT}"})])
         assert drain_redis(time_budget=None).failed == 0
-        assert redis_buffer.aside_status(get_client())["raw_events"] == 1
+        assert redis_aside.aside_status(get_client())["raw_events"] == 1
         assert (daily(POISON), invalid()) == (1, 0)
     finally:
         allow_all(PageView)

@@ -28,7 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, as_json: bool = False, **options: Any) -> None:
         report: dict[str, Any] = {"async_processing": conf.ASYNC_PROCESSING}
         if conf.ASYNC_PROCESSING:
-            from django_pageviews.redis_buffer import aside_status, status
+            from django_pageviews.redis_aside import aside_status
+            from django_pageviews.redis_buffer import status
             from django_pageviews.redis_client import get_client
 
             try:

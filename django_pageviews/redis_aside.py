@@ -1,0 +1,65 @@
+"""Records the database refuses, kept in Redis under ``aside:`` keys for a replay
+(``pageviews_flush --retry-aside``, aside.py), out of the drain's way."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .redis_buffer import Claim, Keys, read_chunks
+from .wire import SKIPPED
+
+
+def park(client: Any, record: Claim) -> None:
+    """Keep a record the database refuses under the ``aside:`` keys of its own id, out of
+    the drain's way, for a replay. Idempotent: parking it again changes nothing."""
+    from .redis_scripts import set_aside as set_aside_script
+
+    keys = Keys.current()
+    args: list[Any] = [record.batch_id, time.time(), len(record.counts)]
+    for name, n in record.counts.items():
+        args += (name, n)
+    args += record.raw_events
+    set_aside_script(
+        keys=[keys.aside_chunk(record.batch_id), keys.aside_evchunk(record.batch_id), keys.aside],
+        args=args,
+        client=client,
+    )
+
+
+def aside_ids(client: Any) -> list[str]:
+    """Ids set aside, oldest first."""
+    ids: list[str] = client.zrange(Keys.current().aside, 0, -1)
+    return ids
+
+
+def read_aside(client: Any, batch_id: str) -> Claim:
+    keys = Keys.current()
+    return read_chunks(client, keys.aside_chunk(batch_id), keys.aside_evchunk(batch_id), batch_id)
+
+
+def unpark(client: Any, batch_id: str) -> None:
+    """Forget a set-aside record once it is written (or found written)."""
+    keys = Keys.current()
+    with client.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.aside_chunk(batch_id), keys.aside_evchunk(batch_id))
+        pipe.zrem(keys.aside, batch_id)
+        pipe.execute()
+
+
+def aside_status(client: Any) -> dict[str, int]:
+    """What is set aside: records (or old whole batches), their count fields, raw
+    events, and the views their counts hold."""
+    ids = aside_ids(client)
+    keys = Keys.current()
+    with client.pipeline(transaction=False) as pipe:
+        for batch_id in ids:
+            pipe.hgetall(keys.aside_chunk(batch_id))
+            pipe.llen(keys.aside_evchunk(batch_id))
+        replies = pipe.execute()
+    fields = views = events = 0
+    for counts, n_events in zip(replies[::2], replies[1::2], strict=True):
+        fields += len(counts)
+        events += n_events
+        views += sum(int(n) for f, n in counts.items() if not f.startswith(SKIPPED))
+    return {"batches": len(ids), "count_fields": fields, "raw_events": events, "views": views}
