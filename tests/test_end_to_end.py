@@ -89,7 +89,8 @@ FLUSHER = [
 
 @contextmanager
 def database_write_lock() -> Iterator[None]:
-    """Hold a lock that makes any flusher wait before its commit."""
+    """Hold a lock that makes any flusher wait before its commit, while reads go on (a
+    drain reads the batch ids' high-water mark before it claims: restore.py)."""
     table = connection.ops.quote_name(ProcessedBatch._meta.db_table)
     if connection.vendor == "sqlite":
         raw = sqlite3.connect(connection.settings_dict["NAME"])
@@ -101,11 +102,11 @@ def database_write_lock() -> Iterator[None]:
             raw.close()
     elif connection.vendor == "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")  # blocks INSERT only
             yield
     else:
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLES {table} WRITE")
+            cursor.execute(f"LOCK TABLES {table} READ")  # others may read, not write
             try:
                 yield
             finally:
