@@ -11,8 +11,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -133,3 +135,20 @@ class PrivateRedis:
             self.process.terminate()
             self.process.wait(timeout=20)
             self.process = None
+
+
+@contextmanager
+def async_redis(version: str | None, **settings: Any) -> Iterator[PrivateRedis]:
+    """A private redis-server (the one on PATH, or the oldest supported with "6.2"), with
+    the Redis path switched on and pointed at it, and ``settings`` overridden."""
+    from django.test import override_settings
+
+    private = PrivateRedis(binary=redis62_binary() if version == "6.2" else None)
+    private.start()
+    try:
+        with override_settings(
+            PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=private.url, **settings
+        ):
+            yield private
+    finally:
+        private.close()

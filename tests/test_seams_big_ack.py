@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import pytest
 from django.db.models import Sum
-from django.test import override_settings
 
 from django_pageviews.checks import MAX_BATCH_SIZE
 from django_pageviews.drain import drain_redis
@@ -24,7 +23,7 @@ from django_pageviews.producer import build_shipment
 from django_pageviews.redis_buffer import status
 from django_pageviews.redis_client import get_client
 from django_pageviews.redis_scripts import ship
-from tests.redis_server import PrivateRedis, redis62_binary
+from tests.redis_server import PrivateRedis, async_redis
 from tests.test_seams_restore_lists import assert_nothing_left
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,21 +31,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(params=[None, "6.2"], ids=["redis-on-path", "redis-6.2"])
 def server(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
-    private = PrivateRedis(binary=redis62_binary() if request.param == "6.2" else None)
-    private.start()
-    try:
-        with override_settings(
-            PAGEVIEW_ASYNC_PROCESSING=True,
-            PAGEVIEW_REDIS_URL=private.url,
-            # Scripts this big run for a second or more, longer under a loaded machine:
-            # the client waits for them (the point here is the number of arguments).
-            PAGEVIEW_REDIS_SOCKET_TIMEOUT=120,
-            PAGEVIEW_STORE_RAW=False,
-            PAGEVIEW_BATCH_SIZE=MAX_BATCH_SIZE,
-        ):
-            yield private
-    finally:
-        private.close()
+    with async_redis(
+        request.param,
+        # Scripts this big run for a second or more, longer under a loaded machine:
+        # the client waits for them (the point here is the number of arguments).
+        PAGEVIEW_REDIS_SOCKET_TIMEOUT=120,
+        PAGEVIEW_STORE_RAW=False,
+        PAGEVIEW_BATCH_SIZE=MAX_BATCH_SIZE,
+    ) as private:
+        yield private
 
 
 def test_the_largest_batch_of_distinct_pages_is_acknowledged(server: PrivateRedis) -> None:

@@ -28,7 +28,7 @@ from django_pageviews.redis_buffer import claim, read_claim, status
 from django_pageviews.redis_client import get_client
 from django_pageviews.redis_scripts import ship
 from django_pageviews.restore import park_restored, replay_restored, restored_status
-from tests.redis_server import PrivateRedis, redis62_binary
+from tests.redis_server import PrivateRedis, async_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,21 +38,15 @@ BATCH = 5_000
 
 @pytest.fixture(params=[None, "6.2"], ids=["redis-on-path", "redis-6.2"])
 def server(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
-    private = PrivateRedis(binary=redis62_binary() if request.param == "6.2" else None)
-    private.start()
-    try:
-        with override_settings(
-            PAGEVIEW_ASYNC_PROCESSING=True,
-            PAGEVIEW_REDIS_URL=private.url,
-            # Scripts this big run for a second or more, longer under a loaded machine:
-            # the client waits for them (the point here is the number of arguments).
-            PAGEVIEW_REDIS_SOCKET_TIMEOUT=120,
-            PAGEVIEW_STORE_RAW=False,
-            PAGEVIEW_BATCH_SIZE=BATCH,
-        ):
-            yield private
-    finally:
-        private.close()
+    with async_redis(
+        request.param,
+        # Scripts this big run for a second or more, longer under a loaded machine:
+        # the client waits for them (the point here is the number of arguments).
+        PAGEVIEW_REDIS_SOCKET_TIMEOUT=120,
+        PAGEVIEW_STORE_RAW=False,
+        PAGEVIEW_BATCH_SIZE=BATCH,
+    ) as private:
+        yield private
 
 
 def page(i: int) -> Target:

@@ -16,7 +16,6 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.db.models import Sum
-from django.test import override_settings
 
 from django_pageviews.drain import cleanup, drain_redis
 from django_pageviews.events import PageViewEvent, Target, current_day
@@ -34,7 +33,7 @@ from django_pageviews.restore import replay_restored, restored_status
 from django_pageviews.sync_batcher import batcher
 from tests.db_faults import allow_all, refuse_url
 from tests.models import Article
-from tests.redis_server import PrivateRedis, redis62_binary
+from tests.redis_server import PrivateRedis, async_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,19 +43,13 @@ POISON = "/poison|x/"
 
 @pytest.fixture(params=[None, "6.2"], ids=["redis-on-path", "redis-6.2"])
 def server(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
-    private = PrivateRedis(binary=redis62_binary() if request.param == "6.2" else None)
-    private.start()
-    try:
-        with override_settings(
-            PAGEVIEW_ASYNC_PROCESSING=True,
-            PAGEVIEW_REDIS_URL=private.url,
-            PAGEVIEW_STORE_RAW=True,
-            PAGEVIEW_BATCH_SIZE=3,
-        ):
-            yield private
-            batcher.discard()
-    finally:
-        private.close()
+    with async_redis(
+        request.param,
+        PAGEVIEW_STORE_RAW=True,
+        PAGEVIEW_BATCH_SIZE=3,
+    ) as private:
+        yield private
+        batcher.discard()
 
 
 def ship(targets: list[Target]) -> None:
