@@ -33,7 +33,7 @@ class Outcome:
     ok: set[int] = field(default_factory=set)  # 200: each one a view the server must store
     unknown: set[int] = field(default_factory=set)  # sent, no response: the server may
     # have counted it or not (a connection it accepted, then cut or closed unread)
-    other: int = 0  # another status: not a view
+    other: int = 0  # another status (also in ``unknown``): a request the server cut
     refused: int = 0  # the connection was refused: it never reached the server
 
     def __str__(self) -> str:
@@ -95,4 +95,8 @@ class Load:
             if response.status_code == 200:
                 self.outcome.ok.add(number)
             else:
+                # The page always answers 200: another status is the server cutting the
+                # request as it stops (gunicorn's SIGINT exits from inside a request,
+                # after the middleware counted it). Like no response: stored once or not.
                 self.outcome.other += 1
+                self.outcome.unknown.add(number)
