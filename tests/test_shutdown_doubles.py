@@ -219,11 +219,15 @@ def test_a_shipment_refused_at_every_attempt_spills_as_before(private_redis: Pri
     with override_settings(PAGEVIEW_THROTTLE_SECONDS=0):
         for _ in range(VIEWS):
             record_view(URL)
+        spilled = stats.snapshot().get("spilled_redis_down", 0)
         batcher.ship_all()
-        assert batcher.retry is not None and not batcher.maybe_sent
-        assert flush_all() == VIEWS
+        # Never in Redis: it goes to the fallback (now, or when the shipper thread next
+        # finds the breaker open), never kept as a shipment of unknown outcome.
+        assert not batcher.maybe_sent
+        flush_all()
     assert UnsettledShipment.objects.count() == 0
     assert stored() == VIEWS
+    assert stats.snapshot().get("spilled_redis_down", 0) - spilled == VIEWS
 
 
 def test_a_kept_shipment_waits_while_redis_is_full(private_redis: PrivateRedis) -> None:
