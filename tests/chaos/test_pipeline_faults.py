@@ -334,7 +334,9 @@ def test_beat_doubled_and_two_workers(data_redis: ChaosRedis, tmp_path: Path) ->
         drains = [w.text().count("tasks.process_pageview_buffer[") for w in workers]
         print(f"beat doubled: drain tasks sent by each beat {sent}, lines per worker {drains}")
         account(result, ledger, what="beat doubled, two workers")
-        assert min(sent) >= 3 and min(drains) >= 3, (sent, drains)
+        # Every beat's tasks ran (which worker takes a task is the broker's choice: one
+        # may take them all; concurrent drains are tested by test_redis_pipeline).
+        assert min(sent) >= 3 and sum(drains) >= 6, (sent, drains)
 
 
 def test_uvicorn_sigterm_with_plain_asgi(data_redis: ChaosRedis, tmp_path: Path) -> None:
