@@ -126,7 +126,8 @@ class InProcessBuffer:
             return self._size()
 
     def discard(self) -> int:
-        """Drop every buffered view, after any running flush; the number dropped."""
+        """Drop every buffered view, after any running flush; the number dropped. The
+        emptied buffer warns again the next time it is full."""
         with self._flush_lock, self._lock:
             dropped = self._size()
             self._queue.clear()
@@ -134,6 +135,7 @@ class InProcessBuffer:
             self._attempts.clear()
             self._pending.clear()
             self.last_error = None
+            self._last_overflow_warning = 0.0
             stats.take_unsaved()
             return dropped
 
