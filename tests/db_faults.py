@@ -62,11 +62,12 @@ def refuse_url(model: type[Model], url: str) -> None:
             )
 
 
-def allow_all(model: type[Model]) -> None:
+def allow_all(model: type[Model], trigger: str = TRIGGER) -> None:
+    """Drop the refusing ``trigger`` (and its PostgreSQL function) from ``model``'s table."""
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")
-            cursor.execute(f"DROP FUNCTION IF EXISTS {TRIGGER}()")
+            cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+            cursor.execute(f"DROP FUNCTION IF EXISTS {trigger}()")
         else:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}")
+            cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}")

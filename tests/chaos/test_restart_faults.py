@@ -29,6 +29,7 @@ from django.db.models import Sum
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.shutdown import SHUTDOWN_RETRY_SECONDS
 from tests.conftest import BROWSER_UA
+from tests.db_faults import allow_all
 from tests.processes import free_port, subprocess_env, wait_for
 
 from .restart_servers import group_alive, serving, stop_group
@@ -75,13 +76,7 @@ class Outage:
             self._lock.close()
             self._lock = None
             return
-        table = connection.ops.quote_name(PageViewDaily._meta.db_table)
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")
-                cursor.execute(f"DROP FUNCTION IF EXISTS {TRIGGER}()")
-            else:
-                cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}")
+        allow_all(PageViewDaily, TRIGGER)
 
 
 @contextmanager
