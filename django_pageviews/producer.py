@@ -9,15 +9,17 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date
 
 from . import stats
 from .buffer import buffer
 from .conf import conf
-from .events import PageViewEvent, Target, local_day
+from .events import UNIT, PageViewEvent, Target, local_day
+from .packing import pack
 from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
-from .toplists import list_entries
-from .wire import count_field, dimensions, encode_event, skipped_field
+from .toplists import entries
+from .wire import dimensions, skipped_field
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +39,23 @@ def build_shipment(
     events = with_visitor_hashes(events)
     skipped = stats.take_unsaved() if take_skipped else Counter()
     counts: Counter[str] = Counter({skipped_field(d, r): n for (d, r), n in skipped.items()})
-    targets: Counter[Target] = Counter()
+    views: dict[tuple[date, Target], int] = {}
     for e in events:
-        counts[count_field(local_day(e.timestamp), e.target)] += 1
-        targets[e.target] += 1
+        key = (local_day(e.timestamp), e.target)
+        views[key] = views.get(key, 0) + 1
+    targets: dict[Target, int] = {}
+    days: dict[date, str] = {}
+    for (day, target), n in views.items():
+        iso = days.get(day) or days.setdefault(day, day.isoformat())
+        field = UNIT.join((iso, *target))
+        counts[field] = counts.get(field, 0) + n
+        targets[target] = targets.get(target, 0) + n
     dims: Counter[str] = Counter()
     for target, n in targets.items():
         for d in dimensions(target):
             dims[d] += n
-    raw = [encode_event(e) for e in events] if conf.STORE_RAW else []
-    lists = list_entries(counts.items())  # toplists.py: reads by day stay bounded
+    raw = pack(events) if conf.STORE_RAW else []  # packing.py: one element per shipment
+    lists = entries(views.items())  # toplists.py: reads by day stay bounded
     return Shipment(counts, dims, raw, events, counters.copy(), skipped, lists=lists)
 
 

@@ -4,7 +4,8 @@ Keys (all under one hash tag, ``{prefix}``):
 
 - ``pending``: hash, count field (day + target) -> views not yet claimed
 - ``dims``: hash, dimension -> views not yet acknowledged (what live reads add)
-- ``events``: list of raw events, when PAGEVIEW_STORE_RAW is on
+- ``events``: list of raw events, when PAGEVIEW_STORE_RAW is on: one element per shipment
+  (packing.py), or per view from earlier versions
 - ``claims``: sorted set, batch id -> claim time
 - ``chunk:<id>`` / ``evchunk:<id>``: the counts and raw events of one claimed batch
 - ``top``, ``top:<day list>``: sorted sets of views not yet acknowledged, per day (toplists.py)
@@ -39,8 +40,10 @@ from typing import Any
 from . import stats
 from .conf import conf, redis_url
 from .events import PageViewEvent
+from .packing import NEVER_DECODE, unpack_all
+from .packing import views as element_views
 from .toplists import list_entries
-from .wire import dimension_totals
+from .wire import RawEvent, dimension_totals
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ class Shipment:
 
     counts: Counter[str]  # count field -> views
     dims: Counter[str]
-    raw: list[str]
+    raw: list[bytes | str]  # list elements (packing.py)
     events: list[PageViewEvent]  # kept for the fallback path
     counters: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[date, str]] = field(default_factory=Counter)  # (day, reason)
@@ -142,7 +145,7 @@ class Shipment:
 class Claim:
     batch_id: str
     counts: dict[str, int]
-    raw_events: list[str]
+    raw_events: list[RawEvent]  # one per view (packing.unpack)
     mark: tuple[str, int] | None = None  # (epoch, claim sequence number), for restore.py
 
 
@@ -212,10 +215,22 @@ def read_chunks(client: Any, chunk: str, evchunk: str, batch_id: str) -> Claim:
     """A batch's counts and raw events, stored under the keys ``chunk`` and ``evchunk``."""
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(chunk)
-        pipe.lrange(evchunk, 0, -1)
+        read_elements(pipe, evchunk)
         pipe.hget(Keys.current().claimmarks, batch_id)
-        counts, raw, mark = pipe.execute()
-    return Claim(batch_id, {f: int(n) for f, n in counts.items()}, raw, parse_mark(mark))
+        counts, elements, mark = pipe.execute()
+    return Claim(
+        batch_id, {f: int(n) for f, n in counts.items()}, unpack_all(elements), parse_mark(mark)
+    )
+
+
+def read_elements(client: Any, key: str) -> Any:
+    """LRANGE of a raw-event list, undecoded: packed elements are binary (packing.py)."""
+    return client.execute_command("LRANGE", key, 0, -1, **{NEVER_DECODE: True})
+
+
+def raw_event_count(client: Any, key: str) -> int:
+    """The views whose raw events a list holds (one element holds a shipment's)."""
+    return sum(element_views(e) for e in read_elements(client, key))
 
 
 def ack(client: Any, claim: Claim) -> bool:
@@ -307,7 +322,7 @@ def status(client: Any) -> dict[str, Any]:
     with client.pipeline(transaction=False) as pipe:
         pipe.hget(keys.dims, "t")
         pipe.hlen(keys.pending)
-        pipe.llen(keys.events)
+        read_elements(pipe, keys.events)
         pipe.zrange(keys.claims, 0, 0, withscores=True)
         pipe.zcard(keys.claims)
         pipe.get(keys.oldest)
@@ -323,7 +338,7 @@ def status(client: Any) -> dict[str, Any]:
     return {
         "pending_views": int(total or 0),
         "pending_count_fields": fields,
-        "pending_raw_events": events,
+        "pending_raw_events": sum(element_views(e) for e in events),
         "claimed_batches": n_claims,
         "batches_set_aside": aside,
         "restored_groups": restored,

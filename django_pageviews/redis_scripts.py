@@ -38,7 +38,8 @@ end
 #       list registry
 # ARGV: marker ttl, now, early threshold, early interval ms, n fields, n dims, n counters,
 #       shipment id, n list entries, then field/count pairs, dim/count pairs,
-#       counter/count pairs, list/member/count triples (toplists.py), then raw events.
+#       counter/count pairs, list/member/count triples (toplists.py), then raw-event list
+#       elements (packing.py: one per shipment).
 # Idempotent per shipment id (the sent marker): a retried shipment whose first attempt
 # did reach Redis is not added twice. The first shipment into an empty Redis names its
 # epoch (restore.py: claim sequence numbers are compared within one epoch).
@@ -76,7 +77,9 @@ return {total, early}
 # ARGV: n, now, batch id, then the epoch and claim sequence number this process saw last
 # Refuses (-1) a Redis whose sequence went below what this process saw in the same epoch:
 # restored from an old snapshot during a drain, its pending views are not claimed again.
-# Moves up to n count fields and n raw events into the batch's own keys and records the
+# Moves up to n count fields and the raw events of up to n views (whole list elements, at
+# least one: an element holds a shipment's events, its header their number, packing.py)
+# into the batch's own keys and records the
 # claim with its mark (epoch and claim sequence number, committed with the batch: see
 # restore.py); a flusher that dies leaves the claim for cleanup to replay or acknowledge.
 # Returns the claim's mark ("epoch:seq"), 0 when there was nothing to claim, -2 (claiming
@@ -105,7 +108,17 @@ for j = 1, math.min(#fields, 2 * n), 2 do
     moved[#moved + 1] = fields[j + 1]
   end
 end
-local events = redis.call('LRANGE', KEYS[2], 0, n - 1)
+local events, views = {}, 0
+while views < n do
+  local page = redis.call('LRANGE', KEYS[2], #events, #events + math.min(n - views, 256) - 1)
+  if #page == 0 then break end
+  for _, e in ipairs(page) do
+    local v = tonumber(string.match(e, '^#(%d+):')) or 1  -- an old JSON element: 1 view
+    if #events > 0 and views + v > n then views = n break end
+    events[#events + 1] = e
+    views = views + v
+  end
+end
 redis.call('DEL', KEYS[4], KEYS[5])  -- the first write: never refused by a full Redis
 if #names > 0 then
   chunked('HSET', KEYS[4], moved, 1, #moved)
