@@ -7,17 +7,19 @@ anonymised address and a user agent out of thousands: versions of the browsers o
 bench/user_agents.py, also Zipf-like), hashed and shipped by the package's own
 ``producer.build_shipment`` and SHIP script into a private redis-server (bench/common.py),
 in shipments of 1, 50 and 500 views (a micro-batch's size decides how much its events
-share). "previous" is the format of the version before (one JSON list element per view,
-``wire.encode_event``), built in the same run by the same shipments.
+share). "previous" is how the version before shipped them (bench/previous_format.py: one
+JSON list element per view, live totals and day lists computed by the producer), in the
+same run, with the same shipments.
 
 - bytes per view: the INFO used_memory after shipping N views into an empty database,
   with raw events on, less the same shipments with raw events off (what the raw events
   add), and MEMORY USAGE of the events list divided by N;
 - counts only: used_memory per distinct (day, target) pair, with the live totals and the
   per-day top lists (toplists.py) included;
-- shipping CPU: this process's CPU (time.process_time) per view of build_shipment (visitor
-  hashes, counts, lists, raw-event encoding) and of the SHIP call (arguments, socket), and
-  the Redis server's own (INFO commandstats) per view;
+- shipping CPU: this process's CPU (time.process_time) per view of building a shipment
+  and its SHIP arguments (visitor hashes, counts, raw-event encoding; before: also the
+  live totals and day lists) and of the SHIP call (command encoding, socket), and the
+  Redis server's own (INFO commandstats) per view;
 - claim + decode: CPU per view of claiming BATCH_SIZE views, reading the claim and
   decoding every raw event (what the drain does before the database).
 """
@@ -32,7 +34,6 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,39 +122,6 @@ class Views:
         ]
 
 
-def previous_build(events: Any) -> Any:
-    """build_shipment as the previous version made it: one JSON element per view, the
-    top lists from re-parsed count fields."""
-    from django_pageviews import stats
-    from django_pageviews.events import Target, local_day
-    from django_pageviews.privacy import with_visitor_hashes
-    from django_pageviews.redis_buffer import Shipment
-    from django_pageviews.toplists import list_entries
-    from django_pageviews.wire import count_field, dimensions, encode_event, skipped_field
-
-    events = with_visitor_hashes(events)
-    skipped = stats.take_unsaved()
-    counts: Counter[str] = Counter({skipped_field(d, r): n for (d, r), n in skipped.items()})
-    targets: Counter[Target] = Counter()
-    for e in events:
-        counts[count_field(local_day(e.timestamp), e.target)] += 1
-        targets[e.target] += 1
-    dims: Counter[str] = Counter()
-    for target, n in targets.items():
-        for d in dimensions(target):
-            dims[d] += n
-    raw = [encode_event(e) for e in events]
-    return Shipment(
-        counts, dims, raw, events, Counter(), skipped, lists=list_entries(counts.items())
-    )
-
-
-def build(fmt: str, events: Any) -> Any:
-    from django_pageviews.producer import build_shipment
-
-    return build_shipment(events, Counter()) if fmt == "compact" else previous_build(events)
-
-
 def used_memory(client: Any) -> int:
     value: int = client.info("memory")["used_memory"]
     return value
@@ -163,7 +131,9 @@ def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str,
     """Ship ``batches`` (lists of events) into an empty database; bytes and CPU."""
     from django.test import override_settings
 
+    from bench import previous_format
     from bench.common import flush_redis
+    from django_pageviews.producer import build_shipment
     from django_pageviews.redis_buffer import Keys
     from django_pageviews.redis_scripts import ship
 
@@ -175,12 +145,14 @@ def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str,
     with override_settings(PAGEVIEW_STORE_RAW=raw):
         for events in batches:
             started = time.process_time()
-            shipment = build(fmt, events)
-            if not raw:
-                shipment.raw = []
+            if fmt == "compact":
+                keys, args = build_shipment(events, Counter()).script_args()
+                script = ship
+            else:
+                keys, args = previous_format.build(events, raw)
+                script = previous_format.ship
             built = time.process_time()
-            keys, args = shipment.script_args()
-            ship(keys=keys, args=args, client=client)
+            script(keys=keys, args=args, client=client)
             ship_cpu += time.process_time() - built
             build_cpu += built - started
     stats = client.info("commandstats")
@@ -234,38 +206,74 @@ def column(runs: list[dict[str, float]], name: str, digits: int = 1) -> str:
     return spread([r[name] for r in runs], digits)
 
 
+RAW_HEADERS = (
+    "format",
+    "views per shipment",
+    "raw events: B/view (used_memory)",
+    "events list: B/view (MEMORY USAGE)",
+    "build us/view",
+    "SHIP call us/view",
+    "Redis us/view",
+    "claim + decode us/view",
+)
+COUNT_HEADERS = (
+    "format",
+    "views per shipment",
+    "distinct (day, target)",
+    "counts only: B per (day, target)",
+)
+
+
 def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Section:
-    rows = [
-        "| format | views per shipment | raw events: B/view (used_memory) | events list: B/view (MEMORY USAGE) | build us/view | SHIP call us/view | Redis us/view | claim + decode us/view |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    from bench.common import markdown_table
+
+    rows: list[list[object]] = []
+    counts: list[list[object]] = []
     headline = []
     for size in SIZES:
         for fmt in FORMATS:
             on, off = results[(fmt, size, True)], results[(fmt, size, False)]
             added = [a["bytes"] - b["bytes"] for a, b in zip(on, off, strict=True)]
             rows.append(
-                f"| {fmt} | {size} | {spread(added)} | {column(on, 'list', 0)} | "
-                f"{column(on, 'build')} | {column(on, 'ship')} | {column(on, 'server')} | "
-                f"{column(on, 'claim')} |"
+                [
+                    fmt,
+                    size,
+                    spread(added),
+                    column(on, "list", 0),
+                    column(on, "build"),
+                    column(on, "ship"),
+                    column(on, "server"),
+                    column(on, "claim"),
+                ]
             )
-            if size == 50:
-                headline.append(
-                    f"Redis, raw events, {fmt} format, shipments of 50: "
-                    f"{spread(added)} B/view (target <= 120)"
-                )
-    counts = [
-        "",
-        "| format | views per shipment | distinct (day, target) | counts only: B per (day, target) |",
-        "|---|---|---|---|",
-    ]
-    for size in SIZES:
-        for fmt in FORMATS:
-            off = results[(fmt, size, False)]
             per_pair = [r["bytes"] * r["views"] / r["pairs"] for r in off]
-            counts.append(f"| {fmt} | {size} | {off[0]['pairs']:,.0f} | {spread(per_pair)} |")
-    body = "\n".join(rows + counts)
+            counts.append([fmt, size, f"{off[0]['pairs']:,.0f}", spread(per_pair)])
+            if size == 50:
+                cpu = [r["build"] + r["ship"] for r in on]
+                headline.append(
+                    f"Redis, raw events, {fmt}, shipments of 50 views: {spread(added)} B/view "
+                    f"(target <= 120), shipping {spread(cpu, 1)} us/view of web-process CPU; "
+                    f"counts only {spread(per_pair)} B per (day, target) (target <= 200)"
+                )
+    body = "\n\n".join(
+        (
+            markdown_table(RAW_HEADERS, rows),
+            markdown_table(COUNT_HEADERS, counts),
+            NOTES,
+        )
+    )
     return Section("Redis memory per view", body, headline)
+
+
+NOTES = """Raw events: used_memory with raw events on less the same shipments with them off (what
+the events add), and MEMORY USAGE of the events list, per view. Build: the producer's CPU
+per view for a shipment and its SHIP arguments; SHIP call: the client's CPU for the call;
+Redis: the server's CPU for SHIP (INFO commandstats); claim + decode: the drain's CPU per
+view to claim BATCH_SIZE views, read the claim and decode every raw event. Counts only:
+used_memory per distinct (day, target) with raw events off: the pending count field, the
+live totals of its page (up to 8 dimensions) and the per-day top lists, and the sent
+markers of the shipments (one per shipment for an hour: most of the difference between
+shipments of 1 and of 50)."""
 
 
 def run(quick: bool) -> Section:

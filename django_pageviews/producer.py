@@ -18,8 +18,7 @@ from .events import UNIT, PageViewEvent, Target, local_day
 from .packing import pack
 from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
-from .toplists import entries
-from .wire import dimensions, skipped_field
+from .wire import skipped_field
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +30,8 @@ WARNING_INTERVAL = 60.0
 def build_shipment(
     events: Sequence[PageViewEvent], counters: Counter[str], take_skipped: bool = True
 ) -> Shipment:
-    """Pre-aggregate a micro-batch: Redis then does one increment per distinct page.
+    """Pre-aggregate a micro-batch: Redis then does one increment per distinct page (and
+    derives its live totals and day lists: the SHIP script).
 
     The shipment also takes this process's unsaved skip counts (given back by whoever
     cannot deliver it), unless ``take_skipped`` is off: a shipment that may be dropped as
@@ -43,20 +43,13 @@ def build_shipment(
     for e in events:
         key = (local_day(e.timestamp), e.target)
         views[key] = views.get(key, 0) + 1
-    targets: dict[Target, int] = {}
     days: dict[date, str] = {}
     for (day, target), n in views.items():
         iso = days.get(day) or days.setdefault(day, day.isoformat())
         field = UNIT.join((iso, *target))
         counts[field] = counts.get(field, 0) + n
-        targets[target] = targets.get(target, 0) + n
-    dims: Counter[str] = Counter()
-    for target, n in targets.items():
-        for d in dimensions(target):
-            dims[d] += n
     raw = pack(events) if conf.STORE_RAW else []  # packing.py: one element per shipment
-    lists = entries(views.items())  # toplists.py: reads by day stay bounded
-    return Shipment(counts, dims, raw, events, counters.copy(), skipped, lists=lists)
+    return Shipment(counts, raw, events, counters.copy(), skipped)
 
 
 def ship_once(event: PageViewEvent, shipment_id: str, marker_ttl: int) -> None:

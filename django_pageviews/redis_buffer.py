@@ -98,16 +98,15 @@ class Keys:
 
 @dataclass
 class Shipment:
-    """One micro-batch on its way to Redis. Its id makes a retry safe."""
+    """One micro-batch on its way to Redis. Its id makes a retry safe. The live totals
+    and per-day lists of its counts are derived by the SHIP script."""
 
     counts: Counter[str]  # count field -> views
-    dims: Counter[str]
     raw: list[bytes | str]  # list elements (packing.py)
     events: list[PageViewEvent]  # kept for the fallback path
     counters: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[date, str]] = field(default_factory=Counter)  # (day, reason)
     shipment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    lists: Counter[tuple[str, str]] = field(default_factory=Counter)  # toplists.py
 
     def script_args(self) -> tuple[list[str], list[Any]]:
         keys = Keys.current()
@@ -117,16 +116,12 @@ class Shipment:
             conf.EARLY_FLUSH_THRESHOLD,
             int(conf.EARLY_FLUSH_INTERVAL * 1000),
             len(self.counts),
-            len(self.dims),
             len(self.counters),
             self.shipment_id,  # the epoch, if this is the first shipment into an empty Redis
-            len(self.lists),
         ]
-        for counter in (self.counts, self.dims, self.counters):
-            for name, n in counter.items():
-                args += (name, n)
-        for (name, member), n in self.lists.items():
-            args += (name, member, n)
+        for counter in (self.counts, self.counters):
+            for pair in counter.items():
+                args += pair
         args += self.raw
         return [
             keys.pending,
