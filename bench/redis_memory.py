@@ -158,15 +158,34 @@ def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str,
     stats = client.info("commandstats")
     server = sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_eval"))
     events_key = Keys.current().events
-    return {
+    pairs = client.hlen(Keys.current().pending)
+    families = {f"mem_{name}": b / pairs for name, b in key_families(client).items()}
+    return families | {
         "bytes": (used_memory(client) - before) / n,
         "list": (client.memory_usage(events_key, samples=0) or 0) / n,
         "build": build_cpu / n * 1e6,
         "ship": ship_cpu / n * 1e6,
         "server": server / n,
-        "pairs": client.hlen(Keys.current().pending),
+        "pairs": pairs,
         "views": n,
     }
+
+
+FAMILIES = ("pending", "dims", "top", "sent")
+
+
+def key_families(client: Any) -> dict[str, int]:
+    """MEMORY USAGE of the buffer's keys by family: the pending count fields, the live
+    totals, the per-day top lists (and their registry), the shipments' sent markers."""
+    from django_pageviews.redis_buffer import Keys
+
+    prefix = Keys.current().prefix
+    found = dict.fromkeys(FAMILIES, 0)
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        family = key[len(prefix) :].split(":")[0]
+        if family in found:
+            found[family] += client.memory_usage(key, samples=0) or 0
+    return found
 
 
 def claim_cost(client: Any) -> float:
@@ -221,6 +240,10 @@ COUNT_HEADERS = (
     "views per shipment",
     "distinct (day, target)",
     "counts only: B per (day, target)",
+    "of which pending fields",
+    "live totals (dims)",
+    "day top lists",
+    "sent markers",
 )
 
 
@@ -247,7 +270,10 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
                 ]
             )
             per_pair = [r["bytes"] * r["views"] / r["pairs"] for r in off]
-            counts.append([fmt, size, f"{off[0]['pairs']:,.0f}", spread(per_pair)])
+            counts.append(
+                [fmt, size, f"{off[0]['pairs']:,.0f}", spread(per_pair)]
+                + [column(off, f"mem_{name}", 0) for name in FAMILIES]
+            )
             if size == 50:
                 cpu = [r["build"] + r["ship"] for r in on]
                 headline.append(
@@ -270,10 +296,11 @@ the events add), and MEMORY USAGE of the events list, per view. Build: the produ
 per view for a shipment and its SHIP arguments; SHIP call: the client's CPU for the call;
 Redis: the server's CPU for SHIP (INFO commandstats); claim + decode: the drain's CPU per
 view to claim BATCH_SIZE views, read the claim and decode every raw event. Counts only:
-used_memory per distinct (day, target) with raw events off: the pending count field, the
-live totals of its page (up to 8 dimensions) and the per-day top lists, and the sent
-markers of the shipments (one per shipment for an hour: most of the difference between
-shipments of 1 and of 50)."""
+used_memory per distinct (day, target) with raw events off, and MEMORY USAGE by key
+family: the pending count fields, the live totals (up to 8 dimensions per page, each in
+a hash entry of its own), the per-day top lists (sorted sets of thousands of members),
+and the shipments' sent markers (one per shipment for an hour). The rest of used_memory
+is Redis's own per-key overhead."""
 
 
 def run(quick: bool) -> Section:

@@ -112,9 +112,9 @@ return {total, early}
 # restored from an old snapshot during a drain, its pending views are not claimed again.
 # Moves up to n count fields and the raw events of up to n views (whole list elements, at
 # least one: an element holds a shipment's events, its header their number, packing.py)
-# into the batch's own keys and records the
-# claim with its mark (epoch and claim sequence number, committed with the batch: see
-# restore.py); a flusher that dies leaves the claim for cleanup to replay or acknowledge.
+# into the batch's own keys and records the claim with its mark (epoch and claim
+# sequence number, committed with the batch: see restore.py); a flusher that dies leaves
+# the claim for cleanup to replay or acknowledge.
 # Returns the claim's mark ("epoch:seq"), 0 when there was nothing to claim, -2 (claiming
 # nothing) while a live read holds new claims off (HOLD).
 CLAIM = (
@@ -355,7 +355,7 @@ return 1
 # KEYS: restored groups, group's counts, group's events, group's info, claims, chunk,
 #       event chunk, dims, claim sequence, claim marks, epoch, list registry
 # ARGV: group id, batch id, claim time, the group's slices replayed so far (as the caller
-#       read them), n group fields taken, n group events taken, n count values, n dim
+#       read them), n group fields taken, n group list elements taken, n count values, n dim
 #       values, n list values, then the group fields taken, the count field/count pairs
 #       to replay, their dim/count pairs, their list/member/count triples, and the raw
 #       events to replay

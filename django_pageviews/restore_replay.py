@@ -2,7 +2,9 @@
 
 A group holds everything a restored Redis had pending: after a long backlog, hundreds of
 thousands of count fields and raw events. It goes back as claims of at most BATCH_SIZE
-count fields and BATCH_SIZE raw events each, as the drain would have claimed them: one
+count fields and the raw events of at most BATCH_SIZE views each (whole list elements,
+at least one), as the drain would have claimed them; the events not yet written go back
+as one JSON text each (wire.encode_event), which every version reads. One
 REPLAY call for all of it would pass Redis 6.2's limit of 1,048,576 arguments per command
 (the connection is reset), or outlast the client's socket timeout, and make one huge
 transaction for cleanup.

@@ -24,6 +24,13 @@ def event(
     return PageViewEvent(uuid.uuid4().hex, time.time(), target, ip, ua, uuid.uuid4().hex)
 
 
+def packed(events: list[PageViewEvent]) -> bytes:
+    """The one compact element of ``events``."""
+    (element,) = pack(events)
+    assert isinstance(element, bytes)
+    return element
+
+
 @pytest.mark.parametrize("n", [1, 2, 50, 500])
 def test_events_come_back_exactly(n: int) -> None:
     events = [
@@ -34,16 +41,15 @@ def test_events_come_back_exactly(n: int) -> None:
         )
         for i in range(n)
     ]
-    (element,) = pack(events)
-    assert isinstance(element, bytes)
+    element = packed(events)
     assert views(element) == n
     assert unpack(element) == events
-    assert [e.timestamp for e in unpack(element)] == [e.timestamp for e in events]  # bit for bit
+    assert [decode_event(e).timestamp for e in unpack(element)] == [e.timestamp for e in events]
 
 
 def test_small_tables_stay_plain_and_big_ones_are_compressed() -> None:
-    (small,) = pack([event(PAGE, ua="u")])
-    (big,) = pack([event(ua=f"{BROWSER_UA} {i}") for i in range(20)])
+    small = packed([event(PAGE, ua="u")])
+    big = packed([event(ua=f"{BROWSER_UA} {i}") for i in range(20)])
     assert len(BROWSER_UA) * 20 > ZLIB_MIN_BYTES
     assert small.startswith(b"#1:p") and big.startswith(b"#20:z")
     assert len(big) < 20 * len(BROWSER_UA)  # the user agents' shared text is stored once
@@ -83,7 +89,7 @@ def test_old_json_elements_are_read_as_one_event_each() -> None:
     ],
 )
 def test_an_element_that_cannot_be_read_is_one_unreadable_record(mangle: object) -> None:
-    (element,) = pack([event(ua=f"{BROWSER_UA} {i}") for i in range(3)])
+    element = packed([event(ua=f"{BROWSER_UA} {i}") for i in range(3)])
     broken = mangle(element)  # type: ignore[operator]
     (record,) = unpack(broken)
     assert isinstance(record, str)
@@ -100,6 +106,28 @@ def test_a_huge_shipment_is_packed_in_parts() -> None:
 
 
 def test_json_of_the_table_is_what_a_reader_expects() -> None:
-    (element,) = pack([event(PAGE, ua="u", ip=None)])
+    element = packed([event(PAGE, ua="u", ip=None)])
     table = element[len(b"#1:p") :].partition(b"\n")[0]
     assert json.loads(table) == [[None, "u"], [list(PAGE)]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_corrupted_element_is_skipped_and_the_others_drain(redis_url: str) -> None:
+    from django_pageviews import stats
+    from django_pageviews.drain import drain_redis
+    from django_pageviews.models import PageView, SkippedDaily
+    from django_pageviews.redis_buffer import Keys
+    from django_pageviews.redis_client import get_client
+
+    good = [event(PAGE, ua=f"{BROWSER_UA} {i}") for i in range(30)]
+    element = packed(good)
+    bad = packed([event(PAGE, ua=f"{BROWSER_UA} {i}") for i in range(5)])
+    old = event(PAGE)
+    get_client().rpush(Keys.current().events, bad[:-7], element, encode_event(old))
+    before = stats.snapshot().get(stats.SKIP_INVALID, 0)
+    drain_redis(time_budget=None)
+    assert set(PageView.objects.values_list("event_id", flat=True)) == {
+        uuid.UUID(e.event_id) for e in [*good, old]
+    }
+    assert stats.snapshot().get(stats.SKIP_INVALID, 0) == before + 1
+    assert SkippedDaily.objects.get().reason == stats.SKIP_INVALID
