@@ -6,8 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .packing import views as element_views
-from .redis_buffer import Claim, Keys, read_chunks, read_elements
+from .redis_buffer import Claim, Keys, count_views, read_chunks
 from .wire import SKIPPED, encode_event
 
 
@@ -58,11 +57,10 @@ def aside_status(client: Any) -> dict[str, int]:
     with client.pipeline(transaction=False) as pipe:
         for batch_id in ids:
             pipe.hgetall(keys.aside_chunk(batch_id))
-            read_elements(pipe, keys.aside_evchunk(batch_id))
         replies = pipe.execute()
     fields = views = events = 0
-    for counts, elements in zip(replies[::2], replies[1::2], strict=True):
+    for batch_id, counts in zip(ids, replies, strict=True):
         fields += len(counts)
-        events += sum(element_views(e) for e in elements)
+        events += count_views(client, keys.aside_evchunk(batch_id))
         views += sum(int(n) for f, n in counts.items() if not f.startswith(SKIPPED))
     return {"batches": len(ids), "count_fields": fields, "raw_events": events, "views": views}

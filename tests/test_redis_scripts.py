@@ -15,7 +15,16 @@ from django.test import override_settings
 
 from django_pageviews.events import PK, PageViewEvent, Target
 from django_pageviews.packing import pack
-from django_pageviews.redis_buffer import Keys, Shipment, ack, claim, read_claim
+from django_pageviews.redis_buffer import (
+    Keys,
+    Shipment,
+    ack,
+    claim,
+    count_views,
+    raw_event_count,
+    read_claim,
+    status,
+)
 from django_pageviews.redis_client import get_client
 from django_pageviews.redis_scripts import ship
 from django_pageviews.toplists import list_entries
@@ -109,3 +118,14 @@ def test_claim_takes_whole_elements_up_to_n_views(server: PrivateRedis) -> None:
     assert [len(t) for t in taken] == [8, 10, 3]
     assert taken == [shipped[0] + shipped[1] + shipped[2], shipped[3], shipped[4] + [old]]
     assert claim(client, 8) is None
+
+
+def test_status_counts_the_views_of_the_elements(server: PrivateRedis) -> None:
+    client = get_client()
+    events_key = Keys.current().events
+    client.rpush(events_key, *(encode_event(event(TARGETS[2])) for _ in range(2100)))
+    for size in (1, 7, 50):
+        client.rpush(events_key, *pack([event(TARGETS[0]) for _ in range(size)]))
+    assert count_views(client, events_key) == raw_event_count(client, events_key) == 2158
+    assert status(client)["pending_raw_events"] == 2158
+    assert count_views(client, Keys.current().prefix + "nothing") == 0
