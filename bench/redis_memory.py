@@ -206,7 +206,7 @@ def measure(quick: bool) -> dict[tuple[str, int, bool], list[dict[str, float]]]:
 
     client = redis_client()
     stream = Views()
-    total = 5_000 if quick else 20_000
+    total = 5_000 if quick else 15_000
     results: dict[tuple[str, int, bool], list[dict[str, float]]] = {}
     for _ in range(1 if quick else REPEATS):
         for size in SIZES:
