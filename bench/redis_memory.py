@@ -206,7 +206,7 @@ def measure(quick: bool) -> dict[tuple[str, int, bool], list[dict[str, float]]]:
 
     client = redis_client()
     stream = Views()
-    total = 5_000 if quick else 15_000
+    total = 5_000 if quick else 10_000
     results: dict[tuple[str, int, bool], list[dict[str, float]]] = {}
     for _ in range(1 if quick else REPEATS):
         for size in SIZES:
@@ -288,7 +288,7 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
             NOTES,
         )
     )
-    return Section("Redis memory per view", body, headline)
+    return Section("Redis memory per view", body, headline, files=["profiles/redis_shipping.txt"])
 
 
 NOTES = """Raw events: used_memory with raw events on less the same shipments with them off (what
