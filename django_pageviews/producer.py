@@ -9,15 +9,16 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date
 
 from . import stats
 from .buffer import buffer
 from .conf import conf
-from .events import PageViewEvent, Target, local_day
+from .events import UNIT, PageViewEvent, Target, local_day
+from .packing import pack
 from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
-from .toplists import list_entries
-from .wire import count_field, dimensions, encode_event, skipped_field
+from .wire import skipped_field
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ WARNING_INTERVAL = 60.0
 def build_shipment(
     events: Sequence[PageViewEvent], counters: Counter[str], take_skipped: bool = True
 ) -> Shipment:
-    """Pre-aggregate a micro-batch: Redis then does one increment per distinct page.
+    """Pre-aggregate a micro-batch: Redis then does one increment per distinct page (and
+    derives its live totals and day lists: the SHIP script).
 
     The shipment also takes this process's unsaved skip counts (given back by whoever
     cannot deliver it), unless ``take_skipped`` is off: a shipment that may be dropped as
@@ -37,17 +39,17 @@ def build_shipment(
     events = with_visitor_hashes(events)
     skipped = stats.take_unsaved() if take_skipped else Counter()
     counts: Counter[str] = Counter({skipped_field(d, r): n for (d, r), n in skipped.items()})
-    targets: Counter[Target] = Counter()
+    views: dict[tuple[date, Target], int] = {}
     for e in events:
-        counts[count_field(local_day(e.timestamp), e.target)] += 1
-        targets[e.target] += 1
-    dims: Counter[str] = Counter()
-    for target, n in targets.items():
-        for d in dimensions(target):
-            dims[d] += n
-    raw = [encode_event(e) for e in events] if conf.STORE_RAW else []
-    lists = list_entries(counts.items())  # toplists.py: reads by day stay bounded
-    return Shipment(counts, dims, raw, events, counters.copy(), skipped, lists=lists)
+        key = (local_day(e.timestamp), e.target)
+        views[key] = views.get(key, 0) + 1
+    days: dict[date, str] = {}
+    for (day, target), n in views.items():
+        iso = days.get(day) or days.setdefault(day, day.isoformat())
+        field = UNIT.join((iso, *target))
+        counts[field] = counts.get(field, 0) + n
+    raw = pack(events) if conf.STORE_RAW else []  # packing.py: one element per shipment
+    return Shipment(counts, raw, events, counters.copy(), skipped)
 
 
 def ship_once(event: PageViewEvent, shipment_id: str, marker_ttl: int) -> None:

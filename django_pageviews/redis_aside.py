@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .redis_buffer import Claim, Keys, read_chunks
-from .wire import SKIPPED
+from .redis_buffer import Claim, Keys, count_views, read_chunks
+from .wire import SKIPPED, encode_event
 
 
 def park(client: Any, record: Claim) -> None:
@@ -19,7 +19,9 @@ def park(client: Any, record: Claim) -> None:
     args: list[Any] = [record.batch_id, time.time(), len(record.counts)]
     for name, n in record.counts.items():
         args += (name, n)
-    args += record.raw_events
+    # One text element per event, as earlier versions kept them: set aside are single
+    # records, and a replay reads them one by one.
+    args += [raw if isinstance(raw, str) else encode_event(raw) for raw in record.raw_events]
     set_aside_script(
         keys=[keys.aside_chunk(record.batch_id), keys.aside_evchunk(record.batch_id), keys.aside],
         args=args,
@@ -55,11 +57,10 @@ def aside_status(client: Any) -> dict[str, int]:
     with client.pipeline(transaction=False) as pipe:
         for batch_id in ids:
             pipe.hgetall(keys.aside_chunk(batch_id))
-            pipe.llen(keys.aside_evchunk(batch_id))
         replies = pipe.execute()
     fields = views = events = 0
-    for counts, n_events in zip(replies[::2], replies[1::2], strict=True):
+    for batch_id, counts in zip(ids, replies, strict=True):
         fields += len(counts)
-        events += n_events
+        events += count_views(client, keys.aside_evchunk(batch_id))
         views += sum(int(n) for f, n in counts.items() if not f.startswith(SKIPPED))
     return {"batches": len(ids), "count_fields": fields, "raw_events": events, "views": views}

@@ -4,7 +4,8 @@ Keys (all under one hash tag, ``{prefix}``):
 
 - ``pending``: hash, count field (day + target) -> views not yet claimed
 - ``dims``: hash, dimension -> views not yet acknowledged (what live reads add)
-- ``events``: list of raw events, when PAGEVIEW_STORE_RAW is on
+- ``events``: list of raw events, when PAGEVIEW_STORE_RAW is on: one element per shipment
+  (packing.py), or per view from earlier versions
 - ``claims``: sorted set, batch id -> claim time
 - ``chunk:<id>`` / ``evchunk:<id>``: the counts and raw events of one claimed batch
 - ``top``, ``top:<day list>``: sorted sets of views not yet acknowledged, per day (toplists.py)
@@ -39,8 +40,10 @@ from typing import Any
 from . import stats
 from .conf import conf, redis_url
 from .events import PageViewEvent
+from .packing import NEVER_DECODE, unpack_all
+from .packing import views as element_views
 from .toplists import list_entries
-from .wire import dimension_totals
+from .wire import RawEvent, dimension_totals
 
 logger = logging.getLogger(__name__)
 
@@ -95,16 +98,15 @@ class Keys:
 
 @dataclass
 class Shipment:
-    """One micro-batch on its way to Redis. Its id makes a retry safe."""
+    """One micro-batch on its way to Redis. Its id makes a retry safe. The live totals
+    and per-day lists of its counts are derived by the SHIP script."""
 
     counts: Counter[str]  # count field -> views
-    dims: Counter[str]
-    raw: list[str]
+    raw: list[bytes | str]  # list elements (packing.py)
     events: list[PageViewEvent]  # kept for the fallback path
     counters: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[date, str]] = field(default_factory=Counter)  # (day, reason)
     shipment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    lists: Counter[tuple[str, str]] = field(default_factory=Counter)  # toplists.py
 
     def script_args(self) -> tuple[list[str], list[Any]]:
         keys = Keys.current()
@@ -114,16 +116,12 @@ class Shipment:
             conf.EARLY_FLUSH_THRESHOLD,
             int(conf.EARLY_FLUSH_INTERVAL * 1000),
             len(self.counts),
-            len(self.dims),
             len(self.counters),
             self.shipment_id,  # the epoch, if this is the first shipment into an empty Redis
-            len(self.lists),
         ]
-        for counter in (self.counts, self.dims, self.counters):
-            for name, n in counter.items():
-                args += (name, n)
-        for (name, member), n in self.lists.items():
-            args += (name, member, n)
+        for counter in (self.counts, self.counters):
+            for pair in counter.items():
+                args += pair
         args += self.raw
         return [
             keys.pending,
@@ -142,7 +140,7 @@ class Shipment:
 class Claim:
     batch_id: str
     counts: dict[str, int]
-    raw_events: list[str]
+    raw_events: list[RawEvent]  # one per view (packing.unpack)
     mark: tuple[str, int] | None = None  # (epoch, claim sequence number), for restore.py
 
 
@@ -212,10 +210,30 @@ def read_chunks(client: Any, chunk: str, evchunk: str, batch_id: str) -> Claim:
     """A batch's counts and raw events, stored under the keys ``chunk`` and ``evchunk``."""
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(chunk)
-        pipe.lrange(evchunk, 0, -1)
+        read_elements(pipe, evchunk)
         pipe.hget(Keys.current().claimmarks, batch_id)
-        counts, raw, mark = pipe.execute()
-    return Claim(batch_id, {f: int(n) for f, n in counts.items()}, raw, parse_mark(mark))
+        counts, elements, mark = pipe.execute()
+    return Claim(
+        batch_id, {f: int(n) for f, n in counts.items()}, unpack_all(elements), parse_mark(mark)
+    )
+
+
+def read_elements(client: Any, key: str) -> Any:
+    """LRANGE of a raw-event list, undecoded: packed elements are binary (packing.py)."""
+    return client.execute_command("LRANGE", key, 0, -1, **{NEVER_DECODE: True})
+
+
+def raw_event_count(client: Any, key: str) -> int:
+    """The views whose raw events a list holds (one element holds a shipment's), counted
+    by the client (a script could be held by a CLIENT PAUSE WRITE)."""
+    return sum(element_views(e) for e in read_elements(client, key))
+
+
+def count_views(client: Any, key: str) -> int:
+    """``raw_event_count``, counted in Redis: nothing of a long list is fetched."""
+    from .redis_scripts import count_views as count_script
+
+    return int(count_script(keys=[key], client=client))
 
 
 def ack(client: Any, claim: Claim) -> bool:
@@ -323,7 +341,7 @@ def status(client: Any) -> dict[str, Any]:
     return {
         "pending_views": int(total or 0),
         "pending_count_fields": fields,
-        "pending_raw_events": events,
+        "pending_raw_events": count_views(client, keys.events) if events else 0,
         "claimed_batches": n_claims,
         "batches_set_aside": aside,
         "restored_groups": restored,

@@ -32,7 +32,7 @@ from django.db.models import Max
 
 from . import stats
 from .models import ProcessedBatch
-from .redis_buffer import Keys, saw_mark
+from .redis_buffer import Keys, count_views, saw_mark
 from .restore_replay import replay_restored as replay_restored  # in slices: its own module
 from .toplists import list_entries
 from .wire import dimension_totals, parse_skipped_field
@@ -143,8 +143,7 @@ def restored_status(client: Any) -> list[dict[str, Any]]:
         with client.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.restored(group_id, "info"))
             pipe.hgetall(keys.restored(group_id, "counts"))
-            pipe.llen(keys.restored(group_id, "events"))
-            info, counts, events = pipe.execute()
+            info, counts = pipe.execute()
         views = sum(int(n) for f, n in counts.items() if parse_skipped_field(f) is None)
         groups.append(
             {
@@ -152,7 +151,7 @@ def restored_status(client: Any) -> list[dict[str, Any]]:
                 "parked_at": float(info.get("parked_at", 0)),
                 "views": views,
                 "count_fields": len(counts),
-                "raw_events": events,
+                "raw_events": count_views(client, keys.restored(group_id, "events")),
                 "redis_seq": info.get("redis_seq"),
                 "database_seq": info.get("database_seq"),
             }

@@ -2,7 +2,9 @@
 
 A group holds everything a restored Redis had pending: after a long backlog, hundreds of
 thousands of count fields and raw events. It goes back as claims of at most BATCH_SIZE
-count fields and BATCH_SIZE raw events each, as the drain would have claimed them: one
+count fields and the raw events of at most BATCH_SIZE views each (whole list elements,
+at least one), as the drain would have claimed them; the events not yet written go back
+as one JSON text each (wire.encode_event), which every version reads. One
 REPLAY call for all of it would pass Redis 6.2's limit of 1,048,576 arguments per command
 (the connection is reset), or outlast the client's socket timeout, and make one huge
 transaction for cleanup.
@@ -25,10 +27,11 @@ from typing import Any
 from .conf import conf
 from .events import local_day
 from .models import PageView
-from .redis_buffer import Keys
+from .packing import unpack
+from .redis_buffer import Keys, read_elements
 from .redis_client import get_client
 from .toplists import list_entries
-from .wire import count_field, decode_event, dimension_totals
+from .wire import RawEvent, count_field, decode_event, dimension_totals, encode_event
 
 logger = logging.getLogger(__name__)
 
@@ -65,37 +68,63 @@ def _replay_group(client: Any, group_id: str) -> list[str]:
     keys = Keys.current()
     batch_ids: list[str] = []
     for _ in range(ATTEMPTS):
-        with client.pipeline(transaction=True) as pipe:
+        # Not one transaction (the elements are read undecoded, which EXEC's reply cannot
+        # be): the version ("replayed") is read first, and any slice replayed after it
+        # changes it, so REPLAY refuses a slice built from a group that changed meanwhile.
+        with client.pipeline(transaction=False) as pipe:
             pipe.zscore(keys.restored_groups, group_id)
             pipe.hget(keys.restored(group_id, "info"), "replayed")
             pipe.hgetall(keys.restored(group_id, "counts"))
-            pipe.lrange(keys.restored(group_id, "events"), 0, -1)
-            parked, replayed, stored, raw_events = pipe.execute()
+            read_elements(pipe, keys.restored(group_id, "events"))
+            parked, replayed, stored, elements = pipe.execute()
         if parked is None:
             return batch_ids
         fields = sorted(stored)
-        net, written = _not_yet_written(Counter({f: int(n) for f, n in stored.items()}), raw_events)
+        unpacked = [unpack(element) for element in elements]
+        net, written = _not_yet_written(Counter({f: int(n) for f, n in stored.items()}), unpacked)
         # Old enough for cleanup's next run to take it as a claim whose flusher stopped.
         claimed_at = time.time() - conf.BUFFER_TIMEOUT - 1
         n = conf.BATCH_SIZE
+        field_slices = [fields[i : i + n] for i in range(0, len(fields), n)]
+        element_slices = _element_slices(unpacked, n)
         version = int(replayed or 0)
-        for first in range(0, max(len(fields), len(raw_events), 1), n):
-            taken = fields[first : first + n]
-            events = [raw_events[i] for i in range(first, min(first + n, len(raw_events)))]
-            kept = [e for i, e in enumerate(events, first) if i not in written]
+        for k in range(max(len(field_slices), len(element_slices), 1)):
+            taken = field_slices[k] if k < len(field_slices) else []
+            lo, hi = element_slices[k] if k < len(element_slices) else (0, 0)
+            kept = [
+                raw if isinstance(raw, str) else encode_event(raw)
+                for i in range(lo, hi)
+                for j, raw in enumerate(unpacked[i])
+                if (i, j) not in written
+            ]
             counts = Counter({f: net[f] for f in taken if net[f] > 0})
             status, batch_id = _replay_slice(
-                client, group_id, version, taken, len(events), counts, kept, claimed_at
+                client, group_id, version, taken, hi - lo, counts, kept, claimed_at
             )
             if status == -1:
                 break  # another replay took a slice: read the group again
             if batch_id is not None:
                 batch_ids.append(batch_id)
             if status in (0, 2):
-                _log(group_id, net, raw_events, written, batch_ids)
+                _log(group_id, net, sum(map(len, unpacked)), written, batch_ids)
                 return batch_ids
             version += 1
     raise RuntimeError(f"Restored page-view group {group_id} kept changing while replayed.")
+
+
+def _element_slices(unpacked: list[list[RawEvent]], n: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of list elements holding at most ``n`` views each (at least one
+    element: an element is taken whole, as CLAIM takes it)."""
+    slices: list[tuple[int, int]] = []
+    lo = views = 0
+    for i, events in enumerate(unpacked):
+        if i > lo and views + len(events) > n:
+            slices.append((lo, i))
+            lo, views = i, 0
+        views += len(events)
+    if lo < len(unpacked):
+        slices.append((lo, len(unpacked)))
+    return slices
 
 
 def _replay_slice(
@@ -103,7 +132,7 @@ def _replay_slice(
     group_id: str,
     version: int,
     taken: list[str],
-    n_events: int,
+    n_elements: int,
     counts: Counter[str],
     events: list[str],
     claimed_at: float,
@@ -115,7 +144,7 @@ def _replay_slice(
     dims = dimension_totals(counts.items())
     lists = list_entries(counts.items())
     batch_id = uuid.uuid4().hex
-    args: list[Any] = [group_id, batch_id, claimed_at, version, len(taken), n_events]
+    args: list[Any] = [group_id, batch_id, claimed_at, version, len(taken), n_elements]
     args += [2 * len(counts), 2 * len(dims), 3 * len(lists), *taken]
     for counter in (counts, dims):
         for name, n in counter.items():
@@ -146,36 +175,40 @@ def _replay_slice(
 
 
 def _log(
-    group_id: str, net: Counter[str], raw: list[str], written: set[int], batch_ids: list[str]
+    group_id: str, net: Counter[str], raw: int, written: set[tuple[int, int]], batch_ids: list[str]
 ) -> None:
     logger.warning(
-        "Restored page-view group %s handed back to the drain: %d views (%s), %d raw "
+        "Restored page-view group %s handed back to the drain: %d views (%s), %d of %d raw "
         "events already in the database left out.",
         group_id,
         sum(net.values()),
         f"{len(batch_ids)} batches" if batch_ids else "nothing to write",
         len(written),
+        raw,
     )
 
 
-def _not_yet_written(counts: Counter[str], raw_events: list[str]) -> tuple[Counter[str], set[int]]:
+def _not_yet_written(
+    counts: Counter[str], unpacked: list[list[RawEvent]]
+) -> tuple[Counter[str], set[tuple[int, int]]]:
     """The counts of a group less those of its raw events the database has, and the
-    places of those events in the group's list."""
+    places (element, event in it) of those events in the group's list."""
     decoded = {}
-    for i, raw in enumerate(raw_events):
-        try:
-            decoded[i] = decode_event(raw)
-        except (ValueError, TypeError):
-            continue  # unreadable: replayed, and skipped as invalid by the drain
+    for i, events in enumerate(unpacked):
+        for j, raw in enumerate(events):
+            try:
+                decoded[(i, j)] = decode_event(raw)
+            except (ValueError, TypeError):
+                continue  # unreadable: replayed, and skipped as invalid by the drain
     ids = [uuid.UUID(e.event_id) for e in decoded.values() if _is_uuid(e.event_id)]
     known: set[uuid.UUID] = set()
     for i in range(0, len(ids), LOOKUP_CHUNK):
         chunk = ids[i : i + LOOKUP_CHUNK]
         known.update(PageView.objects.filter(event_id__in=chunk).values_list("event_id", flat=True))
     written = set()
-    for i, event in decoded.items():
+    for place, event in decoded.items():
         if _is_uuid(event.event_id) and uuid.UUID(event.event_id) in known:
-            written.add(i)
+            written.add(place)
             counts[count_field(local_day(event.timestamp), event.target)] -= 1
     return +counts, written
 

@@ -36,14 +36,14 @@ from .ledger import (
 from .redis_aside import park
 from .redis_buffer import Claim
 from .storage import write_once
-from .wire import decode_event, parse_count_field, parse_skipped_field
+from .wire import RawEvent, decode_event, parse_count_field, parse_skipped_field
 
 logger = logging.getLogger(__name__)
 
 SET_ASIDE = "set_aside"  # process counter: records set aside
 
 # A count field and its views, or a raw event and None.
-Record = tuple[str, int | None]
+Record = tuple[RawEvent, int | None]
 
 
 class StillRefused(Exception):
@@ -142,7 +142,7 @@ class _Writer:
 
     def _claim(self, batch_id: str, lo: int, hi: int) -> Claim:
         chosen = self.records[lo:hi]
-        counts = {f: n for f, n in chosen if n is not None}
+        counts = {f: n for f, n in chosen if n is not None and isinstance(f, str)}
         return Claim(batch_id, counts, [r for r, n in chosen if n is None], self.mark)
 
 
@@ -202,11 +202,14 @@ def _refused(batch_id: str, records: int, exc: Exception) -> None:
     )
 
 
-def describe(counts: Iterable[str] = (), raw_events: Iterable[str] = ()) -> str:
+def describe(counts: Iterable[str] = (), raw_events: Iterable[RawEvent] = ()) -> str:
     """What a log may say of records: a count field as it is (a day and a page), a raw
     event by its id and URL only, never its address or user agent."""
     described = [repr(field[:300]) for field in counts]
     for raw in raw_events:
+        if not isinstance(raw, str):
+            described.append(f"event {raw.event_id[:64]!r} of {raw.target.url[:300]!r}")
+            continue
         try:
             data = json.loads(raw)
         except ValueError:

@@ -60,15 +60,27 @@ def kinds(target: Target) -> list[tuple[str, str]]:
 
 def list_entries(counts: Iterable[tuple[str, int]]) -> Counter[tuple[str, str]]:
     """(list name, member) -> views, of pending count fields (other fields have none)."""
-    entries: Counter[tuple[str, str]] = Counter()
+    views: list[tuple[tuple[date, Target], int]] = []
     for field, n in counts:
         try:
-            day, target = parse_count_field(field)
+            views.append((parse_count_field(field), n))
         except (ValueError, TypeError):
             continue
-        for kind, member in kinds(target):
-            entries[(list_name(kind, day), member)] += n
-    return entries
+    return entries(views)
+
+
+def entries(views: Iterable[tuple[tuple[date, Target], int]]) -> Counter[tuple[str, str]]:
+    """(list name, member) -> views, of views by (day, target)."""
+    found: Counter[tuple[str, str]] = Counter()
+    days: dict[date, str] = {}
+    for (day, target), n in views:
+        iso = days.get(day) or days.setdefault(day, SEP + day.isoformat())
+        found[(URL + iso, target.url)] += n
+        if target.view_name:
+            found[(VIEW + iso, target.view_name)] += n
+        if target.model:
+            found[(object_kind(target.model, target.field) + iso, target.value)] += n
+    return found
 
 
 @dataclass

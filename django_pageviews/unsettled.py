@@ -36,7 +36,7 @@ from . import stats
 from .events import PageViewEvent, Target
 from .models import UnsettledShipment
 from .redis_buffer import SENT_MARKER_TTL, Keys, Shipment
-from .wire import decode_event, parse_count_field, parse_skipped_field
+from .wire import decode_event, encode_event, parse_count_field, parse_skipped_field
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,10 @@ def keep(shipment: Shipment, close: bool = False) -> None:
     """Store ``shipment`` as outcome unknown. If the database refuses, its views are lost
     (they may be in Redis): logged and counted."""
     views = _views(shipment.counts)
-    payload = json.dumps({"counts": dict(shipment.counts), "raw": shipment.raw})
+    # Raw events as one JSON text per event, as earlier versions kept them (the list
+    # elements of packing.py are binary).
+    raw = [encode_event(e) for e in shipment.events] if shipment.raw else []
+    payload = json.dumps({"counts": dict(shipment.counts), "raw": raw})
     try:
         UnsettledShipment.objects.get_or_create(
             shipment_id=shipment.shipment_id, defaults={"payload": payload, "views": views}

@@ -12,9 +12,12 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date
-from itertools import product
 
 from .events import RECORD, UNIT, PageViewEvent, Target
+
+# A raw event as a claim holds it: decoded already (packing.py), or text to decode (the
+# JSON of earlier versions, set-aside records, or a record that cannot be read).
+RawEvent = str | PageViewEvent
 
 TOTAL = "t"
 SKIPPED = "skipped"  # not a date: never parses as a count field
@@ -53,14 +56,15 @@ def dimension(obj: str | None = None, url: str | None = None, view: str | None =
 
 
 def dimensions(target: Target) -> list[str]:
-    """Every dimension a view of ``target`` adds to."""
-    objects = (
-        [None, object_key(target.model, target.field, target.value)] if target.model else [None]
-    )
-    return [
-        dimension(o, u, v)
-        for o, u, v in product(objects, (None, target.url), (None, target.view_name))
-    ]
+    """Every dimension a view of ``target`` adds to: what ``dimension`` names for each
+    combination of its object (if any), URL and view name, written out because the
+    producer asks it for every distinct page it ships."""
+    u, v = "u" + target.url, "v" + target.view_name
+    uv = u + RECORD + v
+    if not target.model:
+        return [TOTAL, u, v, uv]
+    o = "o" + UNIT.join((target.model, target.field, target.value))
+    return [TOTAL, u, v, uv, o, o + RECORD + u, o + RECORD + v, o + RECORD + uv]
 
 
 def dimension_totals(counts: Iterable[tuple[str, int]]) -> Counter[str]:
@@ -91,8 +95,10 @@ def encode_event(e: PageViewEvent) -> str:
     )
 
 
-def decode_event(raw: str) -> PageViewEvent:
+def decode_event(raw: RawEvent) -> PageViewEvent:
     """Raises ValueError (or TypeError) for anything that is not an encoded event."""
+    if not isinstance(raw, str):
+        return raw
     (event_id, ts, url, view, model, field, value, ip, ua, vhash) = json.loads(raw)
     if not isinstance(ts, int | float) or not isinstance(event_id, str):
         raise ValueError("not an event")

@@ -33,8 +33,7 @@ from django_pageviews.redis_snapshots import hold_claims
 from django_pageviews.reports import get_popular_urls, get_popular_view_names
 from django_pageviews.stats import snapshot as stats_snapshot
 from django_pageviews.storage import write_batch
-from django_pageviews.toplists import list_entries
-from django_pageviews.wire import count_field, dimensions
+from django_pageviews.wire import count_field
 from tests.models import Article
 from tests.processes import wait_for
 
@@ -212,11 +211,7 @@ def ship_totals(totals: dict[tuple[date, Target], int]) -> None:
     for start in range(0, len(items), 1000):
         part = items[start : start + 1000]
         counts = Counter({count_field(day, target): n for (day, target), n in part})
-        dims: Counter[str] = Counter()
-        for (_, target), n in part:
-            for dim in dimensions(target):
-                dims[dim] += n
-        shipment = Shipment(counts, dims, [], [], lists=list_entries(counts.items()))
+        shipment = Shipment(counts, [], [])  # SHIP derives the dimensions and day lists
         keys, args = shipment.script_args()
         ship(keys=keys, args=args, client=client)
 

@@ -21,7 +21,7 @@ from typing import Any
 from django.db.models import Sum
 
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
-from django_pageviews.redis_buffer import Keys
+from django_pageviews.redis_buffer import Keys, raw_event_count
 from django_pageviews.stats import DROPPED, SKIP_INVALID
 from django_pageviews.wire import TOTAL, parse_skipped_field
 from tests.processes import (
@@ -226,7 +226,7 @@ def redis_state(client: Any) -> dict[str, int]:
     return {
         "pending_views": int(client.hget(keys.dims, TOTAL) or 0),
         "pending_fields": int(client.hlen(keys.pending)),
-        "raw_events": int(client.llen(keys.events)),
+        "raw_events": raw_event_count(client, keys.events),
         "claims": int(client.zcard(keys.claims)),
         "aside_batches": int(client.zcard(keys.aside)),
         "aside_keys": aside_keys,

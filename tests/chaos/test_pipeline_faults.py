@@ -22,7 +22,7 @@ from django.db.models import Sum
 from django.test import override_settings
 
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
-from django_pageviews.redis_buffer import Keys
+from django_pageviews.redis_buffer import Keys, raw_event_count
 from tests.chaos.faults_db import refusing_writes
 from tests.chaos.faults_redis import ChaosRedis
 from tests.chaos.pipeline_load import Load, LoadResult
@@ -183,13 +183,13 @@ def crash_paused(server: ChaosRedis, client: Any) -> Held:
     claims = {
         batch_id: (
             pending_in(client, keys.chunk(batch_id)),
-            int(client.llen(keys.evchunk(batch_id))),
+            raw_event_count(client, keys.evchunk(batch_id)),
         )
         for batch_id in client.zrange(keys.claims, 0, -1)
     }
     held = Held(
         pending_views=pending_in(client, keys.pending),
-        raw_events=int(client.llen(keys.events)),
+        raw_events=raw_event_count(client, keys.events),
         claims=claims,
     )
     time.sleep(1.0)  # part of the fault: a hung server, then a crash

@@ -1,0 +1,320 @@
+"""Redis memory per buffered view, and the CPU of shipping and claiming, in one run.
+
+    .venv/bin/python -m bench.redis_memory [--quick]
+
+Realistic views: PAGES article pages viewed Zipf-like, by VISITORS visitors (each an
+anonymised address and a user agent out of thousands: versions of the browsers of
+bench/user_agents.py, also Zipf-like), hashed and shipped by the package's own
+``producer.build_shipment`` and SHIP script into a private redis-server (bench/common.py),
+in shipments of 1, 50 and 500 views (a micro-batch's size decides how much its events
+share). "previous" is how the version before shipped them (bench/previous_format.py: one
+JSON list element per view, live totals and day lists computed by the producer), in the
+same run, with the same shipments.
+
+- bytes per view: the INFO used_memory after shipping N views into an empty database,
+  with raw events on, less the same shipments with raw events off (what the raw events
+  add), and MEMORY USAGE of the events list divided by N;
+- counts only: used_memory per distinct (day, target) pair, with the live totals and the
+  per-day top lists (toplists.py) included;
+- shipping CPU: this process's CPU (time.process_time) per view of building a shipment
+  and its SHIP arguments (visitor hashes, counts, raw-event encoding; before: also the
+  live totals and day lists) and of the SHIP call (command encoding, socket), and the
+  Redis server's own (INFO commandstats) per view;
+- claim + decode: CPU per view of claiming BATCH_SIZE views, reading the claim and
+  decoding every raw event (what the drain does before the database).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import Section, spread  # noqa: E402
+
+PAGES = 10_000
+VISITORS = 5_000
+USER_AGENTS = 3_000
+SIZES = (1, 50, 500)
+FORMATS = ("compact", "previous")
+CLAIM_SIZE = 1000
+REPEATS = 3
+
+
+def user_agents(n: int, rng: random.Random) -> list[str]:
+    """``n`` distinct browser user agents: the sample's, with other version numbers."""
+    from bench.user_agents import BROWSERS
+
+    found: set[str] = set(BROWSERS)
+    while len(found) < n:
+        base = rng.choice(BROWSERS)
+        found.add(
+            re.sub(
+                r"(?<=/)\d+(\.\d+)*",
+                lambda m: ".".join(str(rng.randrange(200)) for _ in m.group().split(".")),
+                base,
+                count=1,
+            )
+        )
+    return sorted(found)
+
+
+def zipf(n: int) -> list[float]:
+    """Cumulative weights of ranks 1..n with weight 1/rank."""
+    total, cumulative = 0.0, []
+    for rank in range(1, n + 1):
+        total += 1 / rank
+        cumulative.append(total)
+    return cumulative
+
+
+class Views:
+    """A stream of realistic events (not yet hashed: build_shipment hashes them)."""
+
+    def __init__(self, seed: int = 11) -> None:
+        from django_pageviews.events import PK, Target
+
+        self.rng = random.Random(seed)
+        agents = user_agents(USER_AGENTS, self.rng)
+        agent_weights = zipf(len(agents))
+        self.visitors = [
+            (
+                f"{self.rng.randrange(1, 224)}.{self.rng.randrange(256)}."
+                f"{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
+                self.rng.choices(agents, cum_weights=agent_weights)[0],
+            )
+            for _ in range(VISITORS)
+        ]
+        self.visitor_weights = zipf(VISITORS)
+        self.targets = [
+            Target(
+                f"/articles/{page}-some-title-{page * 7}/",
+                "article-detail",
+                "tests.article",
+                PK,
+                str(page),
+            )
+            for page in range(PAGES)
+        ]
+        self.page_weights = zipf(PAGES)
+
+    def take(self, n: int) -> list[Any]:
+        from django_pageviews.events import PageViewEvent
+        from django_pageviews.privacy import stored_ip
+
+        now = time.time()
+        pages = self.rng.choices(self.targets, cum_weights=self.page_weights, k=n)
+        who = self.rng.choices(self.visitors, cum_weights=self.visitor_weights, k=n)
+        return [
+            PageViewEvent(
+                uuid.uuid4().hex, now + i * 0.001, target, stored_ip(ip), ua, "", client_ip=ip
+            )
+            for i, (target, (ip, ua)) in enumerate(zip(pages, who, strict=True))
+        ]
+
+
+def used_memory(client: Any) -> int:
+    value: int = client.info("memory")["used_memory"]
+    return value
+
+
+def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str, float]:
+    """Ship ``batches`` (lists of events) into an empty database; bytes and CPU."""
+    from django.test import override_settings
+
+    from bench import previous_format
+    from bench.common import flush_redis
+    from django_pageviews.producer import build_shipment
+    from django_pageviews.redis_buffer import Keys
+    from django_pageviews.redis_scripts import ship
+
+    flush_redis(client)
+    client.config_resetstat()
+    before = used_memory(client)
+    n = sum(map(len, batches))
+    build_cpu = ship_cpu = 0.0
+    with override_settings(PAGEVIEW_STORE_RAW=raw):
+        for events in batches:
+            started = time.process_time()
+            if fmt == "compact":
+                keys, args = build_shipment(events, Counter()).script_args()
+                script = ship
+            else:
+                keys, args = previous_format.build(events, raw)
+                script = previous_format.ship
+            built = time.process_time()
+            script(keys=keys, args=args, client=client)
+            ship_cpu += time.process_time() - built
+            build_cpu += built - started
+    stats = client.info("commandstats")
+    server = sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_eval"))
+    events_key = Keys.current().events
+    pairs = client.hlen(Keys.current().pending)
+    families = {f"mem_{name}": b / pairs for name, b in key_families(client).items()}
+    return families | {
+        "bytes": (used_memory(client) - before) / n,
+        "list": (client.memory_usage(events_key, samples=0) or 0) / n,
+        "build": build_cpu / n * 1e6,
+        "ship": ship_cpu / n * 1e6,
+        "server": server / n,
+        "pairs": pairs,
+        "views": n,
+    }
+
+
+FAMILIES = ("pending", "dims", "top", "sent")
+
+
+def key_families(client: Any) -> dict[str, int]:
+    """MEMORY USAGE of the buffer's keys by family: the pending count fields, the live
+    totals, the per-day top lists (and their registry), the shipments' sent markers."""
+    from django_pageviews.redis_buffer import Keys
+
+    prefix = Keys.current().prefix
+    found = dict.fromkeys(FAMILIES, 0)
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        family = key[len(prefix) :].split(":")[0]
+        if family in found:
+            found[family] += client.memory_usage(key, samples=0) or 0
+    return found
+
+
+def claim_cost(client: Any) -> float:
+    """CPU per view of claiming everything shipped, reading and decoding it."""
+    from django_pageviews.redis_buffer import claim, read_claim
+    from django_pageviews.wire import decode_event
+
+    views = 0
+    started = time.process_time()
+    while (batch_id := claim(client, CLAIM_SIZE)) is not None:
+        batch = read_claim(client, batch_id)
+        views += len([decode_event(raw) for raw in batch.raw_events])
+    return (time.process_time() - started) / max(views, 1) * 1e6
+
+
+def measure(quick: bool) -> dict[tuple[str, int, bool], list[dict[str, float]]]:
+    from bench.common import redis_client
+
+    client = redis_client()
+    stream = Views()
+    total = 5_000 if quick else 10_000
+    results: dict[tuple[str, int, bool], list[dict[str, float]]] = {}
+    for _ in range(1 if quick else REPEATS):
+        for size in SIZES:
+            events = stream.take(total)
+            batches = [events[i : i + size] for i in range(0, total, size)]
+            for fmt in FORMATS:
+                for raw in (True, False):
+                    cost = ship_cost(client, batches, fmt, raw)
+                    if raw:
+                        cost["claim"] = claim_cost(client)
+                    results.setdefault((fmt, size, raw), []).append(cost)
+    return results
+
+
+def column(runs: list[dict[str, float]], name: str, digits: int = 1) -> str:
+    return spread([r[name] for r in runs], digits)
+
+
+RAW_HEADERS = (
+    "format",
+    "views per shipment",
+    "raw events: B/view (used_memory)",
+    "events list: B/view (MEMORY USAGE)",
+    "build us/view",
+    "SHIP call us/view",
+    "Redis us/view",
+    "claim + decode us/view",
+)
+COUNT_HEADERS = (
+    "format",
+    "views per shipment",
+    "distinct (day, target)",
+    "counts only: B per (day, target)",
+    "of which pending fields",
+    "live totals (dims)",
+    "day top lists",
+    "sent markers",
+)
+
+
+def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Section:
+    from bench.common import markdown_table
+
+    rows: list[list[object]] = []
+    counts: list[list[object]] = []
+    headline = []
+    for size in SIZES:
+        for fmt in FORMATS:
+            on, off = results[(fmt, size, True)], results[(fmt, size, False)]
+            added = [a["bytes"] - b["bytes"] for a, b in zip(on, off, strict=True)]
+            rows.append(
+                [
+                    fmt,
+                    size,
+                    spread(added),
+                    column(on, "list", 0),
+                    column(on, "build"),
+                    column(on, "ship"),
+                    column(on, "server"),
+                    column(on, "claim"),
+                ]
+            )
+            per_pair = [r["bytes"] * r["views"] / r["pairs"] for r in off]
+            counts.append(
+                [fmt, size, f"{off[0]['pairs']:,.0f}", spread(per_pair)]
+                + [column(off, f"mem_{name}", 0) for name in FAMILIES]
+            )
+            if size == 50:
+                cpu = [r["build"] + r["ship"] for r in on]
+                headline.append(
+                    f"Redis, raw events, {fmt}, shipments of 50 views: {spread(added)} B/view "
+                    f"(target <= 120), shipping {spread(cpu, 1)} us/view of web-process CPU; "
+                    f"counts only {spread(per_pair)} B per (day, target) (target <= 200)"
+                )
+    body = "\n\n".join(
+        (
+            markdown_table(RAW_HEADERS, rows),
+            markdown_table(COUNT_HEADERS, counts),
+            NOTES,
+        )
+    )
+    return Section("Redis memory per view", body, headline, files=["profiles/redis_shipping.txt"])
+
+
+NOTES = """Raw events: used_memory with raw events on less the same shipments with them off (what
+the events add), and MEMORY USAGE of the events list, per view. Build: the producer's CPU
+per view for a shipment and its SHIP arguments; SHIP call: the client's CPU for the call;
+Redis: the server's CPU for SHIP (INFO commandstats); claim + decode: the drain's CPU per
+view to claim BATCH_SIZE views, read the claim and decode every raw event. Counts only:
+used_memory per distinct (day, target) with raw events off, and MEMORY USAGE by key
+family: the pending count fields, the live totals (up to 8 dimensions per page, each in
+a hash entry of its own), the per-day top lists (sorted sets of thousands of members),
+and the shipments' sent markers (one per shipment for an hour). The rest of used_memory
+is Redis's own per-key overhead."""
+
+
+def run(quick: bool) -> Section:
+    with tempfile.TemporaryDirectory(prefix="pageviews-memory-") as tmp:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+        os.environ.setdefault("BENCH_DATABASE_URL", f"sqlite:///{tmp}/memory.sqlite3")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        return render(measure(quick))
+
+
+if __name__ == "__main__":
+    print(run("--quick" in sys.argv).body)
