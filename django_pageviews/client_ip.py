@@ -13,6 +13,8 @@ import ipaddress
 import re
 from functools import lru_cache
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 
 from .conf import conf, trusted_networks
@@ -28,11 +30,29 @@ MAX_HOPS = 32  # a longer chain is not a proxy chain: ignored
 FORWARDED_FOR = re.compile(r'(?i)(?:^|[;,\s])for="?([^";,]+)"?')
 
 
+def is_ipv4(text: str) -> bool:
+    """True when ``text`` is an IPv4 address as ``ipaddress`` accepts it (four decimal
+    octets of at most three ASCII digits, none over 255, no leading zero), which is then
+    also its normalised form. A few string tests where ``ipaddress`` builds an object:
+    behind a proxy, every request brings an address not seen before."""
+    octets = text.split(".")
+    return len(octets) == 4 and all(
+        0 < len(o) <= 3
+        and o.isascii()
+        and o.isdigit()
+        and (o[0] != "0" or o == "0")
+        and int(o) <= 255
+        for o in octets
+    )
+
+
 @lru_cache(maxsize=4096)  # addresses repeat; parsing one costs microseconds
 def parse_ip(raw: str | None) -> str | None:
     """The normalised address, or None for anything that is not one. Accepts the forms
     proxies write: ``[v6]``, ``[v6]:port``, ``v4:port``."""
     text = (raw or "").strip()
+    if is_ipv4(text):
+        return text
     if text.startswith("["):
         text = text[1 : text.find("]")] if "]" in text else ""
     elif text.count(":") == 1:
@@ -72,8 +92,16 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def _is_trusted(ip: str) -> bool:
-    networks = trusted_networks()
-    if not networks:
-        return False
+    return bool(trusted_networks()) and _in_trusted_networks(ip)
+
+
+@lru_cache(maxsize=1024)  # the peer is one of a few proxies: asked on every request
+def _in_trusted_networks(ip: str) -> bool:
     address = ipaddress.ip_address(ip)
-    return any(address in network for network in networks)
+    return any(address in network for network in trusted_networks())
+
+
+@receiver(setting_changed)
+def _clear(*, setting: str, **kwargs: object) -> None:
+    if setting == "PAGEVIEW_TRUSTED_PROXIES":
+        _in_trusted_networks.cache_clear()

@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from .client_ip import is_ipv4
 from .conf import conf
 from .events import PageViewEvent, local_day
 from .salts import salt
@@ -25,9 +26,15 @@ IPV6_PREFIX = 48
 VISITOR_HASH_LENGTH = 32
 
 
-@lru_cache(maxsize=4096)
 def anonymize_ip(ip: str) -> str:
     """Zero the host part: /24 for IPv4, /48 for IPv6."""
+    if is_ipv4(ip):  # a string operation: behind a proxy, most addresses are new
+        return ip[: ip.rfind(".")] + ".0"
+    return _anonymize(ip)
+
+
+@lru_cache(maxsize=4096)
+def _anonymize(ip: str) -> str:
     address = ipaddress.ip_address(ip)
     prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)

@@ -1,0 +1,12 @@
+"""The benchmark's WSGI application (gunicorn's sync table): the tests' project on
+bench.settings."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+
+application = get_wsgi_application()
