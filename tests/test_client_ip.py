@@ -9,7 +9,7 @@ from django.test import RequestFactory, override_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from django_pageviews.client_ip import client_ip, is_ipv4, parse_ip
+from django_pageviews.client_ip import _in_trusted_networks, client_ip, is_ipv4, parse_ip
 from django_pageviews.privacy import _anonymize, anonymize_ip
 
 
@@ -73,3 +73,20 @@ def test_trusted_proxies_take_effect_when_changed() -> None:
         assert client_ip(request) == "10.0.0.1"
     with override_settings(PAGEVIEW_TRUSTED_PROXIES=["10.0.0.0/8"]):
         assert client_ip(request) == "203.0.113.9"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.ip_addresses(v=4),
+    st.lists(st.tuples(st.ip_addresses(), st.integers(0, 128)), min_size=1, max_size=3),
+)
+def test_trusted_ipv4_membership_as_ipaddress(
+    address: ipaddress.IPv4Address,
+    nets: list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]],
+) -> None:
+    networks = [
+        str(ipaddress.ip_network(f"{a}/{min(p, a.max_prefixlen)}", strict=False)) for a, p in nets
+    ]
+    expected = any(address in ipaddress.ip_network(n) for n in networks)
+    with override_settings(PAGEVIEW_TRUSTED_PROXIES=networks):
+        assert _in_trusted_networks(str(address)) is expected
