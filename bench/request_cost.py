@@ -111,7 +111,7 @@ def measure(n: int) -> dict[str, list[float]]:
             detector._cached_check.cache_clear()
             add(
                 "bot check|first sight|crawlerdetect",
-                cpu_us(lambda: [detector.is_crawler(a) for a in few], len(few)),
+                cpu_us(lambda few=few: [detector.is_crawler(a) for a in few], len(few)),
             )
 
     async def redis_run(batch: list[Any]) -> tuple[float, float]:
