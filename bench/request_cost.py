@@ -161,7 +161,7 @@ def child(n: int) -> None:
 
 
 def run(quick: bool) -> Section:
-    n = 3_000 if quick else 20_000
+    n = 1_000 if quick else 20_000
     out = subprocess.run(
         [PYTHON, "-m", "bench.request_cost", CHILD_FLAG, str(n)],
         cwd=ROOT,

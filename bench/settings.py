@@ -53,7 +53,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
 
 MIDDLEWARE = [
-    BASELINES.get(TRACKING, m)
+    BASELINES.get(TRACKING, m) if m == PAGEVIEW_MIDDLEWARE else m
     for m in TESTS_MIDDLEWARE
     if (m == PAGEVIEW_MIDDLEWARE and TRACKING != "off")
     or (m != PAGEVIEW_MIDDLEWARE and STACK == "project")
