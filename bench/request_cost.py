@@ -216,7 +216,12 @@ def run(quick: bool) -> Section:
         f"first sight {fmt(med['bot check|first sight|crawlers.py'], 1)} µs "
         f"(crawlerdetect: {fmt(med['bot check|first sight|crawlerdetect'], 0)} µs)"
     ]
-    return Section(title="CPU per view (no server)", body=body, headline=headline)
+    return Section(
+        title="CPU per view (no server)",
+        body=body,
+        headline=headline,
+        files=["profiles/request-accounting.md"],
+    )
 
 
 if __name__ == "__main__":

@@ -87,6 +87,13 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 TARGETS = {"inprocess": 0.90, "redis": 0.95}
 BASELINE_OF = {"inprocess": "sync-insert", "redis": "celery-message"}
+PROFILES = [  # py-spy of the server under this load, and the per-view accounting
+    "profiles/request-accounting.md",
+    "profiles/request-inprocess-before.txt",
+    "profiles/request-redis-before.txt",
+    "profiles/request-inprocess-after.txt",
+    "profiles/request-redis-after.txt",
+]
 
 
 @dataclass
@@ -569,16 +576,7 @@ def run(quick: bool) -> Section:
         title="Request overhead (throughput and latency)",
         body="\n".join(body),
         headline=headline,
-        files=[
-            p
-            for p in (
-                "profiles/request-inprocess-before.txt",
-                "profiles/request-redis-before.txt",
-                "profiles/request-inprocess-after.txt",
-                "profiles/request-redis-after.txt",
-            )
-            if (ROOT / "docs" / p).exists()
-        ],
+        files=[p for p in PROFILES if (ROOT / "docs" / p).exists()],
     )
 
 
