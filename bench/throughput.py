@@ -93,6 +93,7 @@ PROFILES = [  # py-spy of the server under this load, and the per-view accountin
     "profiles/request-redis-before.txt",
     "profiles/request-inprocess-after.txt",
     "profiles/request-redis-after.txt",
+    "profiles/request-inprocess-one-visitor.txt",
 ]
 
 
