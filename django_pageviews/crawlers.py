@@ -12,10 +12,11 @@ pattern holds a run of plain characters that any match must contain (``Googlebot
 anywhere in it, and dropping patterns that cannot match changes neither a search (does any
 alternative match?) nor a substitution (each position still takes the first alternative
 that matches there, in the original order). So the few candidates are found with substring
-tests, and a regex of just those (cached: browsers share a handful of sets) gives the
-verdict. Patterns without such a run are always tried. A user agent that is not ASCII is
-checked the slow way: case-insensitive matching of non-ASCII text has foldings
-(``ſ`` matches ``s``) that lower-casing does not reproduce.
+tests: a search tries them one by one (each pattern compiled once, on its own), and a
+substitution, whose result depends on the order of the alternatives, uses one regex of
+them (cached: browsers share a handful of sets). Patterns without such a run are always
+tried. A user agent that is not ASCII is checked the slow way: case-insensitive matching of
+non-ASCII text has foldings (``ſ`` matches ``s``) that lower-casing does not reproduce.
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ from crawlerdetect.providers.exclusions import data as EXCLUSION_PATTERNS
 
 GRAM = 3  # literal runs shorter than this are not indexed: the pattern is always tried
 SCAN_LIMIT = 100  # up to this many patterns, test each run; beyond, index runs by trigram
-REGEX_CACHE_SIZE = 1024
+# Regexes of a few candidates are compiled and cached (browsers share a handful of sets);
+# text with more candidates than this gets the full regex, so that hostile user agents
+# naming many patterns can neither fill memory with regexes nor make every request
+# compile one.
+SUBSET_LIMIT = 16
+REGEX_CACHE_SIZE = 256
 AGENT_CACHE_SIZE = 8192
 BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
 
@@ -71,6 +77,7 @@ class PatternSet:
                 self._by_gram[run[:GRAM]].append((i, run))
         self._grams = frozenset(self._by_gram)
         self._regex = lru_cache(maxsize=REGEX_CACHE_SIZE)(self._compile)
+        self._single: list[re.Pattern[str] | None] = [None] * len(self.patterns)
         # Group numbers shift in a regex of fewer patterns: a backreference would then
         # name another group. None of crawlerdetect's patterns has one; if a future one
         # does, every text gets the full regex.
@@ -89,10 +96,25 @@ class PatternSet:
         return tuple(found)
 
     def regex(self, text: str) -> re.Pattern[str] | None:
-        """A regex that finds what ``full`` finds in ``text`` (None: nothing can match)."""
+        """A regex that finds and substitutes in ``text`` what ``full`` does (None:
+        nothing can match)."""
         if not (self._subsets and text.isascii()):
             return self.full
-        return self._regex(self.candidates(text.lower()))
+        indexes = self.candidates(text.lower())
+        return self.full if len(indexes) > SUBSET_LIMIT else self._regex(indexes)
+
+    def search(self, text: str) -> bool:
+        """Whether ``full`` matches somewhere in ``text``: whether one of the candidates
+        does, each pattern compiled on its own (once), so nothing is compiled per set."""
+        if not (self._subsets and text.isascii()):
+            return self.full.search(text) is not None
+        return any(self._pattern(i).search(text) for i in self.candidates(text.lower()))
+
+    def _pattern(self, i: int) -> re.Pattern[str]:
+        compiled = self._single[i]
+        if compiled is None:
+            compiled = self._single[i] = re.compile(self.patterns[i], re.IGNORECASE)
+        return compiled
 
     def _compile(self, indexes: tuple[int, ...]) -> re.Pattern[str] | None:
         if not indexes:
@@ -123,5 +145,4 @@ class CrawlerMatcher:
         return bool(agent) and self._search(agent)
 
     def _search_uncached(self, agent: str) -> bool:
-        crawlers = self.crawlers.regex(agent)
-        return crawlers is not None and crawlers.search(agent) is not None
+        return self.crawlers.search(agent)

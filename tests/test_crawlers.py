@@ -74,3 +74,18 @@ def test_short_patterns_are_always_tried() -> None:
     assert regex is not None and regex.search("zzab")
     assert patterns.regex("nothing") is not None  # "ab" is always a candidate
     assert PatternSet(["xyzw"]).regex("nothing") is None
+
+
+def test_many_candidates_take_the_full_regex() -> None:
+    """A user agent naming many patterns compiles nothing new (hostile input)."""
+    exclusions = MATCHER.exclusions
+    text = " ".join(["Safari/1", "Firefox/2", " Chrome/3", "Chromium/4", "MSIE 5", "Opera/6"] * 3)
+    text += " Mozilla/5 AppleWebKit/1 Trident/1 Windows NT 1 Android 1 Macintosh; Ubuntu Linux"
+    text += " Intel Mac OS X 1 Gecko KHTML, CriOS/1 iPod compatible x86_64 i686 x64 X11 rv:1"
+    assert len(exclusions.candidates(text.lower())) > 16
+    assert exclusions.regex(text) is exclusions.full
+    crawler_words = " ".join(w for ua in CRAWLERS for w in ua.split()[:1])
+    assert MATCHER.is_crawler(crawler_words) == DETECTOR.is_crawler(crawler_words)
+    assert MATCHER.crawlers.search(crawler_words) == (
+        MATCHER.crawlers.full.search(crawler_words) is not None
+    )
