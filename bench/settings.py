@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -72,8 +73,9 @@ PAGEVIEW_REDIS_URL = redis_url()  # BENCH_REDIS_URL, else a private redis-server
 PAGEVIEW_TRUSTED_PROXIES = ["127.0.0.1/32"]
 # Celery (a worker drains, or takes the baseline's messages) on the next database of the
 # same private server.
-_broker_db = int(PAGEVIEW_REDIS_URL.rsplit("/", 1)[1] or 0) + 1
-CELERY_BROKER_URL = f"{PAGEVIEW_REDIS_URL.rsplit('/', 1)[0]}/{_broker_db}"
+_redis = urlsplit(PAGEVIEW_REDIS_URL)
+_broker_db = int(_redis.path.strip("/") or 0) + 1
+CELERY_BROKER_URL = urlunsplit(_redis._replace(path=f"/{_broker_db}"))
 CELERY_TASK_IGNORE_RESULT = True
 
 for _name, _value in os.environ.items():

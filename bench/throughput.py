@@ -42,6 +42,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
@@ -356,8 +357,8 @@ def run_rounds(
 
 
 def _db_url(db: int) -> str:
-    url = os.environ["BENCH_REDIS_URL"]
-    return f"{url.rsplit('/', 1)[0]}/{db}"
+    """The benchmark's Redis server, database ``db`` (Celery's broker: bench.settings)."""
+    return urlunsplit(urlsplit(os.environ["BENCH_REDIS_URL"])._replace(path=f"/{db}"))
 
 
 def count(db: Path) -> dict[str, int]:
