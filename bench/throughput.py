@@ -95,6 +95,7 @@ PROFILES = [  # py-spy of the server under this load, and the per-view accountin
     "profiles/request-inprocess-after.txt",
     "profiles/request-redis-after.txt",
     "profiles/request-inprocess-one-visitor.txt",
+    "profiles/request-off.txt",
 ]
 
 
