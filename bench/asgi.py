@@ -11,4 +11,6 @@ from django_pageviews.aio.lifespan import PageViewsLifespan
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
+import tests.celery_app  # noqa: E402, F401  (as a project's __init__ loads its Celery app)
+
 application = PageViewsLifespan(get_asgi_application())

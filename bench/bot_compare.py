@@ -130,7 +130,8 @@ def is_bot_candidate() -> Candidate:
 
     def fresh() -> Detector:
         is_bot.cache_clear()
-        _detector()._cached_check.cache_clear()
+        _detector.cache_clear()  # a new matcher: its regex and verdict caches empty
+        _detector()
         return is_bot
 
     return Candidate("django_pageviews `bots.is_bot` (crawlerdetect + default patterns)", fresh)

@@ -1,7 +1,8 @@
 """Settings of the benchmark server and drains: the tests' project, reconfigured by the
 environment.
 
-BENCH_TRACKING       off | inprocess | redis (default inprocess)
+BENCH_TRACKING       off | inprocess | redis (default inprocess), or a baseline that does
+                     what 0.2.6 did (bench/baseline.py): sync-insert | celery-message
 BENCH_STACK          project: the tests' middleware (sessions, common, auth, messages)
                      before ours (default); bare: PageViewMiddleware alone, or nothing
 BENCH_DATABASE_URL   the database (default: a SQLite file in the temporary directory)
@@ -15,6 +16,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -24,7 +26,11 @@ from tests.settings import *  # noqa: F403
 from tests.settings import MIDDLEWARE as TESTS_MIDDLEWARE
 
 PAGEVIEW_MIDDLEWARE = "django_pageviews.middleware.PageViewMiddleware"
-TRACKING_MODES = ("off", "inprocess", "redis")
+TRACKING_MODES = ("off", "inprocess", "redis", "sync-insert", "celery-message")
+BASELINES = {
+    "sync-insert": "bench.baseline.SyncInsertMiddleware",
+    "celery-message": "bench.baseline.CeleryMessageMiddleware",
+}
 STACKS = ("project", "bare")
 
 TRACKING = os.environ.get("BENCH_TRACKING", "inprocess")
@@ -48,19 +54,29 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
 
 MIDDLEWARE = [
-    m
+    BASELINES.get(TRACKING, m) if m == PAGEVIEW_MIDDLEWARE else m
     for m in TESTS_MIDDLEWARE
     if (m == PAGEVIEW_MIDDLEWARE and TRACKING != "off")
     or (m != PAGEVIEW_MIDDLEWARE and STACK == "project")
 ]
+if TRACKING in BASELINES and STACK != "project":
+    raise ImproperlyConfigured("the 0.2.6 baselines throttle through the session: project stack")
 if STACK == "bare":  # the admin app stays installed (tests.urls routes it) but is not used
     SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 
-PAGEVIEW_THROTTLE_SECONDS = 0  # every request of the load tool is a view
-PAGEVIEW_ASYNC_PROCESSING = TRACKING == "redis"
-PAGEVIEW_REDIS_URL = redis_url()  # BENCH_REDIS_URL, else a private redis-server
-# No Celery worker runs during a benchmark: the drain is run (and timed) separately.
+PAGEVIEW_THROTTLE_SECONDS = 0  # every request is a view (throughput.py sets the default)
+# No Celery worker drains in most scenarios: the drain is run (and timed) separately.
 PAGEVIEW_EARLY_FLUSH_THRESHOLD = 0
+PAGEVIEW_ASYNC_PROCESSING = TRACKING in ("redis", "celery-message")
+PAGEVIEW_REDIS_URL = redis_url()  # BENCH_REDIS_URL, else a private redis-server
+# The load tool sends X-Forwarded-For from thousands of addresses, as a proxy would.
+PAGEVIEW_TRUSTED_PROXIES = ["127.0.0.1/32"]
+# Celery (a worker drains, or takes the baseline's messages) on the next database of the
+# same private server.
+_redis = urlsplit(PAGEVIEW_REDIS_URL)
+_broker_db = int(_redis.path.strip("/") or 0) + 1
+CELERY_BROKER_URL = urlunsplit(_redis._replace(path=f"/{_broker_db}"))
+CELERY_TASK_IGNORE_RESULT = True
 
 for _name, _value in os.environ.items():
     if _name.startswith("PAGEVIEW_"):

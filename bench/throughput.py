@@ -1,29 +1,37 @@
-"""Request throughput of a tiny async page under uvicorn, tracking off versus on.
+"""What tracking costs a request: throughput and latency of a tiny page, tracking off
+against on, and against baselines that do what the original 0.2.6 did.
 
-    .venv/bin/python bench/throughput.py
+    python -m bench.throughput [--quick]
 
-Three configurations of bench.settings (BENCH_TRACKING): ``off`` (no PageViewMiddleware),
-``inprocess`` (PAGEVIEW_ASYNC_PROCESSING False) and ``redis`` (True, Redis database 12),
-each with two middleware stacks (BENCH_STACK): ``project`` (the tests' sessions, common,
-auth and messages middleware before ours) and ``bare`` (ours alone, or nothing).
+Servers: uvicorn (uvloop, httptools, 1 worker, lifespan on) serving the async view
+``/async/``, and gunicorn (1 sync worker) serving the sync view ``/plain/``, each on
+bench.settings with one configuration (BENCH_TRACKING): ``off`` (no tracking middleware),
+``inprocess``, ``redis``, and the baselines of bench/baseline.py, ``sync-insert`` (0.2.6's
+in-process mode: an INSERT and a session save per view) and ``celery-message`` (its async
+mode: one Celery message per view); with two middleware stacks (BENCH_STACK): ``project``
+(sessions, common, auth, messages) and ``bare``. Every server is started once, all on CPU 1;
+wrk (-t1, on CPU 0) then loads one at a time, runs interleaved round by round. The throttle
+is at its default (20 s) and the visitors are what a proxied site sees: each request from
+its own address (X-Forwarded-For from a trusted proxy) with one of 10,007 user agents
+(bench/user_agents.browser_variants, one in 20 a crawler), more than any cache of the
+package holds, so every lookup misses as for a long tail of real visitors.
 
-Each run starts its own uvicorn (uvloop, 1 worker, lifespan on, no access log) on a fresh
-copy of a migrated SQLite file, warms up, measures with wrk (a closed loop: -t1 -c64),
-stops the server with SIGTERM (its lifespan shutdown flushes), drains Redis with
-``manage.py pageviews_flush`` and counts the views in the database. wrk stops on a timer
-and does not count the responses still in flight then, so a last run per tracked
-configuration sends an exact number of requests with an httpx client and checks that the
-database holds exactly that many views.
+A Celery worker (tests.celery_app, embedded beat every second, solo pool) runs throughout,
+draining Redis into the database while the load runs (the baseline's messages go to a
+queue of their own that it does not consume: the web process's cost is what is compared,
+bench/baseline.py). It is pinned to wrk's core (CPU 0): on the server's core it would measure the
+drain, which production runs on worker machines, as request cost. Its CPU time per run is
+reported. When the servers have stopped (SIGTERM: the lifespan shutdown flushes) and the
+worker has drained, the views in each database are checked against the requests served.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,468 +39,551 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import partial
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from bench.baseline import QUEUE as BASELINE_QUEUE  # noqa: E402
 from bench.common import (  # noqa: E402
-    CHROME_UA,
     PYTHON,
     ROOT,
     flush_redis,
     fmt,
     markdown_table,
-    median,
     redis_client,
     subprocess_env,
-    undisturbed,
     wait_for_quiet_machine,
 )
+from bench.report import Section, spread  # noqa: E402
+from bench.user_agents import CRAWLERS, browser_variants  # noqa: E402
 from tests.processes import free_port, running  # noqa: E402
 
-CONFIGS = ("off", "inprocess", "redis")
-STACKS = ("project", "bare")
-REPEATS = int(os.environ.get("BENCH_REPEATS", 3))
-WARMUP_SECONDS = 2
-MEASURE_SECONDS = int(os.environ.get("BENCH_SECONDS", 10))
-CONNECTIONS = 64
-EXACT_REQUESTS = int(os.environ.get("BENCH_EXACT_REQUESTS", 5_000))
-PATH = "/async/"  # tests.views.async_page: an async view returning a 5-byte page
-READY_PATH = "/status/201/"  # answered by Django, but not a view (status 201)
-KEY_PREFIX = "{pageviews}:"
-# The server on one core, wrk on the other: less scheduler noise on a 2-core machine, and
-# the single-worker server is then CPU-bound (BENCH_PIN=0 lets the kernel place them).
-PIN = os.environ.get("BENCH_PIN", "1") != "0" and shutil.which("taskset") is not None
+BIN = Path(PYTHON).parent
+UVICORN_CASES = [
+    ("project", "off"),
+    ("project", "inprocess"),
+    ("project", "redis"),
+    ("project", "sync-insert"),
+    ("project", "celery-message"),
+    ("bare", "off"),
+    ("bare", "inprocess"),
+    ("bare", "redis"),
+]
+GUNICORN_CASES = [(s, c) for s, c in UVICORN_CASES if s == "project"]
+QUICK_CASES = [("project", "off"), ("project", "inprocess"), ("project", "redis")]
+ASYNC_PATH, SYNC_PATH = "/async/", "/plain/"
+ROUNDS = 3
+SECONDS = (6, 1)  # measured, warm-up, per run
+QUICK_SECONDS = (1, 1)
+READY_PATH = "/status/201/"  # answered by Django, not a view
+CONNECTIONS = {"uvicorn": 64, "gunicorn": 16}
+USER_AGENTS = 10_007  # distinct: more than bots.CACHE_SIZE and the crawler verdict cache
+CRAWLER_EVERY = 20
 SERVER_CPU, CLIENT_CPU = "1", "0"
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+PIN = shutil.which("taskset") is not None
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+TARGETS = {"inprocess": 0.90, "redis": 0.95}
+BASELINE_OF = {"inprocess": "sync-insert", "redis": "celery-message"}
+PROFILES = [  # py-spy of the server under this load, and the per-view accounting
+    "profiles/request-accounting.md",
+    "profiles/request-inprocess-before.txt",
+    "profiles/request-redis-before.txt",
+    "profiles/request-inprocess-after.txt",
+    "profiles/request-redis-after.txt",
+    "profiles/request-inprocess-one-visitor.txt",
+    "profiles/request-off.txt",
+]
 
 
 @dataclass
-class WrkResult:
+class Server:
+    kind: str  # uvicorn | gunicorn
+    stack: str
+    config: str
+    url: str
+    pid: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} {self.stack} {self.config}"
+
+
+@dataclass
+class Result:
+    server: Server
+    rnd: int
+    rps: float
     requests: int
     non_2xx: int
-    rps: float
     p50_ms: float
     p99_ms: float
-    socket_errors: str
-
-    @property
-    def ok(self) -> int:
-        return self.requests - self.non_2xx
+    cpu_us: float  # server CPU per request
+    worker_cpu: float  # the Celery worker's CPU seconds during the run
 
 
-@dataclass
-class CpuUse:
-    """CPU seconds spent during the measured window, by whom (the machine is shared)."""
-
-    seconds: float
-    server: float
-    client: float
-    machine: float
-
-    @property
-    def others_cores(self) -> float:
-        """Cores busy with other processes (Redis, other users' work, the kernel)."""
-        return max(0.0, self.machine - self.server - self.client) / self.seconds
+def pinned(cpu: str) -> list[str]:
+    return ["taskset", "-c", cpu] if PIN else []
 
 
 def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime, all threads
+    """CPU seconds of a process and of its live descendants (gunicorn's worker is a
+    child of the master: the tree is summed)."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
 
 
-def machine_cpu() -> float:
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / CLOCK_TICKS
+def _children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(k) for k in kids] + [g for k in kids for g in _children(int(k))]
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def visitors_script(path: Path) -> None:
+    """A wrk script: every request from a new address, user agents in rotation."""
+    agents = browser_variants(USER_AGENTS)
+    for i in range(0, USER_AGENTS, CRAWLER_EVERY):
+        agents[i] = CRAWLERS[(i // CRAWLER_EVERY) % len(CRAWLERS)]
+    quoted = ",\n".join('  "' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' for a in agents)
+    path.write_text(
+        f"local agents = {{\n{quoted}\n}}\n"
+        "local n = #agents\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i + 1\n"
+        '  local ip = string.format("%d.%d.%d.%d", 11 + math.floor(i / 16777216) % 200,\n'
+        "    math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)\n"
+        '  return wrk.format("GET", nil, {["X-Forwarded-For"] = ip,\n'
+        '    ["User-Agent"] = agents[i % n + 1]})\n'
+        "end\n"
+        # Each run of wrk its own million addresses: none is seen twice within a throttle.
+        "init = function(args) i = tonumber(args[1] or 0) * 1000000 end\n"
+    )
 
 
-def measured_wrk(url: str, seconds: int, server_pid: int) -> tuple[WrkResult, CpuUse]:
-    """wrk, with the CPU time the server, wrk and the whole machine spent meanwhile."""
-    before = (time.monotonic(), process_cpu(server_pid), children_cpu(), machine_cpu())
-    result = wrk(url, seconds)
-    after = (time.monotonic(), process_cpu(server_pid), children_cpu(), machine_cpu())
-    return result, CpuUse(*(b - a for a, b in zip(before, after, strict=True)))
-
-
-@dataclass
-class Outcome:
-    """What reached the database (and what is left in Redis) after a server stopped."""
-
-    db_views: int = 0
-    raw_rows: int = 0
-    drain: str = ""
-    redis_left: int = 0
-    counters: dict[str, str] = field(default_factory=dict)
-    server_errors: int = 0
-
-
-@dataclass
-class Run:
-    stack: str
-    config: str
-    rep: int
-    warmup: WrkResult
-    measured: WrkResult
-    cpu: CpuUse
-    outcome: Outcome
-
-    @property
-    def cpu_us_per_request(self) -> float:
-        return self.cpu.server / self.measured.requests * 1e6
-
-
-def wrk(url: str, seconds: int) -> WrkResult:
-    pin = ["taskset", "-c", CLIENT_CPU] if PIN else []
+def wrk(url: str, seconds: int, connections: int, script: Path, seed: int) -> dict[str, float]:
     out = subprocess.run(
         [
-            *pin,
+            *pinned(CLIENT_CPU),
             "wrk",
             "-t1",
-            f"-c{CONNECTIONS}",
+            f"-c{connections}",
             f"-d{seconds}s",
             "--latency",
-            "-H",
-            f"User-Agent: {CHROME_UA}",
+            "-s",
+            str(script),
             url,
+            "--",
+            str(seed),
         ],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
 
-    def find(pattern: str, default: str = "0") -> str:
+    def find(pattern: str) -> float:
         match = re.search(pattern, out)
-        return match.group(1) if match else default
+        return float(match.group(1)) if match else 0.0
 
     def latency(percent: str) -> float:
         match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
         return float(match.group(1)) * UNITS[match.group(2)] if match else float("nan")
 
-    return WrkResult(
-        requests=int(find(r"(\d+) requests in")),
-        non_2xx=int(find(r"Non-2xx or 3xx responses: (\d+)")),
-        rps=float(find(r"Requests/sec:\s+([\d.]+)")),
-        p50_ms=latency("50"),
-        p99_ms=latency("99"),
-        socket_errors=find(r"Socket errors: (.*)", "none"),
-    )
+    return {
+        "requests": find(r"(\d+) requests in"),
+        "non_2xx": find(r"Non-2xx or 3xx responses: (\d+)"),
+        "rps": find(r"Requests/sec:\s+([\d.]+)"),
+        "p50": latency("50"),
+        "p99": latency("99"),
+    }
 
 
-async def exact_load(url: str, total: int) -> int:
-    """Send ``total`` requests over CONNECTIONS connections; the number of 2xx answers."""
-    import httpx
-
-    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-    remaining = iter(range(total))
-    ok = 0
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal ok
-        for _ in remaining:
-            response = await client.get(url)
-            ok += response.is_success
-
-    headers = {"User-Agent": CHROME_UA}
-    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=60) as client:
-        await asyncio.gather(*(worker(client) for _ in range(CONNECTIONS)))
-    return ok
-
-
-def wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"uvicorn exited:\n{log.read_text()[-3000:]}")
+        if process.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(base + READY_PATH, timeout=2) as response:
+            with urllib.request.urlopen(url + READY_PATH, timeout=2) as response:
                 if response.status == 201:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
-        time.sleep(0.1)
-    raise SystemExit(f"uvicorn did not answer:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    raise SystemExit(f"server did not answer:\n{log.read_text()[-3000:]}")
+
+
+def database(workdir: Path, kind: str, stack: str, config: str) -> Path:
+    """The SQLite file of a server: the async configurations share the worker's."""
+    if config in ("redis", "celery-message"):
+        return workdir / "async.sqlite3"
+    return workdir / f"{kind}-{stack}-{config}.sqlite3"
+
+
+def server_args(kind: str, port: int) -> list[str]:
+    if kind == "uvicorn":
+        return [
+            *pinned(SERVER_CPU),
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "bench.asgi:application",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--loop=uvloop",
+            "--http=httptools",
+            "--workers=1",
+            "--lifespan=on",
+            "--no-access-log",
+            "--log-level=warning",
+        ]
+    return [
+        *pinned(SERVER_CPU),
+        str(BIN / "gunicorn"),
+        "bench.wsgi:application",
+        f"--bind=127.0.0.1:{port}",
+        "--workers=1",
+        "--worker-class=sync",
+        "--log-level=warning",
+    ]
 
 
 @contextmanager
-def serving(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """A uvicorn server for the block (base URL, pid); stopped gracefully with SIGTERM."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    args = [
-        *(["taskset", "-c", SERVER_CPU] if PIN else []),
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "bench.asgi:application",
-        "--host=127.0.0.1",
-        f"--port={port}",
-        "--loop=uvloop",
-        "--workers=1",
-        "--lifespan=on",
-        "--no-access-log",
-        "--log-level=warning",
-    ]
-    with running(args, env, log, stop_timeout=120) as server:
-        wait_ready(base, server, log)
-        yield base, server.pid
+def servers(
+    cases: list[tuple[str, str, str]], workdir: Path, template: Path, env_extra: dict[str, str]
+) -> Iterator[list[Server]]:
+    """Every server of ``cases`` (kind, stack, config) running, and the Celery worker."""
+    with ExitStack() as stack:
+        for kind, st, config in cases:
+            db = database(workdir, kind, st, config)
+            if not db.exists():
+                shutil.copyfile(template, db)
+        worker_env = subprocess_env(
+            BENCH_TRACKING="redis",
+            BENCH_DATABASE_URL=f"sqlite:///{workdir / 'async.sqlite3'}",
+            PAGEVIEW_TEST_BEAT_SECONDS="1",
+            **env_extra,
+        )
+        worker = stack.enter_context(
+            running(
+                [
+                    *pinned(CLIENT_CPU),
+                    str(BIN / "celery"),
+                    "-A",
+                    "tests.celery_app",
+                    "worker",
+                    "-B",
+                    "--pool=solo",
+                    "--loglevel=WARNING",
+                    f"--schedule={workdir / 'beat-schedule'}",
+                ],
+                worker_env,
+                workdir / "worker.log",
+                stop_timeout=60,
+            )
+        )
+        started = []
+        for kind, st, config in cases:
+            port = free_port()
+            env = subprocess_env(
+                BENCH_TRACKING=config,
+                BENCH_STACK=st,
+                BENCH_DATABASE_URL=f"sqlite:///{database(workdir, kind, st, config)}",
+                **env_extra,
+            )
+            log = workdir / f"{kind}-{st}-{config}.log"
+            process = stack.enter_context(running(server_args(kind, port), env, log, 120))
+            started.append(
+                (Server(kind, st, config, f"http://127.0.0.1:{port}", process.pid), process, log)
+            )
+        for server, process, log in started:
+            wait_ready(server.url, process, log)
+        servers_ = [s for s, _, _ in started]
+        servers_.append(Server("celery", "", "worker", "", worker.pid))
+        yield servers_
 
 
-def count_views(db: Path) -> tuple[int, int]:
+def run_rounds(
+    servers_: list[Server], rounds: int, seconds: int, warmup: int, script: Path
+) -> list[Result]:
+    worker = next(s for s in servers_ if s.kind == "celery")
+    web = [s for s in servers_ if s.kind != "celery"]
+    broker = redis_client()
+    broker_db = broker.connection_pool.connection_kwargs.get("db", 12) + 1
+    results = []
+    seed = 0
+    for rnd in range(rounds):
+        order = web[rnd % len(web) :] + web[: rnd % len(web)]  # rotate: no fixed position
+        for server in order:
+            path = ASYNC_PATH if server.kind == "uvicorn" else SYNC_PATH
+            conns = CONNECTIONS[server.kind]
+            seed += 1
+            wrk(server.url + path, warmup, conns, script, seed)
+            cpu0, wcpu0 = process_cpu(server.pid), process_cpu(worker.pid)
+            seed += 1
+            out = wrk(server.url + path, seconds, conns, script, seed)
+            cpu = process_cpu(server.pid) - cpu0
+            results.append(
+                Result(
+                    server,
+                    rnd,
+                    out["rps"],
+                    int(out["requests"]),
+                    int(out["non_2xx"]),
+                    out["p50"],
+                    out["p99"],
+                    cpu / max(out["requests"], 1) * 1e6,
+                    process_cpu(worker.pid) - wcpu0,
+                )
+            )
+            print(f"round {rnd + 1} {server.name}: {out['rps']:,.0f} req/s", file=sys.stderr)
+            if server.config == "celery-message":
+                # The baseline's messages (a queue no worker consumes): dropped.
+                queue = broker.from_url(_db_url(broker_db))
+                queue.delete(BASELINE_QUEUE)
+                queue.close()
+    broker.close()
+    return results
+
+
+def _db_url(db: int) -> str:
+    """The benchmark's Redis server, database ``db`` (Celery's broker: bench.settings)."""
+    return urlunsplit(urlsplit(os.environ["BENCH_REDIS_URL"])._replace(path=f"/{db}"))
+
+
+def count(db: Path) -> dict[str, int]:
     conn = sqlite3.connect(db)
     try:
-        (daily,) = conn.execute(
+        (views,) = conn.execute(
             "SELECT COALESCE(SUM(views), 0) FROM django_pageviews_pageviewdaily"
         ).fetchone()
         (raw,) = conn.execute("SELECT COUNT(*) FROM django_pageviews_pageview").fetchone()
+        skipped = dict(
+            conn.execute(
+                "SELECT reason, SUM(requests) FROM django_pageviews_skippeddaily GROUP BY reason"
+            ).fetchall()
+        )
     finally:
         conn.close()
-    return int(daily), int(raw)
+    return {"views": int(views), "raw": int(raw), **{k: int(v) for k, v in skipped.items()}}
 
 
-@contextmanager
-def server_run(
-    stack: str, config: str, name: str, template: Path, workdir: Path
-) -> Iterator[tuple[str, int, Outcome]]:
-    """Serve ``config`` on a fresh database; once stopped, drain and fill in the outcome."""
-    db = workdir / f"{name}.sqlite3"
-    shutil.copyfile(template, db)
-    env = subprocess_env(
-        BENCH_TRACKING=config, BENCH_STACK=stack, BENCH_DATABASE_URL=f"sqlite:///{db}"
-    )
-    redis = redis_client()
-    if config == "redis":
-        flush_redis(redis)
-    wait_for_quiet_machine()
-    log = workdir / f"uvicorn-{name}.log"
-    outcome = Outcome()
-    try:
-        with serving(env, log) as (base, pid):
-            yield base, pid, outcome
-        outcome.server_errors = log.read_text(errors="replace").count("Traceback")
-        if config == "redis":
-            drained = subprocess.run(
-                [PYTHON, "manage.py", "pageviews_flush", "--settings=bench.settings"],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            if drained.returncode:
-                raise SystemExit(f"pageviews_flush failed:\n{drained.stderr[-3000:]}")
-            found = re.search(r"Drained .*", drained.stdout)
-            outcome.drain = found.group(0) if found else drained.stdout.strip()[-200:]
-            outcome.redis_left = (
-                int(redis.hget(KEY_PREFIX + "dims", "t") or 0)
-                + redis.hlen(KEY_PREFIX + "pending")
-                + redis.llen(KEY_PREFIX + "events")
-                + redis.zcard(KEY_PREFIX + "claims")
-            )
-            outcome.counters = redis.hgetall(KEY_PREFIX + "counters")
-        outcome.db_views, outcome.raw_rows = count_views(db)
-    finally:
-        redis.close()
-        db.unlink(missing_ok=True)
+def ratio(results: list[Result], kind: str, stack: str, config: str, base: str) -> list[float]:
+    """Per round: this configuration's req/s over ``base``'s in the same round."""
+    mine = {
+        r.rnd: r.rps
+        for r in results
+        if r.server.kind == kind and (r.server.stack, r.server.config) == (stack, config)
+    }
+    theirs = {
+        r.rnd: r.rps
+        for r in results
+        if r.server.kind == kind and (r.server.stack, r.server.config) == (stack, base)
+    }
+    return [mine[k] / theirs[k] for k in sorted(mine) if theirs.get(k)]
 
 
-def timed_run(stack: str, config: str, rep: int, template: Path, workdir: Path) -> Run:
-    name = f"{stack}-{config}-{rep}"
-    with server_run(stack, config, name, template, workdir) as (url, pid, outcome):
-        warmup = wrk(url + PATH, WARMUP_SECONDS)
-        measured, cpu = measured_wrk(url + PATH, MEASURE_SECONDS, pid)
-    return Run(stack, config, rep, warmup, measured, cpu, outcome)
-
-
-def exact_run(config: str, template: Path, workdir: Path) -> tuple[int, Outcome]:
-    with server_run("project", config, f"exact-{config}", template, workdir) as (url, _, outcome):
-        ok = asyncio.run(exact_load(url + PATH, EXACT_REQUESTS))
-    return ok, outcome
-
-
-def migrate(template: Path) -> None:
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--settings=bench.settings", "-v0"],
-        cwd=ROOT,
-        env=subprocess_env(BENCH_DATABASE_URL=f"sqlite:///{template}"),
-        check=True,
-    )
-
-
-def throughput_table(runs: list[Run], stack: str) -> str:
-    by_config = {c: [r for r in runs if r.config == c and r.stack == stack] for c in CONFIGS}
-    base = median([r.measured.rps for r in by_config["off"]])
-    base_cpu = median([r.cpu_us_per_request for r in by_config["off"]])
-    rows: list[list[object]] = []
-    for config, rs in by_config.items():
-        rps = median([r.measured.rps for r in rs])
-        cpu = median([r.cpu_us_per_request for r in rs])
-        # Each run against the untracked run of the same round (they ran minutes apart
-        # at most), which cancels slow changes in how busy the machine is.
-        off = by_config["off"]
-        paired = median([r.measured.rps / b.measured.rps for r, b in zip(rs, off, strict=True)])
+def table(results: list[Result], kind: str, stack: str) -> str:
+    rows = []
+    configs = [c for k, s, c in _cases(results) if k == kind and s == stack]
+    for config in configs:
+        rs = [
+            r
+            for r in results
+            if (r.server.kind, r.server.stack, r.server.config) == (kind, stack, config)
+        ]
+        vs_off = ratio(results, kind, stack, config, "off")
+        baseline = BASELINE_OF.get(config)
+        vs_base = (
+            ratio(results, kind, stack, config, baseline)
+            if baseline and baseline in configs
+            else []
+        )
+        off_cpu = [
+            r.cpu_us
+            for r in results
+            if (r.server.kind, r.server.stack, r.server.config) == (kind, stack, "off")
+        ]
         rows.append(
             [
                 config,
-                *(fmt(r.measured.rps) for r in rs),
-                fmt(rps),
-                f"{rps / base:.2f}",
-                f"{paired:.2f}",
-                fmt(median([r.measured.p50_ms for r in rs]), 1),
-                fmt(median([r.measured.p99_ms for r in rs]), 1),
-                fmt(cpu),
-                f"{cpu - base_cpu:+,.0f}",
-                " / ".join(f"{r.cpu.others_cores:.2f}" for r in rs),
+                spread([r.rps for r in rs]),
+                spread(vs_off, 2),
+                spread(vs_base, 2) if vs_base else "",
+                spread([r.p50_ms for r in rs], 1),
+                spread([r.p99_ms for r in rs], 1),
+                spread([r.cpu_us for r in rs]),
+                f"{statistics.median([r.cpu_us for r in rs]) - statistics.median(off_cpu):+,.0f}"
+                if off_cpu
+                else "",
+                spread([r.worker_cpu for r in rs], 2),
             ]
         )
-    runs_headers = [f"run {i + 1} req/s" for i in range(REPEATS)]
     headers = [
         "tracking",
-        *runs_headers,
-        "median req/s",
-        "vs off (medians)",
-        "vs off (same round, median)",
+        "req/s",
+        "vs off (same round)",
+        "vs 0.2.6 baseline (same round)",
         "p50 ms",
         "p99 ms",
         "server CPU µs/req",
         "vs off µs/req",
-        "other processes, cores busy",
+        "worker CPU s/run",
     ]
     return markdown_table(headers, rows)
 
 
-def count_table(runs: list[Run]) -> str:
-    rows: list[list[object]] = []
-    for r in runs:
-        if r.config == "off":
-            continue
-        ok = r.warmup.ok + r.measured.ok
+def _cases(results: list[Result]) -> list[tuple[str, str, str]]:
+    seen: list[tuple[str, str, str]] = []
+    for r in results:
+        key = (r.server.kind, r.server.stack, r.server.config)
+        if key not in seen:
+            seen.append(key)
+    order = {
+        c: i for i, c in enumerate(["off", "inprocess", "redis", "sync-insert", "celery-message"])
+    }
+    return sorted(seen, key=lambda k: (k[0] != "uvicorn", k[1] != "project", order[k[2]]))
+
+
+def drain(workdir: Path, env_extra: dict[str, str]) -> str:
+    env = subprocess_env(
+        BENCH_TRACKING="redis",
+        BENCH_DATABASE_URL=f"sqlite:///{workdir / 'async.sqlite3'}",
+        **env_extra,
+    )
+    out = subprocess.run(
+        [PYTHON, "manage.py", "pageviews_flush", "--settings=bench.settings"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        raise SystemExit(f"pageviews_flush failed:\n{out.stderr[-3000:]}")
+    return out.stdout.strip()[-200:]
+
+
+def count_table(results: list[Result], workdir: Path) -> str:
+    """Per database: the 2xx answers wrk counted against what was stored and skipped.
+    wrk stops on a timer without counting the answers in flight then (at most its
+    connections per run, warm-ups included), so served = stored + skipped lies between the
+    2xx counted and that many more; the baselines store raw rows only, without skip counts."""
+    rows = []
+    by_db: dict[Path, list[Result]] = {}
+    for r in results:
+        by_db.setdefault(
+            database(workdir, r.server.kind, r.server.stack, r.server.config), []
+        ).append(r)
+    for db, rs in by_db.items():
+        c = count(db)
+        configs = sorted({f"{r.server.kind} {r.server.stack} {r.server.config}" for r in rs})
+        skipped = sum(v for k, v in c.items() if k not in ("views", "raw"))
         rows.append(
             [
-                f"{r.stack} / {r.config} #{r.rep + 1}",
-                fmt(r.warmup.ok),
-                fmt(r.measured.ok),
-                fmt(ok),
-                fmt(r.outcome.db_views),
-                fmt(r.outcome.raw_rows),
-                f"{r.outcome.db_views - ok:+d}",
-                "" if r.outcome.raw_rows == r.outcome.db_views else "raw rows ≠ views",
+                "; ".join(configs),
+                fmt(c["views"]),
+                fmt(c["raw"]),
+                fmt(c.get("bot", 0)),
+                fmt(c.get("throttled", 0)),
+                fmt(skipped),
             ]
         )
     headers = [
-        "run",
-        "2xx warm-up",
-        "2xx measured",
-        "2xx total",
-        "views in DB (daily sum)",
+        "servers",
+        "views (daily sum)",
         "raw rows",
-        "DB - 2xx",
-        "note",
+        "skipped: bot",
+        "skipped: throttled",
+        "skipped: all",
     ]
     return markdown_table(headers, rows)
 
 
-def exact_table(exact: dict[str, tuple[int, Outcome]]) -> str:
-    rows = [
-        [
-            config,
-            fmt(EXACT_REQUESTS),
-            fmt(ok),
-            fmt(o.db_views),
-            fmt(o.raw_rows),
-            "yes" if o.db_views == ok == o.raw_rows else "NO",
-        ]
-        for config, (ok, o) in exact.items()
-    ]
-    headers = ["tracking", "requests sent", "2xx", "views in DB", "raw rows", "equal"]
-    return markdown_table(headers, rows)
-
-
-def details(runs: list[Run], exact: dict[str, tuple[int, Outcome]]) -> list[str]:
-    lines = []
-    named: list[tuple[str, Outcome, Run | None]] = [
-        (f"{r.stack} / {r.config} #{r.rep + 1}", r.outcome, r) for r in runs
-    ]
-    named += [(f"exact / {c}", o, None) for c, (_ok, o) in exact.items()]
-    for name, o, r in named:
-        text = f"- {name}: tracebacks in server log: {o.server_errors}"
-        if r is not None:
-            text += f", server CPU {r.cpu_us_per_request:,.0f} µs/req"
-            text += f", non-2xx: {r.warmup.non_2xx + r.measured.non_2xx}"
-            text += f", socket errors: {r.measured.socket_errors}"
-            if r.config == "off":
-                text += f", views in DB: {o.db_views}"
-        if o.drain:
-            text += f"; {o.drain} Left in Redis: {o.redis_left}"
-            extra = {k: v for k, v in o.counters.items() if not k.startswith("last_flush")}
-            if extra:
-                text += f"; counters: {extra}"
-        lines.append(text)
-    return lines
-
-
-def main() -> None:
+def run(quick: bool) -> Section:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
-    runs: list[Run] = []
-    exact: dict[str, tuple[int, Outcome]] = {}
-    discarded = 0
+    rounds = ROUNDS
+    seconds, warmup = QUICK_SECONDS if quick else SECONDS
+    uvicorn_cases = QUICK_CASES if quick else UVICORN_CASES
+    gunicorn_cases = [] if quick else GUNICORN_CASES
+    cases = [("uvicorn", s, c) for s, c in uvicorn_cases] + [
+        ("gunicorn", s, c) for s, c in gunicorn_cases
+    ]
+    env_extra = {"PAGEVIEW_THROTTLE_SECONDS": "20", "PAGEVIEW_EARLY_FLUSH_THRESHOLD": "10000"}
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="pageviews-bench-") as tmp:
-        workdir = Path(tmp)
-        template = workdir / "template.sqlite3"
-        migrate(template)
-        for rep in range(REPEATS):
-            for stack in STACKS:
-                for config in CONFIGS:
-                    name = f"{stack}-{config}-{rep}"
-                    timed = partial(timed_run, stack, config, rep, template, workdir)
-                    run, thrown = undisturbed(timed, name) if config == "redis" else (timed(), 0)
-                    discarded += thrown
-                    runs.append(run)
-                    print(f"{name}: {run.measured.rps:,.0f} req/s", file=sys.stderr, flush=True)
-        for config in CONFIGS[1:]:
-            counted = partial(exact_run, config, template, workdir)
-            exact[config], thrown = undisturbed(counted, f"exact-{config}")
-            discarded += thrown
-        if keep := os.environ.get("BENCH_LOG_DIR"):  # the servers' logs, for a post-mortem
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            for log in workdir.glob("*.log"):
-                shutil.copy(log, Path(keep) / log.name)
+    busy = wait_for_quiet_machine(limit=10)
     redis = redis_client()
     flush_redis(redis)
     redis.close()
-
-    print(f"GET {PATH} with a Chrome User-Agent; wrk -t1 -c{CONNECTIONS} -d{MEASURE_SECONDS}s")
-    print(f"after a {WARMUP_SECONDS} s warm-up; {REPEATS} runs per configuration, interleaved;")
-    if PIN:
-        print(f"server pinned to CPU {SERVER_CPU}, wrk to CPU {CLIENT_CPU} (taskset);")
-    print(f"total time {time.monotonic() - started:.0f} s; {discarded} disturbed Redis runs")
-    print("thrown away and repeated (another process used the Redis database).")
-    for stack in STACKS:
-        print()
-        print(f"Middleware stack: {stack}")
-        print()
-        print(throughput_table(runs, stack))
-    print()
-    print("Views in the database after shutdown (and drain) vs 2xx counted by wrk:")
-    print()
-    print(count_table(runs))
-    print()
-    print(f"Exact count check (project stack, {EXACT_REQUESTS} requests, httpx client):")
-    print()
-    print(exact_table(exact))
-    print()
-    print("\n".join(details(runs, exact)))
+    with tempfile.TemporaryDirectory(prefix="pageviews-throughput-") as tmp:
+        workdir = Path(tmp)
+        template = workdir / "template.sqlite3"
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--settings=bench.settings", "-v0"],
+            cwd=ROOT,
+            env=subprocess_env(BENCH_DATABASE_URL=f"sqlite:///{template}"),
+            check=True,
+        )
+        script = workdir / "visitors.lua"
+        visitors_script(script)
+        with servers(cases, workdir, template, env_extra) as running_servers:
+            results = run_rounds(running_servers, rounds, seconds, warmup, script)
+        drained = drain(workdir, env_extra)
+        counts = count_table(results, workdir)
+    elapsed = time.monotonic() - started
+    body = [
+        f"wrk -t1 (CPU 0) against one server at a time (CPU 1), {rounds} rounds, interleaved; "
+        f"{warmup:g} s warm-up and {seconds:g} s measured per run; uvicorn: GET {ASYNC_PATH} "
+        f"(async view), -c{CONNECTIONS['uvicorn']}; gunicorn: GET {SYNC_PATH} (sync view), "
+        f"-c{CONNECTIONS['gunicorn']}. Each request from a new address with one of "
+        f"{USER_AGENTS:,} user agents (1 in {CRAWLER_EVERY} a crawler); throttle 20 s; a Celery "
+        f"worker (CPU 0) draining every second. Cells: median (min-max) over the rounds; "
+        f"ratios pair the runs of one round. Cores busy before the start: {busy:.2f}; "
+        f"total {elapsed:.0f} s.",
+    ]
+    for kind, stack in [("uvicorn", "project"), ("uvicorn", "bare"), ("gunicorn", "project")]:
+        if any(r.server.kind == kind and r.server.stack == stack for r in results):
+            body += ["", f"**{kind}, {stack} stack**", "", table(results, kind, stack)]
+    body += [
+        "",
+        "Counts once the servers stopped and Redis was drained:",
+        "",
+        counts,
+        "",
+        f"Drain: {drained}",
+    ]
+    headline = []
+    for config, target in TARGETS.items():
+        vs_off = ratio(results, "uvicorn", "project", config, "off")
+        base = BASELINE_OF[config]
+        vs_base = ratio(results, "uvicorn", "project", config, base)
+        line = (
+            f"request overhead, uvicorn + session/auth, {config}: "
+            f"{statistics.median(vs_off):.2f} of untracked throughput (target >= {target:.2f})"
+        )
+        if vs_base:
+            line += f", {statistics.median(vs_base):.1f}x the 0.2.6-like baseline ({base})"
+        headline.append(line)
+    return Section(
+        title="Request overhead (throughput and latency)",
+        body="\n".join(body),
+        headline=headline,
+        files=[p for p in PROFILES if (ROOT / "docs" / p).exists()],
+    )
 
 
 if __name__ == "__main__":
-    main()
+    section = run("--quick" in sys.argv)
+    print(f"## {section.title}\n\n{section.body}\n")
+    print("\n".join(section.headline))

@@ -13,6 +13,8 @@ crawler sends one fixed string.
 
 from __future__ import annotations
 
+import re
+
 # People: what browsers and in-app browsers send.
 # Sources: the browsers themselves (navigator.userAgent / the User-Agent request header of
 # current and older releases), the vendors' developer pages (Chrome's "User-Agent
@@ -373,3 +375,28 @@ CRAWLERS: list[str] = [
     "Mozilla/5.0 (compatible; Let's Encrypt validation server; +https://www.letsencrypt.org)",
     "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 1 subscribers; like FeedFetcher-Google)",
 ]
+
+BROWSER_VERSION = re.compile(
+    r"\b(Chrome|CriOS|Firefox|FxiOS|Edg|EdgA|OPR|SamsungBrowser|YaBrowser|FBAV|Instagram|"
+    r"Version)/(\d+)[\d.]*"
+)
+
+
+def browser_variants(n: int) -> list[str]:
+    """``n`` distinct browser user agents: the ``BROWSERS`` with their browser's version
+    varied, as the long tail of real traffic varies (builds, minor releases, in-app
+    versions). Every one is new to a cache, which is the point: a busy site sees
+    thousands of distinct user agents a day, not the 74 of the sample."""
+    bases = [ua for ua in BROWSERS if BROWSER_VERSION.search(ua)]
+    out: list[str] = []
+    for i in range(n):
+        base = bases[i % len(bases)]
+        build = i // len(bases)
+        out.append(
+            BROWSER_VERSION.sub(
+                lambda m, b=build: f"{m.group(1)}/{m.group(2)}.0.{4000 + b}.{b % 211}",
+                base,
+                count=1,
+            )
+        )
+    return out

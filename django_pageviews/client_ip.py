@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 
 from .conf import conf, trusted_networks
@@ -26,6 +28,16 @@ CLIENT_IP_HEADERS = {
 CHAIN_HEADERS = ("X-Forwarded-For", "Forwarded")
 MAX_HOPS = 32  # a longer chain is not a proxy chain: ignored
 FORWARDED_FOR = re.compile(r'(?i)(?:^|[;,\s])for="?([^";,]+)"?')
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
+def is_ipv4(text: str) -> bool:
+    """True when ``text`` is an IPv4 address as ``ipaddress`` accepts it (four decimal
+    octets of ASCII digits, none over 255, no leading zero), which is then also its
+    normalised form. One regex match where ``ipaddress`` builds an object: behind a proxy,
+    every request brings an address not seen before."""
+    return IPV4.fullmatch(text) is not None
 
 
 @lru_cache(maxsize=4096)  # addresses repeat; parsing one costs microseconds
@@ -33,6 +45,8 @@ def parse_ip(raw: str | None) -> str | None:
     """The normalised address, or None for anything that is not one. Accepts the forms
     proxies write: ``[v6]``, ``[v6]:port``, ``v4:port``."""
     text = (raw or "").strip()
+    if is_ipv4(text):
+        return text
     if text.startswith("["):
         text = text[1 : text.find("]")] if "]" in text else ""
     elif text.count(":") == 1:
@@ -72,8 +86,32 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def _is_trusted(ip: str) -> bool:
-    networks = trusted_networks()
-    if not networks:
-        return False
+    return bool(trusted_networks()) and _in_trusted_networks(ip)
+
+
+@lru_cache(maxsize=1024)  # the peer is one of a few proxies: asked on every request
+def _in_trusted_networks(ip: str) -> bool:
+    if is_ipv4(ip):  # also each client address in the chain, new on every request
+        a, b, c, d = ip.split(".")
+        value = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
+        return any(value & mask == network for network, mask in _ipv4_networks())
     address = ipaddress.ip_address(ip)
-    return any(address in network for network in networks)
+    return any(address in network for network in trusted_networks())
+
+
+@cache
+def _ipv4_networks() -> tuple[tuple[int, int], ...]:
+    """The trusted IPv4 networks as (address, mask) integers. An IPv4 address is never
+    in an IPv6 network (``ipaddress`` answers False), so these are all it can be in."""
+    return tuple(
+        (int(n.network_address), int(n.netmask))
+        for n in trusted_networks()
+        if isinstance(n, ipaddress.IPv4Network)
+    )
+
+
+@receiver(setting_changed)
+def _clear(*, setting: str, **kwargs: object) -> None:
+    if setting == "PAGEVIEW_TRUSTED_PROXIES":
+        _in_trusted_networks.cache_clear()
+        _ipv4_networks.cache_clear()

@@ -23,6 +23,7 @@ from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from redis.commands.core import AsyncScript, Script
 
 from . import stats
 from .conf import conf
@@ -34,6 +35,21 @@ logger = logging.getLogger(__name__)
 MAX_ENTRIES = 200_000
 WARNING_INTERVAL = 60.0
 CACHE_PREFIX = "pageviews:throttle:"
+
+# KEYS: the throttle keys of a micro-batch; ARGV: the milliseconds left in each one's window.
+# One script call rather than a pipeline of SETs: redis-py packs and parses each command
+# of a pipeline in Python (with a timer per reply under asyncio), which cost three
+# quarters of shipping a micro-batch (docs/profiles/). The keys share the prefix's hash tag.
+# A full Redis refuses the first SET (deny-oom), before anything is written.
+FIRST_VIEWS = """
+local first = {}
+for i, key in ipairs(KEYS) do
+  first[i] = redis.call('SET', key, '1', 'NX', 'PX', ARGV[i]) and 1 or 0
+end
+return first
+"""
+_first_views = Script(None, FIRST_VIEWS.encode())  # type: ignore[arg-type]
+_afirst_views = AsyncScript(None, FIRST_VIEWS.encode())  # type: ignore[arg-type]
 
 
 class Throttle:
@@ -180,6 +196,10 @@ def _commands(events: Sequence[PageViewEvent], prefix: str) -> list[tuple[int, s
     return out
 
 
+def _script_args(commands: list[tuple[int, str, int]]) -> tuple[list[str], list[int]]:
+    return [key for _, key, _ in commands], [ms for _, _, ms in commands]
+
+
 def _keep(
     events: Sequence[PageViewEvent], commands: list[tuple[int, str, int]], results: list[Any]
 ) -> list[PageViewEvent]:
@@ -196,11 +216,9 @@ def first_views(client: Any, events: Sequence[PageViewEvent], prefix: str) -> li
     commands = _commands(events, prefix)
     if not commands:
         return list(events)
+    keys, args = _script_args(commands)
     try:
-        with client.pipeline(transaction=False) as pipe:
-            for _, key, ms in commands:
-                pipe.set(key, 1, nx=True, px=ms)
-            results = pipe.execute()
+        results = _first_views(keys=keys, args=args, client=client)
     except Exception:
         _failed()
         return list(events)
@@ -214,11 +232,9 @@ async def afirst_views(
     commands = _commands(events, prefix)
     if not commands:
         return list(events)
+    keys, args = _script_args(commands)
     try:
-        async with client.pipeline(transaction=False) as pipe:
-            for _, key, ms in commands:
-                pipe.set(key, 1, nx=True, px=ms)
-            results = await pipe.execute()
+        results = await _afirst_views(keys=keys, args=args, client=client)
     except Exception:
         _failed()
         return list(events)

@@ -8,8 +8,9 @@ left to the writer, which does it once per batch.
 from __future__ import annotations
 
 import ipaddress
+import os
+import random
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -40,7 +41,23 @@ from .throttle import throttle
 # A view names what it shows with ``request.pageview_object = obj``.
 REQUEST_OBJECT_ATTRIBUTE = "pageview_object"
 ADMIN_PREFIX = "/admin/"
+AJAX_HEADER = "HTTP_X_REQUESTED_WITH"
 QUERY_STRING_MAX_LENGTH = 2000
+# The version (4) and variant (RFC 4122) bits of a random UUID, as uuid.uuid4 sets them.
+UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+# Seeded from os.urandom; reseeded in a forked child, or workers forked from one parent
+# would draw the same ids, and the views of one would be dropped as replays of the other's.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
+
+
+def new_event_id() -> str:
+    """A random version-4 UUID as 32 hex digits, as ``uuid.uuid4().hex`` makes, for a
+    fraction of its cost: uuid4 makes a system call (os.urandom) and a UUID object for
+    every view. The id only needs to be unique (it detects replays), not unpredictable."""
+    return f"{_ids.getrandbits(128) & UUID4_CLEAR | UUID4_SET:032x}"
 
 
 def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEvent | None:
@@ -72,7 +89,7 @@ def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEve
         return None
     stats.incr(stats.TRACKED)
     return PageViewEvent(
-        event_id=uuid.uuid4().hex,
+        event_id=new_event_id(),
         timestamp=time.time(),
         target=target,
         ip_address=stored_ip(ip),
@@ -107,7 +124,8 @@ def _is_excluded(request: HttpRequest, ip: str | None) -> bool:
         match = request.resolver_match
         if path.startswith(ADMIN_PREFIX) or (match is not None and "admin" in match.namespaces):
             return True
-    if conf.EXCLUDE_AJAX and request.headers.get("x-requested-with") == "XMLHttpRequest":
+    # META, not request.headers: building that mapping costs more than the rest here.
+    if conf.EXCLUDE_AJAX and request.META.get(AJAX_HEADER) == "XMLHttpRequest":
         return True
     networks = excluded_networks()
     if networks and ip is not None:

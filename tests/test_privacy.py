@@ -197,3 +197,20 @@ def test_anonymize_ip_omit_stores_no_address() -> None:
 @override_settings(PAGEVIEW_ANONYMIZE_IP="omit", PAGEVIEW_STORE_IP=True)
 def test_store_ip_wins_over_anonymize_ip() -> None:
     assert stored_ip("203.0.113.77") == "203.0.113.77"
+
+
+def test_throttle_key_is_the_keyed_blake2b_of_visitor_and_url() -> None:
+    """Every process (and every version of the package) must compute the same key."""
+    import hashlib
+
+    from django.conf import settings as django_settings
+
+    from django_pageviews.privacy import throttle_key
+
+    secret = hashlib.blake2b(
+        str(django_settings.SECRET_KEY).encode(), digest_size=32, person=b"pv-throt"
+    ).digest()
+    h = hashlib.blake2b(key=secret, digest_size=16)
+    h.update(b"v203.0.113.9\0Mozilla\0/page/")
+    assert throttle_key("v203.0.113.9\0Mozilla", "/page/") == h.hexdigest()
+    assert throttle_key("a", "/x/") != throttle_key("a", "/y/")

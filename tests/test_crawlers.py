@@ -1,0 +1,91 @@
+"""crawlers.py gives crawlerdetect's verdict: the same answer on every user agent, real
+ones (the benchmark sample, both cases), their variants, and generated text."""
+
+from __future__ import annotations
+
+import pytest
+from crawlerdetect import CrawlerDetect
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.user_agents import BROWSERS, CRAWLERS, browser_variants
+from django_pageviews.crawlers import CrawlerMatcher, PatternSet, required_run
+
+MATCHER = CrawlerMatcher()
+DETECTOR = CrawlerDetect()
+SAMPLE = [*BROWSERS, *CRAWLERS, *browser_variants(300)]
+
+
+@pytest.mark.parametrize("user_agent", SAMPLE)
+def test_same_verdict_as_crawlerdetect(user_agent: str) -> None:
+    for text in (user_agent, user_agent.upper(), user_agent.lower()):
+        assert MATCHER.is_crawler(text) == DETECTOR.is_crawler(text)
+
+
+@pytest.mark.parametrize(
+    "user_agent", ["", "   ", "ſ", "Googlebot", "GOOGLEBOT", "x", "Mozilla/5.0", "KHTML,"]
+)
+def test_edge_cases_as_crawlerdetect(user_agent: str) -> None:
+    assert MATCHER.is_crawler(user_agent) == DETECTOR.is_crawler(user_agent)
+
+
+# Text made of pieces of real user agents and of the patterns' own words, so that the
+# candidates actually vary; plus any character at all.
+PIECES = [w for ua in CRAWLERS[:40] + BROWSERS[:20] for w in ua.split()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES) | st.text(max_size=6), max_size=8))
+def test_generated_text_as_crawlerdetect(parts: list[str]) -> None:
+    text = " ".join(parts)
+    assert MATCHER.is_crawler(text) == DETECTOR.is_crawler(text)
+
+
+def test_a_substitution_with_the_candidates_only_equals_the_full_one() -> None:
+    exclusions = MATCHER.exclusions
+    for ua in SAMPLE:
+        regex = exclusions.regex(ua)
+        expected = exclusions.full.sub("", ua)
+        assert (regex.sub("", ua) if regex is not None else ua) == expected
+
+
+def test_required_run() -> None:
+    assert required_run(r"Googlebot\/2") == "googlebot/2"
+    assert required_run(r"^Ruby|Ruby\/[0-9]") == ""  # a branch: no run every match has
+    assert required_run(r"(like )?Gecko(.[\d\.]*)?") == "gecko"
+    assert required_run(r"ab[cd]efgh") == "efgh"
+
+
+def test_non_ascii_text_takes_the_full_regex() -> None:
+    patterns = PatternSet(["bots"])
+    assert patterns.regex("Mozilla ſ") is patterns.full
+    assert MATCHER.is_crawler("BOTſ crawler") == DETECTOR.is_crawler("BOTſ crawler")
+
+
+def test_a_backreference_disables_the_subsets() -> None:
+    patterns = PatternSet([r"(?P<a>ab)x(?P=a)", "cde"])
+    assert patterns.regex("abxab") is patterns.full
+    assert patterns.full.search("abxab") is not None
+
+
+def test_short_patterns_are_always_tried() -> None:
+    patterns = PatternSet(["ab", "xyzw"])
+    regex = patterns.regex("zzab")
+    assert regex is not None and regex.search("zzab")
+    assert patterns.regex("nothing") is not None  # "ab" is always a candidate
+    assert PatternSet(["xyzw"]).regex("nothing") is None
+
+
+def test_many_candidates_take_the_full_regex() -> None:
+    """A user agent naming many patterns compiles nothing new (hostile input)."""
+    exclusions = MATCHER.exclusions
+    text = " ".join(["Safari/1", "Firefox/2", " Chrome/3", "Chromium/4", "MSIE 5", "Opera/6"] * 3)
+    text += " Mozilla/5 AppleWebKit/1 Trident/1 Windows NT 1 Android 1 Macintosh; Ubuntu Linux"
+    text += " Intel Mac OS X 1 Gecko KHTML, CriOS/1 iPod compatible x86_64 i686 x64 X11 rv:1"
+    assert len(exclusions.candidates(text.lower())) > 16
+    assert exclusions.regex(text) is exclusions.full
+    crawler_words = " ".join(w for ua in CRAWLERS for w in ua.split()[:1])
+    assert MATCHER.is_crawler(crawler_words) == DETECTOR.is_crawler(crawler_words)
+    assert MATCHER.crawlers.search(crawler_words) == (
+        MATCHER.crawlers.full.search(crawler_words) is not None
+    )
