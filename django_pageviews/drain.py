@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import stats
 from .conf import conf
+from .db_errors import is_data_error
 from .ledger import WRITTEN, batch_states
 from .redis_buffer import (
     Claim,
@@ -35,8 +36,8 @@ from .redis_buffer import (
 )
 from .redis_client import get_client
 from .restore import park_restored
-from .splitting import store
-from .storage import trim_old_rows
+from .splitting import contents, store
+from .storage import trim_old_rows, write_group
 
 logger = logging.getLogger(__name__)
 
@@ -58,29 +59,88 @@ def drain_redis(
     started = time.monotonic()
     park_restored(client)  # a Redis restored from an old snapshot: not drained twice
     retry = failed_claims(client)  # left by drains that met an outage: written first
+    # The first claim of a drain is written alone: during an outage, each drain then
+    # leaves one claim. Once the database took one, claims are grouped while a backlog
+    # lasts (each full claim says there is more).
+    grouping = False
     while time_budget is None or time.monotonic() - started < time_budget:
-        retrying = bool(retry)
-        batch_id = retry.pop(0) if retry else claim(client, conf.BATCH_SIZE)
-        if batch_id is None:
+        retried = len(retry)
+        claims = _take(client, retry, conf.DRAIN_TRANSACTION_SIZE if grouping else 0)
+        retried -= len(retry)
+        if not claims:
             break
         try:
-            state = batch_states([batch_id]).get(batch_id) if retrying else None
-            result.views += write_claim(client, read_claim(client, batch_id), state)
+            states = batch_states(c.batch_id for c in claims[:retried]) if retried else {}
+            result.views += write_claims(client, claims, states)
         except Exception:
-            # The database cannot write now. The claim stays, for the next drain (or
+            # The database cannot write now. The claims stay, for the next drain (or
             # cleanup) to retry; claiming more meanwhile would only move views around.
             result.failed += 1
-            _failed(batch_id)
-            mark_failed(client, batch_id)
+            for c in claims:
+                _failed(c.batch_id)
+                mark_failed(client, c.batch_id)
             break
-        forget_failed(client, batch_id)
-        result.batches += 1
+        for c in claims[:retried]:
+            forget_failed(client, c.batch_id)
+        result.batches += len(claims)
+        grouping = _full(claims[-1])
         if progress is not None:
             progress(result.batches, result.views)
     result.seconds = time.monotonic() - started
     if result.batches:
         record_flush(client, result.views, result.seconds)
     return result
+
+
+def _take(client: object, retry: list[str], size: int) -> list[Claim]:
+    """The claims to write in one transaction: the claims left failed first (taken off
+    ``retry``), then new ones; more than one while they hold under ``size`` records
+    together and each new one is full."""
+    claims: list[Claim] = []
+    records = 0
+    while not claims or records + conf.BATCH_SIZE <= size:
+        batch_id = retry.pop(0) if retry else claim(client, conf.BATCH_SIZE)
+        if batch_id is None:
+            break
+        claims.append(read_claim(client, batch_id))
+        records += len(claims[-1].counts) + len(claims[-1].raw_events)
+        if not retry and not _full(claims[-1]):
+            break  # Redis is empty (for now)
+    return claims
+
+
+def _full(batch: Claim) -> bool:
+    return max(len(batch.counts), len(batch.raw_events)) >= conf.BATCH_SIZE
+
+
+def write_claims(client: object, claims: Sequence[Claim], states: Mapping[str, str]) -> int:
+    """Write claims (skipped if already written) and acknowledge them; the views written.
+    Those not begun before (no ``states``) are written together, in one transaction
+    (storage.write_group); if the database refuses that for its data, one by one, so that
+    splitting.py isolates the record at fault as it would in a claim of its own."""
+    fresh = [c for c in claims if c.batch_id not in states]
+    written = sum(write_claim(client, c, states[c.batch_id]) for c in claims if c.batch_id in states)
+    if len(fresh) == 1:
+        return written + write_claim(client, fresh[0])
+    if not fresh:
+        return written
+    try:
+        views = write_group([contents(c) for c in fresh])
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise  # an outage: every claim stays, to be retried
+        logger.warning(
+            "The database refused a group of %d page-view batches (%s: %.200s); writing "
+            "them one by one.",
+            len(fresh),
+            type(exc).__name__,
+            exc,
+        )
+        return written + sum(write_claim(client, c) for c in fresh)
+    stats.incr(stats.WRITTEN, sum(views))  # committed, whatever the acknowledgements meet
+    for c in fresh:  # a flusher killed before the last leaves claims cleanup acknowledges
+        ack(client, c)
+    return written + sum(views)
 
 
 def write_claim(client: object, batch: Claim, state: str | None = None) -> int:
