@@ -1,0 +1,262 @@
+"""How fast ``drain.drain_redis`` moves buffered views from Redis into the database.
+
+    .venv/bin/python -m bench.drain [--quick]
+
+Redis is filled as the batchers fill it (``producer.build_shipment`` and the ``ship``
+script, 500 views per shipment): 1,000,000 views over 10,000 pages of one day (quick:
+100,000 over 1,000), once with raw events and once counts-only, each under a key prefix
+of its own, copied (server-side COPY) to the package's keys before every run. Then 1 or 2
+worker processes, forked and released together, each run
+``drain_redis(None)`` until Redis is empty; the time is from their release to the last
+one's return. Every run checks that the database holds every view (the daily totals sum
+to the number shipped, one raw row per view when raw rows are on) and that Redis holds no
+view, claim or raw event any more.
+
+Databases: PostgreSQL (BENCH_POSTGRES_URL), SQLite (a temporary file, reset from a
+migrated copy before each run) and MariaDB/MySQL (BENCH_MYSQL_URL, default
+``mysql://root@127.0.0.1:3306/bench``); the package's tables are emptied before each
+run. One long-lived runner process per database takes the runs in turn, repetition by
+repetition, so that the repetitions of every case are interleaved. The quick run drains
+PostgreSQL only; SQLite and MariaDB drain fewer views in the full run (their per-view
+cost is what the table compares; the full run must stay within about six minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import PYTHON, ROOT, markdown_table, redis_url, subprocess_env
+from bench.report import Section, spread
+
+MYSQL_URL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/bench")
+SHIPMENT = 500  # views per ship script call, as the batchers send them at most
+REPEATS = 3
+TARGETS = {"postgresql": ">= 100,000 views/s raw, >= 300,000 counts-only"}
+
+
+@dataclass(frozen=True)
+class Size:
+    views: int
+    pages: int
+
+
+FULL = {"postgresql": Size(1_000_000, 10_000)}
+FULL_OTHERS = Size(200_000, 10_000)  # SQLite and MariaDB, within the run's budget
+QUICK = {"postgresql": Size(100_000, 1_000)}
+CASES = [(raw, workers) for raw in (True, False) for workers in (1, 2)]
+
+
+def run(quick: bool) -> Section:
+    started = time.monotonic()
+    redis = redis_url()  # a private server, unless BENCH_REDIS_URL names one to empty
+    vendors = {"postgresql": os.environ.get("BENCH_POSTGRES_URL", "")}
+    if not quick:
+        vendors["sqlite"] = "sqlite"
+        vendors["mysql"] = MYSQL_URL
+    sizes = {v: (QUICK if quick else FULL).get(v, FULL_OTHERS) for v in vendors}
+    fill_seconds = {}
+    for size in sorted(set(sizes.values()), key=lambda s: s.views):
+        for raw in (True, False):
+            fill_seconds[(size, raw)] = _fill(_template(size, raw), size, raw)
+    with tempfile.TemporaryDirectory(prefix="pageviews-drain-") as tmp:
+        runners = {v: _Runner(v, url, tmp, redis) for v, url in vendors.items()}
+        results: dict[tuple[str, bool, int], list[dict[str, Any]]] = {}
+        try:
+            for _ in range(REPEATS):
+                for vendor, runner in runners.items():
+                    size = sizes[vendor]
+                    for raw, workers in CASES:
+                        command = {
+                            "raw": raw,
+                            "workers": workers,
+                            "template": _template(size, raw),
+                            "views": size.views,
+                        }
+                        result = runner.ask(command)
+                        results.setdefault((vendor, raw, workers), []).append(result)
+                        print(f"drain {vendor} {command} -> {result}", file=sys.stderr)
+        finally:
+            for runner in runners.values():
+                runner.close()
+    return _section(results, sizes, fill_seconds, time.monotonic() - started)
+
+
+def _template(size: Size, raw: bool) -> str:
+    """The key prefix of the filled buffer that a run of ``size`` copies."""
+    return f"bench-{size.views}-{size.pages}-{'raw' if raw else 'counts'}"
+
+
+def _fill(prefix: str, size: Size, raw: bool) -> float:
+    env = subprocess_env(
+        BENCH_TRACKING="redis",
+        PAGEVIEW_KEY_PREFIX=json.dumps(prefix),
+        PAGEVIEW_STORE_RAW=json.dumps(raw),
+    )
+    done = subprocess.run(
+        [PYTHON, "-m", "bench.drain", "--fill", str(size.views), str(size.pages)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise SystemExit(f"filling Redis failed:\n{done.stderr}")
+    seconds: float = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    return seconds
+
+
+class _Runner:
+    """A process configured for one database that runs the drains it is sent."""
+
+    def __init__(self, vendor: str, url: str, tmp: str, redis: str) -> None:
+        if vendor == "sqlite":
+            url = f"sqlite:///{tmp}/drain.sqlite3"
+        elif vendor == "postgresql" and not url:
+            from bench.common import POSTGRES_URL
+
+            url = POSTGRES_URL
+        env = subprocess_env(BENCH_TRACKING="redis", BENCH_DATABASE_URL=url)
+        self.vendor = vendor
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "bench.drain", "--runner"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"the {self.vendor} drain runner died (see its output above)")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def _section(
+    results: dict[tuple[str, bool, int], list[dict[str, Any]]],
+    sizes: dict[str, Size],
+    fill_seconds: dict[tuple[Size, bool], float],
+    seconds: float,
+) -> Section:
+    names = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MariaDB"}
+    rows = []
+    headline = []
+    for (vendor, raw, workers), runs in results.items():
+        rates = [r["views"] / r["seconds"] for r in runs]
+        ok = all(r["ok"] for r in runs)
+        size = sizes[vendor]
+        rows.append(
+            [
+                names[vendor],
+                "on" if raw else "off",
+                str(workers),
+                f"{size.views:,} / {size.pages:,}",
+                spread(rates),
+                spread([rate / workers for rate in rates]),
+                spread([r["cpu"] / r["views"] * 1e6 for r in runs], 1),
+                "yes" if ok else "NO: " + "; ".join(r["problem"] for r in runs if not r["ok"]),
+            ]
+        )
+        if workers == 1:
+            target = (
+                (" (target >= 100,000)" if raw else " (target >= 300,000)")
+                if vendor == "postgresql"
+                else ""
+            )
+            what = "raw rows" if raw else "counts only"
+            headline.append(
+                f"drain, {names[vendor]}, {what}, 1 worker: {spread(rates)} views/s{target}"
+            )
+    headers = [
+        "database",
+        "raw rows",
+        "workers",
+        "views / pages",
+        "views/s, median (min-max)",
+        "views/s per worker",
+        "worker CPU us/view",
+        "every view in the DB",
+    ]
+    fills = ", ".join(
+        f"{s.views:,} views {'with' if raw else 'without'} raw events {t:.1f} s"
+        for (s, raw), t in fill_seconds.items()
+    )
+    body = (
+        markdown_table(headers, rows)
+        + "\n\n"
+        + f"{REPEATS} interleaved repetitions of each case; PAGEVIEW_BATCH_SIZE "
+        "100 (the default), PAGEVIEW_DRAIN_TRANSACTION_SIZE at its default. Time: from "
+        "the workers' release to the last one's return; worker CPU is the drain "
+        "processes' own (user + system), not the database server's. Redis filled as "
+        f"the batchers fill it ({SHIPMENT} views per ship script call; {fills}), then "
+        f"copied into the drained database before each run. Whole scenario: {seconds:.0f} s."
+    )
+    return Section(title="Drain rate", body=body, headline=headline)
+
+
+# --- In the subprocesses -------------------------------------------------------------
+
+
+def fill(views: int, pages: int) -> dict[str, float]:
+    """Fill the (template) Redis database as the batchers do; its time."""
+    import django
+
+    django.setup()
+    from collections import Counter
+
+    from bench.common import realistic_event
+    from django_pageviews.producer import build_shipment
+    from django_pageviews.redis_buffer import Keys
+    from django_pageviews.redis_client import get_client
+    from django_pageviews.redis_scripts import ship
+
+    client = get_client()
+    for key in client.scan_iter(Keys.current().prefix + "*", count=1000):
+        client.unlink(key)
+    now = time.time()
+    started = time.perf_counter()
+    for start in range(0, views, SHIPMENT):
+        events = [realistic_event(i % pages, now) for i in range(start, start + SHIPMENT)]
+        keys, args = build_shipment(events, Counter()).script_args()
+        ship(keys=keys, args=args, client=client)
+    return {"seconds": time.perf_counter() - started}
+
+
+def runner() -> None:
+    """Run the drains read from stdin (one JSON command a line), one JSON result a line."""
+    import django
+
+    django.setup()
+    from bench.drain_runner import Runner
+
+    drains = Runner()
+    for line in sys.stdin:
+        print(json.dumps(drains.run(json.loads(line))), flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--fill"]:
+        print(json.dumps(fill(int(sys.argv[2]), int(sys.argv[3]))))
+    elif sys.argv[1:] == ["--runner"]:
+        runner()
+    else:
+        section = run(quick="--quick" in sys.argv[1:])
+        print(f"## {section.title}\n\n{section.body}\n")
+        print("\n".join(section.headline))
