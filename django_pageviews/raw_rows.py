@@ -110,8 +110,13 @@ def insert_raw_rows(
     names = ", ".join(qn(c) for c in COLUMNS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Django's cursor wrapper hides psycopg's copy(): the driver's own cursor has it.
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            # Django's cursor wrapper hides psycopg's copy(): the driver's own cursor has
+            # it, and the errors it raises are made Django's (a DataError for a refused
+            # value, as the INSERT would raise) as the wrapper would.
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(row)
             return
