@@ -118,12 +118,11 @@ def write_claims(client: object, claims: Sequence[Claim], states: Mapping[str, s
     Those not begun before (no ``states``) are written together, in one transaction
     (storage.write_group); if the database refuses that for its data, one by one, so that
     splitting.py isolates the record at fault as it would in a claim of its own."""
+    begun = [c for c in claims if c.batch_id in states]
+    written = sum(write_claim(client, c, states[c.batch_id]) for c in begun)
     fresh = [c for c in claims if c.batch_id not in states]
-    written = sum(write_claim(client, c, states[c.batch_id]) for c in claims if c.batch_id in states)
-    if len(fresh) == 1:
-        return written + write_claim(client, fresh[0])
-    if not fresh:
-        return written
+    if len(fresh) <= 1:
+        return written + sum(write_claim(client, c) for c in fresh)
     try:
         views = write_group([contents(c) for c in fresh])
     except Exception as exc:

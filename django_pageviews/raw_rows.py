@@ -142,7 +142,7 @@ def _rows(
     native_uuid = connections[using].features.has_native_uuid_field
     rows: list[tuple[Any, ...]] = []
     for e in events:
-        moment = _db_datetime(e.timestamp)
+        moment: Any = _db_datetime(e.timestamp)
         event_id: Any = e.event_id
         if adapt:
             moment = ops.adapt_datetimefield_value(moment)

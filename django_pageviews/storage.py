@@ -125,9 +125,8 @@ def _write(batches: Sequence[Contents], using: str, replacing_invalid: bool) -> 
     net: Counter[DayTarget] = Counter()
     for p in prepared:
         net.update(p.totals)
-    totals = {k: n for k, n in net.items() if n > 0}
     withdrawn = Counter({k: -n for k, n in net.items() if n < 0})
-    totals, overflow = cap_new_urls(totals, using)
+    totals, overflow = cap_new_urls({k: n for k, n in net.items() if n > 0}, using)
     skipped: Counter[tuple[date, str]] = Counter(overflow)
     for b in batches:
         skipped.update(b.skipped or {})

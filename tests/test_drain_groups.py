@@ -16,7 +16,7 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import override_settings
 
-from django_pageviews import drain, redis_aside, storage
+from django_pageviews import drain, redis_aside, redis_buffer, storage, upsert
 from django_pageviews.drain import cleanup, drain_redis
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, ProcessedBatch
@@ -114,7 +114,7 @@ def test_stopped_between_the_commit_and_the_acknowledgements(
 ) -> None:
     ship_views(40)
     acks = 0
-    ack = drain.ack
+    ack = redis_buffer.ack
 
     def dies_at_the_second_ack_of_the_group(client: Any, claim: Any) -> bool:
         nonlocal acks
@@ -140,7 +140,7 @@ def test_stopped_inside_the_group_transaction(
     redis_url: str, groups: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ship_views(40)
-    upsert_skipped = storage.upsert_skipped
+    upsert_skipped = upsert.upsert_skipped
     calls = 0
 
     def dies_in_the_group(rows: Any, using: str) -> None:
