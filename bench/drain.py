@@ -24,6 +24,7 @@ cost is what the table compares; the full run must stay within about six minutes
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -171,6 +172,7 @@ def _section(
                 spread(rates),
                 spread([rate / workers for rate in rates]),
                 spread([r["cpu"] / r["views"] * 1e6 for r in runs], 1),
+                _server_cpu(runs),
                 "yes" if ok else "NO: " + "; ".join(r["problem"] for r in runs if not r["ok"]),
             ]
         )
@@ -192,6 +194,7 @@ def _section(
         "views/s, median (min-max)",
         "views/s per worker",
         "worker CPU us/view",
+        "PostgreSQL server CPU us/view",
         "every view in the DB",
     ]
     fills = ", ".join(
@@ -204,11 +207,17 @@ def _section(
         + f"{REPEATS} interleaved repetitions of each case; PAGEVIEW_BATCH_SIZE "
         "100 (the default), PAGEVIEW_DRAIN_TRANSACTION_SIZE at its default. Time: from "
         "the workers' release to the last one's return; worker CPU is the drain "
-        "processes' own (user + system), not the database server's. Redis filled as "
+        "processes' own (user + system); PostgreSQL server CPU is that of their "
+        "connections' server processes (read from /proc). Redis filled as "
         f"the batchers fill it ({SHIPMENT} views per ship script call; {fills}), then "
         f"copied into the drained database before each run. Whole scenario: {seconds:.0f} s."
     )
     return Section(title="Drain rate", body=body, headline=headline)
+
+
+def _server_cpu(runs: list[dict[str, Any]]) -> str:
+    values = [r["server_cpu"] / r["views"] * 1e6 for r in runs]
+    return "-" if any(math.isnan(v) for v in values) else spread(values, 1)
 
 
 # --- In the subprocesses -------------------------------------------------------------

@@ -4,6 +4,7 @@ up): reset the database and Redis, release 1 or 2 forked workers, check the outc
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import time
 from pathlib import Path
@@ -39,12 +40,13 @@ class Runner:
         self._reset_database()
         self._reset_redis(command["template"])
         with override_settings(PAGEVIEW_STORE_RAW=command["raw"]):
-            seconds, drained, cpu = _drain(command["workers"])
+            seconds, drained, cpu, server = _drain(command["workers"])
             problem = self._problem(command["views"], command["raw"], drained)
         return {
             "seconds": seconds,
             "views": command["views"],
             "cpu": cpu,
+            "server_cpu": server,
             "ok": not problem,
             "problem": problem,
         }
@@ -104,9 +106,10 @@ class Runner:
         return "; ".join(problems)
 
 
-def _drain(workers: int) -> tuple[float, int, float]:
+def _drain(workers: int) -> tuple[float, int, float, float]:
     """Fork ``workers`` drains, release them together: the seconds until the last one
-    returned, the views they wrote, and the CPU seconds they used."""
+    returned, the views they wrote, the CPU seconds they used, and those of their
+    PostgreSQL server processes (NaN elsewhere)."""
     connections.close_all()  # each worker opens its own
     ready = CONTEXT.Barrier(workers + 1)
     results = CONTEXT.Queue()
@@ -119,9 +122,10 @@ def _drain(workers: int) -> tuple[float, int, float]:
     for p in processes:
         p.join()
     return (
-        max(end for end, _, _ in done) - started,
-        sum(views for _, views, _ in done),
-        sum(cpu for _, _, cpu in done),
+        max(d[0] for d in done) - started,
+        sum(d[1] for d in done),
+        sum(d[2] for d in done),
+        sum(d[3] for d in done),
     )
 
 
@@ -131,9 +135,29 @@ def _worker(ready: Any, results: Any) -> None:
 
     connection.ensure_connection()
     get_client().ping()
+    backend = _backend()
     ready.wait()
-    cpu = time.process_time()
+    cpu, server = time.process_time(), _cpu_seconds(backend)
     result = drain_redis(None)
     end = time.perf_counter()
-    results.put((end, result.views, time.process_time() - cpu))
+    server = _cpu_seconds(backend) - server
+    results.put((end, result.views, time.process_time() - cpu, server))
     connections.close_all()
+
+
+def _backend() -> Path | None:
+    """The /proc stat file of this connection's PostgreSQL server process, if it runs on
+    this machine (its CPU time is the database's share of the drain); else None."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+    return stat if stat.exists() else None
+
+
+def _cpu_seconds(stat: Path | None) -> float:
+    if stat is None:
+        return float("nan")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

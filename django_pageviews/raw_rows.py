@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from functools import lru_cache
 from typing import Any
@@ -121,8 +121,14 @@ def insert_raw_rows(
                     copy.write_row(row)
             return
         insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            cursor.executemany(insert, rows[start : start + ROWS_PER_STATEMENT])
+        chunk: list[tuple[Any, ...]] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) == ROWS_PER_STATEMENT:
+                cursor.executemany(insert, chunk)
+                chunk = []
+        if chunk:
+            cursor.executemany(insert, chunk)
 
 
 def _rows(
@@ -130,34 +136,34 @@ def _rows(
     resolved: dict[Target, Resolved],
     adapt: bool,
     using: str,
-) -> list[tuple[Any, ...]]:
-    """Row tuples in COLUMNS order. ``adapt``: values as Django's backend would send them
-    (the timestamp as its text, the event id as the column stores it); else as psycopg
-    takes them for COPY."""
+) -> Iterator[tuple[Any, ...]]:
+    """Row tuples in COLUMNS order, made as they are sent: the database takes in the rows
+    already sent (on the other core) while the next ones are made. ``adapt``: values as
+    Django's backend would send them (the timestamp as its text, the event id as the
+    column stores it); else as psycopg takes them for COPY."""
     parts: dict[Target, tuple[int | None, str | None, str, str | None]] = {}
     for target in {e.target for e in events}:
         content_type_id, object_id = resolved[target]
         parts[target] = (content_type_id, object_id or None, target.url, target.view_name or None)
     ops = connections[using].ops
     native_uuid = connections[using].features.has_native_uuid_field
-    rows: list[tuple[Any, ...]] = []
+    zone = None if settings.USE_TZ else timezone.get_default_timezone()
     for e in events:
-        moment: Any = _db_datetime(e.timestamp)
+        moment: Any = dt.datetime.fromtimestamp(e.timestamp, tz=dt.UTC)
+        if zone is not None:  # as Django stores a moment without USE_TZ: naive local time
+            moment = timezone.make_naive(moment, zone)
         event_id: Any = e.event_id
         if adapt:
             moment = ops.adapt_datetimefield_value(moment)
             event_id = _column_value(event_id, native_uuid)
-        rows.append(
-            (
-                *parts[e.target],
-                _ip_value(e.ip_address),
-                e.user_agent,
-                moment,
-                event_id,
-                e.visitor_hash,
-            )
+        yield (
+            *parts[e.target],
+            _ip_value(e.ip_address),
+            e.user_agent,
+            moment,
+            event_id,
+            e.visitor_hash,
         )
-    return rows
 
 
 def _column_value(event_id: str, native_uuid: bool) -> Any:
@@ -179,8 +185,3 @@ def _ip_value(ip: str | None) -> str | None:
         with suppress(ValidationError):  # the field sends one it cannot clean as it is
             return clean_ipv6_address(ip)
     return ip
-
-
-def _db_datetime(timestamp: float) -> dt.datetime:
-    aware = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
-    return aware if settings.USE_TZ else timezone.make_naive(aware)
