@@ -65,20 +65,23 @@ def drain_redis(
     grouping = False
     while time_budget is None or time.monotonic() - started < time_budget:
         retried = len(retry)
-        claims = _take(client, retry, conf.DRAIN_TRANSACTION_SIZE if grouping else 0)
-        retried -= len(retry)
-        if not claims:
-            break
+        taken: list[str] = []
         try:
+            claims = _take(client, retry, conf.DRAIN_TRANSACTION_SIZE if grouping else 0, taken)
+            if not claims:
+                break
+            retried -= len(retry)
             states = batch_states(c.batch_id for c in claims[:retried]) if retried else {}
             result.views += write_claims(client, claims, states)
         except Exception:
+            if not taken:
+                raise  # claiming failed: nothing is held
             # The database cannot write now. The claims stay, for the next drain (or
             # cleanup) to retry; claiming more meanwhile would only move views around.
             result.failed += 1
-            for c in claims:
-                _failed(c.batch_id)
-                mark_failed(client, c.batch_id)
+            for batch_id in taken:
+                _failed(batch_id)
+                mark_failed(client, batch_id)
             break
         for c in claims[:retried]:
             forget_failed(client, c.batch_id)
@@ -92,16 +95,17 @@ def drain_redis(
     return result
 
 
-def _take(client: object, retry: list[str], size: int) -> list[Claim]:
+def _take(client: object, retry: list[str], size: int, taken: list[str]) -> list[Claim]:
     """The claims to write in one transaction: the claims left failed first (taken off
     ``retry``), then new ones; more than one while they hold under ``size`` records
-    together and each new one is full."""
+    together and each new one is full. Each id goes to ``taken`` as soon as it is held."""
     claims: list[Claim] = []
     records = 0
     while not claims or records + conf.BATCH_SIZE <= size:
         batch_id = retry.pop(0) if retry else claim(client, conf.BATCH_SIZE)
         if batch_id is None:
             break
+        taken.append(batch_id)
         claims.append(read_claim(client, batch_id))
         records += len(claims[-1].counts) + len(claims[-1].raw_events)
         if not retry and not _full(claims[-1]):
