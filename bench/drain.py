@@ -4,8 +4,9 @@
 
 Redis is filled as the batchers fill it (``producer.build_shipment`` and the ``ship``
 script, 500 views per shipment): 1,000,000 views over 10,000 pages of one day (quick:
-100,000 over 1,000), once with raw events and once counts-only, each under a key prefix
-of its own, copied (server-side COPY) to the package's keys before every run. Then 1 or 2
+100,000 over 1,000), with raw events, under a key prefix of its own (and a copy without
+the raw events for the counts-only runs), copied (server-side COPY) to the package's keys
+before every run. Then 1 or 2
 worker processes, forked and released together, each run
 ``drain_redis(None)`` until Redis is empty; the time is from their release to the last
 one's return. Every run checks that the database holds every view (the daily totals sum
@@ -38,6 +39,7 @@ from bench.report import Section, spread
 
 MYSQL_URL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/bench")
 SHIPMENT = 500  # views per ship script call, as the batchers send them at most
+FILLERS = 2  # processes shipping side by side while Redis is filled
 REPEATS = 3
 TARGETS = {"postgresql": ">= 100,000 views/s raw, >= 300,000 counts-only"}
 
@@ -62,10 +64,10 @@ def run(quick: bool) -> Section:
         vendors["sqlite"] = "sqlite"
         vendors["mysql"] = MYSQL_URL
     sizes = {v: (QUICK if quick else FULL).get(v, FULL_OTHERS) for v in vendors}
-    fill_seconds = {}
-    for size in sorted(set(sizes.values()), key=lambda s: s.views):
-        for raw in (True, False):
-            fill_seconds[(size, raw)] = _fill(_template(size, raw), size, raw)
+    if os.environ.get("BENCH_DRAIN_VIEWS"):  # a smaller run, to try the scenario out
+        views = int(os.environ["BENCH_DRAIN_VIEWS"])
+        sizes = {v: Size(views, max(views // 100, 1)) for v in vendors}
+    fill_seconds = {size: _fill(size, redis) for size in set(sizes.values())}
     with tempfile.TemporaryDirectory(prefix="pageviews-drain-") as tmp:
         runners = {v: _Runner(v, url, tmp, redis) for v, url in vendors.items()}
         results: dict[tuple[str, bool, int], list[dict[str, Any]]] = {}
@@ -94,22 +96,44 @@ def _template(size: Size, raw: bool) -> str:
     return f"bench-{size.views}-{size.pages}-{'raw' if raw else 'counts'}"
 
 
-def _fill(prefix: str, size: Size, raw: bool) -> float:
+def _fill(size: Size, redis: str) -> float:
+    """Fill the templates of ``size``: with raw events by FILLERS processes shipping side by
+    side, then counts-only as a copy of it without the raw events (the batchers' counts do
+    not depend on PAGEVIEW_STORE_RAW). The seconds the filling took."""
+    import redis as redis_py
+
+    client = redis_py.Redis.from_url(redis, decode_responses=True)
+    raw, counts = "{" + _template(size, True) + "}:", "{" + _template(size, False) + "}:"
+    for prefix in (raw, counts):
+        for key in client.scan_iter(prefix + "*", count=1000):
+            client.unlink(key)
     env = subprocess_env(
-        BENCH_TRACKING="redis",
-        PAGEVIEW_KEY_PREFIX=json.dumps(prefix),
-        PAGEVIEW_STORE_RAW=json.dumps(raw),
+        BENCH_TRACKING="redis", PAGEVIEW_KEY_PREFIX=json.dumps(_template(size, True))
     )
-    done = subprocess.run(
-        [PYTHON, "-m", "bench.drain", "--fill", str(size.views), str(size.pages)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        raise SystemExit(f"filling Redis failed:\n{done.stderr}")
-    seconds: float = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    share = -(-size.views // FILLERS // SHIPMENT) * SHIPMENT
+    started = time.perf_counter()
+    fillers = [
+        subprocess.Popen(
+            [PYTHON, "-m", "bench.drain", "--fill", str(start), str(min(start + share, size.views))]
+            + [str(size.pages)],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for start in range(0, size.views, share)
+    ]
+    for filler in fillers:
+        _, err = filler.communicate()
+        if filler.returncode:
+            raise SystemExit(f"filling Redis failed:\n{err}")
+    seconds = time.perf_counter() - started
+    with client.pipeline(transaction=False) as pipe:
+        for key in client.scan_iter(raw + "*", count=1000):
+            if key != raw + "events":
+                pipe.copy(key, counts + key[len(raw) :], replace=True)
+        pipe.execute()
+    client.close()
     return seconds
 
 
@@ -153,7 +177,7 @@ class _Runner:
 def _section(
     results: dict[tuple[str, bool, int], list[dict[str, Any]]],
     sizes: dict[str, Size],
-    fill_seconds: dict[tuple[Size, bool], float],
+    fill_seconds: dict[Size, float],
     seconds: float,
 ) -> Section:
     names = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MariaDB"}
@@ -197,10 +221,7 @@ def _section(
         "PostgreSQL server CPU us/view",
         "every view in the DB",
     ]
-    fills = ", ".join(
-        f"{s.views:,} views {'with' if raw else 'without'} raw events {t:.1f} s"
-        for (s, raw), t in fill_seconds.items()
-    )
+    fills = ", ".join(f"{s.views:,} views in {t:.1f} s" for s, t in fill_seconds.items())
     body = (
         markdown_table(headers, rows)
         + "\n\n"
@@ -209,8 +230,9 @@ def _section(
         "the workers' release to the last one's return; worker CPU is the drain "
         "processes' own (user + system); PostgreSQL server CPU is that of their "
         "connections' server processes (read from /proc). Redis filled as "
-        f"the batchers fill it ({SHIPMENT} views per ship script call; {fills}), then "
-        f"copied into the drained database before each run. Whole scenario: {seconds:.0f} s."
+        f"the batchers fill it ({SHIPMENT} views per ship script call, {FILLERS} processes; "
+        f"{fills}), then copied to the drained keys before each run. Whole scenario: "
+        f"{seconds:.0f} s."
     )
     return Section(title="Drain rate", body=body, headline=headline)
 
@@ -223,8 +245,8 @@ def _server_cpu(runs: list[dict[str, Any]]) -> str:
 # --- In the subprocesses -------------------------------------------------------------
 
 
-def fill(views: int, pages: int) -> dict[str, float]:
-    """Fill the (template) Redis database as the batchers do; its time."""
+def fill(start: int, stop: int, pages: int) -> None:
+    """Ship views ``start`` to ``stop`` as the batchers do, under the configured prefix."""
     import django
 
     django.setup()
@@ -232,20 +254,16 @@ def fill(views: int, pages: int) -> dict[str, float]:
 
     from bench.common import realistic_event
     from django_pageviews.producer import build_shipment
-    from django_pageviews.redis_buffer import Keys
     from django_pageviews.redis_client import get_client
     from django_pageviews.redis_scripts import ship
 
     client = get_client()
-    for key in client.scan_iter(Keys.current().prefix + "*", count=1000):
-        client.unlink(key)
     now = time.time()
-    started = time.perf_counter()
-    for start in range(0, views, SHIPMENT):
-        events = [realistic_event(i % pages, now) for i in range(start, start + SHIPMENT)]
+    for first in range(start, stop, SHIPMENT):
+        views = range(first, min(first + SHIPMENT, stop))
+        events = [realistic_event(i % pages, now) for i in views]
         keys, args = build_shipment(events, Counter()).script_args()
         ship(keys=keys, args=args, client=client)
-    return {"seconds": time.perf_counter() - started}
 
 
 def runner() -> None:
@@ -262,7 +280,7 @@ def runner() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--fill"]:
-        print(json.dumps(fill(int(sys.argv[2]), int(sys.argv[3]))))
+        fill(*(int(n) for n in sys.argv[2:5]))
     elif sys.argv[1:] == ["--runner"]:
         runner()
     else:
