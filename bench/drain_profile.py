@@ -1,13 +1,16 @@
 """Where the drain's time goes, per view: one ``drain_redis(None)`` of a filled Redis under
-cProfile, its time split by stage (claim, read, decode, ...), then the top functions.
+cProfile (counting the drain process's CPU time), split by stage (claim, read, decode,
+...), then the top functions.
 
     BENCH_DATABASE_URL=postgres://... .venv/bin/python -m bench.drain_profile [VIEWS] > out.txt
 
 Run from the repository root with Django's settings as bench/settings.py takes them
 (PAGEVIEW_STORE_RAW, PAGEVIEW_BATCH_SIZE, ...). The drain is timed twice: without the
-profiler (the honest per-view figure) and under it (the split, inflated by cProfile's own
-cost per call, so compare stages with each other, not with the plain figure). What a
-stage's functions wait for (the database server, Redis) is counted in the stage.
+profiler (the honest per-view figure: wall time, and the drain process's CPU time; the
+difference is mostly waiting for the database server and Redis) and under it (the split,
+inflated by cProfile's own cost per call, so compare stages with each other). The split
+counts CPU time, not wall time: on a shared machine, other processes' load would land on
+whichever function happened to run.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ STAGES = [
     ("URL cap (queries)", "url_cap.py", "cap_new_urls"),
     ("resolve targets", "resolve.py", "resolve_targets"),
     ("raw rows: build model instances", "storage.py", "_raw_rows"),
-    ("raw rows: bulk_create (SQL build + send)", "query.py", "bulk_create"),
+    ("bulk_create: raw rows (before), batch ids (after)", "query.py", "bulk_create"),
     ("raw rows: COPY / executemany", "raw_rows.py", "insert_raw_rows"),
     ("daily totals upsert", "upsert.py", "upsert_rollups"),
     ("skipped upsert", "upsert.py", "upsert_skipped"),
@@ -54,19 +57,19 @@ def main(views: int, pages: int) -> str:
     from django_pageviews.conf import conf
 
     _reset()
-    fill(views, pages)
+    fill(0, views, pages)
     cpu, wall = time.process_time(), time.perf_counter()
     result = drain.drain_redis(None)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     assert result.views == views, result
     _reset()
-    fill(views, pages)
-    profile = cProfile.Profile()
-    profiled = time.perf_counter()
+    fill(0, views, pages)
+    profile = cProfile.Profile(time.process_time)  # CPU: another process's load stays out
+    profiled = time.process_time()
     profile.enable()
     drain.drain_redis(None)
     profile.disable()
-    profiled = time.perf_counter() - profiled
+    profiled = time.process_time() - profiled
     out = io.StringIO()
     out.write(
         f"drain_redis(None) of {views:,} views over {pages:,} pages, {connection.vendor}, "
@@ -74,8 +77,8 @@ def main(views: int, pages: int) -> str:
         f"{result.batches} claims\n"
         f"without profiler: {wall:.2f} s wall = {views / wall:,.0f} views/s, "
         f"{wall / views * 1e6:.1f} us/view wall, {cpu / views * 1e6:.1f} us/view CPU of "
-        f"the drain process\nunder cProfile: {profiled:.2f} s; split by stage "
-        "(us/view under cProfile, what the stage waits for included):\n\n"
+        f"the drain process\nunder cProfile: {profiled:.2f} s of CPU; split by stage "
+        "(CPU us/view of the drain process under cProfile):\n\n"
     )
     stats = pstats.Stats(profile)
     spent: Counter[str] = Counter()
