@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import stats
 from .conf import conf
@@ -117,7 +118,7 @@ def _full(batch: Claim) -> bool:
     return max(len(batch.counts), len(batch.raw_events)) >= conf.BATCH_SIZE
 
 
-def write_claims(client: object, claims: Sequence[Claim], states: Mapping[str, str]) -> int:
+def write_claims(client: Any, claims: Sequence[Claim], states: Mapping[str, str]) -> int:
     """Write claims (skipped if already written) and acknowledge them; the views written.
     Those not begun before (no ``states``) are written together, in one transaction
     (storage.write_group); if the database refuses that for its data, one by one, so that
@@ -141,8 +142,12 @@ def write_claims(client: object, claims: Sequence[Claim], states: Mapping[str, s
         )
         return written + sum(write_claim(client, c) for c in fresh)
     stats.incr(stats.WRITTEN, sum(views))  # committed, whatever the acknowledgements meet
-    for c in fresh:  # a flusher killed before the last leaves claims cleanup acknowledges
-        ack(client, c)
+    # One round trip for the group's acknowledgements; a flusher killed before it leaves
+    # claims whose ids are in the database, which cleanup acknowledges.
+    with client.pipeline(transaction=False) as pipe:
+        for c in fresh:
+            ack(pipe, c)
+        pipe.execute()
     return written + sum(views)
 
 

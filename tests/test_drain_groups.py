@@ -116,20 +116,20 @@ def test_stopped_between_the_commit_and_the_acknowledgements(
     acks = 0
     ack = redis_buffer.ack
 
-    def dies_at_the_second_ack_of_the_group(client: Any, claim: Any) -> bool:
+    def dies_at_the_acknowledgements_of_the_group(client: Any, claim: Any) -> bool:
         nonlocal acks
         acks += 1
-        if acks == 3:  # the first claim's, then the group's first: the flusher dies
+        if acks == 3:  # the first claim's went through; the group's are being sent
             raise Crash
         return ack(client, claim)
 
-    monkeypatch.setattr(drain, "ack", dies_at_the_second_ack_of_the_group)
+    monkeypatch.setattr(drain, "ack", dies_at_the_acknowledgements_of_the_group)
     with pytest.raises(Crash):
         drain_redis(time_budget=None)
     monkeypatch.setattr(drain, "ack", ack)
-    assert (PageView.objects.count(), ProcessedBatch.objects.count(), open_claims()) == (20, 4, 2)
-    result = cleanup(stale_after=0)  # the two claims committed, not acknowledged
-    assert (result.acknowledged, result.replayed, result.failed) == (2, 0, 0)
+    assert (PageView.objects.count(), ProcessedBatch.objects.count(), open_claims()) == (20, 4, 3)
+    result = cleanup(stale_after=0)  # the group's claims: committed, not acknowledged
+    assert (result.acknowledged, result.replayed, result.failed) == (3, 0, 0)
     assert PageView.objects.count() == 20
     assert drain_redis(time_budget=None).batches == 4
     assert (total(), PageView.objects.count(), open_claims()) == (40, 40, 0)
