@@ -234,7 +234,13 @@ def _section(
         f"{fills}), then copied to the drained keys before each run. Whole scenario: "
         f"{seconds:.0f} s."
     )
-    return Section(title="Drain rate", body=body, headline=headline)
+    profiles = ["profiles/drain-before.txt", "profiles/drain-after.txt"]
+    body += (
+        "\n\nWhere a drain's time goes, stage by stage, before and after issue #11: "
+        + " and ".join(f"[{p}]({p})" for p in profiles)
+        + " (`bench/drain_profile.py`)."
+    )
+    return Section(title="Drain rate", body=body, headline=headline, files=profiles)
 
 
 def _server_cpu(runs: list[dict[str, Any]]) -> str:
