@@ -40,6 +40,9 @@ from bench.report import Section, spread
 MYSQL_URL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/bench")
 SHIPMENT = 500  # views per ship script call, as the batchers send them at most
 FILLERS = 2  # processes shipping side by side while Redis is filled
+# A busy machine (the other scenarios, or someone's test suite) must not make a run fail on
+# the package's short Redis socket timeout: the claims it leaves would spoil the check.
+REDIS_PATIENCE = {"PAGEVIEW_REDIS_SOCKET_TIMEOUT": "10"}
 REPEATS = 3
 TARGETS = {"postgresql": ">= 100,000 views/s raw, >= 300,000 counts-only"}
 
@@ -107,9 +110,8 @@ def _fill(size: Size, redis: str) -> float:
     for prefix in (raw, counts):
         for key in client.scan_iter(prefix + "*", count=1000):
             client.unlink(key)
-    env = subprocess_env(
-        BENCH_TRACKING="redis", PAGEVIEW_KEY_PREFIX=json.dumps(_template(size, True))
-    )
+    prefix = json.dumps(_template(size, True))
+    env = subprocess_env(BENCH_TRACKING="redis", PAGEVIEW_KEY_PREFIX=prefix, **REDIS_PATIENCE)
     share = -(-size.views // FILLERS // SHIPMENT) * SHIPMENT
     started = time.perf_counter()
     fillers = [
@@ -147,7 +149,7 @@ class _Runner:
             from bench.common import POSTGRES_URL
 
             url = POSTGRES_URL
-        env = subprocess_env(BENCH_TRACKING="redis", BENCH_DATABASE_URL=url)
+        env = subprocess_env(BENCH_TRACKING="redis", BENCH_DATABASE_URL=url, **REDIS_PATIENCE)
         self.vendor = vendor
         self.process = subprocess.Popen(
             [PYTHON, "-m", "bench.drain", "--runner"],
