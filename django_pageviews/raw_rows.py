@@ -147,16 +147,20 @@ def _rows(
     for target in {e.target for e in events}:
         content_type_id, object_id = resolved[target]
         parts[target] = (content_type_id, object_id or None, target.url, target.view_name or None)
-    ops = connections[using].ops
-    native_uuid = connections[using].features.has_native_uuid_field
-    zone = None if settings.USE_TZ else timezone.get_default_timezone()
+    connection = connections[using]
+    native_uuid = connection.features.has_native_uuid_field
+    # As Django stores a moment: in the connection's zone (UTC) with USE_TZ, else the
+    # site's local time; as text (naive) outside PostgreSQL.
+    naive = adapt or not settings.USE_TZ
+    zone = connection.timezone if settings.USE_TZ else timezone.get_default_timezone()
+    fromtimestamp = dt.datetime.fromtimestamp
     for e in events:
-        moment: Any = dt.datetime.fromtimestamp(e.timestamp, tz=dt.UTC)
-        if zone is not None:  # as Django stores a moment without USE_TZ: naive local time
-            moment = timezone.make_naive(moment, zone)
+        moment: Any = fromtimestamp(e.timestamp, tz=zone)
         event_id: Any = e.event_id
+        if naive:
+            moment = moment.replace(tzinfo=None)
         if adapt:
-            moment = ops.adapt_datetimefield_value(moment)
+            moment = str(moment)
             event_id = _column_value(event_id, native_uuid)
         yield (
             *parts[e.target],
