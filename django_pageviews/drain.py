@@ -10,6 +10,12 @@ stays, however many times it fails, and nothing is set aside for it. The next dr
 writes it first and claims nothing new until it could: however long the outage, each
 drain that runs into it leaves at most the one claim it was writing. A batch refused for
 its data is written in parts around the record at fault (splitting.py).
+
+While a backlog lasts, several claims are written in one transaction (up to
+PAGEVIEW_DRAIN_TRANSACTION_SIZE records), each under its own batch id, and acknowledged
+together after the commit: a flusher killed in between leaves claims whose ids are in the
+database, which cleanup acknowledges one by one. A group refused for its data is written
+again claim by claim, through the same splitting as a claim alone.
 """
 
 from __future__ import annotations

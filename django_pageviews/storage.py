@@ -6,6 +6,10 @@ and changes nothing. Nothing a view names can fail its batch: an object that can
 found (a field the model lacks, a value the field cannot hold) is counted by URL and view
 name, and a raw event already stored (a shipment delivered twice) is skipped, with the
 view it carries taken off the daily totals.
+
+Several batches can share one transaction (``write_group``, the drain's backlog), each
+under its own id: one commit, one duplicate query, one upsert of the daily totals for
+them all. Raw rows go in bulk (raw_rows.py).
 """
 
 from __future__ import annotations
