@@ -58,6 +58,9 @@ def _is_key_prefix(value: Any) -> bool:
 # One claim moves a batch inside one Redis script (Redis serves nobody else meanwhile)
 # and one transaction writes it: beyond this, batches only make both longer.
 MAX_BATCH_SIZE = 50_000
+# Records one drain transaction writes at most: beyond this, a transaction only holds its
+# locks (and the claims it acknowledges) longer.
+MAX_TRANSACTION_SIZE = 1_000_000
 
 # (setting name without prefix, check id, validator, what a valid value is)
 RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
@@ -93,6 +96,12 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("LOCAL_QUEUE_SIZE", "E021", lambda v: _is_int(v, 1), "an integer >= 1"),
     ("REDIS_FALLBACK", "E022", lambda v: v in ("spill", "drop"), "'spill' or 'drop'"),
     ("FLUSH_TIME_BUDGET", "E023", _is_positive_number, "a number of seconds > 0"),
+    (
+        "DRAIN_TRANSACTION_SIZE",
+        "E037",
+        lambda v: _is_int(v, 0) and v <= MAX_TRANSACTION_SIZE,
+        f"an integer 0-{MAX_TRANSACTION_SIZE} (0: one claim per transaction)",
+    ),
     ("EARLY_FLUSH_THRESHOLD", "E024", lambda v: _is_int(v, 0), "an integer >= 0 (0 disables)"),
     ("EARLY_FLUSH_INTERVAL", "E025", _is_positive_number, "a number of seconds > 0"),
     ("PROCESSED_BATCH_RETENTION_DAYS", "E026", lambda v: _is_int(v, 1), "an integer >= 1"),

@@ -90,6 +90,9 @@ class PageViewSettings:
     LOCAL_QUEUE_SIZE = _Setting[int](50_000)  # events waiting per process/loop at most
     REDIS_FALLBACK = _Setting[str]("spill")  # "spill" to the database path, or "drop"
     FLUSH_TIME_BUDGET = _Setting[float](50)  # seconds one flush task may drain
+    # Records (raw events and count fields) a drain writes per transaction at most, in
+    # whole claims: a backlog of small claims is written with one commit per group.
+    DRAIN_TRANSACTION_SIZE = _Setting[int](10_000)
     EARLY_FLUSH_THRESHOLD = _Setting[int](10_000)  # pending views that trigger a flush
     EARLY_FLUSH_INTERVAL = _Setting[float](10)  # at most one early flush per interval
     PROCESSED_BATCH_RETENTION_DAYS = _Setting[int](7)

@@ -10,17 +10,25 @@ stays, however many times it fails, and nothing is set aside for it. The next dr
 writes it first and claims nothing new until it could: however long the outage, each
 drain that runs into it leaves at most the one claim it was writing. A batch refused for
 its data is written in parts around the record at fault (splitting.py).
+
+While a backlog lasts, several claims are written in one transaction (up to
+PAGEVIEW_DRAIN_TRANSACTION_SIZE records), each under its own batch id, and acknowledged
+together after the commit: a flusher killed in between leaves claims whose ids are in the
+database, which cleanup acknowledges one by one. A group refused for its data is written
+again claim by claim, through the same splitting as a claim alone.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import stats
 from .conf import conf
+from .db_errors import is_data_error
 from .ledger import WRITTEN, batch_states
 from .redis_buffer import (
     Claim,
@@ -35,8 +43,8 @@ from .redis_buffer import (
 )
 from .redis_client import get_client
 from .restore import park_restored
-from .splitting import store
-from .storage import trim_old_rows
+from .splitting import contents, store
+from .storage import trim_old_rows, write_group
 
 logger = logging.getLogger(__name__)
 
@@ -58,29 +66,95 @@ def drain_redis(
     started = time.monotonic()
     park_restored(client)  # a Redis restored from an old snapshot: not drained twice
     retry = failed_claims(client)  # left by drains that met an outage: written first
+    # The first claim of a drain is written alone: during an outage, each drain then
+    # leaves one claim. Once the database took one, claims are grouped while a backlog
+    # lasts (each full claim says there is more).
+    grouping = False
     while time_budget is None or time.monotonic() - started < time_budget:
-        retrying = bool(retry)
-        batch_id = retry.pop(0) if retry else claim(client, conf.BATCH_SIZE)
-        if batch_id is None:
-            break
+        retried = len(retry)
+        taken: list[str] = []
         try:
-            state = batch_states([batch_id]).get(batch_id) if retrying else None
-            result.views += write_claim(client, read_claim(client, batch_id), state)
+            claims = _take(client, retry, conf.DRAIN_TRANSACTION_SIZE if grouping else 0, taken)
+            if not claims:
+                break
+            retried -= len(retry)
+            states = batch_states(c.batch_id for c in claims[:retried]) if retried else {}
+            result.views += write_claims(client, claims, states)
         except Exception:
-            # The database cannot write now. The claim stays, for the next drain (or
+            if not taken:
+                raise  # claiming failed: nothing is held
+            # The database cannot write now. The claims stay, for the next drain (or
             # cleanup) to retry; claiming more meanwhile would only move views around.
             result.failed += 1
-            _failed(batch_id)
-            mark_failed(client, batch_id)
+            for batch_id in taken:
+                _failed(batch_id)
+                mark_failed(client, batch_id)
             break
-        forget_failed(client, batch_id)
-        result.batches += 1
+        for c in claims[:retried]:
+            forget_failed(client, c.batch_id)
+        result.batches += len(claims)
+        grouping = _full(claims[-1])
         if progress is not None:
             progress(result.batches, result.views)
     result.seconds = time.monotonic() - started
     if result.batches:
         record_flush(client, result.views, result.seconds)
     return result
+
+
+def _take(client: object, retry: list[str], size: int, taken: list[str]) -> list[Claim]:
+    """The claims to write in one transaction: the claims left failed first (taken off
+    ``retry``), then new ones; more than one while they hold under ``size`` records
+    together and each new one is full. Each id goes to ``taken`` as soon as it is held."""
+    claims: list[Claim] = []
+    records = 0
+    while not claims or records + conf.BATCH_SIZE <= size:
+        batch_id = retry.pop(0) if retry else claim(client, conf.BATCH_SIZE)
+        if batch_id is None:
+            break
+        taken.append(batch_id)
+        claims.append(read_claim(client, batch_id))
+        records += len(claims[-1].counts) + len(claims[-1].raw_events)
+        if not retry and not _full(claims[-1]):
+            break  # Redis is empty (for now)
+    return claims
+
+
+def _full(batch: Claim) -> bool:
+    return max(len(batch.counts), len(batch.raw_events)) >= conf.BATCH_SIZE
+
+
+def write_claims(client: Any, claims: Sequence[Claim], states: Mapping[str, str]) -> int:
+    """Write claims (skipped if already written) and acknowledge them; the views written.
+    Those not begun before (no ``states``) are written together, in one transaction
+    (storage.write_group); if the database refuses that for its data, one by one, so that
+    splitting.py isolates the record at fault as it would in a claim of its own."""
+    begun = [c for c in claims if c.batch_id in states]
+    written = sum(write_claim(client, c, states[c.batch_id]) for c in begun)
+    fresh = [c for c in claims if c.batch_id not in states]
+    if len(fresh) <= 1:
+        return written + sum(write_claim(client, c) for c in fresh)
+    try:
+        views = write_group([contents(c) for c in fresh])
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise  # an outage: every claim stays, to be retried
+        logger.warning(
+            "The database refused a group of %d page-view batches (%s: %.200s); writing "
+            "them one by one.",
+            len(fresh),
+            type(exc).__name__,
+            exc,
+        )
+        return written + sum(write_claim(client, c) for c in fresh)
+    stats.incr(stats.WRITTEN, sum(views))  # committed, whatever the acknowledgements meet
+    # One round trip for the group's acknowledgements; a flusher killed before it leaves
+    # claims whose ids are in the database, which cleanup acknowledges.
+    with client.pipeline(transaction=False) as pipe:
+        for c in fresh:
+            ack(pipe, c)
+        pipe.execute()
+    return written + sum(views)
 
 
 def write_claim(client: object, batch: Claim, state: str | None = None) -> int:

@@ -35,7 +35,7 @@ from .ledger import (
 )
 from .redis_aside import park
 from .redis_buffer import Claim
-from .storage import write_once
+from .storage import Contents, write_once
 from .wire import RawEvent, decode_event, parse_count_field, parse_skipped_field
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,20 @@ class _Writer:
 def _write(batch: Claim, replacing_invalid: bool) -> int | None:
     """Write one batch (or part) in one transaction; None if its id was written before.
     Records that cannot be read are counted as invalid in the same transaction."""
+    read = contents(batch)
+    return write_once(
+        batch.batch_id,
+        read.events,
+        read.totals,
+        read.skipped,
+        replacing_invalid=replacing_invalid,
+        claim_mark=batch.mark,
+    )
+
+
+def contents(batch: Claim) -> Contents:
+    """What ``batch`` holds, read; a record that cannot be read is counted as invalid
+    (with the batch: the caller writes it in the batch's transaction)."""
     totals: Counter[tuple[date, Target]] = Counter()
     skipped: Counter[tuple[date, str]] = Counter()
     for field, n in batch.counts.items():
@@ -165,14 +179,7 @@ def _write(batch: Claim, replacing_invalid: bool) -> int | None:
             events.append(decode_event(raw))
         except (ValueError, TypeError):
             skipped[(current_day(), stats.SKIP_INVALID)] += _unreadable(describe((), [raw]))
-    return write_once(
-        batch.batch_id,
-        events,
-        totals,
-        skipped,
-        replacing_invalid=replacing_invalid,
-        claim_mark=batch.mark,
-    )
+    return Contents(batch.batch_id, events, totals, skipped, batch.mark)
 
 
 def _is_view_count(field: str) -> bool:

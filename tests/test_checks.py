@@ -133,6 +133,11 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("FLUSH_TIME_BUDGET", "50"),
     ("FLUSH_TIME_BUDGET", None),
     ("FLUSH_TIME_BUDGET", float("nan")),
+    ("DRAIN_TRANSACTION_SIZE", -1),
+    ("DRAIN_TRANSACTION_SIZE", 1_000_001),
+    ("DRAIN_TRANSACTION_SIZE", 5000.0),
+    ("DRAIN_TRANSACTION_SIZE", True),
+    ("DRAIN_TRANSACTION_SIZE", None),
     ("EARLY_FLUSH_THRESHOLD", -1),
     ("EARLY_FLUSH_THRESHOLD", 10.5),
     ("EARLY_FLUSH_THRESHOLD", 10_000.0),
@@ -212,6 +217,8 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("REDIS_FALLBACK", "spill"),
     ("FLUSH_TIME_BUDGET", 0.5),
     ("FLUSH_TIME_BUDGET", 300),
+    ("DRAIN_TRANSACTION_SIZE", 0),
+    ("DRAIN_TRANSACTION_SIZE", 1_000_000),
     ("EARLY_FLUSH_THRESHOLD", 0),
     ("EARLY_FLUSH_THRESHOLD", 1),
     ("EARLY_FLUSH_THRESHOLD", 10**9),
@@ -238,7 +245,9 @@ RULE_IDS = [
     *(f"E{i:03d}" for i in range(1, 13)),
     "E036",  # MAX_BUFFER_AGE, next to MAX_BUFFER_SIZE
     *(f"E{i:03d}" for i in range(14, 20)),
-    *(f"E{i:03d}" for i in range(21, 28)),
+    *(f"E{i:03d}" for i in range(21, 24)),
+    "E037",  # DRAIN_TRANSACTION_SIZE, next to FLUSH_TIME_BUDGET
+    *(f"E{i:03d}" for i in range(24, 28)),
     "E035",  # ANONYMIZE_IP, next to the other privacy settings
     "E028",
     "E029",

@@ -1,0 +1,297 @@
+"""How fast ``drain.drain_redis`` moves buffered views from Redis into the database.
+
+    .venv/bin/python -m bench.drain [--quick]
+
+Redis is filled as the batchers fill it (``producer.build_shipment`` and the ``ship``
+script, 500 views per shipment): 1,000,000 views over 10,000 pages of one day (quick:
+100,000 over 1,000), with raw events, under a key prefix of its own (and a copy without
+the raw events for the counts-only runs), copied (server-side COPY) to the package's keys
+before every run. Then 1 or 2
+worker processes, forked and released together, each run
+``drain_redis(None)`` until Redis is empty; the time is from their release to the last
+one's return. Every run checks that the database holds every view (the daily totals sum
+to the number shipped, one raw row per view when raw rows are on) and that Redis holds no
+view, claim or raw event any more.
+
+Databases: PostgreSQL (BENCH_POSTGRES_URL), SQLite (a temporary file, reset from a
+migrated copy before each run) and MariaDB/MySQL (BENCH_MYSQL_URL, default
+``mysql://root@127.0.0.1:3306/bench``); the package's tables are emptied before each
+run. One long-lived runner process per database takes the runs in turn, repetition by
+repetition, so that the repetitions of every case are interleaved. The quick run drains
+PostgreSQL only; SQLite and MariaDB drain fewer views in the full run (their per-view
+cost is what the table compares; the full run must stay within about six minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import PYTHON, ROOT, markdown_table, redis_url, subprocess_env
+from bench.report import Section, spread
+
+MYSQL_URL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/bench")
+SHIPMENT = 500  # views per ship script call, as the batchers send them at most
+FILLERS = 2  # processes shipping side by side while Redis is filled
+# A busy machine (the other scenarios, or someone's test suite) must not make a run fail on
+# the package's short Redis socket timeout: the claims it leaves would spoil the check.
+REDIS_PATIENCE = {"PAGEVIEW_REDIS_SOCKET_TIMEOUT": "10"}
+REPEATS = 3
+TARGETS = {"postgresql": ">= 100,000 views/s raw, >= 300,000 counts-only"}
+
+
+@dataclass(frozen=True)
+class Size:
+    views: int
+    pages: int
+
+
+FULL = {"postgresql": Size(1_000_000, 10_000)}
+FULL_OTHERS = Size(200_000, 10_000)  # SQLite and MariaDB, within the run's budget
+QUICK = {"postgresql": Size(100_000, 1_000)}
+CASES = [(raw, workers) for raw in (True, False) for workers in (1, 2)]
+
+
+def run(quick: bool) -> Section:
+    started = time.monotonic()
+    redis = redis_url()  # a private server, unless BENCH_REDIS_URL names one to empty
+    vendors = {"postgresql": os.environ.get("BENCH_POSTGRES_URL", "")}
+    if not quick:
+        vendors["sqlite"] = "sqlite"
+        vendors["mysql"] = MYSQL_URL
+    sizes = {v: (QUICK if quick else FULL).get(v, FULL_OTHERS) for v in vendors}
+    if os.environ.get("BENCH_DRAIN_VIEWS"):  # a smaller run, to try the scenario out
+        views = int(os.environ["BENCH_DRAIN_VIEWS"])
+        sizes = {v: Size(views, max(views // 100, 1)) for v in vendors}
+    fill_seconds = {size: _fill(size, redis) for size in set(sizes.values())}
+    with tempfile.TemporaryDirectory(prefix="pageviews-drain-") as tmp:
+        runners = {v: _Runner(v, url, tmp, redis) for v, url in vendors.items()}
+        results: dict[tuple[str, bool, int], list[dict[str, Any]]] = {}
+        try:
+            for _ in range(REPEATS):
+                for vendor, runner in runners.items():
+                    size = sizes[vendor]
+                    for raw, workers in CASES:
+                        command = {
+                            "raw": raw,
+                            "workers": workers,
+                            "template": _template(size, raw),
+                            "views": size.views,
+                        }
+                        result = runner.ask(command)
+                        results.setdefault((vendor, raw, workers), []).append(result)
+                        print(f"drain {vendor} {command} -> {result}", file=sys.stderr)
+        finally:
+            for runner in runners.values():
+                runner.close()
+    return _section(results, sizes, fill_seconds, time.monotonic() - started)
+
+
+def _template(size: Size, raw: bool) -> str:
+    """The key prefix of the filled buffer that a run of ``size`` copies."""
+    return f"bench-{size.views}-{size.pages}-{'raw' if raw else 'counts'}"
+
+
+def _fill(size: Size, redis: str) -> float:
+    """Fill the templates of ``size``: with raw events by FILLERS processes shipping side by
+    side, then counts-only as a copy of it without the raw events (the batchers' counts do
+    not depend on PAGEVIEW_STORE_RAW). The seconds the filling took."""
+    import redis as redis_py
+
+    client = redis_py.Redis.from_url(redis, decode_responses=True)
+    raw, counts = "{" + _template(size, True) + "}:", "{" + _template(size, False) + "}:"
+    for prefix in (raw, counts):
+        for key in client.scan_iter(prefix + "*", count=1000):
+            client.unlink(key)
+    prefix = json.dumps(_template(size, True))
+    env = subprocess_env(BENCH_TRACKING="redis", PAGEVIEW_KEY_PREFIX=prefix, **REDIS_PATIENCE)
+    share = -(-size.views // FILLERS // SHIPMENT) * SHIPMENT
+    started = time.perf_counter()
+    fillers = [
+        subprocess.Popen(
+            [PYTHON, "-m", "bench.drain", "--fill", str(start), str(min(start + share, size.views))]
+            + [str(size.pages)],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for start in range(0, size.views, share)
+    ]
+    for filler in fillers:
+        _, err = filler.communicate()
+        if filler.returncode:
+            raise SystemExit(f"filling Redis failed:\n{err}")
+    seconds = time.perf_counter() - started
+    with client.pipeline(transaction=False) as pipe:
+        for key in client.scan_iter(raw + "*", count=1000):
+            if key != raw + "events":
+                pipe.copy(key, counts + key[len(raw) :], replace=True)
+        pipe.execute()
+    client.close()
+    return seconds
+
+
+class _Runner:
+    """A process configured for one database that runs the drains it is sent."""
+
+    def __init__(self, vendor: str, url: str, tmp: str, redis: str) -> None:
+        if vendor == "sqlite":
+            url = f"sqlite:///{tmp}/drain.sqlite3"
+        elif vendor == "postgresql" and not url:
+            from bench.common import POSTGRES_URL
+
+            url = POSTGRES_URL
+        env = subprocess_env(BENCH_TRACKING="redis", BENCH_DATABASE_URL=url, **REDIS_PATIENCE)
+        self.vendor = vendor
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "bench.drain", "--runner"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"the {self.vendor} drain runner died (see its output above)")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def _section(
+    results: dict[tuple[str, bool, int], list[dict[str, Any]]],
+    sizes: dict[str, Size],
+    fill_seconds: dict[Size, float],
+    seconds: float,
+) -> Section:
+    names = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MariaDB"}
+    rows = []
+    headline = []
+    for (vendor, raw, workers), runs in results.items():
+        rates = [r["views"] / r["seconds"] for r in runs]
+        ok = all(r["ok"] for r in runs)
+        size = sizes[vendor]
+        rows.append(
+            [
+                names[vendor],
+                "on" if raw else "off",
+                str(workers),
+                f"{size.views:,} / {size.pages:,}",
+                spread(rates),
+                spread([rate / workers for rate in rates]),
+                spread([r["cpu"] / r["views"] * 1e6 for r in runs], 1),
+                _server_cpu(runs),
+                "yes" if ok else "NO: " + "; ".join(r["problem"] for r in runs if not r["ok"]),
+            ]
+        )
+        if workers == 1:
+            target = (
+                (" (target >= 100,000)" if raw else " (target >= 300,000)")
+                if vendor == "postgresql"
+                else ""
+            )
+            what = "raw rows" if raw else "counts only"
+            headline.append(
+                f"drain, {names[vendor]}, {what}, 1 worker: {spread(rates)} views/s{target}"
+            )
+    headers = [
+        "database",
+        "raw rows",
+        "workers",
+        "views / pages",
+        "views/s, median (min-max)",
+        "views/s per worker",
+        "worker CPU us/view",
+        "PostgreSQL server CPU us/view",
+        "every view in the DB",
+    ]
+    fills = ", ".join(f"{s.views:,} views in {t:.1f} s" for s, t in fill_seconds.items())
+    body = (
+        markdown_table(headers, rows)
+        + "\n\n"
+        + f"{REPEATS} interleaved repetitions of each case; PAGEVIEW_BATCH_SIZE "
+        "100 (the default), PAGEVIEW_DRAIN_TRANSACTION_SIZE at its default. Time: from "
+        "the workers' release to the last one's return; worker CPU is the drain "
+        "processes' own (user + system); PostgreSQL server CPU is that of their "
+        "connections' server processes (read from /proc). Redis filled as "
+        f"the batchers fill it ({SHIPMENT} views per ship script call, {FILLERS} processes; "
+        f"{fills}), then copied to the drained keys before each run. Whole scenario: "
+        f"{seconds:.0f} s."
+    )
+    profiles = ["profiles/drain-before.txt", "profiles/drain-after.txt"]
+    body += (
+        "\n\nWhere a drain's time goes, stage by stage, before and after issue #11: "
+        + " and ".join(f"[{p}]({p})" for p in profiles)
+        + " (`bench/drain_profile.py`)."
+    )
+    return Section(title="Drain rate", body=body, headline=headline, files=profiles)
+
+
+def _server_cpu(runs: list[dict[str, Any]]) -> str:
+    values = [r["server_cpu"] / r["views"] * 1e6 for r in runs]
+    return "-" if any(math.isnan(v) for v in values) else spread(values, 1)
+
+
+# --- In the subprocesses -------------------------------------------------------------
+
+
+def fill(start: int, stop: int, pages: int) -> None:
+    """Ship views ``start`` to ``stop`` as the batchers do, under the configured prefix."""
+    import django
+
+    django.setup()
+    from collections import Counter
+
+    from bench.common import realistic_event
+    from django_pageviews.producer import build_shipment
+    from django_pageviews.redis_client import get_client
+    from django_pageviews.redis_scripts import ship
+
+    client = get_client()
+    now = time.time()
+    for first in range(start, stop, SHIPMENT):
+        views = range(first, min(first + SHIPMENT, stop))
+        events = [realistic_event(i % pages, now) for i in views]
+        keys, args = build_shipment(events, Counter()).script_args()
+        ship(keys=keys, args=args, client=client)
+
+
+def runner() -> None:
+    """Run the drains read from stdin (one JSON command a line), one JSON result a line."""
+    import django
+
+    django.setup()
+    from bench.drain_runner import Runner
+
+    drains = Runner()
+    for line in sys.stdin:
+        print(json.dumps(drains.run(json.loads(line))), flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--fill"]:
+        fill(*(int(n) for n in sys.argv[2:5]))
+    elif sys.argv[1:] == ["--runner"]:
+        runner()
+    else:
+        section = run(quick="--quick" in sys.argv[1:])
+        print(f"## {section.title}\n\n{section.body}\n")
+        print("\n".join(section.headline))

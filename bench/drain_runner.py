@@ -1,0 +1,163 @@
+"""The drains of bench/drain.py, in a process configured for one database (Django set
+up): reset the database and Redis, release 1 or 2 forked workers, check the outcome."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from django.apps import apps
+from django.core.management import call_command
+from django.db import connection, connections
+from django.test import override_settings
+
+from django_pageviews.models import PageView, PageViewDaily
+from django_pageviews.redis_buffer import Keys
+
+CONTEXT = multiprocessing.get_context("fork")
+
+
+class Runner:
+    def __init__(self) -> None:
+        import redis
+
+        from bench.common import redis_url
+
+        call_command("migrate", verbosity=0)
+        self.redis = redis.Redis.from_url(redis_url(), decode_responses=True)
+        self.sqlite_copy: Path | None = None
+        if connection.vendor == "sqlite":  # each run starts from this migrated copy
+            name = Path(str(connection.settings_dict["NAME"]))
+            connection.close()
+            self.sqlite_copy = name.with_suffix(".migrated")
+            shutil.copyfile(name, self.sqlite_copy)
+
+    def run(self, command: dict[str, Any]) -> dict[str, Any]:
+        self._reset_database()
+        self._reset_redis(command["template"])
+        with override_settings(PAGEVIEW_STORE_RAW=command["raw"]):
+            seconds, drained, cpu, server = _drain(command["workers"])
+            problem = self._problem(command["views"], command["raw"], drained)
+        return {
+            "seconds": seconds,
+            "views": command["views"],
+            "cpu": cpu,
+            "server_cpu": server,
+            "ok": not problem,
+            "problem": problem,
+        }
+
+    def _reset_database(self) -> None:
+        tables = [m._meta.db_table for m in apps.get_app_config("django_pageviews").get_models()]
+        if self.sqlite_copy is not None:
+            connection.close()
+            name = Path(str(connection.settings_dict["NAME"]))
+            for leftover in (
+                name.with_name(name.name + "-journal"),
+                name.with_name(name.name + "-wal"),
+            ):
+                leftover.unlink(missing_ok=True)
+            shutil.copyfile(self.sqlite_copy, name)
+            return
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"TRUNCATE {', '.join(qn(t) for t in tables)} RESTART IDENTITY")
+            else:
+                for table in tables:
+                    cursor.execute(f"TRUNCATE TABLE {qn(table)}")
+        connections.close_all()
+
+    def _reset_redis(self, template: str) -> None:
+        """The package's keys as the batchers left them in the template (COPY, server-side)."""
+        ours = Keys.current().prefix
+        source = "{" + template + "}:"
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in self.redis.scan_iter(ours + "*", count=1000):
+                pipe.unlink(key)
+            for key in self.redis.scan_iter(source + "*", count=1000):
+                pipe.copy(key, ours + key[len(source) :], replace=True)
+            pipe.execute()
+
+    def _problem(self, views: int, raw: bool, drained: int) -> str:
+        """What the database or Redis lacks or still holds; "" when every view is there."""
+        daily = sum(PageViewDaily.objects.values_list("views", flat=True))
+        rows = PageView.objects.count()
+        keys = Keys.current()
+        left = (
+            self.redis.hlen(keys.pending),
+            self.redis.llen(keys.events),
+            self.redis.zcard(keys.claims),
+        )
+        problems = []
+        if daily != views or drained != views:
+            problems.append(
+                f"{daily:,} views in the daily totals, {drained:,} drained of {views:,}"
+            )
+        if rows != (views if raw else 0):
+            problems.append(f"{rows:,} raw rows")
+        if any(left):
+            problems.append(f"left in Redis (count fields, raw events, claims): {left}")
+        connections.close_all()
+        return "; ".join(problems)
+
+
+def _drain(workers: int) -> tuple[float, int, float, float]:
+    """Fork ``workers`` drains, release them together: the seconds until the last one
+    returned, the views they wrote, the CPU seconds they used, and those of their
+    PostgreSQL server processes (NaN elsewhere)."""
+    connections.close_all()  # each worker opens its own
+    ready = CONTEXT.Barrier(workers + 1)
+    results = CONTEXT.Queue()
+    processes = [CONTEXT.Process(target=_worker, args=(ready, results)) for _ in range(workers)]
+    for p in processes:
+        p.start()
+    ready.wait()
+    started = time.perf_counter()
+    done = [results.get(timeout=600) for _ in processes]
+    for p in processes:
+        p.join()
+    return (
+        max(d[0] for d in done) - started,
+        sum(d[1] for d in done),
+        sum(d[2] for d in done),
+        sum(d[3] for d in done),
+    )
+
+
+def _worker(ready: Any, results: Any) -> None:
+    from django_pageviews.drain import drain_redis
+    from django_pageviews.redis_client import get_client
+
+    connection.ensure_connection()
+    get_client().ping()
+    backend = _backend()
+    ready.wait()
+    cpu, server = time.process_time(), _cpu_seconds(backend)
+    result = drain_redis(None)
+    end = time.perf_counter()
+    server = _cpu_seconds(backend) - server
+    results.put((end, result.views, time.process_time() - cpu, server))
+    connections.close_all()
+
+
+def _backend() -> Path | None:
+    """The /proc stat file of this connection's PostgreSQL server process, if it runs on
+    this machine (its CPU time is the database's share of the drain); else None."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+    return stat if stat.exists() else None
+
+
+def _cpu_seconds(stat: Path | None) -> float:
+    if stat is None:
+        return float("nan")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
