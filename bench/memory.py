@@ -1,0 +1,147 @@
+"""RSS of a web process and of a drain worker over a million views: flat after warm-up.
+
+A web process (bench/webproc.py: Django ASGI requests through PageViewMiddleware on a
+uvloop loop, without the HTTP server, whose memory is not the package's) takes VIEWS
+views from a realistic mix of visitors, the throttle at its default, in-process
+(its writer thread writes to PostgreSQL) and then on the Redis path, while a drain
+worker (``drain_redis`` in a loop, a beat every second) writes them to PostgreSQL. Each
+process reports its RSS every VIEWS/100 views. Whatever a process keeps per view
+(throttle table, caches, buffers) shows as growth after the warm-up, here the first
+quarter of the views (the throttle table is bounded at 200,000 entries and fills then).
+One run per process: RSS is a level read 100 times along the run, not a rate to repeat.
+A quick run ends inside the in-process warm-up (the throttle table still filling): only a
+full run says whether memory is flat.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from bench.common import POSTGRES_URL, fmt, markdown_table, subprocess_env
+from bench.report import Section
+from bench.webproc import Child
+
+VIEWS = {False: 1_000_000, True: 100_000}
+SECONDS = {False: 140.0, True: 4.0}  # per web process: what is not served by then is not
+SAMPLES = 100  # RSS readings asked per process (the table shows about ROWS of them)
+ROWS = 10
+WARM_UP = 0.25
+FLAT_MB = 2.0  # below this, or 3 %, growth is noise (allocator arenas, GC timing)
+THROTTLE_SECONDS = "20"  # the package's default (bench.settings sets 0 for load tests)
+
+
+def _env(mode: str) -> dict[str, str]:
+    return subprocess_env(
+        BENCH_DATABASE_URL=POSTGRES_URL,
+        BENCH_TRACKING=mode,
+        PAGEVIEW_THROTTLE_SECONDS=THROTTLE_SECONDS,
+    )
+
+
+def reset(mode: str) -> None:
+    from bench.common import flush_redis, redis_client
+
+    Child("reset", _env(mode), "--views", "0").finish(120)
+    client = redis_client()
+    flush_redis(client)
+    client.close()
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    views, seconds = VIEWS[quick], SECONDS[quick]
+    every = views // SAMPLES
+    args = ["--views", str(views), "--seconds", str(seconds), "--every", str(every)]
+    runs: dict[str, Any] = {}
+    reset("inprocess")
+    web = Child("web", _env("inprocess"), *args)
+    done = web.finish()
+    runs["web, in-process"] = (web.samples(), done)
+    reset("redis")
+    worker = Child("drain", _env("redis"), "--views", str(views), "--every", str(every))
+    try:
+        web = Child("web", _env("redis"), *args)
+        done = web.finish()
+        runs["web, Redis path"] = (web.samples(), done)
+        shipped = done["stats"].get("shipped", 0)
+        drained = worker.wait_for("drained", lambda n: n >= shipped, seconds + 60)
+    finally:
+        worker.stop()
+    last = worker.last("drained") or {"drained": 0}
+    runs["drain worker"] = (worker.samples(), {"views": last["drained"], "all": drained})
+    return {"views": views, "every": every, "runs": runs}
+
+
+def growth(samples: list[dict[str, Any]]) -> tuple[float, float, int]:
+    """RSS MB after warm-up, RSS MB at the end, and the views between them."""
+    reached = samples[-1]["views"]
+    warm = next(s for s in samples if s["views"] >= reached * WARM_UP)
+    return warm["rss"] / 2**20, samples[-1]["rss"] / 2**20, reached - warm["views"]
+
+
+def section(result: dict[str, Any]) -> Section:
+    runs = result["runs"]
+    names = list(runs)
+    reached = max(runs[name][0][-1]["views"] for name in names)
+    every = max(result["every"], reached // ROWS // result["every"] * result["every"])
+    buckets: dict[int, dict[str, float]] = {}
+    for name in names:
+        for s in runs[name][0]:
+            buckets.setdefault(s["views"] // every * every, {}).setdefault(name, s["rss"] / 2**20)
+    rows = [
+        [fmt(v), *[fmt(buckets[v][n], 1) if n in buckets[v] else "-" for n in names]]
+        for v in sorted(buckets)
+    ]
+    summary, headline = [], []
+    for name in names:
+        samples, done = runs[name]
+        warm, end, span = growth(samples)
+        flat = end - warm < max(FLAT_MB, 0.03 * warm)
+        counters = done.get("stats", {})
+        summary.append(
+            [
+                name,
+                fmt(samples[-1]["views"]),
+                fmt(done.get("served_seconds", samples[-1]["t"]), 1),
+                fmt(warm, 1),
+                fmt(end, 1),
+                f"{end - warm:+.1f}",
+                "flat" if flat else "GROWS",
+                ", ".join(f"{k} {fmt(v)}" for k, v in sorted(counters.items())) or "-",
+            ]
+        )
+        headline.append(
+            f"RSS, {name}: {warm:.1f} -> {end:.1f} MB over {span:,} views after warm-up "
+            f"({'flat' if flat else 'GROWS'}; target: flat)"
+        )
+    body = "\n\n".join(
+        [
+            f"{result['views']:,} views asked of each web process (fewer when its time ran "
+            "out), a realistic mix of visitors, the throttle at its default, PostgreSQL. "
+            "RSS in MB, by views so far (for the worker: views written).",
+            markdown_table(["views", *names], rows),
+            markdown_table(
+                [
+                    "process",
+                    "views",
+                    "seconds",
+                    "RSS after warm-up",
+                    "RSS at end",
+                    "MB",
+                    "verdict",
+                    "counters",
+                ],
+                summary,
+            ),
+            (__doc__ or "").split("\n\n", 1)[1].strip(),
+        ]
+    )
+    return Section("Memory of a web process and a worker", body, headline)
+
+
+def run(quick: bool) -> Section:
+    return section(measure(quick))
+
+
+if __name__ == "__main__":
+    print(run("--quick" in sys.argv).body)

@@ -1,0 +1,290 @@
+"""A web process without the HTTP server, and a drain worker, for bench/memory.py and
+bench/scaling.py: what they measure is the package's memory and CPU, at volumes (a
+million views) and rates (16,700 views/s) that one uvicorn on this machine cannot serve
+in the time a benchmark has.
+
+    python -m bench.webproc web --views N [--rate R] [--every K]
+    python -m bench.webproc drain --views N [--every K]
+
+``web``: on a uvloop event loop, Django ASGI requests (what uvicorn + Django build) of
+``/pages/<n>/`` go through PageViewMiddleware around an async view, as fast as the
+package takes them or at ``--rate`` views/s, from a realistic mix of visitors (5,003
+addresses, 2,003 user agents, 10,000 pages; the (visitor, page) pairs repeat every PAIRS
+views). ``drain``: ``drain_redis`` in a loop (a beat every second) until N views are in
+the database. Both print one JSON line every K views: views so far, RSS, CPU seconds of
+the whole process (every thread), and the counters at the end. Settings: bench.settings
+(BENCH_TRACKING, BENCH_DATABASE_URL, PAGEVIEW_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+VISITORS = 5003  # prime: with PAGES, (visitor, page) pairs are distinct for 50M views
+# Distinct user agents: fewer than the bot check's cache (bots.CACHE_SIZE, 4096), as on a
+# real site where most views come from common browsers; a cyclic walk over more than the
+# cache would miss it on every view, which no real traffic does.
+AGENTS = 2003
+PAGES = 10_000
+YIELD_EVERY = 50  # views between two turns of the event loop (the batcher ships then)
+BEAT = 1.0  # seconds between two drains of an idle worker
+BACKLOG = 20_000  # views waiting in this process beyond which the driver waits
+
+
+def rss_bytes(pid: int | None = None) -> int:
+    status = Path(f"/proc/{pid or 'self'}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time of every live thread of a process, in nanosecond resolution
+    (/proc/<pid>/task/*/schedstat); /proc/<pid>/stat counts in 10 ms ticks."""
+    base = Path(f"/proc/{pid or 'self'}/task")
+    total = 0
+    for task in base.iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            continue  # a thread that just ended
+    return total / 1e9
+
+
+def emit(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def scope(i: int, pairs: int) -> dict[str, Any]:
+    from bench.user_agents import BROWSERS
+
+    k = i % pairs
+    visitor, page = k % VISITORS, k % PAGES
+    agent = f"{BROWSERS[visitor % AGENTS % len(BROWSERS)]} bench/{visitor % AGENTS}"
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/pages/{page}/",
+        "raw_path": f"/pages/{page}/".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"user-agent", agent.encode()),
+            (b"accept", b"text/html"),
+        ],
+        "client": (f"10.{visitor >> 8 & 255}.{visitor & 255}.{k % 200 + 1}", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+def backlog() -> int:
+    """Views this process holds that are not yet in Redis or the database."""
+    from django_pageviews.aio.batcher import _batchers
+    from django_pageviews.buffer import buffer
+
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    return buffer._size() + (len(batcher.queue) if batcher is not None else 0)
+
+
+async def drive(
+    views: int, rate: float | None, seconds: float | None, every: int, pairs: int
+) -> None:
+    from django.core.handlers.asgi import ASGIRequest
+    from django.http import HttpRequest, HttpResponse, HttpResponseBase
+    from django.urls import resolve
+
+    from django_pageviews.aio.lifespan import shutdown
+    from django_pageviews.middleware import PageViewMiddleware
+
+    async def page(request: HttpRequest) -> HttpResponseBase:
+        return HttpResponse("page")
+
+    handler: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = page
+    if os.environ.get("BENCH_TRACKING") != "off":
+        handler = PageViewMiddleware(page)  # type: ignore[assignment]
+    started = time.monotonic()
+    cpu0 = time.process_time()  # every thread, ended ones too (the writer thread)
+
+    def sample(i: int) -> None:
+        t = time.monotonic() - started
+        emit(views=i, rss=rss_bytes(), cpu=time.process_time() - cpu0, t=t)
+
+    for i in range(views):
+        if i % every == 0:
+            sample(i)
+        if seconds is not None and time.monotonic() - started > seconds:
+            views = i
+            break
+        if rate is not None:
+            ahead = started + i / rate - time.monotonic()
+            if ahead > 0.001:
+                await asyncio.sleep(ahead)
+        elif i % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+            while backlog() > BACKLOG:  # the server's capacity: it cannot outrun its writer
+                await asyncio.sleep(0.005)
+        request = ASGIRequest(scope(i, pairs), _EMPTY)
+        request.resolver_match = resolve(request.path_info)
+        await handler(request)
+    served = time.monotonic() - started
+    await shutdown()  # as the lifespan shutdown: ship or write what is held
+    sample(views)
+    emit(done=True, views=views, served_seconds=served, stats=_stats())
+
+
+def drain(views: int, every: int) -> None:
+    from django.db import connection
+
+    from django_pageviews.drain import drain_redis
+
+    with connection.cursor() as cursor:  # the parent reads the CPU of our PostgreSQL backend
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_backend_pid()")
+            emit(backend=cursor.fetchone()[0])
+    started = time.monotonic()
+    cpu0 = time.process_time()
+    done = 0
+    next_sample = 0
+
+    def progress(batches: int, written: int) -> None:
+        nonlocal next_sample
+        if done + written >= next_sample:
+            t = time.monotonic() - started
+            emit(views=done + written, rss=rss_bytes(), cpu=time.process_time() - cpu0, t=t)
+            next_sample += every
+
+    progress(0, 0)
+    while done < views:
+        result = drain_redis(None, progress)
+        done += result.views
+        if result.views == 0:
+            time.sleep(BEAT)  # as beat: the next drain a second later
+        emit(drained=done, cpu=time.process_time() - cpu0)
+    emit(views=done, rss=rss_bytes(), cpu=time.process_time() - cpu0, t=time.monotonic() - started)
+    emit(done=True, views=done, stats=_stats())
+
+
+def reset() -> None:
+    """Migrate the benchmark database and empty the package's tables (nothing else)."""
+    from django.apps import apps
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    tables = [m._meta.db_table for m in apps.get_app_config("django_pageviews").get_models()]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        else:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")
+
+
+def _stats() -> dict[str, int]:
+    from django_pageviews import stats
+
+    return stats.snapshot()
+
+
+class Child:
+    """The parent's end: one ``python -m bench.webproc`` process and the lines it printed."""
+
+    def __init__(self, role: str, env: dict[str, str], *args: str) -> None:
+        from bench.common import PYTHON, ROOT
+
+        command = [PYTHON, "-m", "bench.webproc", role, *args]
+        self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE)
+        self.lines: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(json.loads(line))
+
+    def last(self, key: str) -> dict[str, Any] | None:
+        return next((line for line in reversed(self.lines) if key in line), None)
+
+    def wait_for(self, key: str, test: Callable[[Any], bool], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            line = self.last(key)
+            if line is not None and test(line[key]):
+                return True
+            if self.process.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        return False
+
+    def samples(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines if "rss" in line]
+
+    def finish(self, seconds: float = 600) -> dict[str, Any]:
+        """Wait for the end; its last line (``done``), or an error naming the exit."""
+        code = self.process.wait(timeout=seconds)
+        self._reader.join()
+        done = self.last("done")
+        if code != 0 or done is None:
+            raise RuntimeError(f"bench.webproc {self.process.args[3]} exited with status {code}")
+        return done
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self._reader.join(timeout=5)
+
+
+class _Empty:
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+
+_EMPTY: Any = _Empty()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("role", choices=("web", "drain", "reset"))
+    parser.add_argument("--views", type=int, required=True)
+    parser.add_argument("--rate", type=float)
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--every", type=int, default=10_000)
+    parser.add_argument("--pairs", type=int, default=50_000_000)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+    if args.role == "reset":
+        reset()
+        emit(done=True)
+        return
+    if args.role == "drain":
+        drain(args.views, args.every)
+        return
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(drive(args.views, args.rate, args.seconds, args.every, args.pairs))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
