@@ -102,9 +102,9 @@ def backlog() -> int:
     return buffer._size() + (len(batcher.queue) if batcher is not None else 0)
 
 
-async def drive(
-    views: int, rate: float | None, seconds: float | None, every: int, pairs: int
-) -> None:
+async def drive(views: int, seconds: float | None, every: int, pairs: int, warmup: int) -> None:
+    """``views`` views as fast as they go (at most ``seconds``), sampled every ``every``;
+    with ``warmup``, first that many views, then loads the parent asks for on stdin."""
     from django.core.handlers.asgi import ASGIRequest
     from django.http import HttpRequest, HttpResponse, HttpResponseBase
     from django.urls import resolve
@@ -115,9 +115,48 @@ async def drive(
     async def page(request: HttpRequest) -> HttpResponseBase:
         return HttpResponse("page")
 
-    handler: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = page
+    tracked: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = page
     if os.environ.get("BENCH_TRACKING") != "off":
-        handler = PageViewMiddleware(page)  # type: ignore[assignment]
+        tracked = PageViewMiddleware(page)  # type: ignore[assignment]
+    first = 0
+
+    async def serve(
+        count: int,
+        rate: float | None = None,
+        seconds: float | None = None,
+        sample: Callable[[int], None] | None = None,
+        handler: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = tracked,
+    ) -> int:
+        """``count`` views at ``rate`` (or as fast as they go); how many before
+        ``seconds`` ran out."""
+        nonlocal first
+        began = time.monotonic()
+        for i in range(count):
+            if sample is not None and i % every == 0:
+                sample(i)
+            if seconds is not None and time.monotonic() - began > seconds:
+                count = i
+                break
+            if rate is not None:
+                ahead = began + i / rate - time.monotonic()
+                if ahead > 0.001:
+                    await asyncio.sleep(ahead)
+            elif i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+                # The server's capacity: it cannot outrun its writer (a thread: no event).
+                while backlog() > BACKLOG:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+            request = ASGIRequest(scope(first + i, pairs), _EMPTY)
+            request.resolver_match = resolve(request.path_info)
+            await handler(request)
+        first += count  # the next load's visitors are new: no view is a reload
+        return count
+
+    if warmup:
+        await loads(serve, warmup, page)
+        await shutdown()
+        emit(done=True, stats=_stats())
+        return
     started = time.monotonic()
     cpu0 = time.process_time()  # every thread, ended ones too (the writer thread)
 
@@ -125,27 +164,35 @@ async def drive(
         t = time.monotonic() - started
         emit(views=i, rss=rss_bytes(), cpu=time.process_time() - cpu0, t=t)
 
-    for i in range(views):
-        if i % every == 0:
-            sample(i)
-        if seconds is not None and time.monotonic() - started > seconds:
-            views = i
-            break
-        if rate is not None:
-            ahead = started + i / rate - time.monotonic()
-            if ahead > 0.001:
-                await asyncio.sleep(ahead)
-        elif i % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
-            while backlog() > BACKLOG:  # the server's capacity: it cannot outrun its writer
-                await asyncio.sleep(0.005)
-        request = ASGIRequest(scope(i, pairs), _EMPTY)
-        request.resolver_match = resolve(request.path_info)
-        await handler(request)
+    views = await serve(views, seconds=seconds, sample=sample)
     served = time.monotonic() - started
     await shutdown()  # as the lifespan shutdown: ship or write what is held
     sample(views)
     emit(done=True, views=views, served_seconds=served, stats=_stats())
+
+
+async def loads(serve: Callable[..., Awaitable[int]], warmup: int, untracked: Any) -> None:
+    """Warm up (every user agent seen by the bot check, code imported, clients connected),
+    then run each load the parent asks for: a stdin line "<views/s> <seconds> tracked" or
+    "... untracked". Each answers with its views and this process's CPU seconds, counted
+    until the views it tracked have left the process."""
+    loop = asyncio.get_running_loop()
+    await serve(warmup)
+    while backlog():  # noqa: ASYNC110 (the batcher's queue: no event to wait on)
+        await asyncio.sleep(0.01)
+    emit(warm=_stats())
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        rate, seconds, kind = line.split()
+        handler = {"untracked": untracked}.get(kind)
+        cpu0 = time.process_time()
+        extra = {} if handler is None else {"handler": handler}
+        views = await serve(
+            round(float(rate) * float(seconds)), float(rate), float(seconds), **extra
+        )
+        while backlog():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # a shipment under way: its reply
+        emit(ran=views, cpu=time.process_time() - cpu0, stats=_stats())
 
 
 def drain(views: int, every: int) -> None:
@@ -209,7 +256,9 @@ class Child:
         from bench.common import PYTHON, ROOT
 
         command = [PYTHON, "-m", "bench.webproc", role, *args]
-        self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         self.lines: list[dict[str, Any]] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -232,6 +281,24 @@ class Child:
                 break
             time.sleep(0.05)
         return False
+
+    def ask(self, line: str, seconds: float = 600) -> dict[str, Any]:
+        """One load of a process started with ``--warmup``; its answer."""
+        assert self.process.stdin is not None
+        answered = len([x for x in self.lines if "ran" in x])
+        self.process.stdin.write(line.encode() + b"\n")
+        self.process.stdin.flush()
+        if not self.wait_for(
+            "ran", lambda _: len([x for x in self.lines if "ran" in x]) > answered, seconds
+        ):
+            raise RuntimeError(f"bench.webproc did not answer {line!r}")
+        answer = self.last("ran")
+        assert answer is not None
+        return answer
+
+    def close_input(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
 
     def samples(self) -> list[dict[str, Any]]:
         return [line for line in self.lines if "rss" in line]
@@ -264,10 +331,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("role", choices=("web", "drain", "reset"))
     parser.add_argument("--views", type=int, required=True)
-    parser.add_argument("--rate", type=float)
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--every", type=int, default=10_000)
     parser.add_argument("--pairs", type=int, default=50_000_000)
+    parser.add_argument("--warmup", type=int, default=0, help="views before the measured ones")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
@@ -283,7 +350,7 @@ def main() -> None:
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(drive(args.views, args.rate, args.seconds, args.every, args.pairs))
+        runner.run(drive(args.views, args.seconds, args.every, args.pairs, args.warmup))
 
 
 if __name__ == "__main__":
