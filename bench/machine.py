@@ -65,7 +65,7 @@ def redis_server() -> str:
 
         try:
             with redis.Redis.from_url(url, socket_connect_timeout=3) as client:
-                info = client.info("server")
+                info = {**client.info("server"), **client.info("memory")}
                 return f"{info['redis_version']} ({info.get('mem_allocator', '?')})"
         except redis.RedisError as exc:
             return f"unavailable ({exc})"

@@ -63,8 +63,11 @@ class Facts:
 
 
 def spread(values: Sequence[float], digits: int = 0) -> str:
-    """``median (min-max)`` of repeated measurements, as the tables show them."""
+    """``median (min-max)`` of repeated measurements, as the tables show them (a single
+    measurement, of a quick run, alone)."""
     med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:,.{digits}f}"
     return f"{med:,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
 
 

@@ -82,6 +82,7 @@ def test_clean_commit_and_no_profiles() -> None:
 def test_spread() -> None:
     assert spread([3.0, 1.0, 2.0]) == "2 (1-3)"
     assert spread([1000.0, 1500.0, 1250.0], 1) == "1,250.0 (1,000.0-1,500.0)"
+    assert spread([2.5], 1) == "2.5"
 
 
 FAKES = {
