@@ -255,6 +255,7 @@ class Child:
     def __init__(self, role: str, env: dict[str, str], *args: str) -> None:
         from bench.common import PYTHON, ROOT
 
+        self.role = role
         command = [PYTHON, "-m", "bench.webproc", role, *args]
         self.process = subprocess.Popen(
             command, env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -309,7 +310,7 @@ class Child:
         self._reader.join()
         done = self.last("done")
         if code != 0 or done is None:
-            raise RuntimeError(f"bench.webproc {self.process.args[3]} exited with status {code}")
+            raise RuntimeError(f"bench.webproc {self.role} exited with status {code}")
         return done
 
     def stop(self) -> None:
@@ -354,4 +355,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
