@@ -31,7 +31,7 @@ MODES = {
     "WAL, synchronous FULL": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
     "WAL, synchronous NORMAL": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 }
-SECONDS = {False: 3.0, True: 1.0}
+SECONDS = {False: 3.0, True: 0.6}
 REPEATS = {False: 3, True: 1}
 READ_INTERVAL = 0.005
 # WAL is recommended when its read p99 is at most half DELETE's and it writes no slower

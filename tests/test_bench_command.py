@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from bench import prepare
 from bench.__main__ import SCENARIOS, main
+from bench.common import ROOT
 from bench.report import FAILED, MISSING, OK, Facts, Outcome, Section, render, spread
 
 FACTS = Facts(
@@ -154,6 +157,28 @@ def test_only_runs_the_named_scenarios(fakes: Path) -> None:
     document = out.read_text()
     assert "quick=False" in document
     assert "broken" not in document
+
+
+def test_missing_bench_extra_stops_with_the_command_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(prepare, "missing_bench_extra", lambda: ["ua-parser[regex]>=1.0"])
+    out = tmp_path / "benchmarks.md"
+
+    assert main(["--out", str(out)]) == 2
+
+    err = capsys.readouterr().err
+    assert "the bench extra is not installed (ua-parser[regex]>=1.0)" in err
+    assert '-m pip install -e "' in err and '[bench]"' in err
+    assert not out.exists()
+
+
+def test_bench_extra_is_read_from_pyproject() -> None:
+    """What is missing is among the extra's requirements (all of it or none, in CI or not)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["optional-dependencies"]["bench"]
+
+    assert set(prepare.missing_bench_extra()) <= {r.split(";")[0].strip() for r in declared}
 
 
 def test_only_refuses_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
