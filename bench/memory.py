@@ -19,7 +19,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from bench.common import POSTGRES_URL, fmt, markdown_table, subprocess_env
+from bench.common import (
+    POSTGRES_URL,
+    flush_redis,
+    fmt,
+    markdown_table,
+    redis_client,
+    subprocess_env,
+)
 from bench.report import Section
 from bench.webproc import Child
 from django_pageviews.throttle import MAX_ENTRIES
@@ -43,8 +50,6 @@ def _env(mode: str) -> dict[str, str]:
 
 
 def reset(mode: str) -> None:
-    from bench.common import flush_redis, redis_client
-
     Child("reset", _env(mode), "--views", "0").finish(120)
     client = redis_client()
     flush_redis(client)
@@ -71,7 +76,8 @@ def measure(quick: bool) -> dict[str, Any]:
     finally:
         worker.stop()
     last = worker.last("drained") or {"drained": 0}
-    runs["drain worker"] = (worker.samples(), {"views": last["drained"], "all": drained})
+    written = {"written": last["drained"], "left in Redis when stopped": shipped - last["drained"]}
+    runs["drain worker"] = (worker.samples(), {"stats": written, "all": drained})
     return {"views": views, "every": every, "runs": runs}
 
 
