@@ -36,7 +36,7 @@ def _run(*args: str) -> str:
         done = subprocess.run(args, capture_output=True, text=True, timeout=10, cwd=ROOT)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unavailable ({exc.__class__.__name__})"
-    return (done.stdout + done.stderr).strip()
+    return (done.stdout + done.stderr).rstrip()  # porcelain lines start with a space
 
 
 def commit() -> tuple[str, bool]:
@@ -44,9 +44,13 @@ def commit() -> tuple[str, bool]:
     head = _run("git", "rev-parse", "--short", "HEAD")
     if not re.fullmatch(r"[0-9a-f]{4,40}", head):
         return "unknown (not a git checkout)", False
-    status = _run("git", "status", "--porcelain", "--untracked-files=normal")
-    changed = [line[3:] for line in status.splitlines() if len(line) > 3]
-    return head, any(not path.startswith(OUTPUTS) for path in changed)
+    return head, dirty(_run("git", "status", "--porcelain", "--untracked-files=normal"))
+
+
+def dirty(porcelain: str) -> bool:
+    """Whether ``git status --porcelain`` shows a change outside the command's outputs."""
+    changed = [line[3:] for line in porcelain.splitlines() if len(line) > 3]
+    return any(not path.startswith(OUTPUTS) for path in changed)
 
 
 def _package(name: str) -> str:

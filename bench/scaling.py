@@ -35,6 +35,7 @@ SECONDS = {False: 6.0, True: 0.8}
 REPEATS = {False: 3, True: 1}
 THROTTLE_SECONDS = "20"  # the package's default
 WARMUP = 2_500  # views first: every user agent seen (webproc.AGENTS), clients connected
+STALL = 60.0  # seconds without a view written before the worker is declared stuck
 LINEAR = 1.10  # "linear or better": per-view cost at a rate within 10 % of the rate below
 
 
@@ -58,9 +59,7 @@ def one_rate(
     backend = state["backend"]
     before = (cpu_seconds(worker.process.pid), redis_cpu(client), _backend_cpu(backend))
     load = web.ask(f"{per_minute / 60:.4f} {seconds} tracked")
-    shipped = load["stats"].get("shipped", 0)
-    if not worker.wait_for("drained", lambda n: n >= shipped, 120):
-        raise RuntimeError(f"the worker did not write {shipped:,} views in 120 s")
+    written(worker, load["stats"].get("shipped", 0))
     after = (cpu_seconds(worker.process.pid), redis_cpu(client), _backend_cpu(backend))
     client.close()
     views = load["ran"]
@@ -72,6 +71,17 @@ def one_rate(
         "redis": (after[1] - before[1]) / views,
         "postgres": (after[2] - before[2]) / views,
     }
+
+
+def written(worker: Child, shipped: int) -> None:
+    """Wait until the worker has written ``shipped`` views, however long it takes while it
+    makes progress (a busy machine drains slowly); fail when it stalls for STALL s."""
+    last = -1
+    while (now := (worker.last("drained") or {"drained": 0})["drained"]) < shipped:
+        if now == last:
+            raise RuntimeError(f"the worker stalled at {now:,} of {shipped:,} views")
+        last = now
+        worker.wait_for("drained", lambda n: n >= shipped, STALL)
 
 
 def _backend_cpu(pid: int | None) -> float:
@@ -89,9 +99,7 @@ def measure(quick: bool) -> dict[int, list[dict[str, float]]]:
     try:
         if not web.wait_for("warm", lambda _: True, 120):
             raise RuntimeError("the web process did not warm up")
-        warm = (web.last("warm") or {"warm": {}})["warm"].get("shipped", 0)
-        if not worker.wait_for("drained", lambda n: n >= warm, 120):
-            raise RuntimeError("the worker did not write the warm-up views")
+        written(worker, (web.last("warm") or {"warm": {}})["warm"].get("shipped", 0))
         started = worker.last("backend")
         off = web.ask(f"{BASELINE_PER_MINUTE / 60:.4f} {seconds} untracked")
         state: dict[str, Any] = {

@@ -208,13 +208,17 @@ def drain(views: int, every: int) -> None:
     cpu0 = time.process_time()
     done = 0
     next_sample = 0
+    last_said = time.monotonic()
 
     def progress(batches: int, written: int) -> None:
-        nonlocal next_sample
+        nonlocal next_sample, last_said
         if done + written >= next_sample:
             t = time.monotonic() - started
             emit(views=done + written, rss=rss_bytes(), cpu=time.process_time() - cpu0, t=t)
             next_sample += every
+        if time.monotonic() - last_said >= 1.0:  # a long drain says how far it got
+            last_said = time.monotonic()
+            emit(drained=done + written, cpu=time.process_time() - cpu0)
 
     progress(0, 0)
     while done < views:

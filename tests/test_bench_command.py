@@ -16,6 +16,7 @@ import pytest
 from bench import prepare
 from bench.__main__ import SCENARIOS, main
 from bench.common import ROOT
+from bench.machine import dirty
 from bench.report import FAILED, MISSING, OK, Facts, Outcome, Section, render, spread
 
 FACTS = Facts(
@@ -80,6 +81,13 @@ def test_clean_commit_and_no_profiles() -> None:
     assert "python -m bench`" in document  # the full command, not --quick
     assert "None were saved in this run." in document
     assert "  - (no headline)" in document
+
+
+def test_dirty_ignores_the_command_outputs() -> None:
+    assert not dirty(" M docs/benchmarks.md\n?? docs/profiles/drain.txt\n")
+    assert dirty(" M docs/benchmarks.md\n M bench/memory.py\n")
+    assert dirty("?? bench/new_scenario.py\n")
+    assert not dirty("")
 
 
 def test_spread() -> None:
