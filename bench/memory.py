@@ -27,8 +27,8 @@ from bench.common import (
     redis_client,
     subprocess_env,
 )
+from bench.procs import Child
 from bench.report import Section
-from bench.webproc import Child
 from django_pageviews.throttle import MAX_ENTRIES
 
 VIEWS = {False: 1_000_000, True: 100_000}

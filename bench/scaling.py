@@ -26,8 +26,8 @@ from bench.common import (
     redis_client,
     subprocess_env,
 )
+from bench.procs import Child, cpu_seconds
 from bench.report import Section, spread
-from bench.webproc import Child, cpu_seconds
 
 PER_MINUTE = (1_000, 10_000, 100_000, 1_000_000)
 BASELINE_PER_MINUTE = 100_000
