@@ -28,10 +28,10 @@ from django.db import (
     transaction,
 )
 from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import stats
+from . import totals as key_totals
 from .conf import conf
 from .events import PageViewEvent, Target, local_day
 from .ledger import INVALID_SUFFIX, forget_invalid
@@ -110,7 +110,9 @@ def write_once(
                 PageView.objects.using(using).bulk_create(
                     _raw_rows(events, resolved), batch_size=RAW_INSERT_BATCH
                 )
-            upsert_rollups(_rollup_rows(totals, resolved), using)
+            rollups = _rollup_rows(totals, resolved)
+            upsert_rollups(rollups, using)
+            key_totals.add(rollups, using)  # the same views by key (reads, totals.py)
             _withdraw(withdrawn, resolved, using)
             upsert_skipped([(day, reason, n) for (day, reason), n in skipped.items()], using)
     except IntegrityError:
@@ -171,9 +173,12 @@ def _withdraw(withdrawn: Counter[DayTarget], resolved: dict[Target, Resolved], u
     for (day, target), n in sorted(withdrawn.items()):
         content_type_id, object_id = resolved[target]
         key = target_hash(content_type_id, object_id, target.url, target.view_name)
-        PageViewDaily.objects.using(using).filter(day=day, target_hash=key).update(
-            views=Greatest(F("views") - n, 0)
-        )
+        # What the row holds at most (locked; 0 if none), also off its keys (totals.py):
+        # views - n would leave an unsigned column's range on MySQL before GREATEST.
+        if taken := key_totals.withdraw(day, key, n, using):
+            PageViewDaily.objects.using(using).filter(day=day, target_hash=key).update(
+                views=F("views") - taken
+            )
 
 
 def target_hash(content_type_id: int | None, object_id: str, url: str, view_name: str) -> str:

@@ -1,0 +1,145 @@
+"""The database's side of a most-viewed list: the top of the key rows (totals.py), exact.
+
+ranking.py merges the database's totals with the views pending in Redis and in this
+process; from the database it needs, at a depth ``d``, the exact totals of some keys and a
+bound on the total of every other key. Neither reads history:
+
+- all time: the first ``d`` rows of ``PageViewTotal`` by views (an index's first entries);
+  any other key has at most the ``d``-th row's views (and, with as many, a later key);
+- a period of up to ``MAX_LIST_DAYS`` days: the threshold algorithm over the days, each a
+  list sorted by an index on ``PageViewKeyDaily``. The first ``d`` rows of every day
+  (one statement) name the keys whose totals are then summed (one statement); a key named
+  by no list has at most the sum, over the days with ``d`` rows, of the ``d``-th views;
+- a longer period: a key's total in it is at most its all-time total, so the all-time
+  list bounds it, and only the keys it names are summed over the period's days.
+
+The work depends on the depth the answer needs (how far the lists must be read before the
+``limit``-th total exceeds the bound), which is small for the skewed traffic of real sites,
+not on how many days or keys are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db.models import QuerySet, Sum
+
+from .models import PageViewKeyDaily, PageViewTotal
+from .totals import key_hash
+
+MAX_LIST_DAYS = 31  # longer periods are bounded by the all-time list
+
+
+@dataclass
+class Head:
+    """The database's first keys at some depth, and what it proves about the others."""
+
+    totals: dict[str, int]  # exact totals, in the period, of the keys read
+    keys: list[str]  # those keys
+    bound: int  # any other key's total is at most this
+    tie_key: str | None  # and, if equal to it, after this key (None: unknown)
+
+
+class StoredTop:
+    """The key rows of one kind (and content type, for objects) in a period."""
+
+    def __init__(
+        self, kind: str, content_type_id: int | None, first: date | None, last: date | None
+    ) -> None:
+        self.kind, self.content_type_id = kind, content_type_id
+        self.first, self.last = first, last
+        self.using = router.db_for_read(PageViewTotal) or DEFAULT_DB_ALIAS
+
+    def _hash(self, value: str) -> str:
+        return key_hash(self.kind, self.content_type_id, value)
+
+    def _all_time(self) -> bool:
+        return self.first is None and self.last is None
+
+    def _rows(self, model: type[PageViewTotal] | type[PageViewKeyDaily]) -> QuerySet:  # type: ignore[type-arg]
+        return model.objects.using(self.using).filter(
+            kind=self.kind, content_type_id=self.content_type_id
+        )
+
+    def head(self, depth: int) -> Head:
+        if self._all_time() or not self._short():
+            ranked = list(
+                self._rows(PageViewTotal)
+                .filter(views__gt=0)
+                .order_by("-views", "value")
+                .values_list("value", "views")[:depth]
+            )
+            full = len(ranked) == depth
+            bound, tie = (ranked[-1][1], ranked[-1][0]) if full else (0, None)
+            keys = [value for value, _ in ranked]
+            if self._all_time():
+                return Head(dict(ranked), keys, bound, tie)
+            return Head(self.totals(keys), keys, bound, None)
+        listed, bound = self._day_lists(depth)
+        return Head(self.totals(listed), sorted(listed), bound, None)
+
+    def totals(self, keys: Iterable[str]) -> dict[str, int]:
+        """Exact totals in the period of ``keys`` (0 for keys without views)."""
+        by_hash = {self._hash(key): key for key in keys}
+        if not by_hash:
+            return {}
+        hashes = list(by_hash)
+        if self._all_time():
+            totals = PageViewTotal.objects.using(self.using).filter(key_hash__in=hashes)
+            found = dict(totals.values_list("key_hash", "views"))
+        else:
+            days = PageViewKeyDaily.objects.using(self.using).filter(key_hash__in=hashes)
+            if self.first is not None:
+                days = days.filter(day__gte=self.first)
+            if self.last is not None:
+                days = days.filter(day__lte=self.last)
+            found = dict(days.values_list("key_hash").annotate(n=Sum("views")).order_by())
+        return {key: found.get(h, 0) for h, key in by_hash.items()}
+
+    def _days(self) -> list[date]:
+        assert self.first is not None and self.last is not None
+        n = (self.last - self.first).days + 1
+        return [self.first + timedelta(days=i) for i in range(max(n, 0))]
+
+    def _short(self) -> bool:
+        return (
+            self.first is not None
+            and self.last is not None
+            and (self.last - self.first).days < MAX_LIST_DAYS
+        )
+
+    def _day_lists(self, depth: int) -> tuple[set[str], int]:
+        """The keys in the first ``depth`` rows of each day of the period, and the bound
+        on every other key's total: one statement."""
+        connection = connections[self.using]
+        qn = connection.ops.quote_name
+        table = qn(PageViewKeyDaily._meta.db_table)
+        same_type = (
+            "content_type_id IS NULL" if self.content_type_id is None else ("content_type_id = %s")
+        )
+        part = (
+            f"SELECT * FROM (SELECT day, value, views FROM {table} "
+            f"WHERE kind = %s AND {same_type} AND day = %s AND views > 0 "
+            f"ORDER BY views DESC LIMIT {int(depth)}) AS d{{i}}"
+        )
+        days = self._days()
+        sql = " UNION ALL ".join(part.format(i=i) for i in range(len(days)))
+        params: list[str | int | None] = []
+        for day in days:
+            params.append(self.kind)
+            if self.content_type_id is not None:
+                params.append(self.content_type_id)
+            params.append(connection.ops.adapt_datefield_value(day))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        per_day: dict[object, list[int]] = {}
+        listed: set[str] = set()
+        for day, value, views in rows:
+            per_day.setdefault(day, []).append(views)
+            listed.add(value)
+        bound = sum(min(v) for v in per_day.values() if len(v) == depth)
+        return listed, bound
