@@ -105,7 +105,7 @@ def top(
     while True:
         if conf.ASYNC_PROCESSING:
             # The database's own top, read beforehand, for Redis to give their pending views.
-            guess |= set(stored.head(limit + 2 * depth).keys)
+            guess |= stored.keys(limit + depth)
         done, more, deeper = _round(stored, space, limit, first, last, depth, guess)
         if done is not None:
             return done
@@ -134,12 +134,10 @@ def _round(
         pairs |= set(_local_pairs(pending, space, first, last))
         resolved = space.resolve(pairs, using)
         candidates = {key for key in resolved.values() if key} | guess
-        head = stored.head(max(k, limit + len(candidates)))
-        totals = dict(head.totals)
-        missing = [key for key in candidates if key not in totals]
-        if missing:
-            totals.update(stored.totals(missing))
-        return _Db(head.keys, head.bound, head.tie_key, totals, resolved)
+        # The head's keys at depth k were read into ``guess`` (at a greater depth) just
+        # before, so their pending views were asked for: one round is the common case.
+        head = stored.head(k, candidates)
+        return _Db(head.keys, head.bound, head.tie_key, head.totals, resolved)
 
     db, pending = live.read_lists(space.prefix, first, last, k, ask, db_read)
     names = pending.names()

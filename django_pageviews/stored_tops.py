@@ -64,22 +64,31 @@ class StoredTop:
             kind=self.kind, content_type_id=self.content_type_id
         )
 
-    def head(self, depth: int) -> Head:
+    def keys(self, depth: int) -> set[str]:
+        """The keys the lists name in their first ``depth`` rows (one statement)."""
         if self._all_time() or not self._short():
-            ranked = list(
-                self._rows(PageViewTotal)
-                .filter(views__gt=0)
-                .order_by("-views", "value")
-                .values_list("value", "views")[:depth]
-            )
+            return {value for value, _ in self._all_time_head(depth)}
+        return self._day_lists(depth)[0]
+
+    def head(self, depth: int, extra: Iterable[str] = ()) -> Head:
+        """The keys in the first ``depth`` rows of the lists, with the totals of those and
+        of ``extra`` keys, and the bound on any other key's total (two statements)."""
+        if self._all_time() or not self._short():
+            ranked = self._all_time_head(depth)
             full = len(ranked) == depth
             bound, tie = (ranked[-1][1], ranked[-1][0]) if full else (0, None)
             keys = [value for value, _ in ranked]
             if self._all_time():
-                return Head(dict(ranked), keys, bound, tie)
-            return Head(self.totals(keys), keys, bound, None)
+                found = dict(ranked)
+                missing = [key for key in extra if key not in found]
+                return Head({**found, **self.totals(missing)}, keys, bound, tie)
+            return Head(self.totals({*keys, *extra}), keys, bound, None)
         listed, bound = self._day_lists(depth)
-        return Head(self.totals(listed), sorted(listed), bound, None)
+        return Head(self.totals(listed | set(extra)), sorted(listed), bound, None)
+
+    def _all_time_head(self, depth: int) -> list[tuple[str, int]]:
+        rows = self._rows(PageViewTotal).filter(views__gt=0).order_by("-views", "value")
+        return list(rows.values_list("value", "views")[:depth])
 
     def totals(self, keys: Iterable[str]) -> dict[str, int]:
         """Exact totals in the period of ``keys`` (0 for keys without views)."""
