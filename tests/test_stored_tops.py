@@ -17,6 +17,7 @@ from django_pageviews.events import PK, Target, current_day
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.storage import write_batch
 from django_pageviews.stored_tops import MAX_LIST_DAYS
+from tests.conftest import asgi_requests, distinct_visitors
 from tests.models import Article
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,3 +75,36 @@ def test_lists_equal_the_daily_sums(history: list[Article], days: int | None, li
     expected = brute_force("object_id", days, content_type=ct)[:limit]
     got = PageView.get_popular_objects(Article, limit=limit, days=days)
     assert [(str(obj.pk), n) for obj, n in got] == expected
+
+
+def with_pending(stored: list[tuple[str, int]], pending: Counter[str]) -> list[tuple[str, int]]:
+    sums = Counter(dict(stored)) + pending
+    return sorted(sums.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@pytest.mark.parametrize("days", [1, 7, MAX_LIST_DAYS + 5, None])
+def test_lists_count_pending_views_exactly(
+    history: list[Article], pipeline: str, days: int | None
+) -> None:
+    """Views not yet written (Redis or the in-process buffer) lift a low-ranked article
+    and add new keys: the lists equal the daily sums plus those views."""
+    low, other = history[60], history[70]
+    visit(f"/articles/{low.pk}/", 40)
+    visit(f"/by-slug/{other.slug}/", 25)
+    urls = Counter({f"/articles/{low.pk}/": 40, f"/by-slug/{other.slug}/": 25})
+    names = Counter({"article-detail": 40, "article-slug": 25})
+    objects = Counter({str(low.pk): 40, str(other.pk): 25})
+    ct = ContentType.objects.get_for_model(Article)
+    for limit in (3, 30):
+        expected = with_pending(brute_force("url", days), urls)[:limit]
+        assert PageView.get_popular_urls(limit=limit, days=days) == expected
+        expected = with_pending(brute_force("view_name", days), names)[:limit]
+        assert PageView.get_popular_view_names(limit=limit, days=days) == expected
+        expected = with_pending(brute_force("object_id", days, content_type=ct), objects)
+        got = PageView.get_popular_objects(Article, limit=limit, days=days)
+        assert [(str(obj.pk), n) for obj, n in got] == expected[:limit]
+
+
+def visit(path: str, n: int) -> None:
+    responses = asgi_requests([("GET", path, h) for h in distinct_visitors(n)])
+    assert [r.status_code for r in responses] == [200] * n
