@@ -105,7 +105,7 @@ def top(
     while True:
         if conf.ASYNC_PROCESSING:
             # The database's own top, read beforehand, for Redis to give their pending views.
-            guess |= stored.keys(limit + depth)
+            guess |= stored.keys(depth)
         done, more, deeper = _round(stored, space, limit, first, last, depth, guess)
         if done is not None:
             return done
@@ -134,7 +134,7 @@ def _round(
         pairs |= set(_local_pairs(pending, space, first, last))
         resolved = space.resolve(pairs, using)
         candidates = {key for key in resolved.values() if key} | guess
-        # The head's keys at depth k were read into ``guess`` (at a greater depth) just
+        # The head's keys at depth k were read into ``guess`` (at that depth) just
         # before, so their pending views were asked for: one round is the common case.
         head = stored.head(k, candidates)
         return _Db(head.keys, head.bound, head.tie_key, head.totals, resolved)

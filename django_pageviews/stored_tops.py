@@ -68,23 +68,36 @@ class StoredTop:
         """The keys the lists name in their first ``depth`` rows (one statement)."""
         if self._all_time() or not self._short():
             return {value for value, _ in self._all_time_head(depth)}
-        return self._day_lists(depth)[0]
+        return set(self._day_lists(depth)[0])
 
     def head(self, depth: int, extra: Iterable[str] = ()) -> Head:
         """The keys in the first ``depth`` rows of the lists, with the totals of those and
         of ``extra`` keys, and the bound on any other key's total (two statements)."""
         if self._all_time() or not self._short():
-            ranked = self._all_time_head(depth)
-            full = len(ranked) == depth
-            bound, tie = (ranked[-1][1], ranked[-1][0]) if full else (0, None)
-            keys = [value for value, _ in ranked]
-            if self._all_time():
-                found = dict(ranked)
-                missing = [key for key in extra if key not in found]
-                return Head({**found, **self.totals(missing)}, keys, bound, tie)
-            return Head(self.totals({*keys, *extra}), keys, bound, None)
-        listed, bound = self._day_lists(depth)
-        return Head(self.totals(listed | set(extra)), sorted(listed), bound, None)
+            return self._head_by_all_time(depth, extra)
+        listed, full, bound = self._day_lists(depth)
+        # A key named on every day whose list was cut at ``depth`` has all its views in
+        # the rows read (a day's list not cut holds every key with views that day).
+        found = {
+            key: sum(by_day.values()) for key, by_day in listed.items() if full <= by_day.keys()
+        }
+        if not full:
+            found.update((key, 0) for key in extra if key not in found)
+        missing = (set(listed) | set(extra)) - found.keys()
+        return Head({**found, **self.totals(missing)}, sorted(listed), bound, None)
+
+    def _head_by_all_time(self, depth: int, extra: Iterable[str]) -> Head:
+        """All time, or a period bounded by the all-time list (a key's total in it is at
+        most its all-time total)."""
+        ranked = self._all_time_head(depth)
+        cut = len(ranked) == depth
+        bound, tie = (ranked[-1][1], ranked[-1][0]) if cut else (0, None)
+        keys = [value for value, _ in ranked]
+        if self._all_time():
+            found = dict(ranked)
+            missing = [key for key in extra if key not in found]
+            return Head({**found, **self.totals(missing)}, keys, bound, tie)
+        return Head(self.totals({*keys, *extra}), keys, bound, None)
 
     def _all_time_head(self, depth: int) -> list[tuple[str, int]]:
         rows = self._rows(PageViewTotal).filter(views__gt=0).order_by("-views", "value")
@@ -120,9 +133,9 @@ class StoredTop:
             and (self.last - self.first).days < MAX_LIST_DAYS
         )
 
-    def _day_lists(self, depth: int) -> tuple[set[str], int]:
-        """The keys in the first ``depth`` rows of each day of the period, and the bound
-        on every other key's total: one statement."""
+    def _day_lists(self, depth: int) -> tuple[dict[str, dict[object, int]], set[object], int]:
+        """The first ``depth`` rows of each day of the period (key -> day -> views), the
+        days whose list was cut there, and the bound on any key not read: one statement."""
         connection = connections[self.using]
         qn = connection.ops.quote_name
         table = qn(PageViewKeyDaily._meta.db_table)
@@ -146,9 +159,9 @@ class StoredTop:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         per_day: dict[object, list[int]] = {}
-        listed: set[str] = set()
+        listed: dict[str, dict[object, int]] = {}
         for day, value, views in rows:
             per_day.setdefault(day, []).append(views)
-            listed.add(value)
-        bound = sum(min(v) for v in per_day.values() if len(v) == depth)
-        return listed, bound
+            listed.setdefault(value, {})[day] = views
+        full = {day for day, views in per_day.items() if len(views) == depth}
+        return listed, full, sum(min(per_day[day]) for day in full)
