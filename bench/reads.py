@@ -10,7 +10,7 @@ rows) and the reads are timed again: a read that does not grow with history take
 same time. "live": the reads run with Redis (async mode) holding views not yet written
 (200,000 distinct pending pages, quick: 2,000: articles and new URLs, 1-5 views each),
 which they count too.
-``--quick``: 1,000 articles, 1,000,000 raw rows (SQLite: 100,000).
+``--quick``: 1,000 articles, 1,000,000 raw rows (SQLite: 10,000).
 
 Each read is timed 7 times, the reads interleaved; the tables give the median and the
 range (min-max), in ms, in this process (in-process Django, no HTTP). Each database runs
@@ -65,8 +65,9 @@ TARGETS = {
 def sizes(vendor: str, quick: bool) -> tuple[int, int]:
     """(articles, raw rows)."""
     articles = 1_000 if quick else 10_000
-    raw = 1_000_000 if vendor == "postgresql" else 100_000
-    return articles, raw if quick else raw * 10
+    if vendor == "postgresql":
+        return articles, 1_000_000 if quick else 10_000_000
+    return articles, 10_000 if quick else 1_000_000
 
 
 # ---- in the subprocess -------------------------------------------------------------
