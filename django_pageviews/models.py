@@ -143,7 +143,12 @@ class PageViewTotal(_KeyTotal):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["key_hash"], name="pageview_total_key")]
-        indexes = [models.Index(fields=["kind", "content_type", "views"])]
+        # URLs and view names (no content type) by kind alone: PostgreSQL does not read an
+        # index in order past an IS NULL condition.
+        indexes = [
+            models.Index(fields=["kind", "content_type", "views"]),
+            models.Index(fields=["kind", "views"]),
+        ]
         verbose_name = "Total page views"
         verbose_name_plural = "Total page views"
 
@@ -160,6 +165,7 @@ class PageViewKeyDaily(_KeyTotal):
         ]
         indexes = [
             models.Index(fields=["kind", "content_type", "day", "views"]),
+            models.Index(fields=["kind", "day", "views"]),
             models.Index(fields=["key_hash", "day"]),
         ]
         verbose_name = "Daily page views per key"

@@ -60,8 +60,13 @@ class StoredTop:
         return self.first is None and self.last is None
 
     def _rows(self, model: type[PageViewTotal] | type[PageViewKeyDaily]) -> QuerySet:  # type: ignore[type-arg]
-        return model.objects.using(self.using).filter(
-            kind=self.kind, content_type_id=self.content_type_id
+        rows = model.objects.using(self.using).filter(kind=self.kind)
+        # URL and view-name rows never have one; no IS NULL, which would keep PostgreSQL
+        # from reading the index (kind, views) in order.
+        return (
+            rows
+            if self.content_type_id is None
+            else rows.filter(content_type_id=self.content_type_id)
         )
 
     def keys(self, depth: int) -> set[str]:
@@ -139,12 +144,10 @@ class StoredTop:
         connection = connections[self.using]
         qn = connection.ops.quote_name
         table = qn(PageViewKeyDaily._meta.db_table)
-        same_type = (
-            "content_type_id IS NULL" if self.content_type_id is None else ("content_type_id = %s")
-        )
+        same_type = "" if self.content_type_id is None else "content_type_id = %s AND "
         part = (
             f"SELECT * FROM (SELECT day, value, views FROM {table} "
-            f"WHERE kind = %s AND {same_type} AND day = %s AND views > 0 "
+            f"WHERE kind = %s AND {same_type}day = %s AND views > 0 "
             f"ORDER BY views DESC LIMIT {int(depth)}) AS d{{i}}"
         )
         days = self._days()
