@@ -117,6 +117,61 @@ class PageViewDaily(models.Model):
         return f"{self.url} on {self.day}: {self.views}"
 
 
+class _KeyTotal(models.Model):
+    """Views of one key: a URL (kind ``u``), a view name (``v``) or an object (``o``).
+
+    Kept by the drain in the transaction that adds to ``PageViewDaily`` (totals.py), so
+    that a most-viewed list reads the top of an index instead of summing daily rows.
+    """
+
+    kind = models.CharField(max_length=1)
+    # Hash of (kind, content type, value): a fixed-width key every database can index.
+    key_hash = models.CharField(max_length=TARGET_HASH_LENGTH)
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, null=True, blank=True)
+    value = models.CharField(max_length=URL_MAX_LENGTH)  # the URL, view name or object id
+    views = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value}: {self.views}"
+
+
+class PageViewTotal(_KeyTotal):
+    """All-time views per URL, view name and object (the sum of their daily rows)."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key_hash"], name="pageview_total_key")]
+        # URLs and view names (no content type) by kind alone: PostgreSQL does not read an
+        # index in order past an IS NULL condition.
+        indexes = [
+            models.Index(fields=["kind", "content_type", "views"]),
+            models.Index(fields=["kind", "views"]),
+        ]
+        verbose_name = "Total page views"
+        verbose_name_plural = "Total page views"
+
+
+class PageViewKeyDaily(_KeyTotal):
+    """Views per day and URL, view name or object: each day's list sorted by an index,
+    which the most-viewed lists of a period read from the top (ranking.py)."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "key_hash"], name="pageview_keydaily_key"),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "content_type", "day", "views"]),
+            models.Index(fields=["kind", "day", "views"]),
+            models.Index(fields=["key_hash", "day"]),
+        ]
+        verbose_name = "Daily page views per key"
+        verbose_name_plural = "Daily page views per key"
+
+
 class ProcessedBatch(models.Model):
     """A batch id recorded in the same transaction as its views: a replay is skipped."""
 

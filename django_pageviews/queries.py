@@ -1,4 +1,8 @@
-"""The read API: daily totals plus views not yet written (live counts)."""
+"""The read API: stored totals plus views not yet written (live counts).
+
+A count of one object, URL or view name reads its all-time row (totals.py): one indexed
+row, however long the history. Other combinations sum the daily rows that match.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ from django.db.models import Model, Q, Sum
 
 from . import live
 from .events import Target, stored_url
-from .models import PageViewDaily
+from .models import PageViewDaily, PageViewTotal
 from .objects import is_object, lookup_values, model_label
 from .paths import normalize_url
+from .totals import OBJECT, URL, VIEW, key_hash
 from .wire import dimension, object_key
 
 
@@ -47,11 +52,27 @@ def get_view_count(
             and (view_name is None or t.view_name == view_name)
         )
 
-    stored, local, remote = live.read(
-        lambda: PageViewDaily.objects.filter(query).aggregate(total=Sum("views"))["total"],
-        dims,
-    )
+    stored, local, remote = live.read(lambda: _stored(query, obj, url, view_name), dims)
     return (stored or 0) + sum(n for t, n in local.items() if matches(t)) + sum(remote.values())
+
+
+def _stored(query: Q, obj: Model | None, url: str | None, view_name: str | None) -> int | None:
+    """The stored views matching the criteria: one key's all-time row where one is given."""
+    totals = PageViewTotal.objects.all()
+    if obj is not None and url is None and view_name is None:
+        content_type = ContentType.objects.get_for_model(obj)
+        hashed = key_hash(OBJECT, content_type.pk, str(obj.pk))
+    elif obj is None and url is not None and view_name is None:
+        hashed = key_hash(URL, None, url)
+    elif obj is None and url is None and view_name:
+        hashed = key_hash(VIEW, None, view_name)
+    elif obj is None and url is None:  # everything: every view has a URL
+        everything: int | None = totals.filter(kind=URL).aggregate(n=Sum("views"))["n"]
+        return everything
+    else:
+        matching: int | None = PageViewDaily.objects.filter(query).aggregate(n=Sum("views"))["n"]
+        return matching
+    return totals.filter(key_hash=hashed).values_list("views", flat=True).first()
 
 
 def get_view_counts_for_objects(objects: Iterable[Model]) -> dict[Any, int]:
@@ -62,19 +83,16 @@ def get_view_counts_for_objects(objects: Iterable[Model]) -> dict[Any, int]:
     by_type: dict[ContentType, list[str]] = defaultdict(list)
     for obj in objects:
         by_type[ContentType.objects.get_for_model(obj)].append(str(obj.pk))
-    query = Q()
-    for content_type, pks in by_type.items():
-        query |= Q(content_type=content_type, object_id__in=pks)
+    hashes = {
+        key_hash(OBJECT, content_type.pk, pk): (content_type.pk, pk)
+        for content_type, pks in by_type.items()
+        for pk in pks
+    }
     dims = {obj.pk: _object_dims(obj) for obj in objects}
 
     def db_read() -> Counter[tuple[int, str]]:
-        rows = (
-            PageViewDaily.objects.filter(query)
-            .values_list("content_type_id", "object_id")
-            .annotate(total=Sum("views"))
-            .order_by()
-        )
-        return Counter({(ct, oid): total for ct, oid, total in rows})
+        rows = PageViewTotal.objects.filter(key_hash__in=list(hashes))
+        return Counter({hashes[h]: n for h, n in rows.values_list("key_hash", "views")})
 
     counts, local, remote = live.read(db_read, [d for ds in dims.values() for d in ds])
     result: dict[Any, int] = {}

@@ -22,13 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Model, QuerySet, Sum
+from django.db.models import Model
 
 from . import live
+from .conf import conf
 from .events import PK, Target
-from .models import PageViewDaily
 from .objects import lookup_values, model_label
 from .storage import resolve_targets
+from .stored_tops import StoredTop
 from .toplists import SEP, URL, VIEW, PendingLists, kinds, object_kind, split_name
 
 FIRST_DEPTH = 16
@@ -83,29 +84,29 @@ def objects(model: type[Model]) -> KeySpace:
 
 @dataclass
 class _Db:
-    ranked: list[tuple[str, int]]  # the database's first ``depth`` keys by total
-    depth: int
+    ranked: list[str]  # the database's first keys at the depth read (stored_tops.py)
+    bound: int  # the database's total of any other key is at most this
+    tie_key: str | None  # and, if equal to it, comes after this key (None: unknown)
     totals: dict[str, int]  # of those and of every key the lists named
     resolved: dict[Pair, str | None]
 
 
 def top(
-    rows: QuerySet[PageViewDaily],
-    column: str,
+    stored: StoredTop,
     space: KeySpace,
     limit: int,
     first: date | None,
     last: date | None,
 ) -> list[tuple[str, int]]:
-    """The ``limit`` largest totals by ``column`` of ``rows`` plus pending views, exactly,
-    most viewed first (equal totals by key)."""
-    grouped = rows.values_list(column).annotate(total=Sum("views")).order_by("-total", column)
+    """The ``limit`` largest totals of ``stored`` keys plus pending views, exactly, most
+    viewed first (equal totals by key)."""
     depth = max(2 * limit, FIRST_DEPTH)
     guess: set[str] = set()
     while True:
-        # The database's own top, read beforehand, for Redis to give their pending views.
-        guess |= {key for key, _ in grouped[: limit + 2 * depth]}
-        done, more, deeper = _round(grouped, column, space, limit, first, last, depth, guess)
+        if conf.ASYNC_PROCESSING:
+            # The database's own top, read beforehand, for Redis to give their pending views.
+            guess |= stored.keys(depth)
+        done, more, deeper = _round(stored, space, limit, first, last, depth, guess)
         if done is not None:
             return done
         if deeper or more <= guess:
@@ -114,8 +115,7 @@ def top(
 
 
 def _round(
-    grouped: QuerySet[PageViewDaily, tuple[str, int]],
-    column: str,
+    stored: StoredTop,
     space: KeySpace,
     limit: int,
     first: date | None,
@@ -125,7 +125,7 @@ def _round(
 ) -> tuple[list[tuple[str, int]] | None, set[str], bool]:
     """The ranking if this depth proves it; else the keys to ask about next time, and
     whether to read deeper (or only ask about keys whose pending views were not read)."""
-    using = grouped.db
+    using = stored.using
     members = space.members_for(guess, using)
     ask = [pair for pairs in members.values() for pair in pairs]
 
@@ -134,13 +134,10 @@ def _round(
         pairs |= set(_local_pairs(pending, space, first, last))
         resolved = space.resolve(pairs, using)
         candidates = {key for key in resolved.values() if key} | guess
-        depth = limit + len(candidates)
-        ranked = list(grouped[:depth])
-        totals = dict(ranked)
-        missing = [key for key in candidates if key not in totals]
-        if missing:
-            totals.update(dict(grouped.filter(**{f"{column}__in": missing})))
-        return _Db(ranked, depth, totals, resolved)
+        # The head's keys at depth k were read into ``guess`` (at that depth) just
+        # before, so their pending views were asked for: one round is the common case.
+        head = stored.head(k, candidates)
+        return _Db(head.keys, head.bound, head.tie_key, head.totals, resolved)
 
     db, pending = live.read_lists(space.prefix, first, last, k, ask, db_read)
     names = pending.names()
@@ -154,7 +151,7 @@ def _round(
             local[key] += n
     exhausted = {n for n in names if len(pending.top(n)) < k}
     bound = {n: 0 if n in exhausted else pending.top(n)[-1][1] for n in names}
-    db_bound = db.ranked[-1][1] if len(db.ranked) == db.depth and db.ranked else 0
+    db_bound = db.bound
 
     totals: dict[str, int] = {}
     ceilings: dict[str, int] = {}  # keys with components not read: their highest total
@@ -173,7 +170,7 @@ def _round(
         else:
             totals[key] = total
     ranked = sorted(((k_, n) for k_, n in totals.items() if n > 0), key=lambda kv: (-kv[1], kv[0]))
-    more = set(ceilings) | {key for key, _ in db.ranked}
+    more = set(ceilings) | set(db.ranked)
     if len(ranked) < limit:
         if not ceilings and len(exhausted) == len(names) and db_bound == 0:
             return ranked, set(), False
@@ -183,7 +180,7 @@ def _round(
     beyond = last_total > threshold or (
         last_total == threshold
         and (
-            len(exhausted) == len(names)
+            (len(exhausted) == len(names) and (db.tie_key is not None and last_key <= db.tie_key))
             or any(
                 space.identity(split_name(n)[0]) and last_key <= pending.top(n)[-1][0]
                 for n in names

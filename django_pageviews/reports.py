@@ -21,7 +21,9 @@ from . import live, ranking
 from .events import current_day
 from .models import PageViewDaily
 from .objects import is_object, lookup_values, model_label
+from .stored_tops import StoredTop
 from .toplists import object_kind, split_name
+from .totals import OBJECT, URL, VIEW
 
 T = TypeVar("T")
 
@@ -118,15 +120,14 @@ def _object_read(
 def get_popular_urls(limit: int = 5, days: int | None = None) -> list[tuple[str, int]]:
     """``[(url, views)]``, most viewed first."""
     first, last = day_range(days)
-    rows = PageViewDaily.objects.filter(_day_query(first, last))
-    return ranking.top(rows, "url", ranking.urls(), limit, first, last)
+    return ranking.top(StoredTop(URL, None, first, last), ranking.urls(), limit, first, last)
 
 
 def get_popular_view_names(limit: int = 5, days: int | None = None) -> list[tuple[str, int]]:
     """``[(view name, views)]``, most viewed first; views without a name are left out."""
     first, last = day_range(days)
-    rows = PageViewDaily.objects.filter(_day_query(first, last)).exclude(view_name="")
-    return ranking.top(rows, "view_name", ranking.view_names(), limit, first, last)
+    stored = StoredTop(VIEW, None, first, last)
+    return ranking.top(stored, ranking.view_names(), limit, first, last)
 
 
 def get_popular_objects(
@@ -140,11 +141,9 @@ def get_popular_objects(
     and the objects are fetched in one query."""
     first, last = day_range(days)
     content_type = ContentType.objects.get_for_model(model_class)
-    rows = PageViewDaily.objects.filter(_day_query(first, last), content_type=content_type)
+    stored = StoredTop(OBJECT, content_type.pk, first, last)
     # Deleted objects are dropped after ranking: rank some extra to still fill the list.
-    ranked = ranking.top(
-        rows, "object_id", ranking.objects(model_class), limit * 2 + 5, first, last
-    )
+    ranked = ranking.top(stored, ranking.objects(model_class), limit * 2 + 5, first, last)
     objects = model_class._default_manager.filter(pk__in=[pk for pk, _ in ranked])
     if select_related:
         objects = objects.select_related(*select_related)

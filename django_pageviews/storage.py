@@ -25,10 +25,10 @@ from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, router, transaction
 from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import stats
+from . import totals as key_totals
 from .conf import conf
 from .events import PageViewEvent, Target, local_day
 from .ledger import INVALID_SUFFIX, forget_invalid
@@ -154,7 +154,9 @@ def _write(batches: Sequence[Contents], using: str, replacing_invalid: bool) -> 
                 forget_invalid(b.batch_id, using)
         if conf.STORE_RAW:
             insert_raw_rows(events, resolved, using)
-        upsert_rollups(_rollup_rows(totals, resolved), using)
+        rollups = _rollup_rows(totals, resolved)
+        upsert_rollups(rollups, using)
+        key_totals.add(rollups, using)  # the same views by key (reads, totals.py)
         _withdraw(withdrawn, resolved, using)
         upsert_skipped([(day, reason, n) for (day, reason), n in skipped.items() if n > 0], using)
     return [p.views for p in prepared]
@@ -222,9 +224,12 @@ def _withdraw(withdrawn: Counter[DayTarget], resolved: dict[Target, Resolved], u
     for (day, target), n in sorted(withdrawn.items()):
         content_type_id, object_id = resolved[target]
         key = target_hash(content_type_id, object_id, target.url, target.view_name)
-        PageViewDaily.objects.using(using).filter(day=day, target_hash=key).update(
-            views=Greatest(F("views") - n, 0)
-        )
+        # What the row holds at most (locked; 0 if none), also off its keys (totals.py):
+        # views - n would leave an unsigned column's range on MySQL before GREATEST.
+        if taken := key_totals.withdraw(day, key, n, using):
+            PageViewDaily.objects.using(using).filter(day=day, target_hash=key).update(
+                views=F("views") - taken
+            )
 
 
 def target_hash(content_type_id: int | None, object_id: str, url: str, view_name: str) -> str:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
 from django_pageviews.storage import target_hash
+from django_pageviews.totals import add as add_to_keys
 from tests.models import Article
 
 pytestmark = pytest.mark.django_db
@@ -40,9 +41,10 @@ def view(url: str, age: dt.timedelta, obj: Article | None = None) -> PageView:
 
 
 def rollup(url: str, day: dt.date, views: int) -> PageViewDaily:
-    return PageViewDaily.objects.create(
-        day=day, target_hash=target_hash(None, "", url, ""), url=url, views=views
-    )
+    """A daily row as the drain stores it: with its views added to its keys (totals.py)."""
+    key = target_hash(None, "", url, "")
+    add_to_keys([(day, key, None, "", url, "", views)], "default")
+    return PageViewDaily.objects.create(day=day, target_hash=key, url=url, views=views)
 
 
 def remaining_ids() -> list[int]:

@@ -28,6 +28,7 @@ from django_pageviews.templatetags.pageview_tags import (
     format_number_with_options,
     get_item,
 )
+from django_pageviews.totals import rebuild
 from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
 from tests.models import Article
 
@@ -44,10 +45,12 @@ def visit(path: str, n: int, first_visitor: int = 0) -> None:
 
 
 def age(path: str, days: int) -> None:
-    """Move the stored views of ``path`` ``days`` days into the past (flush them first)."""
+    """Move the stored views of ``path`` ``days`` days into the past (flush them first).
+    An edit by hand: the per-key rows are then recomputed from the daily rows."""
     for row in PageViewDaily.objects.filter(url=path):
         row.day -= timedelta(days=days)
         row.save(update_fields=["day"])
+    rebuild("default")
 
 
 def request_for(path: str) -> HttpRequest:

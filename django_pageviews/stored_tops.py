@@ -1,0 +1,170 @@
+"""The database's side of a most-viewed list: the top of the key rows (totals.py), exact.
+
+ranking.py merges the database's totals with the views pending in Redis and in this
+process; from the database it needs, at a depth ``d``, the exact totals of some keys and a
+bound on the total of every other key. Neither reads history:
+
+- all time: the first ``d`` rows of ``PageViewTotal`` by views (an index's first entries);
+  any other key has at most the ``d``-th row's views (and, with as many, a later key);
+- a period of up to ``MAX_LIST_DAYS`` days: the threshold algorithm over the days, each a
+  list sorted by an index on ``PageViewKeyDaily``. The first ``d`` rows of every day
+  (one statement) name the keys whose totals are then summed (one statement); a key named
+  by no list has at most the sum, over the days with ``d`` rows, of the ``d``-th views;
+- a longer period: a key's total in it is at most its all-time total, so the all-time
+  list bounds it, and only the keys it names are summed over the period's days.
+
+The work depends on the depth the answer needs (how far the lists must be read before the
+``limit``-th total exceeds the bound), which is small for the skewed traffic of real sites,
+not on how many days or keys are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db.models import QuerySet, Sum
+
+from .models import PageViewKeyDaily, PageViewTotal
+from .totals import key_hash
+
+MAX_LIST_DAYS = 31  # longer periods are bounded by the all-time list
+
+
+@dataclass
+class Head:
+    """The database's first keys at some depth, and what it proves about the others."""
+
+    totals: dict[str, int]  # exact totals, in the period, of the keys read
+    keys: list[str]  # those keys
+    bound: int  # any other key's total is at most this
+    tie_key: str | None  # and, if equal to it, after this key (None: unknown)
+
+
+class StoredTop:
+    """The key rows of one kind (and content type, for objects) in a period."""
+
+    def __init__(
+        self, kind: str, content_type_id: int | None, first: date | None, last: date | None
+    ) -> None:
+        self.kind, self.content_type_id = kind, content_type_id
+        self.first, self.last = first, last
+        self.using = router.db_for_read(PageViewTotal) or DEFAULT_DB_ALIAS
+
+    def _hash(self, value: str) -> str:
+        return key_hash(self.kind, self.content_type_id, value)
+
+    def _all_time(self) -> bool:
+        return self.first is None and self.last is None
+
+    def _rows(self, model: type[PageViewTotal] | type[PageViewKeyDaily]) -> QuerySet:  # type: ignore[type-arg]
+        rows = model.objects.using(self.using).filter(kind=self.kind)
+        # URL and view-name rows never have one; no IS NULL, which would keep PostgreSQL
+        # from reading the index (kind, views) in order.
+        return (
+            rows
+            if self.content_type_id is None
+            else rows.filter(content_type_id=self.content_type_id)
+        )
+
+    def keys(self, depth: int) -> set[str]:
+        """The keys the lists name in their first ``depth`` rows (one statement)."""
+        if self._all_time() or not self._short():
+            return {value for value, _ in self._all_time_head(depth)}
+        return set(self._day_lists(depth)[0])
+
+    def head(self, depth: int, extra: Iterable[str] = ()) -> Head:
+        """The keys in the first ``depth`` rows of the lists, with the totals of those and
+        of ``extra`` keys, and the bound on any other key's total (two statements)."""
+        if self._all_time() or not self._short():
+            return self._head_by_all_time(depth, extra)
+        listed, full, bound = self._day_lists(depth)
+        # A key named on every day whose list was cut at ``depth`` has all its views in
+        # the rows read (a day's list not cut holds every key with views that day).
+        found = {
+            key: sum(by_day.values()) for key, by_day in listed.items() if full <= by_day.keys()
+        }
+        if not full:
+            found.update((key, 0) for key in extra if key not in found)
+        missing = (set(listed) | set(extra)) - found.keys()
+        return Head({**found, **self.totals(missing)}, sorted(listed), bound, None)
+
+    def _head_by_all_time(self, depth: int, extra: Iterable[str]) -> Head:
+        """All time, or a period bounded by the all-time list (a key's total in it is at
+        most its all-time total)."""
+        ranked = self._all_time_head(depth)
+        cut = len(ranked) == depth
+        bound, tie = (ranked[-1][1], ranked[-1][0]) if cut else (0, None)
+        keys = [value for value, _ in ranked]
+        if self._all_time():
+            found = dict(ranked)
+            missing = [key for key in extra if key not in found]
+            return Head({**found, **self.totals(missing)}, keys, bound, tie)
+        return Head(self.totals({*keys, *extra}), keys, bound, None)
+
+    def _all_time_head(self, depth: int) -> list[tuple[str, int]]:
+        rows = self._rows(PageViewTotal).filter(views__gt=0).order_by("-views", "value")
+        return list(rows.values_list("value", "views")[:depth])
+
+    def totals(self, keys: Iterable[str]) -> dict[str, int]:
+        """Exact totals in the period of ``keys`` (0 for keys without views)."""
+        by_hash = {self._hash(key): key for key in keys}
+        if not by_hash:
+            return {}
+        hashes = list(by_hash)
+        if self._all_time():
+            totals = PageViewTotal.objects.using(self.using).filter(key_hash__in=hashes)
+            found = dict(totals.values_list("key_hash", "views"))
+        else:
+            days = PageViewKeyDaily.objects.using(self.using).filter(key_hash__in=hashes)
+            if self.first is not None:
+                days = days.filter(day__gte=self.first)
+            if self.last is not None:
+                days = days.filter(day__lte=self.last)
+            found = dict(days.values_list("key_hash").annotate(n=Sum("views")).order_by())
+        return {key: found.get(h, 0) for h, key in by_hash.items()}
+
+    def _days(self) -> list[date]:
+        assert self.first is not None and self.last is not None
+        n = (self.last - self.first).days + 1
+        return [self.first + timedelta(days=i) for i in range(max(n, 0))]
+
+    def _short(self) -> bool:
+        return (
+            self.first is not None
+            and self.last is not None
+            and (self.last - self.first).days < MAX_LIST_DAYS
+        )
+
+    def _day_lists(self, depth: int) -> tuple[dict[str, dict[object, int]], set[object], int]:
+        """The first ``depth`` rows of each day of the period (key -> day -> views), the
+        days whose list was cut there, and the bound on any key not read: one statement."""
+        connection = connections[self.using]
+        qn = connection.ops.quote_name
+        table = qn(PageViewKeyDaily._meta.db_table)
+        same_type = "" if self.content_type_id is None else "content_type_id = %s AND "
+        part = (
+            f"SELECT * FROM (SELECT day, value, views FROM {table} "
+            f"WHERE kind = %s AND {same_type}day = %s AND views > 0 "
+            f"ORDER BY views DESC LIMIT {int(depth)}) AS d{{i}}"
+        )
+        days = self._days()
+        sql = " UNION ALL ".join(part.format(i=i) for i in range(len(days)))
+        params: list[str | int | None] = []
+        for day in days:
+            params.append(self.kind)
+            if self.content_type_id is not None:
+                params.append(self.content_type_id)
+            params.append(connection.ops.adapt_datefield_value(day))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        per_day: dict[object, list[int]] = {}
+        listed: dict[str, dict[object, int]] = {}
+        for day, value, views in rows:
+            per_day.setdefault(day, []).append(views)
+            listed.setdefault(value, {})[day] = views
+        full = {day for day, views in per_day.items() if len(views) == depth}
+        return listed, full, sum(min(per_day[day]) for day in full)

@@ -1,0 +1,166 @@
+"""Views per key (URL, view name, object), per day and all time, kept with the daily rows.
+
+A count or a most-viewed list is asked about a key, while ``PageViewDaily`` has one row per
+day and *target* (object, URL and view name together): summing a key's targets over every
+day reads the whole history. So the drain also adds each batch's views to
+``PageViewKeyDaily`` (per day and key) and ``PageViewTotal`` (per key, all time), in the
+same transaction and with the same adding upsert as the daily rows: at every commit, each
+key's rows are exactly the sums of its daily rows, whatever is replayed or rolled back.
+``rebuild`` computes them from the daily rows (migration 0006, or after an edit by hand).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from django.db import connections, transaction
+from django.db.models import F, Model, Sum
+
+from .models import TARGET_HASH_LENGTH, PageViewDaily, PageViewKeyDaily, PageViewTotal
+
+URL = "u"
+VIEW = "v"
+OBJECT = "o"
+ROWS_PER_STATEMENT = 200
+
+Key = tuple[str, int | None, str]  # (kind, content type id, value)
+# (day, target_hash, content_type_id, object_id, url, view_name, views): upsert.RollupRow
+RollupRow = tuple[date, str, int | None, str, str, str, int]
+
+
+def key_hash(kind: str, content_type_id: int | None, value: str) -> str:
+    raw = f"{kind}\0{content_type_id or ''}\0{value}".encode()
+    return hashlib.blake2b(raw, digest_size=TARGET_HASH_LENGTH // 2).hexdigest()
+
+
+def keys_of(content_type_id: int | None, object_id: str, url: str, view_name: str) -> list[Key]:
+    """The keys a view of this target counts for."""
+    keys: list[Key] = [(URL, None, url)]
+    if view_name:
+        keys.append((VIEW, None, view_name))
+    if content_type_id is not None:
+        keys.append((OBJECT, content_type_id, object_id))
+    return keys
+
+
+def add(rollups: Sequence[RollupRow], using: str) -> None:
+    """Add the daily rows just upserted to their keys' day and all-time rows."""
+    by_day: Counter[tuple[date, Key]] = Counter()
+    for day, _, content_type_id, object_id, url, view_name, views in rollups:
+        for key in keys_of(content_type_id, object_id, url, view_name):
+            by_day[(day, key)] += views
+    _add(by_day, using)
+
+
+def withdraw(day: date, target: str, n: int, using: str) -> int:
+    """Before the daily row (``day``, ``target``) loses up to ``n`` views (storage.py's
+    ``_withdraw``, which stops at 0): take off its keys what it will lose, and return
+    that amount. The row is locked first, so it holds that much when the caller updates."""
+    row = (
+        PageViewDaily.objects.using(using)
+        .select_for_update()
+        .filter(day=day, target_hash=target)
+        .values_list("content_type_id", "object_id", "url", "view_name", "views")
+        .first()
+    )
+    if row is None or not min(n, row[-1]):
+        return 0
+    taken = min(n, row[-1])
+    for key in keys_of(*row[:-1]):
+        hashed = key_hash(*key)
+        PageViewKeyDaily.objects.using(using).filter(day=day, key_hash=hashed).update(
+            views=F("views") - taken
+        )
+        PageViewTotal.objects.using(using).filter(key_hash=hashed).update(views=F("views") - taken)
+    return taken
+
+
+def rebuild(using: str, days: Iterable[date] | None = None) -> None:
+    """Recompute the key rows from ``PageViewDaily``: all days, or only ``days`` (whose
+    key rows are replaced; the all-time rows are recomputed in full). One day at a time,
+    in one transaction per day, so memory holds one day's keys."""
+    daily = PageViewDaily.objects.using(using)
+    if days is None:
+        PageViewKeyDaily.objects.using(using).all().delete()
+        days = daily.order_by("day").values_list("day", flat=True).distinct()
+    for day in list(days):
+        with transaction.atomic(using=using):
+            PageViewKeyDaily.objects.using(using).filter(day=day).delete()
+            _upsert(PageViewKeyDaily, _day_keys(day, using), using)
+    with transaction.atomic(using=using):
+        PageViewTotal.objects.using(using).all().delete()
+        grouped = (
+            PageViewKeyDaily.objects.using(using)
+            .values_list("kind", "content_type_id", "value", "key_hash")
+            .annotate(total=Sum("views"))
+            .order_by()
+        )
+        rows = [(h, kind, ct, value, n) for kind, ct, value, h, n in grouped.iterator() if n]
+        _upsert(PageViewTotal, rows, using)
+
+
+def _day_keys(day: date, using: str) -> list[tuple[Any, ...]]:
+    rows = PageViewDaily.objects.using(using).filter(day=day, views__gt=0).order_by()
+    sums: Counter[Key] = Counter()
+    for url, n in rows.values_list("url").annotate(n=Sum("views")):
+        sums[(URL, None, url)] += n
+    for view_name, n in (
+        rows.exclude(view_name="").values_list("view_name").annotate(n=Sum("views"))
+    ):
+        sums[(VIEW, None, view_name)] += n
+    objects = rows.filter(content_type__isnull=False).values_list("content_type_id", "object_id")
+    for ct, object_id, n in objects.annotate(n=Sum("views")):
+        sums[(OBJECT, ct, object_id)] += n
+    return [(day, key_hash(*key), *key, n) for key, n in sums.items() if n]
+
+
+def _add(by_day: Counter[tuple[date, Key]], using: str) -> None:
+    all_time: Counter[Key] = Counter()
+    day_rows = []
+    for (day, key), views in by_day.items():
+        all_time[key] += views
+        day_rows.append((day, key_hash(*key), *key, views))
+    _upsert(PageViewKeyDaily, day_rows, using)
+    _upsert(PageViewTotal, [(key_hash(*key), *key, n) for key, n in all_time.items()], using)
+
+
+_COLUMNS = ("key_hash", "kind", "content_type_id", "value", "views")
+
+
+def _upsert(model: type[Model], rows: Sequence[tuple[Any, ...]], using: str) -> None:
+    """Insert ``rows`` (``day`` first for the daily model, then ``_COLUMNS``), adding the
+    views to rows that exist: upsert.py's statement, keyed by the key hash (and day).
+    Sorted by key, so that concurrent writers lock rows in the same order."""
+    if not rows:
+        return
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    dated = model is PageViewKeyDaily
+    columns = (("day",) if dated else ()) + _COLUMNS
+    key = ("day", "key_hash") if dated else ("key_hash",)
+    if connection.vendor == "mysql" and connection.mysql_is_mariadb:  # type: ignore[attr-defined]
+        conflict = "ON DUPLICATE KEY UPDATE views = views + VALUES(views)"
+    elif connection.vendor == "mysql":  # MySQL 8.0.20+ deprecates VALUES() here
+        conflict = "AS new ON DUPLICATE KEY UPDATE views = views + new.views"
+    else:  # PostgreSQL and SQLite (>= 3.24)
+        target = ", ".join(qn(c) for c in key)
+        conflict = f"ON CONFLICT ({target}) DO UPDATE SET views = {table}.views + EXCLUDED.views"
+    names = ", ".join(qn(c) for c in columns)
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    ordered = sorted(rows, key=lambda r: r[: len(key)])
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), ROWS_PER_STATEMENT):
+            chunk = ordered[start : start + ROWS_PER_STATEMENT]
+            params: list[Any] = []
+            for row in chunk:
+                if dated:
+                    params += [connection.ops.adapt_datefield_value(row[0]), *row[1:]]
+                else:
+                    params += row
+            values = ", ".join([placeholder] * len(chunk))
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {values} {conflict}", params)
