@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench import machine, prepare
 from bench.common import ROOT
-from bench.report import FAILED, MISSING, OK, Facts, Outcome, Section, render
+from bench.report import FAILED, MISSING, OK, Facts, Outcome, Section, readme_headlines, render
 
 # The scenarios, in the order of the document.
 SCENARIOS = (
@@ -154,6 +154,10 @@ def main(
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(facts, outcomes))
     prepare.log(f"wrote {args.out}")
+    if args.out == DEFAULT_OUT and not args.quick and not args.only:  # a complete run
+        readme = ROOT / "README.md"
+        readme.write_text(readme_headlines(readme.read_text(), facts, outcomes))
+        prepare.log(f"updated the headline figures in {readme}")
     return 1 if any(o.status == FAILED for o in outcomes) else 0
 
 

@@ -148,3 +148,26 @@ def render(facts: Facts, outcomes: Sequence[Outcome]) -> str:
         lines += _section(number, outcome)
     lines += _profiles(outcomes)
     return "\n".join(lines).rstrip() + "\n"
+
+
+README_START = "<!-- python -m bench: headline figures -->"
+README_END = "<!-- end of the figures python -m bench wrote -->"
+
+
+def readme_headlines(text: str, facts: Facts, outcomes: Sequence[Outcome]) -> str:
+    """``text`` (README.md) with the block between the two markers replaced by the
+    headline lines of this run: the README quotes the figures without anyone copying
+    them. Unchanged when the markers are absent."""
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return text
+    lines = [
+        README_START,
+        "",
+        f"Measured by `python -m bench` on {facts.date} at `{facts.commit}`:",
+        "",
+    ]
+    for outcome in outcomes:
+        if outcome.status == OK and outcome.section is not None:
+            lines += [f"- {line}" for line in outcome.section.headline]
+    return text[:start] + "\n".join([*lines, "", ""]) + text[end:]

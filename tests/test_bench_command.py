@@ -17,7 +17,19 @@ from bench import prepare
 from bench.__main__ import SCENARIOS, main
 from bench.common import ROOT
 from bench.machine import dirty
-from bench.report import FAILED, MISSING, OK, Facts, Outcome, Section, render, spread
+from bench.report import (
+    FAILED,
+    MISSING,
+    OK,
+    README_END,
+    README_START,
+    Facts,
+    Outcome,
+    Section,
+    readme_headlines,
+    render,
+    spread,
+)
 
 FACTS = Facts(
     date="2026-11-30 03:00 UTC",
@@ -196,7 +208,27 @@ def test_only_refuses_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown scenario(s): nonesuch" in capsys.readouterr().err
 
 
-def test_scenario_list() -> None:
-    """The owners' modules, in the order of the document (each may be absent until merged)."""
-    assert SCENARIOS[:4] == ("throughput", "drain", "redis_memory", "reads")
-    assert {"memory", "scaling", "sqlite_wal"} <= set(SCENARIOS)
+def test_every_scenario_has_its_module() -> None:
+    """A scenario missing from the checkout would only be reported "not available"."""
+    for name in SCENARIOS:
+        source = ROOT / "bench" / f"{name}.py"
+        assert re.search(r"^def run\(quick: bool\) -> Section:", source.read_text(), re.M), name
+
+
+def test_readme_block_holds_the_headlines_of_the_run() -> None:
+    text = f"intro\n{README_START}\nold figure\n{README_END}\noutro\n"
+    outcomes = [Outcome("drain", OK, 3.0, GOOD), Outcome("reads", MISSING)]
+
+    updated = readme_headlines(text, FACTS, outcomes)
+
+    assert "old figure" not in updated
+    assert updated.startswith("intro\n") and updated.endswith(f"{README_END}\noutro\n")
+    assert f"- {GOOD.headline[0]}\n" in updated
+    assert FACTS.commit in updated
+    assert readme_headlines(updated, FACTS, outcomes) == updated  # stable
+    assert readme_headlines("no markers\n", FACTS, outcomes) == "no markers\n"
+
+
+def test_the_project_readme_has_the_markers() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert text.index(README_START) < text.index(README_END)
