@@ -132,6 +132,7 @@ def main(
             return 2
         prepare.ensure_wrk()
         prepare.ensure_postgres()
+        prepare.ensure_mysql()
         prepare.start_redis()
     head, dirty = machine.commit()
     facts = Facts(

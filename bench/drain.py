@@ -34,10 +34,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import PYTHON, ROOT, markdown_table, redis_url, subprocess_env
+from bench.common import MYSQL_URL, PYTHON, ROOT, markdown_table, redis_url, subprocess_env
 from bench.report import Section, spread
 
-MYSQL_URL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/bench")
 SHIPMENT = 500  # views per ship script call, as the batchers send them at most
 FILLERS = 2  # processes shipping side by side while Redis is filled
 # A busy machine (the other scenarios, or someone's test suite) must not make a run fail on

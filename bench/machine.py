@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from bench.common import POSTGRES_URL, ROOT
+from bench.common import MYSQL_URL, POSTGRES_URL, ROOT
 
 # Paths the command writes itself: changes there do not make the measured code "dirty".
 OUTPUTS = ("docs/benchmarks.md", "docs/profiles/")
@@ -28,7 +28,6 @@ PACKAGES = (
     ("httptools", "httptools"),
     ("Celery", "celery"),
 )
-MYSQL_URL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
 
 
 def _run(*args: str) -> str:

@@ -13,7 +13,7 @@ import tomllib
 from importlib import metadata
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.common import POSTGRES_URL, ROOT, redis_url
+from bench.common import MYSQL_URL, POSTGRES_URL, ROOT, redis_url
 
 INSTALL_EXTRA = f'{sys.executable} -m pip install -e "{ROOT}[bench]"'
 
@@ -85,6 +85,31 @@ def ensure_postgres() -> None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as exc:
         log(f"PostgreSQL at {POSTGRES_URL} is not usable ({exc}); its scenarios will fail")
+
+
+def ensure_mysql() -> None:
+    """Create the database of BENCH_MYSQL_URL when it does not exist, as for PostgreSQL."""
+    try:
+        import MySQLdb
+    except ImportError:
+        log('mysqlclient is not installed (the "mysql" extra); MariaDB scenarios will fail')
+        return
+    parts = urlsplit(MYSQL_URL)
+    name = parts.path.lstrip("/")
+    try:
+        conn = MySQLdb.connect(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=parts.username or "root",
+            password=parts.password or "",
+            connect_timeout=5,
+        )
+        try:
+            conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+        finally:
+            conn.close()
+    except MySQLdb.Error as exc:
+        log(f"MariaDB at {MYSQL_URL} is not usable ({exc}); its scenarios will fail")
 
 
 def start_redis() -> str:

@@ -286,8 +286,7 @@ def ship_pending(pages: int, articles: int) -> None:
     from django_pageviews.redis_buffer import Shipment
     from django_pageviews.redis_client import get_client
     from django_pageviews.redis_scripts import ship
-    from django_pageviews.toplists import list_entries
-    from django_pageviews.wire import count_field, dimensions
+    from django_pageviews.wire import count_field
 
     flush_redis(redis_client())
     today = current_day()
@@ -301,11 +300,7 @@ def ship_pending(pages: int, articles: int) -> None:
     for start in range(0, pages, 500):
         part = targets[start : start + 500]
         counts = Counter({count_field(today, t): 1 + (k * 7919) % 5 for k, t in enumerate(part)})
-        dims: Counter[str] = Counter()
-        for target, n in zip(part, counts.values(), strict=True):
-            for dim in dimensions(target):
-                dims[dim] += n
-        shipment = Shipment(counts, dims, [], [], lists=list_entries(counts.items()))
+        shipment = Shipment(counts, [], [])  # SHIP derives the live totals and day lists
         keys, args = shipment.script_args()
         ship(keys=keys, args=args, client=get_client())
 
