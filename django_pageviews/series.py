@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, timedelta
 
-from django.db.models import Sum
-
 from . import live
 from .events import Target, stored_url
 from .models import PageViewKeyDaily
@@ -41,7 +39,7 @@ def _read(kind: str, value: str, first: date | None, last: date | None) -> Count
         rows = rows.filter(day__gte=first)
     if last is not None:
         rows = rows.filter(day__lte=last)
-    by_day = rows.values_list("day").annotate(n=Sum("views")).order_by()
+    by_day = rows.values_list("day", "views")  # one row per day and key: no sum
 
     stored, pending = live.read_lists(
         kind + SEP, first, last, 0, [(kind, member)], lambda _: dict(by_day)
