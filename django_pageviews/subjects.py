@@ -40,10 +40,6 @@ class Subject:
     def for_object(cls, obj: Model) -> Subject:
         return cls(OBJECT, obj=obj)
 
-    @classmethod
-    def for_view_name(cls, view_name: str) -> Subject:
-        return cls(VIEW, view_name=view_name)
-
     def describe(self) -> dict[str, Any]:
         """The subject as the JSON answers name it."""
         if self.obj is not None:
