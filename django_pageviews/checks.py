@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.apps import apps
 from django.core.checks import CheckMessage, Error, Info, Warning
 
 from .client_ip import CLIENT_IP_HEADERS
@@ -53,6 +54,21 @@ def _is_key_prefix(value: Any) -> bool:
     return (
         isinstance(value, str) and bool(value) and not any(c in "{}" or c.isspace() for c in value)
     )
+
+
+def _is_counter_list(value: Any) -> bool:
+    """Path patterns and installed models' labels: a typo would otherwise keep a counter
+    private (404) with nothing to say why."""
+    if not _is_str_list(value):
+        return False
+    for entry in value:
+        if entry.startswith("/"):
+            continue
+        try:
+            apps.get_model(entry)
+        except (LookupError, ValueError):
+            return False
+    return True
 
 
 # One claim moves a batch inside one Redis script (Redis serves nobody else meanwhile)
@@ -128,6 +144,15 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
         lambda v: v in (None, "append", "strip", "keep"),
         "None, 'append', 'strip' or 'keep'",
     ),
+    (
+        "PUBLIC_COUNTERS",
+        "E038",
+        _is_counter_list,
+        "a list of URL path patterns starting with '/' ('/blog/*') and labels of installed "
+        "models ('blog.article')",
+    ),
+    ("COUNTER_MAX_AGE", "E039", lambda v: _is_int(v, 0), "an integer number of seconds >= 0"),
+    ("API_MAX_AGE", "E040", lambda v: _is_int(v, 0), "an integer number of seconds >= 0"),
 )
 
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")

@@ -106,6 +106,10 @@ class PageViewSettings:
     TRACK_QUERY_STRING = _Setting[list[str]]([])  # query parameters kept in the URL
     MAX_NEW_URLS_PER_DAY = _Setting[int](100_000)  # distinct URLs per day; 0: no cap
     TRAILING_SLASH = _Setting[str | None](None)  # "append", "strip", "keep"; None: APPEND_SLASH
+    # Stats API and public counters (django_pageviews.urls).
+    PUBLIC_COUNTERS = _Setting[list[str]]([])  # URL path patterns and model labels; []: off
+    COUNTER_MAX_AGE = _Setting[int](300)  # seconds a CDN may keep a counter (public)
+    API_MAX_AGE = _Setting[int](60)  # seconds a client may keep an API answer (private)
 
     @classmethod
     def names(cls) -> list[str]:

@@ -171,6 +171,18 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("MAX_NEW_URLS_PER_DAY", 1.5),
     ("TRAILING_SLASH", "add"),
     ("TRAILING_SLASH", True),
+    ("API_MAX_AGE", -1),
+    ("API_MAX_AGE", 1.5),
+    ("API_MAX_AGE", "60"),
+    ("PUBLIC_COUNTERS", "/blog/*"),
+    ("PUBLIC_COUNTERS", ["blog/*"]),
+    ("PUBLIC_COUNTERS", ["tests.nosuchmodel"]),
+    ("PUBLIC_COUNTERS", ["/blog/*", ""]),
+    ("PUBLIC_COUNTERS", [None]),
+    ("PUBLIC_COUNTERS", ["article"]),
+    ("COUNTER_MAX_AGE", -5),
+    ("COUNTER_MAX_AGE", None),
+    ("COUNTER_MAX_AGE", True),
 ]
 
 GOOD_VALUES: list[tuple[str, Any]] = [
@@ -237,6 +249,10 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("TRAILING_SLASH", "append"),
     ("TRAILING_SLASH", "strip"),
     ("TRAILING_SLASH", "keep"),
+    ("API_MAX_AGE", 0),
+    ("PUBLIC_COUNTERS", ["/blog/*", "tests.article", "tests.Document", "/"]),
+    ("PUBLIC_COUNTERS", ("/about/",)),
+    ("COUNTER_MAX_AGE", 86_400),
 ]
 
 # E013 (MAX_BUFFER_SIZE < BATCH_SIZE), E020 (async libraries missing) and E030 (Redis
@@ -255,6 +271,7 @@ RULE_IDS = [
     "E032",
     "E033",
     "E034",
+    *(f"E{i:03d}" for i in range(38, 41)),
 ]
 
 

@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "TRACK_QUERY_STRING": [],
     "MAX_NEW_URLS_PER_DAY": 100_000,
     "TRAILING_SLASH": None,
+    "PUBLIC_COUNTERS": [],
+    "COUNTER_MAX_AGE": 300,
+    "API_MAX_AGE": 60,
 }
 
 LOCAL_REDIS = "redis://localhost:6379/0"
@@ -110,6 +113,9 @@ def test_names_lists_each_full_setting_name_once() -> None:
         "PAGEVIEW_TRACK_QUERY_STRING",
         "PAGEVIEW_MAX_NEW_URLS_PER_DAY",
         "PAGEVIEW_TRAILING_SLASH",
+        "PAGEVIEW_PUBLIC_COUNTERS",
+        "PAGEVIEW_COUNTER_MAX_AGE",
+        "PAGEVIEW_API_MAX_AGE",
     ]
 
 

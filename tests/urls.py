@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from . import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("pageviews/", include("django_pageviews.urls")),
     path("", views.plain, name="plain"),
     path("plain/", views.plain),
     re_path(r"^long/", views.plain, name="long"),

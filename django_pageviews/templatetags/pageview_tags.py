@@ -24,8 +24,11 @@ from django import template
 from django.apps import apps
 from django.db.models import Model
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from django_pageviews import queries, reports
+from django_pageviews.counter.embed import NoCounter, NotPublic, counter_url
 from django_pageviews.numbers import (  # importable from here, as in 0.2.x
     format_number as format_number,
 )
@@ -213,3 +216,59 @@ def get_daily_views(obj: Any, days: Any = 30) -> dict[date, int]:
     if not _is_saved_object(obj):
         return {}
     return reports.get_daily_views(obj, days=_int(days, "days", "get_daily_views"))
+
+
+# -- public counters -----------------------------------------------------------------------
+
+COUNTER_ALT = "Page views"
+
+
+def _counter_url(
+    context: template.Context, target: Any, since: Any, kind: str, tag: str
+) -> str | None:
+    """The counter's URL; None for the current page when it has no public counter (a
+    base template may ask on every page), TemplateSyntaxError for a named target that has
+    none or for a ``since`` that is not a date (a misconfiguration)."""
+    if since is not None and not isinstance(since, date):
+        try:
+            since = date.fromisoformat(str(since))
+        except ValueError:
+            raise template.TemplateSyntaxError(
+                f"{{% {tag} %}}: since must be a date or 'YYYY-MM-DD', not {since!r}."
+            ) from None
+    current = target is None or target == ""
+    if current:
+        target = _request(context, tag).path
+    elif not isinstance(target, Model | str):
+        raise template.TemplateSyntaxError(
+            f"{{% {tag} %}} takes a saved object or a URL path, not {target!r}."
+        )
+    try:
+        return counter_url(target, since, kind)
+    except NotPublic as exc:
+        if current:
+            return None
+        raise template.TemplateSyntaxError(f"{{% {tag} %}}: {exc}.") from None
+    except NoCounter as exc:
+        raise template.TemplateSyntaxError(f"{{% {tag} %}}: {exc}.") from None
+
+
+@register.simple_tag(takes_context=True)
+def pageview_counter(context: template.Context, target: Any = None, since: Any = None) -> str:
+    """``{% pageview_counter article %}``, ``{% pageview_counter '/about/' %}`` or, for the
+    current page, ``{% pageview_counter %}``: an ``<img>`` of the public counter's SVG
+    badge (``since='2026-01-01'`` counts from that day). Renders nothing for a current
+    page that ``PAGEVIEW_PUBLIC_COUNTERS`` does not opt in."""
+    url = _counter_url(context, target, since, "svg", "pageview_counter")
+    if url is None:
+        return SafeString("")
+    return format_html('<img src="{}" alt="{}" height="20" loading="lazy">', url, COUNTER_ALT)
+
+
+@register.simple_tag(takes_context=True)
+def pageview_counter_url(
+    context: template.Context, target: Any = None, since: Any = None, format: str = "svg"
+) -> str:
+    """The public counter's URL (``format='json'`` for its JSON), '' where the current
+    page has none: ``{% pageview_counter_url article format='json' as url %}``."""
+    return _counter_url(context, target, since, format, "pageview_counter_url") or ""

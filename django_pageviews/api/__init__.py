@@ -1,0 +1,1 @@
+"""The read-only stats API (views, access rules, signed tokens)."""
