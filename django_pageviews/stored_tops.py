@@ -20,9 +20,10 @@ not on how many days or keys are stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.models import QuerySet, Sum
@@ -52,6 +53,10 @@ class StoredTop:
         self.kind, self.content_type_id = kind, content_type_id
         self.first, self.last = first, last
         self.using = router.db_for_read(PageViewTotal) or DEFAULT_DB_ALIAS
+
+    def identity(self, *more: Hashable) -> Hashable:
+        """What tells this list apart from others (with ``more``, e.g. the limit)."""
+        return (self.using, self.kind, self.content_type_id, self.first, self.last, *more)
 
     def _hash(self, value: str) -> str:
         return key_hash(self.kind, self.content_type_id, value)
@@ -142,22 +147,10 @@ class StoredTop:
         """The first ``depth`` rows of each day of the period (key -> day -> views), the
         days whose list was cut there, and the bound on any key not read: one statement."""
         connection = connections[self.using]
-        qn = connection.ops.quote_name
-        table = qn(PageViewKeyDaily._meta.db_table)
-        same_type = "" if self.content_type_id is None else "content_type_id = %s AND "
-        part = (
-            f"SELECT * FROM (SELECT day, value, views FROM {table} "
-            f"WHERE kind = %s AND {same_type}day = %s AND views > 0 "
-            f"ORDER BY views DESC LIMIT {int(depth)}) AS d{{i}}"
-        )
-        days = self._days()
-        sql = " UNION ALL ".join(part.format(i=i) for i in range(len(days)))
-        params: list[str | int | None] = []
-        for day in days:
-            params.append(self.kind)
-            if self.content_type_id is not None:
-                params.append(self.content_type_id)
-            params.append(connection.ops.adapt_datefield_value(day))
+        if connection.vendor == "postgresql":
+            sql, params = self._lateral_sql(depth)
+        else:
+            sql, params = self._union_sql(depth)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -168,3 +161,43 @@ class StoredTop:
             listed.setdefault(value, {})[day] = views
         full = {day for day, views in per_day.items() if len(views) == depth}
         return listed, full, sum(min(per_day[day]) for day in full)
+
+    def _where(self) -> tuple[str, list[str | int]]:
+        same_type = "" if self.content_type_id is None else "content_type_id = %s AND "
+        params: list[str | int] = [self.kind]
+        if self.content_type_id is not None:
+            params.append(self.content_type_id)
+        return f"kind = %s AND {same_type}", params
+
+    def _lateral_sql(self, depth: int) -> tuple[str, list[Any]]:
+        """PostgreSQL: one subquery, run once per day (LATERAL). A UNION of one part per
+        day costs more to plan (1.3-1.6 ms for 30 days) than to run."""
+        connection = connections[self.using]
+        table = connection.ops.quote_name(PageViewKeyDaily._meta.db_table)
+        where, params = self._where()
+        sql = (
+            "SELECT d.n, t.value, t.views FROM generate_series(0, %s) AS d(n) "
+            f"CROSS JOIN LATERAL (SELECT value, views FROM {table} WHERE {where}"
+            "day = CAST(%s AS date) + d.n AND views > 0 "
+            f"ORDER BY views DESC LIMIT {int(depth)}) AS t"
+        )
+        first = connection.ops.adapt_datefield_value(self.first)
+        return sql, [len(self._days()) - 1, *params, first]
+
+    def _union_sql(self, depth: int) -> tuple[str, list[Any]]:
+        """One part per day (each reads the top of its day's list in an index), told apart
+        by the part's number: no date to convert."""
+        connection = connections[self.using]
+        table = connection.ops.quote_name(PageViewKeyDaily._meta.db_table)
+        where, where_params = self._where()
+        part = (
+            f"SELECT * FROM (SELECT {{i}} AS n, value, views FROM {table} "
+            f"WHERE {where}day = %s AND views > 0 "
+            f"ORDER BY views DESC LIMIT {int(depth)}) AS d{{i}}"
+        )
+        days = self._days()
+        sql = " UNION ALL ".join(part.format(i=i) for i in range(len(days)))
+        params: list[Any] = []
+        for day in days:
+            params += [*where_params, connection.ops.adapt_datefield_value(day)]
+        return sql, params

@@ -108,3 +108,19 @@ def test_lists_count_pending_views_exactly(
 def visit(path: str, n: int) -> None:
     responses = asgi_requests([("GET", path, h) for h in distinct_visitors(n)])
     assert [r.status_code for r in responses] == [200] * n
+
+
+@pytest.mark.parametrize("days", [7, None])
+def test_deleted_objects_leave_the_next_ones_in_their_place(
+    history: list[Article], days: int | None
+) -> None:
+    """The list is ranked as deep as asked; when deleted objects leave it short, it is
+    ranked deeper until it is full (or every key is ranked)."""
+    ct = ContentType.objects.get_for_model(Article)
+    ranked = brute_force("object_id", days, content_type=ct)
+    gone = {pk for pk, _ in ranked[:7]}
+    Article.objects.filter(pk__in=[int(pk) for pk in gone]).delete()
+    expected = [(pk, n) for pk, n in ranked if pk not in gone]
+    for limit in (3, 10):
+        got = PageView.get_popular_objects(Article, limit=limit, days=days)
+        assert [(str(obj.pk), n) for obj, n in got] == expected[:limit]
