@@ -26,7 +26,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, router
-from django.db.models import QuerySet, Sum
 
 from .models import PageViewKeyDaily, PageViewTotal
 from .totals import key_hash
@@ -64,16 +63,6 @@ class StoredTop:
     def _all_time(self) -> bool:
         return self.first is None and self.last is None
 
-    def _rows(self, model: type[PageViewTotal] | type[PageViewKeyDaily]) -> QuerySet:  # type: ignore[type-arg]
-        rows = model.objects.using(self.using).filter(kind=self.kind)
-        # URL and view-name rows never have one; no IS NULL, which would keep PostgreSQL
-        # from reading the index (kind, views) in order.
-        return (
-            rows
-            if self.content_type_id is None
-            else rows.filter(content_type_id=self.content_type_id)
-        )
-
     def keys(self, depth: int) -> set[str]:
         """The keys the lists name in their first ``depth`` rows (one statement)."""
         if self._all_time() or not self._short():
@@ -110,25 +99,42 @@ class StoredTop:
         return Head(self.totals({*keys, *extra}), keys, bound, None)
 
     def _all_time_head(self, depth: int) -> list[tuple[str, int]]:
-        rows = self._rows(PageViewTotal).filter(views__gt=0).order_by("-views", "value")
-        return list(rows.values_list("value", "views")[:depth])
+        """The first ``depth`` all-time rows, most viewed first (equal views by value)."""
+        connection = connections[self.using]
+        table = connection.ops.quote_name(PageViewTotal._meta.db_table)
+        where, params = self._where()
+        sql = (
+            f"SELECT value, views FROM {table} WHERE {where}views > 0 "
+            f"ORDER BY views DESC, value ASC LIMIT {int(depth)}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [(value, int(views)) for value, views in cursor.fetchall()]
 
     def totals(self, keys: Iterable[str]) -> dict[str, int]:
-        """Exact totals in the period of ``keys`` (0 for keys without views)."""
+        """Exact totals in the period of ``keys`` (0 for keys without views): one
+        statement, written out (building it with the ORM cost more than running it)."""
         by_hash = {self._hash(key): key for key in keys}
         if not by_hash:
             return {}
-        hashes = list(by_hash)
+        connection = connections[self.using]
+        qn = connection.ops.quote_name
+        marks = ", ".join(["%s"] * len(by_hash))
+        params: list[Any] = list(by_hash)
         if self._all_time():
-            totals = PageViewTotal.objects.using(self.using).filter(key_hash__in=hashes)
-            found = dict(totals.values_list("key_hash", "views"))
+            table = qn(PageViewTotal._meta.db_table)
+            sql = f"SELECT key_hash, views FROM {table} WHERE key_hash IN ({marks})"
         else:
-            days = PageViewKeyDaily.objects.using(self.using).filter(key_hash__in=hashes)
-            if self.first is not None:
-                days = days.filter(day__gte=self.first)
-            if self.last is not None:
-                days = days.filter(day__lte=self.last)
-            found = dict(days.values_list("key_hash").annotate(n=Sum("views")).order_by())
+            table = qn(PageViewKeyDaily._meta.db_table)
+            sql = f"SELECT key_hash, SUM(views) FROM {table} WHERE key_hash IN ({marks})"
+            for op, day in ((">=", self.first), ("<=", self.last)):
+                if day is not None:
+                    sql += f" AND day {op} %s"
+                    params.append(connection.ops.adapt_datefield_value(day))
+            sql += " GROUP BY key_hash"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            found = {h: int(n) for h, n in cursor.fetchall()}
         return {key: found.get(h, 0) for h, key in by_hash.items()}
 
     def _days(self) -> list[date]:
@@ -163,6 +169,9 @@ class StoredTop:
         return listed, full, sum(min(per_day[day]) for day in full)
 
     def _where(self) -> tuple[str, list[str | int]]:
+        """The rows of this kind (and content type): URL and view-name rows never have
+        one, and no IS NULL, which would keep PostgreSQL from reading the index (kind,
+        views) in order."""
         same_type = "" if self.content_type_id is None else "content_type_id = %s AND "
         params: list[str | int] = [self.kind]
         if self.content_type_id is not None:
