@@ -137,7 +137,7 @@ def test_a_stale_guess_still_gives_the_exact_list(
     PageView.get_popular_objects(Article, limit=5, days=days)  # remembers its keys
     low, other = history[90], history[100]
     target = Target(f"/a/{low.pk}/", "view-0", "tests.article", PK, str(low.pk))
-    write_batch("jump", [], Counter({(current_day(), target): 50_000}))  # type: ignore[arg-type]
+    write_batch("jump", [], Counter({(current_day(), target): 50_000}))
     visit(f"/articles/{other.pk}/", 30)
     pending = Counter({str(other.pk): 30})
     expected = with_pending(brute_force("object_id", days, content_type=ct), pending)[:5]
