@@ -17,6 +17,7 @@ after that entry, and after the ``limit``-th known key if that one comes before 
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -127,12 +128,14 @@ def top(
 # list shown on every page is read with one database statement less. Only a guess.
 GUESSES = 256
 _guesses: dict[Hashable, frozenset[str]] = {}
+_guesses_lock = threading.Lock()  # a server's threads read lists at the same time
 
 
 def _remember(identity: Hashable, keys: set[str]) -> None:
-    if len(_guesses) >= GUESSES and identity not in _guesses:
-        _guesses.pop(next(iter(_guesses)), None)  # the oldest
-    _guesses[identity] = frozenset(keys)
+    with _guesses_lock:
+        if len(_guesses) >= GUESSES and identity not in _guesses:
+            del _guesses[next(iter(_guesses))]  # the oldest
+        _guesses[identity] = frozenset(keys)
 
 
 def _round(
