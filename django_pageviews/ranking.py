@@ -17,8 +17,9 @@ after that entry, and after the ``limit``-th known key if that one comes before 
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date
 
@@ -102,16 +103,39 @@ def top(
     viewed first (equal totals by key)."""
     depth = max(2 * limit, FIRST_DEPTH)
     guess: set[str] = set()
+    remembered = _guesses.get(stored.identity(limit))
     while True:
         if conf.ASYNC_PROCESSING:
-            # The database's own top, read beforehand, for Redis to give their pending views.
-            guess |= stored.keys(depth)
+            # The database's own top, for Redis to give their pending views: the keys the
+            # same list needed last time (a guess: any key missing costs one more round),
+            # else read beforehand.
+            if remembered is not None:
+                guess |= remembered
+                remembered = None
+            else:
+                guess |= stored.keys(depth)
         done, more, deeper = _round(stored, space, limit, first, last, depth, guess)
         if done is not None:
+            if conf.ASYNC_PROCESSING:
+                _remember(stored.identity(limit), guess)
             return done
         if deeper or more <= guess:
             depth *= 4
         guess |= more
+
+
+# The keys asked for by the last successful read of each list (up to GUESSES lists): a
+# list shown on every page is read with one database statement less. Only a guess.
+GUESSES = 256
+_guesses: dict[Hashable, frozenset[str]] = {}
+_guesses_lock = threading.Lock()  # a server's threads read lists at the same time
+
+
+def _remember(identity: Hashable, keys: set[str]) -> None:
+    with _guesses_lock:
+        if len(_guesses) >= GUESSES and identity not in _guesses:
+            del _guesses[next(iter(_guesses))]  # the oldest
+        _guesses[identity] = frozenset(keys)
 
 
 def _round(

@@ -142,15 +142,21 @@ def get_popular_objects(
     first, last = day_range(days)
     content_type = ContentType.objects.get_for_model(model_class)
     stored = StoredTop(OBJECT, content_type.pk, first, last)
-    # Deleted objects are dropped after ranking: rank some extra to still fill the list.
-    ranked = ranking.top(stored, ranking.objects(model_class), limit * 2 + 5, first, last)
-    objects = model_class._default_manager.filter(pk__in=[pk for pk, _ in ranked])
-    if select_related:
-        objects = objects.select_related(*select_related)
-    if prefetch_related:
-        objects = objects.prefetch_related(*prefetch_related)
-    by_pk = {str(obj.pk): obj for obj in objects}
-    return [(by_pk[pk], n) for pk, n in ranked if pk in by_pk][:limit]
+    # Deleted objects are dropped after ranking: if some were, rank deeper (rare; ranking
+    # more than asked every time would read every list deeper for nothing).
+    depth = limit
+    while True:
+        ranked = ranking.top(stored, ranking.objects(model_class), depth, first, last)
+        objects = model_class._default_manager.filter(pk__in=[pk for pk, _ in ranked])
+        if select_related:
+            objects = objects.select_related(*select_related)
+        if prefetch_related:
+            objects = objects.prefetch_related(*prefetch_related)
+        by_pk = {str(obj.pk): obj for obj in objects}
+        found = [(by_pk[pk], n) for pk, n in ranked if pk in by_pk]
+        if len(found) >= limit or len(ranked) < depth:
+            return found[:limit]
+        depth = depth * 2 + limit - len(found)
 
 
 aget_views_by_period = sync_to_async(get_views_by_period)

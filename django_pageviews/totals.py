@@ -6,7 +6,8 @@ day reads the whole history. So the drain also adds each batch's views to
 ``PageViewKeyDaily`` (per day and key) and ``PageViewTotal`` (per key, all time), in the
 same transaction and with the same adding upsert as the daily rows: at every commit, each
 key's rows are exactly the sums of its daily rows, whatever is replayed or rolled back.
-``rebuild`` computes them from the daily rows (migration 0006, or after an edit by hand).
+``rebuild`` computes them from the daily rows (migration 0006 with its historical models, or
+after an edit by hand).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
+from django.apps import apps as global_apps
+from django.apps.registry import Apps
 from django.db import connections, transaction
 from django.db.models import F, Model, Sum
 
@@ -79,32 +82,42 @@ def withdraw(day: date, target: str, n: int, using: str) -> int:
     return taken
 
 
-def rebuild(using: str, days: Iterable[date] | None = None) -> None:
+def rebuild(using: str, days: Iterable[date] | None = None, apps: Apps = global_apps) -> None:
     """Recompute the key rows from ``PageViewDaily``: all days, or only ``days`` (whose
     key rows are replaced; the all-time rows are recomputed in full). One day at a time,
-    in one transaction per day, so memory holds one day's keys."""
-    daily = PageViewDaily.objects.using(using)
+    in one transaction per day, so memory holds one day's keys.
+
+    ``apps``: the registry to take the three models from; a migration passes its own
+    (historical models), so that it keeps working when the models change later."""
+    daily = apps.get_model("django_pageviews", "PageViewDaily")
+    key_daily = apps.get_model("django_pageviews", "PageViewKeyDaily")
+    total = apps.get_model("django_pageviews", "PageViewTotal")
     if days is None:
-        PageViewKeyDaily.objects.using(using).all().delete()
-        days = daily.order_by("day").values_list("day", flat=True).distinct()
+        key_daily._default_manager.using(using).all().delete()
+        days = (
+            daily._default_manager.using(using)
+            .order_by("day")
+            .values_list("day", flat=True)
+            .distinct()
+        )
     for day in list(days):
         with transaction.atomic(using=using):
-            PageViewKeyDaily.objects.using(using).filter(day=day).delete()
-            _upsert(PageViewKeyDaily, _day_keys(day, using), using)
+            key_daily._default_manager.using(using).filter(day=day).delete()
+            _upsert(key_daily, _day_keys(daily, day, using), using, dated=True)
     with transaction.atomic(using=using):
-        PageViewTotal.objects.using(using).all().delete()
+        total._default_manager.using(using).all().delete()
         grouped = (
-            PageViewKeyDaily.objects.using(using)
+            key_daily._default_manager.using(using)
             .values_list("kind", "content_type_id", "value", "key_hash")
             .annotate(total=Sum("views"))
             .order_by()
         )
         rows = [(h, kind, ct, value, n) for kind, ct, value, h, n in grouped.iterator() if n]
-        _upsert(PageViewTotal, rows, using)
+        _upsert(total, rows, using, dated=False)
 
 
-def _day_keys(day: date, using: str) -> list[tuple[Any, ...]]:
-    rows = PageViewDaily.objects.using(using).filter(day=day, views__gt=0).order_by()
+def _day_keys(daily: type[Model], day: date, using: str) -> list[tuple[Any, ...]]:
+    rows = daily._default_manager.using(using).filter(day=day, views__gt=0).order_by()
     sums: Counter[Key] = Counter()
     for url, n in rows.values_list("url").annotate(n=Sum("views")):
         sums[(URL, None, url)] += n
@@ -124,15 +137,16 @@ def _add(by_day: Counter[tuple[date, Key]], using: str) -> None:
     for (day, key), views in by_day.items():
         all_time[key] += views
         day_rows.append((day, key_hash(*key), *key, views))
-    _upsert(PageViewKeyDaily, day_rows, using)
-    _upsert(PageViewTotal, [(key_hash(*key), *key, n) for key, n in all_time.items()], using)
+    _upsert(PageViewKeyDaily, day_rows, using, dated=True)
+    totals = [(key_hash(*key), *key, n) for key, n in all_time.items()]
+    _upsert(PageViewTotal, totals, using, dated=False)
 
 
 _COLUMNS = ("key_hash", "kind", "content_type_id", "value", "views")
 
 
-def _upsert(model: type[Model], rows: Sequence[tuple[Any, ...]], using: str) -> None:
-    """Insert ``rows`` (``day`` first for the daily model, then ``_COLUMNS``), adding the
+def _upsert(model: type[Model], rows: Sequence[tuple[Any, ...]], using: str, dated: bool) -> None:
+    """Insert ``rows`` (``day`` first if ``dated``, then ``_COLUMNS``), adding the
     views to rows that exist: upsert.py's statement, keyed by the key hash (and day).
     Sorted by key, so that concurrent writers lock rows in the same order."""
     if not rows:
@@ -140,7 +154,6 @@ def _upsert(model: type[Model], rows: Sequence[tuple[Any, ...]], using: str) -> 
     connection = connections[using]
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
-    dated = model is PageViewKeyDaily
     columns = (("day",) if dated else ()) + _COLUMNS
     key = ("day", "key_hash") if dated else ("key_hash",)
     if connection.vendor == "mysql" and connection.mysql_is_mariadb:  # type: ignore[attr-defined]

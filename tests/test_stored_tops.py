@@ -108,3 +108,39 @@ def test_lists_count_pending_views_exactly(
 def visit(path: str, n: int) -> None:
     responses = asgi_requests([("GET", path, h) for h in distinct_visitors(n)])
     assert [r.status_code for r in responses] == [200] * n
+
+
+@pytest.mark.parametrize("days", [7, None])
+def test_deleted_objects_leave_the_next_ones_in_their_place(
+    history: list[Article], days: int | None
+) -> None:
+    """The list is ranked as deep as asked; when deleted objects leave it short, it is
+    ranked deeper until it is full (or every key is ranked)."""
+    ct = ContentType.objects.get_for_model(Article)
+    ranked = brute_force("object_id", days, content_type=ct)
+    gone = {pk for pk, _ in ranked[:7]}
+    Article.objects.filter(pk__in=[int(pk) for pk in gone]).delete()
+    expected = [(pk, n) for pk, n in ranked if pk not in gone]
+    for limit in (3, 10):
+        got = PageView.get_popular_objects(Article, limit=limit, days=days)
+        assert [(str(obj.pk), n) for obj, n in got] == expected[:limit]
+
+
+@pytest.mark.parametrize("days", [7, None])
+def test_a_stale_guess_still_gives_the_exact_list(
+    history: list[Article], pipeline: str, days: int | None
+) -> None:
+    """A live list asks Redis first about the keys the same list needed last time
+    (ranking.py). After the database's top changes under it (a batch written directly,
+    views pending for others), the list is still exactly the sums."""
+    ct = ContentType.objects.get_for_model(Article)
+    PageView.get_popular_objects(Article, limit=5, days=days)  # remembers its keys
+    low, other = history[90], history[100]
+    target = Target(f"/a/{low.pk}/", "view-0", "tests.article", PK, str(low.pk))
+    write_batch("jump", [], Counter({(current_day(), target): 50_000}))
+    visit(f"/articles/{other.pk}/", 30)
+    pending = Counter({str(other.pk): 30})
+    expected = with_pending(brute_force("object_id", days, content_type=ct), pending)[:5]
+    got = PageView.get_popular_objects(Article, limit=5, days=days)
+    assert [(str(obj.pk), n) for obj, n in got] == expected
+    assert expected[0] == (str(low.pk), expected[0][1])

@@ -5,10 +5,11 @@ from django.db import migrations, models
 
 
 def fill(apps, schema_editor):
-    """Sum the daily rows already stored into the key rows (totals.py), one day at a time."""
+    """Sum the daily rows already stored into the key rows (totals.py), one day at a time,
+    with this migration's models (``apps``), not the current ones."""
     from django_pageviews.totals import rebuild
 
-    rebuild(schema_editor.connection.alias)
+    rebuild(schema_editor.connection.alias, apps=apps)
 
 
 class Migration(migrations.Migration):
