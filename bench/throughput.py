@@ -97,6 +97,7 @@ TARGETS = {"inprocess": 0.90, "redis": 0.95}
 BASELINE_OF = {"inprocess": "sync-insert", "redis": "celery-message"}
 PROFILES = [  # py-spy of the server under this load, and the per-view accounting
     "profiles/request-accounting.md",
+    "profiles/request-redis-server.txt",
     "profiles/request-inprocess-before.txt",
     "profiles/request-redis-before.txt",
     "profiles/request-inprocess-after.txt",
