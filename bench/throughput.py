@@ -21,12 +21,19 @@ draining Redis into the database while the load runs (the baseline's messages go
 queue of their own that it does not consume: the web process's cost is what is compared,
 bench/baseline.py). It is pinned to wrk's core (CPU 0): on the server's core it would measure the
 drain, which production runs on worker machines, as request cost. Its CPU time per run is
-reported. When the servers have stopped (SIGTERM: the lifespan shutdown flushes) and the
-worker has drained, the views in each database are checked against the requests served.
+reported. The private redis-server the benchmark starts is pinned there too (every thread):
+left to the scheduler it can run on the server's core, and the Redis path (and the
+celery-message baseline) then loses to Redis's own CPU what a deployment spends on another
+machine. The pinning is the same for every configuration, tracked or not; the web
+process's own cost of talking to Redis (packing, system calls, replies) stays on its core
+and is measured. A Redis named by BENCH_REDIS_URL is not touched (the text says so).
+When the servers have stopped (SIGTERM: the lifespan shutdown flushes) and the worker has
+drained, the views in each database are checked against the requests served.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -90,6 +97,7 @@ TARGETS = {"inprocess": 0.90, "redis": 0.95}
 BASELINE_OF = {"inprocess": "sync-insert", "redis": "celery-message"}
 PROFILES = [  # py-spy of the server under this load, and the per-view accounting
     "profiles/request-accounting.md",
+    "profiles/request-redis-server.txt",
     "profiles/request-inprocess-before.txt",
     "profiles/request-redis-before.txt",
     "profiles/request-inprocess-after.txt",
@@ -127,6 +135,30 @@ class Result:
 
 def pinned(cpu: str) -> list[str]:
     return ["taskset", "-c", cpu] if PIN else []
+
+
+def pin_private_redis(cpu: str) -> str:
+    """Pin the redis-server this process started (bench.common's private one, a child of
+    ours, listening on BENCH_REDIS_URL's port) to ``cpu``, all its threads; what was done,
+    for the Section text. A server the user named is left where it runs."""
+    port = str(urlsplit(os.environ.get("BENCH_REDIS_URL", "")).port or "")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if "redis-server" not in cmdline or f":{port}" not in cmdline or ppid != os.getpid():
+            continue
+        if not PIN:
+            return "the private redis-server (not pinned: no taskset)"
+        for task in (proc / "task").iterdir():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(task.name), {int(cpu)})
+        return f"the private redis-server (CPU {cpu})"
+    return "the Redis of BENCH_REDIS_URL (not started here: not pinned)"
 
 
 def process_cpu(pid: int) -> float:
@@ -526,6 +558,7 @@ def run(quick: bool) -> Section:
     redis = redis_client()
     flush_redis(redis)
     redis.close()
+    redis_where = pin_private_redis(CLIENT_CPU)  # before any server: the same for all
     with tempfile.TemporaryDirectory(prefix="pageviews-throughput-") as tmp:
         workdir = Path(tmp)
         template = workdir / "template.sqlite3"
@@ -548,8 +581,8 @@ def run(quick: bool) -> Section:
         f"(async view), -c{CONNECTIONS['uvicorn']}; gunicorn: GET {SYNC_PATH} (sync view), "
         f"-c{CONNECTIONS['gunicorn']}. Each request from a new address with one of "
         f"{USER_AGENTS:,} user agents (1 in {CRAWLER_EVERY} a crawler); throttle 20 s; a Celery "
-        f"worker (CPU 0) draining every second. Cells: median (min-max) over the rounds; "
-        f"ratios pair the runs of one round. Cores busy before the start: {busy:.2f}; "
+        f"worker (CPU 0) draining every second; {redis_where}. Cells: median (min-max) over "
+        f"the rounds; ratios pair the runs of one round. Cores busy before the start: {busy:.2f}; "
         f"total {elapsed:.0f} s.",
     ]
     for kind, stack in [("uvicorn", "project"), ("uvicorn", "bare"), ("gunicorn", "project")]:
