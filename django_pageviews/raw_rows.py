@@ -176,7 +176,12 @@ def _binary_rows(
             if head is None:
                 head = heads[key] = _head(e.target, resolved[e.target], e.ip_address, e.user_agent)
             event_id, visitor = e.event_id, e.visitor_hash.encode()
-            raw_id = fromhex(event_id) if _HEX32(event_id) else uuid.UUID(event_id).bytes
+            try:
+                raw_id = fromhex(event_id)  # 32 hex digits as events carry them: 16 bytes
+            except ValueError:
+                raw_id = b""
+            if len(raw_id) != 16:  # any other form of a UUID (or a ValueError)
+                raw_id = uuid.UUID(event_id).bytes
             # As datetime.fromtimestamp rounds (the fraction to the microsecond, half to
             # even): microseconds from 2000-01-01 UTC.
             fraction, whole = modf(e.timestamp)
@@ -195,7 +200,7 @@ def _head(target: Target, resolved: Resolved, ip: str | None, user_agent: str | 
         _text(object_id or None),
         _text(target.url),
         _text(target.view_name or None),
-        _inet(_ip_value(ip)),
+        _inet(ip),
         _text(user_agent),
     ]
     return b"".join((_FIELDS, *fields))
@@ -208,10 +213,13 @@ def _text(value: str | None) -> bytes:
     return struct.pack(">i", len(data)) + data
 
 
+@lru_cache(maxsize=4096)
 def _inet(ip: str | None) -> bytes:
-    """An address as PostgreSQL's inet type receives it; one with a prefix length (as
-    inet's text form allows) keeps it."""
-    if ip is None:
+    """An address as PostgreSQL's inet type receives it (none for an empty one, as
+    GenericIPAddressField sends it); one with a prefix length (as inet's text form
+    allows) keeps it. Stored addresses are anonymised (a /24 or /48): few distinct values,
+    hence the cache (parsing one costs ~10 us)."""
+    if not ip:
         return _NULL
     address: Any = ipaddress.ip_interface(ip)
     packed = address.packed
