@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -137,14 +137,14 @@ def insert_raw_rows(
                 connection.wrap_database_errors,
                 cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
             ):
-                for chunk in _binary_rows(events, resolved):
-                    copy.write(chunk)
+                for block in _binary_rows(events, resolved):
+                    copy.write(block)
             return
         rows = _rows(events, resolved, using)
         if connection.vendor == "mysql":
             prefix = f"INSERT INTO {table} ({names}) VALUES ".encode()
             for statement in _mysql_inserts(prefix, rows, connection.connection.literal):
-                cursor.execute(statement)
+                cursor.execute(cast(Any, statement))  # mysqlclient takes bytes as they are
             return
         insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
         chunk: list[tuple[Any, ...]] = []
@@ -228,7 +228,7 @@ def _inet(ip: str | None) -> bytes:
     if not ip:
         return _NULL
     address: Any = ipaddress.ip_interface(ip)
-    packed = address.packed
+    packed: bytes = address.packed
     data = bytes((_PGSQL_AF[address.version], address.network.prefixlen, 0, len(packed)))
     return struct.pack(">i", len(data) + len(packed)) + data + packed
 
