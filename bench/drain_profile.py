@@ -24,23 +24,26 @@ import time
 from collections import Counter
 from typing import Any
 
-# (stage, module file suffix, function name): the outermost function of each stage, so
-# that no time is counted twice. Functions of earlier versions are listed too.
-STAGES = [
+# (stage, module file suffix, function name[, the stage it runs inside]): the outermost
+# function of each stage, so that no time is counted twice; a stage that runs inside
+# another is taken off that one. Functions of earlier versions are listed too.
+STAGES: list[tuple[str, ...]] = [
     ("Redis: claim script", "redis_buffer.py", "claim"),
     ("Redis: read the claim", "redis_buffer.py", "read_claim"),
+    ("decode packed raw events", "packing.py", "unpack_all", "Redis: read the claim"),
     ("Redis: acknowledge", "redis_buffer.py", "ack"),
     ("Redis: forget failed mark", "redis_buffer.py", "forget_failed"),
     ("decode raw events (JSON)", "wire.py", "decode_event"),
     ("visitor hashes", "privacy.py", "with_visitor_hashes"),
-    ("duplicate check (query)", "storage.py", "_new_events"),
-    ("duplicate check (query)", "raw_rows.py", "stored_event_ids"),
+    ("duplicates within the transaction", "storage.py", "_new_events"),
+    ("stored event ids (query; now only after a refusal)", "raw_rows.py", "stored_event_ids"),
     ("URL cap (queries)", "url_cap.py", "cap_new_urls"),
     ("resolve targets", "resolve.py", "resolve_targets"),
     ("raw rows: build model instances", "storage.py", "_raw_rows"),
     ("bulk_create: raw rows (before), batch ids (after)", "query.py", "bulk_create"),
     ("raw rows: COPY / executemany", "raw_rows.py", "insert_raw_rows"),
     ("daily totals upsert", "upsert.py", "upsert_rollups"),
+    ("per-key totals upsert", "totals.py", "add"),
     ("skipped upsert", "upsert.py", "upsert_skipped"),
     ("commit", "base.py", "commit"),
 ]
@@ -84,9 +87,11 @@ def main(views: int, pages: int) -> str:
     spent: Counter[str] = Counter()
     table: Any = stats.stats  # type: ignore[attr-defined]
     for (filename, _line, name), (_cc, _nc, _tt, cumulative, _callers) in table.items():
-        for stage, suffix, function in STAGES:
+        for stage, suffix, function, *inside in STAGES:
             if name == function and filename.endswith(suffix):
                 spent[stage] += cumulative
+                for parent in inside:
+                    spent[parent] -= cumulative
     for stage, seconds in spent.most_common():
         out.write(f"  {seconds / views * 1e6:7.2f} us  {stage}\n")
     counted = sum(spent.values())

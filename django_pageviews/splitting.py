@@ -175,6 +175,9 @@ def contents(batch: Claim) -> Contents:
             skipped[(current_day(), stats.SKIP_INVALID)] += _unreadable(describe([field]), n)
     events: list[PageViewEvent] = []
     for raw in batch.raw_events:
+        if not isinstance(raw, str):  # decoded already (packing.py): most of them
+            events.append(raw)
+            continue
         try:
             events.append(decode_event(raw))
         except (ValueError, TypeError):

@@ -8,8 +8,9 @@ name, and a raw event already stored (a shipment delivered twice) is skipped, wi
 view it carries taken off the daily totals.
 
 Several batches can share one transaction (``write_group``, the drain's backlog), each
-under its own id: one commit, one duplicate query, one upsert of the daily totals for
-them all. Raw rows go in bulk (raw_rows.py).
+under its own id: one commit, one upsert of the daily totals for them all. Raw rows go in
+bulk (raw_rows.py); which of them are stored already is asked only when the event id's
+unique index refuses a transaction (``_write``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class _Prepared:
     events: list[PageViewEvent]
     totals: Counter[DayTarget]  # net counts: positive ones added, negative ones withdrawn
     views: int  # what the batch adds, net (kept with its id)
+    duplicates: int  # raw events skipped: stored already, or twice in the batch(es)
 
 
 def write_batch(
@@ -122,10 +124,28 @@ def database() -> str:
 
 
 def _write(batches: Sequence[Contents], using: str, replacing_invalid: bool) -> list[int]:
-    # Before the transaction: a salt is made at most once; lookups take no locks.
+    """Write ``batches`` in one transaction, first without asking which of their raw events
+    are stored already: almost never any (a shipment delivered twice), and the event id's
+    unique index says so anyway, by refusing the transaction. Refused (that, or any other
+    integrity error), it is written again as it always was, duplicates looked up first:
+    what commits is the same either way, since the first try commits only when no event
+    of the batches was stored. The lookup cost a query per transaction and an index probe
+    per view (about 2 us of the database server's CPU, 1.5 us of the drain's, per view)."""
     hashed = [b._replace(events=with_visitor_hashes(b.events)) for b in batches]
-    stored = _stored(hashed, using)
-    prepared = [_prepare(b, stored) for b in hashed]
+    if conf.STORE_RAW and any(b.events for b in hashed):
+        try:
+            return _write_checked(hashed, set(), using, replacing_invalid)
+        except IntegrityError:
+            pass  # a stored event (or a batch id written before): looked up, below
+    return _write_checked(hashed, _stored(hashed, using), using, replacing_invalid)
+
+
+def _write_checked(
+    batches: Sequence[Contents], stored: set[str], using: str, replacing_invalid: bool
+) -> list[int]:
+    """``_write`` with ``stored``: the event ids of the batches stored already (skipped).
+    Visitor hashes are filled in already; lookups are made before the transaction."""
+    prepared = [_prepare(b, stored) for b in batches]
     net: Counter[DayTarget] = Counter()
     for p in prepared:
         net.update(p.totals)
@@ -159,6 +179,9 @@ def _write(batches: Sequence[Contents], using: str, replacing_invalid: bool) -> 
         key_totals.add(rollups, using)  # the same views by key (reads, totals.py)
         _withdraw(withdrawn, resolved, using)
         upsert_skipped([(day, reason, n) for (day, reason), n in skipped.items() if n > 0], using)
+    if duplicates := sum(p.duplicates for p in prepared):  # committed: said once
+        stats.incr(DUPLICATE, duplicates)
+        logger.warning("Skipped %d page-view events already stored (delivered twice).", duplicates)
     return [p.views for p in prepared]
 
 
@@ -182,7 +205,8 @@ def _prepare(batch: Contents, stored: set[str]) -> _Prepared:
         net.subtract(surplus)
     added = sum(n for n in net.values() if n > 0)
     withdrawn = -sum(n for n in net.values() if n < 0)
-    return _Prepared(batch, events, net, max(added - withdrawn, 0))
+    duplicates = sum(surplus.values())
+    return _Prepared(batch, events, net, max(added - withdrawn, 0), duplicates)
 
 
 def _rollup_rows(
@@ -212,10 +236,6 @@ def _new_events(
         else:
             kept.append(e)
             stored.add(e.event_id)
-    if surplus:
-        n = sum(surplus.values())
-        stats.incr(DUPLICATE, n)
-        logger.warning("Skipped %d page-view events already stored (delivered twice).", n)
     return kept, surplus
 
 

@@ -131,3 +131,26 @@ def test_a_corrupted_element_is_skipped_and_the_others_drain(redis_url: str) -> 
     }
     assert stats.snapshot().get(stats.SKIP_INVALID, 0) == before + 1
     assert SkippedDaily.objects.get().reason == stats.SKIP_INVALID
+
+
+def test_unpacked_events_equal_the_packed_ones_field_for_field() -> None:
+    """Unpacking builds the events' tuples directly: every field is there, the in-memory
+    ones at their defaults."""
+    shipped = [
+        PageViewEvent(
+            f"{i:032x}",
+            1_700_000_000.5 + i,
+            Target(f"/{i % 2}/", "v", "", "", ""),
+            "192.0.2.0",
+            "UA",
+            f"{i + 7:032x}",
+        )
+        for i in range(3)
+    ]
+    (element,) = pack(shipped)
+    assert isinstance(element, bytes)
+    unpacked = unpack(element)
+    assert unpacked == shipped
+    assert [e._asdict() for e in unpacked if isinstance(e, PageViewEvent)] == [
+        e._asdict() for e in shipped
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from django.db import transaction
@@ -78,3 +79,43 @@ def test_an_event_id_no_column_can_hold_is_refused_for_its_data() -> None:
         insert([bad])
     assert is_data_error(refused.value)
     assert not PageView.objects.exists()
+
+
+def test_rows_past_one_chunk_keep_every_value() -> None:
+    """More rows than one COPY chunk, timestamps at every fraction of a second (each
+    stored as datetime.fromtimestamp rounds it), event ids in any UUID form, an object's
+    target, an address with a prefix length, an empty user agent and a tab in one."""
+    from tests.models import Article
+
+    article = Article.objects.create(title="A", slug="a")
+    target = Target("/a/", "", "tests.article", "slug", "a")
+    forms: list[Callable[[str], str]] = [str.lower, str.upper, lambda h: str(uuid.UUID(h))]
+    batch = [
+        PageViewEvent(
+            forms[i % 3](uuid.uuid4().hex),
+            1_700_000_000 + i * 0.0000007 + (i % 7) / 3,
+            target if i % 2 else PAGE,
+            ["198.51.100.7", "2001:db8::1", None, "192.0.2.0/24"][i % 4],
+            "" if i % 5 == 0 else f"UA\t{i % 3}",
+            f"{i:032x}",
+        )
+        for i in range(2_345)
+    ]
+    insert(batch)
+    rows = PageView.objects.values_list(
+        "event_id", "timestamp", "url", "object_id", "content_type_id", "ip_address"
+    )
+    stored = {r[0]: r[1:] for r in rows}
+    ua = dict(PageView.objects.values_list("event_id", "user_agent"))
+    assert len(stored) == len(batch)
+    for e in batch:
+        key = uuid.UUID(e.event_id)
+        moment, url, object_id, content_type_id, ip = stored[key]
+        assert moment == dt.datetime.fromtimestamp(e.timestamp, tz=dt.UTC)
+        assert url == e.target.url
+        assert (object_id, content_type_id is not None) == (
+            (str(article.pk), True) if e.target is target else (None, False)
+        )
+        assert ua[key] == e.user_agent
+        if e.ip_address != "192.0.2.0/24":  # the ORM reads back what the column holds
+            assert ip == e.ip_address

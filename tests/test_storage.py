@@ -117,6 +117,22 @@ def test_events_already_stored_are_skipped_and_not_counted_twice() -> None:
     assert PageViewDaily.objects.get().views == 4
 
 
+def test_stored_events_are_looked_up_only_when_the_unique_index_refuses_a_batch() -> None:
+    """The lookup of stored event ids is skipped while no event is stored: the first try
+    commits; a batch holding one stored event is refused whole, then written again with
+    the lookup, and nothing of the refused try remains."""
+    first = [event(PAGE) for _ in range(3)]
+    with CaptureQueriesContext(connection) as context:
+        assert write_batch("a", first) == 3
+    assert not [q for q in lookups(context) if q.upper().startswith("SELECT EVENT_ID")]
+    with CaptureQueriesContext(connection) as context:
+        assert write_batch("b", [event(PAGE), first[1], event(PAGE)]) == 2
+    assert [q for q in lookups(context) if q.upper().startswith("SELECT EVENT_ID")]
+    assert PageView.objects.count() == 5
+    assert PageViewDaily.objects.get().views == 5
+    assert ProcessedBatch.objects.filter(batch_id="b").get().views == 2
+
+
 def test_a_duplicate_whose_count_travels_apart_is_taken_off_once() -> None:
     """On the Redis path the counts travel apart from the raw events: the count of a
     second copy is taken off the daily row written before."""
