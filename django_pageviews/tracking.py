@@ -42,6 +42,7 @@ from .throttle import throttle
 REQUEST_OBJECT_ATTRIBUTE = "pageview_object"
 ADMIN_PREFIX = "/admin/"
 AJAX_HEADER = "HTTP_X_REQUESTED_WITH"
+OWN_VIEWS = "django_pageviews."
 QUERY_STRING_MAX_LENGTH = 2000
 # The version (4) and variant (RFC 4122) bits of a random UUID, as uuid.uuid4 sets them.
 UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
@@ -120,10 +121,14 @@ def _is_excluded(request: HttpRequest, ip: str | None) -> bool:
     path = request.path
     if path.startswith(excluded_paths()):
         return True
-    if conf.EXCLUDE_ADMIN:
-        match = request.resolver_match
-        if path.startswith(ADMIN_PREFIX) or (match is not None and "admin" in match.namespaces):
-            return True
+    match = request.resolver_match
+    # The package's own endpoints (stats API, counters) read views; they are none.
+    if match is not None and match.func.__module__.startswith(OWN_VIEWS):
+        return True
+    if conf.EXCLUDE_ADMIN and (
+        path.startswith(ADMIN_PREFIX) or (match is not None and "admin" in match.namespaces)
+    ):
+        return True
     # META, not request.headers: building that mapping costs more than the rest here.
     if conf.EXCLUDE_AJAX and request.META.get(AJAX_HEADER) == "XMLHttpRequest":
         return True
