@@ -172,7 +172,7 @@ class PageViewsDashboardAdmin(ReadOnlyAdmin):
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
         view = self.admin_site.admin_view(self.changelist_view)
-        return [path("", view, name="%s_%s_changelist" % info)]
+        return [path("", view, name="{}_{}_changelist".format(*info))]
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -29,13 +29,14 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, Sum
 
-from .. import live, ranking, stats
-from ..events import current_day
-from ..models import PageViewKeyDaily, PageViewTotal, SkippedDaily
-from ..pipeline_health import RedisUnreachable, draining, pipeline_report
-from ..stored_tops import StoredTop
-from ..totals import OBJECT, URL, VIEW
-from ..wire import TOTAL
+from django_pageviews import live, ranking, stats
+from django_pageviews.events import current_day
+from django_pageviews.models import PageViewKeyDaily, PageViewTotal, SkippedDaily
+from django_pageviews.pipeline_health import RedisUnreachable, draining, pipeline_report
+from django_pageviews.stored_tops import StoredTop
+from django_pageviews.totals import OBJECT, URL, VIEW
+from django_pageviews.wire import TOTAL
+
 from .periods import DEFAULT_DAYS, Period, last_days, standard_periods
 
 TOP_LIMIT = 10  # entries of each most-viewed list

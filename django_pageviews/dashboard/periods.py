@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 from django import forms
 
-from ..events import current_day
-from ..params import MAX_DAYS
+from django_pageviews.events import current_day
+from django_pageviews.params import MAX_DAYS
 
 DEFAULT_DAYS = 30  # the chart's and the lists' period without a custom range
 

@@ -5,6 +5,7 @@ superuser's page load."""
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.template.response import TemplateResponse
 from django.test import RequestFactory
 from django.urls import resolve, reverse
 
@@ -23,7 +24,8 @@ def render_dashboard(query: str = "") -> str:
     request.user = get_user_model()(
         username="bench", is_active=True, is_staff=True, is_superuser=True
     )
-    response = resolve(url).func(request)
+    response: TemplateResponse = resolve(url).func(request)
     response.render()
     assert response.status_code == 200, response.status_code
-    return response.content.decode()
+    html: str = response.content.decode()
+    return html

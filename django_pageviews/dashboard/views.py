@@ -14,7 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from ..api.access import STATS_PERMISSION
+from django_pageviews.api.access import STATS_PERMISSION
+
 from .charts import daily_bars
 from .data import gather
 from .periods import RangeForm
