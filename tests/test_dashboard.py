@@ -240,9 +240,11 @@ def test_no_query_reads_the_raw_table(
     assert queries.captured_queries
     raw = [q["sql"] for q in queries.captured_queries if PAGEVIEW_TABLE.search(q["sql"])]
     assert raw == []
-    # A fixed number of statements per page, whatever the data (session and user, the
-    # totals, the lists, the models with viewed objects, the health): none per row.
-    assert len(queries.captured_queries) <= 2 * 40
+    # Statements per page: session, user and permissions, the days' totals, a round or
+    # two per most-viewed list, one seek per viewed model, the requests not counted and
+    # the health; none per view. 15 (in-process) and 19 (Redis) for the first page here;
+    # the bound leaves room for ranking.py's rounds, which depend on the data.
+    assert len(queries.captured_queries) <= 2 * 25
 
 
 def test_the_benchmark_renders_it_without_a_request_cycle(
