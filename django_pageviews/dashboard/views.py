@@ -39,6 +39,7 @@ def dashboard(request: HttpRequest, model_admin: ModelAdmin[Any]) -> TemplateRes
     form = RangeForm(request.GET) if {"start", "end"} & set(request.GET) else RangeForm()
     custom = form.period() if form.is_bound and form.is_valid() else None
     figures = gather(custom)
+    request.current_app = model_admin.admin_site.name  # URLs reversed in this admin site
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Page views",
@@ -48,5 +49,4 @@ def dashboard(request: HttpRequest, model_admin: ModelAdmin[Any]) -> TemplateRes
         "chart": daily_bars(figures.daily, f"Views per day, {figures.period.label}"),
         "chart_total": sum(n for _, n in figures.daily),
     }
-    request.current_app = model_admin.admin_site.name
     return TemplateResponse(request, TEMPLATE, context)
