@@ -10,8 +10,8 @@ the dashboard as fast as one with ten. The reads, by figure:
 - most-viewed lists: ranking.top over the key rows (stored_tops.py), live;
 - the models with viewed objects: one index seek per model on ``PageViewTotal``;
 - requests not counted: ``SkippedDaily``, a few rows per day;
-- views not yet written and the pipeline's health: live.py and pipeline_health.py (a
-  few Redis commands, indexed single rows).
+- views not yet written: live.py's total, read with the days' sums in one live read;
+- the pipeline's health: pipeline_health.py (a few Redis commands, indexed single rows).
 
 Unique visitors are not among them: no stored table has them. A view's visitor hash is
 kept only in its raw row (with ``PAGEVIEW_STORE_RAW``), and a day's distinct visitors
@@ -78,12 +78,22 @@ def views_by_day(first: date, last: date) -> Counter[date]:
     return Counter(dict(rows))
 
 
-def pending_views() -> int:
-    """Views recorded and not yet in the database, exactly: this process's buffer and, in
-    async mode, Redis's live total (less claims already committed). They are the views of
-    the last minutes: a drain writes them within its interval."""
-    _, local, remote = live.read(lambda: None, [TOTAL])
-    return sum(local.values()) + remote[TOTAL]
+def written_and_pending(ranges: list[tuple[date, date]]) -> tuple[Counter[date], int]:
+    """(written views per day over ``ranges``, views recorded and not written yet), in one
+    live read (live.py): a batch written meanwhile is in exactly one of the two.
+
+    The pending views are this process's buffer and, in async mode, Redis's live total
+    (less claims already committed): the views of the last minutes, which a drain writes
+    within its interval. Their days are not known without reading every pending field."""
+
+    def db_read() -> Counter[date]:
+        by_day: Counter[date] = Counter()
+        for first, last in ranges:
+            by_day.update(views_by_day(first, last))
+        return by_day
+
+    by_day, local, remote = live.read(db_read, [TOTAL])
+    return by_day, sum(local.values()) + remote[TOTAL]
 
 
 def top_pages(period: Period, limit: int = TOP_LIMIT) -> list[tuple[str, int]]:
@@ -162,12 +172,13 @@ def gather(custom: Period | None = None) -> Dashboard:
     today = current_day()
     periods = standard_periods(today)
     period = custom or last_days(DEFAULT_DAYS, f"Last {DEFAULT_DAYS} days", today)
-    by_day = views_by_day(periods[-1].first, today)
+    window = periods[-1].first
+    ranges = [(window, today)]
     if custom is not None:
         periods.append(custom)
-        window = periods[-2].first  # the 30 days are read already
-        if custom.first < window:
-            by_day.update(views_by_day(custom.first, min(custom.last, window - timedelta(1))))
+        if custom.first < window:  # the days before the 30 days, read once
+            ranges.append((custom.first, min(custom.last, window - timedelta(1))))
+    by_day, pending = written_and_pending(ranges)
     totals = [(p, sum(n for d, n in by_day.items() if p.first <= d <= p.last)) for p in periods]
     return Dashboard(
         today=today,
@@ -177,7 +188,7 @@ def gather(custom: Period | None = None) -> Dashboard:
         top_pages=top_pages(period),
         top_views=top_views(period),
         top_objects=object_tops(period),
-        pending=pending_views(),
+        pending=pending,
         not_counted=not_counted(period),
         process_counters=stats.snapshot(),
         health=health(),
