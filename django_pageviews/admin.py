@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 from django.utils.functional import cached_property
 from django.utils.text import smart_split, unescape_string_literal
 
-from .models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
+from .dashboard.views import dashboard, may_view
+from .models import PageView, PageViewDaily, PageViewsDashboard, ProcessedBatch, SkippedDaily
 
 if TYPE_CHECKING:
     _Paginator = Paginator[Any]
@@ -157,3 +159,22 @@ class SkippedDailyAdmin(ReadOnlyAdmin):
     list_display = ["day", "reason", "requests"]
     list_filter = [("day", admin.DateFieldListFilter), "reason"]
     ordering = ["-day", "-requests"]
+
+
+@admin.register(PageViewsDashboard)
+class PageViewsDashboardAdmin(ReadOnlyAdmin):
+    """The "Page views" dashboard (dashboard/) as this entry's one page: listed in the
+    admin index for whoever may read the daily totals, at ``.../pageviewsdashboard/``."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return may_view(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        view = self.admin_site.admin_view(self.changelist_view)
+        return [path("", view, name="{}_{}_changelist".format(*info))]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return dashboard(request, self)

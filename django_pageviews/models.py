@@ -256,3 +256,14 @@ class UnsettledShipment(models.Model):
 
     def __str__(self) -> str:
         return self.shipment_id
+
+
+class PageViewsDashboard(PageViewDaily):
+    """No table of its own: the admin's entry for the dashboard (dashboard/), which reads
+    the daily and key totals. A proxy model is how an app puts a page in the admin index
+    of the site's default ``admin.site`` without touching its URLconf."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "Page views dashboard"
+        verbose_name_plural = "Page views dashboard"
