@@ -14,9 +14,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from bench.dashboard import dashboard_url, render_dashboard
 from django_pageviews.api.access import STATS_PERMISSION
 from django_pageviews.dashboard.charts import daily_bars
-from django_pageviews.dashboard.render import dashboard_url, render_dashboard
 from django_pageviews.events import Target
 from django_pageviews.models import PageView
 from django_pageviews.pipeline_health import STALL_FACTOR, drain_interval, draining

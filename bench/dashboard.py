@@ -1,5 +1,5 @@
-"""The dashboard rendered outside a request cycle, for the benchmark (``python -m bench``)
-to time at any table size: the same view, URL, middleware-free request and templates as a
+"""The admin dashboard rendered outside a request cycle, for bench/reads.py to time at
+any table size: the same view, URL, middleware-free request and templates as a
 superuser's page load."""
 
 from __future__ import annotations
