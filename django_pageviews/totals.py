@@ -20,15 +20,15 @@ from typing import Any
 
 from django.apps import apps as global_apps
 from django.apps.registry import Apps
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import F, Model, Sum
 
 from .models import TARGET_HASH_LENGTH, PageViewDaily, PageViewKeyDaily, PageViewTotal
+from .upsert import upsert_adding
 
 URL = "u"
 VIEW = "v"
 OBJECT = "o"
-ROWS_PER_STATEMENT = 200
 
 Key = tuple[str, int | None, str]  # (kind, content type id, value)
 # (day, target_hash, content_type_id, object_id, url, view_name, views): upsert.RollupRow
@@ -147,33 +147,6 @@ _COLUMNS = ("key_hash", "kind", "content_type_id", "value", "views")
 
 def _upsert(model: type[Model], rows: Sequence[tuple[Any, ...]], using: str, dated: bool) -> None:
     """Insert ``rows`` (``day`` first if ``dated``, then ``_COLUMNS``), adding the
-    views to rows that exist: upsert.py's statement, keyed by the key hash (and day).
-    Sorted by key, so that concurrent writers lock rows in the same order."""
-    if not rows:
-        return
-    connection = connections[using]
-    qn = connection.ops.quote_name
-    table = qn(model._meta.db_table)
-    columns = (("day",) if dated else ()) + _COLUMNS
+    views to rows that exist, keyed by the key hash (and day)."""
     key = ("day", "key_hash") if dated else ("key_hash",)
-    if connection.vendor == "mysql" and connection.mysql_is_mariadb:  # type: ignore[attr-defined]
-        conflict = "ON DUPLICATE KEY UPDATE views = views + VALUES(views)"
-    elif connection.vendor == "mysql":  # MySQL 8.0.20+ deprecates VALUES() here
-        conflict = "AS new ON DUPLICATE KEY UPDATE views = views + new.views"
-    else:  # PostgreSQL and SQLite (>= 3.24)
-        target = ", ".join(qn(c) for c in key)
-        conflict = f"ON CONFLICT ({target}) DO UPDATE SET views = {table}.views + EXCLUDED.views"
-    names = ", ".join(qn(c) for c in columns)
-    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    ordered = sorted(rows, key=lambda r: r[: len(key)])
-    with connection.cursor() as cursor:
-        for start in range(0, len(ordered), ROWS_PER_STATEMENT):
-            chunk = ordered[start : start + ROWS_PER_STATEMENT]
-            params: list[Any] = []
-            for row in chunk:
-                if dated:
-                    params += [connection.ops.adapt_datefield_value(row[0]), *row[1:]]
-                else:
-                    params += row
-            values = ", ".join([placeholder] * len(chunk))
-            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {values} {conflict}", params)
+    upsert_adding(model, key, (("day",) if dated else ()) + _COLUMNS, rows, using)
