@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from redis.commands.core import AsyncScript, Script
 
+from .wire import DIM_BUCKETS, TOTAL
+
 # At most this many values per command built with unpack (even: field/value pairs).
 UNPACK_CHUNK = 1000
 
@@ -31,6 +33,64 @@ local function chunked(command, key, values, first, last)
   for i = first, last, {UNPACK_CHUNK} do
     redis.call(command, key, unpack(values, i, math.min(i + {UNPACK_CHUNK} - 1, last)))
   end
+end
+"""
+
+# The live totals' layout (wire.dimension_slot, decision 23): the total ``t`` is a field of
+# the ``dims`` hash; every other dimension is an 8-byte field (the first 8 bytes of its
+# name's SHA-1) of one of DIM_BUCKETS small hashes ``dims:<n>`` (n from the next 2 bytes),
+# which Redis keeps in its compact listpack (ziplist) encoding. Full names in ``dims``
+# itself are the layout of earlier versions, still read and drained: ``dim_take`` takes
+# a batch out of them first (never more than they hold), then out of the buckets.
+DIMS = f"""
+local function dim_slot(dims, name)
+  local h = redis.sha1hex(name)
+  local a, b = tonumber(string.sub(h, 1, 8), 16), tonumber(string.sub(h, 9, 16), 16)
+  local function be(x)
+    return string.char(math.floor(x / 16777216), math.floor(x / 65536) % 256,
+                       math.floor(x / 256) % 256, x % 256)
+  end
+  return dims .. ':' .. (tonumber(string.sub(h, 17, 20), 16) % {DIM_BUCKETS}), be(a) .. be(b)
+end
+local function dim_add(dims, name, n)
+  if name == '{TOTAL}' then return redis.call('HINCRBY', dims, name, n) end
+  local key, field = dim_slot(dims, name)
+  return redis.call('HINCRBY', key, field, n)
+end
+-- Whether ``dims`` still holds totals by full name (an earlier version's layout).
+local function dim_old(dims)
+  return redis.call('HLEN', dims) > redis.call('HEXISTS', dims, '{TOTAL}')
+end
+local function dim_take(dims, old, name, n)
+  if old or name == '{TOTAL}' then
+    local held = tonumber(redis.call('HGET', dims, name) or '0')
+    if held > 0 or name == '{TOTAL}' then
+      local take = name == '{TOTAL}' and n or math.min(held, n)
+      if redis.call('HINCRBY', dims, name, -take) <= 0 then redis.call('HDEL', dims, name) end
+      n = n - take
+    end
+  end
+  if n ~= 0 then
+    local key, field = dim_slot(dims, name)
+    if redis.call('HINCRBY', key, field, -n) <= 0 then redis.call('HDEL', key, field) end
+  end
+end
+local function dim_get(dims, old, name)
+  local total, found = 0, false
+  if old or name == '{TOTAL}' then
+    local v = redis.call('HGET', dims, name)
+    if v then total, found = total + tonumber(v), true end
+  end
+  if name ~= '{TOTAL}' then
+    local key, field = dim_slot(dims, name)
+    local v = redis.call('HGET', key, field)
+    if v then total, found = total + tonumber(v), true end
+  end
+  if found then return tostring(total) end
+  return false
+end
+local function dim_clear(dims)
+  for b = 0, {DIM_BUCKETS - 1} do redis.call('DEL', dims .. ':' .. b) end
 end
 """
 
@@ -48,6 +108,7 @@ end
 # CPU and bytes. A skipped-requests field (wire.skipped_field) adds to neither.
 SHIP = (
     CHUNKED
+    + DIMS
     + """
 local US, RS = '\\31', '\\30'
 local nf, nc = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -85,7 +146,7 @@ if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[1]) then return {-1, 0} 
 local i = 8
 for _ = 1, nf do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
 for _ = 1, nc do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1]); i = i + 2 end
-for dim, n in pairs(dims) do redis.call('HINCRBY', KEYS[2], dim, n) end
+for dim, n in pairs(dims) do dim_add(KEYS[2], dim, n) end
 for name, members in pairs(lists) do
   for member, n in pairs(members) do
     redis.call('ZINCRBY', KEYS[9] .. ':' .. name, -n, member)
@@ -183,7 +244,9 @@ return mark
 #       takes in one command, see redis_buffer.ack)
 # Runs once per batch however often it is called: only the call that removes the claim
 # subtracts the batch from the live totals and lists.
-ACK = """
+ACK = (
+    DIMS
+    + """
 local A = ARGV
 if #ARGV == 3 and ARGV[3] == 'staged' then
   A = {ARGV[1], ARGV[2]}
@@ -195,11 +258,8 @@ if redis.call('ZREM', KEYS[2], A[1]) == 0 then
 end
 redis.call('DEL', KEYS[7])
 local lists = 3 + 2 * tonumber(A[2])
-for i = 3, lists - 1, 2 do
-  if redis.call('HINCRBY', KEYS[1], A[i], -tonumber(A[i + 1])) <= 0 then
-    redis.call('HDEL', KEYS[1], A[i])
-  end
-end
+local old = dim_old(KEYS[1])
+for i = 3, lists - 1, 2 do dim_take(KEYS[1], old, A[i], tonumber(A[i + 1])) end
 local listed = {}
 for i = lists, #A, 3 do
   local list = KEYS[6] .. ':' .. A[i]
@@ -217,23 +277,26 @@ redis.call('DEL', KEYS[3], KEYS[4])
 redis.call('HDEL', KEYS[5], A[1])
 return 1
 """
+)
 
 # KEYS: dims, claims, claim sequence
 # ARGV: chunk key prefix, then the dimensions asked for
 # One consistent picture for a live read: totals, open claims with their counts, and the
-# claim sequence number (a reader re-checks it after reading the database). HMGET takes
-# the dimensions 1,000 at a time: unpack() fails past a few thousand values.
-SNAPSHOT = """
+# claim sequence number (a reader re-checks it after reading the database). A
+# dimension's total is its bucket's field plus, while an earlier version's totals are
+# still there, its field by full name (DIMS); nil when it has neither.
+SNAPSHOT = (
+    DIMS
+    + """
 local values = {}
-for first = 2, #ARGV, 1000 do
-  local part = redis.call('HMGET', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
-  for _, v in ipairs(part) do values[#values + 1] = v end
-end
+local old = dim_old(KEYS[1])
+for i = 2, #ARGV do values[i - 1] = dim_get(KEYS[1], old, ARGV[i]) end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
 return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 """
+)
 
 # KEYS: list registry, claims, claim sequence
 # ARGV: chunk key prefix, list name prefix, first day, last day ('' for an open end), k,
@@ -319,6 +382,7 @@ return 1
 # -1 when the claim sequence, epoch or open claims changed since the caller read them.
 PARK = (
     CHUNKED
+    + DIMS
     + """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return -1 end
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return -1 end
@@ -333,8 +397,9 @@ redis.call('DEL', KEYS[5], KEYS[9], KEYS[10], KEYS[11])  -- the first write (see
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[9]) end
 if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[10]) end
 redis.call('DEL', KEYS[7])
+dim_clear(KEYS[5])
 local nd = tonumber(ARGV[8 + n])
-if nd > 0 then chunked('HSET', KEYS[5], ARGV, 9 + n, 8 + n + nd) end
+for i = 9 + n, 8 + n + nd, 2 do dim_add(KEYS[5], ARGV[i], ARGV[i + 1]) end
 for _, name in ipairs(redis.call('ZRANGE', KEYS[12], 0, -1)) do
   redis.call('DEL', KEYS[12] .. ':' .. name)
 end
@@ -368,6 +433,7 @@ return 1
 # group is gone, else {1 (more left) or 2 (the group is done), 1 if a claim was made}.
 REPLAY = (
     CHUNKED
+    + DIMS
     + """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
 if (redis.call('HGET', KEYS[4], 'replayed') or '0') ~= ARGV[4] then return {-1} end
@@ -387,7 +453,7 @@ if redis.call('EXISTS', KEYS[2]) + redis.call('EXISTS', KEYS[3]) == 0 then
 end
 if nc == 0 and first > #ARGV then return {left, 0} end
 if nc > 0 then chunked('HSET', KEYS[6], ARGV, c, c + nc - 1) end
-for i = c + nc, c + nc + nd - 1, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
+for i = c + nc, c + nc + nd - 1, 2 do dim_add(KEYS[8], ARGV[i], ARGV[i + 1]) end
 for i = c + nc + nd, first - 1, 3 do
   redis.call('ZINCRBY', KEYS[12] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
   redis.call('ZINCRBY', KEYS[12], ARGV[i + 2], ARGV[i])

@@ -8,6 +8,7 @@ never contain the two separator characters: tracking percent-encodes them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -20,6 +21,10 @@ from .events import RECORD, UNIT, PageViewEvent, Target
 RawEvent = str | PageViewEvent
 
 TOTAL = "t"
+# The live totals other than TOTAL are spread over this many small hashes (a power of two
+# up to 65,536), each kept in Redis's compact encoding while it holds at most 128 fields
+# (hash-max-listpack-entries, Redis 7; hash-max-ziplist-entries, 6.2): decision 23.
+DIM_BUCKETS = 1024
 SKIPPED = "skipped"  # not a date: never parses as a count field
 
 
@@ -65,6 +70,14 @@ def dimensions(target: Target) -> list[str]:
         return [TOTAL, u, v, uv]
     o = "o" + UNIT.join((target.model, target.field, target.value))
     return [TOTAL, u, v, uv, o, o + RECORD + u, o + RECORD + v, o + RECORD + uv]
+
+
+def dimension_slot(name: str) -> tuple[int, bytes]:
+    """(bucket, field) of a live total other than TOTAL: the first 8 bytes of its name's
+    SHA-1, and the next 2 bytes modulo DIM_BUCKETS. The Lua scripts compute the same
+    (redis_scripts.DIMS); a collision (64 bits within a bucket) would merge two totals."""
+    digest = hashlib.sha1(name.encode()).digest()
+    return int.from_bytes(digest[8:10], "big") % DIM_BUCKETS, digest[:8]
 
 
 def dimension_totals(counts: Iterable[tuple[str, int]]) -> Counter[str]:
