@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from redis.commands.core import AsyncScript, Script
 
+from .toplists import LIST_BUCKETS
 from .wire import DIM_BUCKETS, TOTAL
 
 # At most this many values per command built with unpack (even: field/value pairs).
@@ -94,6 +95,24 @@ local function dim_clear(dims)
 end
 """
 
+# The per-day lists' layout (toplists.py, decision 23): list ``name`` is spread over
+# LIST_BUCKETS sorted sets ``top:<name>:<n>`` (n from the first 2 bytes of the member's
+# SHA-1), each small enough for Redis's compact encoding. ``top:<name>`` itself is an
+# earlier version's whole list: a member it holds stays there (shipments add to it there,
+# ACK takes it out there) until it leaves, so that each member is in exactly one set and a
+# list's top is the merge of its sets' tops.
+LISTS = f"""
+local function list_key(top, name, member)
+  local old = top .. ':' .. name
+  if redis.call('EXISTS', old) == 1 and redis.call('ZSCORE', old, member) then return old end
+  return old .. ':' .. (tonumber(string.sub(redis.sha1hex(member), 1, 4), 16) % {LIST_BUCKETS})
+end
+local function list_clear(top, name)
+  redis.call('DEL', top .. ':' .. name)
+  for b = 0, {LIST_BUCKETS - 1} do redis.call('DEL', top .. ':' .. name .. ':' .. b) end
+end
+"""
+
 # KEYS: pending, dims, events, sent-marker, oldest, counters, early-lock, epoch,
 #       list registry
 # ARGV: marker ttl, now, early threshold, early interval ms, n fields, n counters,
@@ -109,6 +128,7 @@ end
 SHIP = (
     CHUNKED
     + DIMS
+    + LISTS
     + """
 local US, RS = '\\31', '\\30'
 local nf, nc = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -149,7 +169,7 @@ for _ = 1, nc do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1]); i = i + 2
 for dim, n in pairs(dims) do dim_add(KEYS[2], dim, n) end
 for name, members in pairs(lists) do
   for member, n in pairs(members) do
-    redis.call('ZINCRBY', KEYS[9] .. ':' .. name, -n, member)
+    redis.call('ZINCRBY', list_key(KEYS[9], name, member), -n, member)
   end
 end
 for name, n in pairs(listed) do redis.call('ZINCRBY', KEYS[9], n, name) end
@@ -246,6 +266,7 @@ return mark
 # subtracts the batch from the live totals and lists.
 ACK = (
     DIMS
+    + LISTS
     + """
 local A = ARGV
 if #ARGV == 3 and ARGV[3] == 'staged' then
@@ -262,7 +283,7 @@ local old = dim_old(KEYS[1])
 for i = 3, lists - 1, 2 do dim_take(KEYS[1], old, A[i], tonumber(A[i + 1])) end
 local listed = {}
 for i = lists, #A, 3 do
-  local list = KEYS[6] .. ':' .. A[i]
+  local list = list_key(KEYS[6], A[i], A[i + 1])
   if tonumber(redis.call('ZINCRBY', list, A[i + 2], A[i + 1])) >= 0 then
     redis.call('ZREM', list, A[i + 1])
   end
@@ -302,28 +323,84 @@ return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 # ARGV: chunk key prefix, list name prefix, first day, last day ('' for an open end), k,
 #       then kind/member pairs
 # For reads by day (toplists.py): of every list whose name starts with the prefix and whose
-# day is in range, its name, its first k entries, and the scores of the members asked for
-# and of every member of those tops, in every list of the same kind (nil when absent);
-# then the open claims with their counts and the claim sequence number, as SNAPSHOT.
-SNAPSHOT_LISTS = """
+# day is in range, its name, the first k entries of each of its sets (LISTS: the caller
+# merges them into the list's top), and the scores of the members asked for and of every
+# member of those tops, in every list of the same kind (nil when absent); then the open
+# claims with their counts and the claim sequence number, as SNAPSHOT.
+SNAPSHOT_LISTS = (
+    LISTS
+    + f"""
+-- Members compared as bytes, as a sorted set orders them (Lua's own string order follows
+-- the server's locale).
+local function bytes_less(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+-- The first k entries (member, score, ...) of a list: a merge of the first k of each of
+-- its sets (each member is in one set only), through a heap of the sets' heads.
+local function list_top(list, k)
+  local sets, heap = {{}}, {{}}
+  for b = -1, {LIST_BUCKETS - 1} do
+    local key = list
+    if b >= 0 then key = list .. ':' .. b end
+    local part = redis.call('ZRANGE', key, 0, k - 1, 'WITHSCORES')
+    if #part > 0 then
+      sets[#sets + 1] = {{part, 1}}
+      heap[#heap + 1] = #sets
+    end
+  end
+  local function before(i, j)
+    local a, b = sets[i], sets[j]
+    local sa, sb = tonumber(a[1][a[2] + 1]), tonumber(b[1][b[2] + 1])
+    if sa ~= sb then return sa < sb end
+    return bytes_less(a[1][a[2]], b[1][b[2]])
+  end
+  local function down(at)
+    while true do
+      local l, r, m = 2 * at, 2 * at + 1, at
+      if l <= #heap and before(heap[l], heap[m]) then m = l end
+      if r <= #heap and before(heap[r], heap[m]) then m = r end
+      if m == at then return end
+      heap[at], heap[m] = heap[m], heap[at]
+      at = m
+    end
+  end
+  for at = math.floor(#heap / 2), 1, -1 do down(at) end
+  local top = {{}}
+  while #heap > 0 and #top < 2 * k do
+    local set = sets[heap[1]]
+    top[#top + 1] = set[1][set[2]]
+    top[#top + 1] = set[1][set[2] + 1]
+    set[2] = set[2] + 2
+    if set[2] > #set[1] then
+      heap[1] = heap[#heap]
+      heap[#heap] = nil
+    end
+    down(1)
+  end
+  return top
+end
 local k = tonumber(ARGV[5])
-local names, tops = {}, {}
+local names, tops = {{}}, {{}}
 for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local day = string.sub(name, -10)
   if string.sub(name, 1, #ARGV[2]) == ARGV[2] and (ARGV[3] == '' or day >= ARGV[3])
       and (ARGV[4] == '' or day <= ARGV[4]) then
     names[#names + 1] = name
-    local top = {}
-    if k > 0 then top = redis.call('ZRANGE', KEYS[1] .. ':' .. name, 0, k - 1, 'WITHSCORES') end
+    local top = {{}}
+    if k > 0 then top = list_top(KEYS[1] .. ':' .. name, k) end
     tops[#tops + 1] = top
   end
 end
-local asked, seen = {}, {}
+local asked, seen = {{}}, {{}}
 local function ask(kind, member)
   local key = kind .. '\0' .. member
   if seen[key] then return end
   seen[key] = true
-  asked[kind] = asked[kind] or {}
+  asked[kind] = asked[kind] or {{}}
   table.insert(asked[kind], member)
 end
 for i = 6, #ARGV, 2 do ask(ARGV[i], ARGV[i + 1]) end
@@ -331,22 +408,21 @@ for j, name in ipairs(names) do
   local kind = string.sub(name, 1, -12)
   for m = 1, #tops[j], 2 do ask(kind, tops[j][m]) end
 end
-local members, scores = {}, {}
+local members, scores = {{}}, {{}}
 for j, name in ipairs(names) do
-  local wanted = asked[string.sub(name, 1, -12)] or {}
-  local got = {}
-  for first = 1, #wanted, 1000 do
-    local last = math.min(first + 999, #wanted)
-    local part = redis.call('ZMSCORE', KEYS[1] .. ':' .. name, unpack(wanted, first, last))
-    for m = 1, #part do got[#got + 1] = part[m] end
+  local wanted = asked[string.sub(name, 1, -12)] or {{}}
+  local got = {{}}
+  for m = 1, #wanted do
+    got[m] = redis.call('ZSCORE', list_key(KEYS[1], name, wanted[m]), wanted[m])
   end
   members[j], scores[j] = wanted, got
 end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
-local chunks = {}
+local chunks = {{}}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
-return {names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
+return {{names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3]) or '0'}}
 """
+)
 
 # KEYS: hold   ARGV: expiry in ms
 # A live read holds new claims off while it makes its database snapshot agree with Redis;
@@ -383,6 +459,7 @@ return 1
 PARK = (
     CHUNKED
     + DIMS
+    + LISTS
     + """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return -1 end
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return -1 end
@@ -400,12 +477,11 @@ redis.call('DEL', KEYS[7])
 dim_clear(KEYS[5])
 local nd = tonumber(ARGV[8 + n])
 for i = 9 + n, 8 + n + nd, 2 do dim_add(KEYS[5], ARGV[i], ARGV[i + 1]) end
-for _, name in ipairs(redis.call('ZRANGE', KEYS[12], 0, -1)) do
-  redis.call('DEL', KEYS[12] .. ':' .. name)
-end
+for _, name in ipairs(redis.call('ZRANGE', KEYS[12], 0, -1)) do list_clear(KEYS[12], name) end
 redis.call('DEL', KEYS[12])
 for i = 9 + n + nd, #ARGV, 3 do
-  redis.call('ZINCRBY', KEYS[12] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
+  redis.call('ZINCRBY', list_key(KEYS[12], ARGV[i], ARGV[i + 1]), -tonumber(ARGV[i + 2]),
+             ARGV[i + 1])
   redis.call('ZINCRBY', KEYS[12], ARGV[i + 2], ARGV[i])
 end
 redis.call('SET', KEYS[1], ARGV[4])
@@ -434,6 +510,7 @@ return 1
 REPLAY = (
     CHUNKED
     + DIMS
+    + LISTS
     + """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
 if (redis.call('HGET', KEYS[4], 'replayed') or '0') ~= ARGV[4] then return {-1} end
@@ -455,7 +532,8 @@ if nc == 0 and first > #ARGV then return {left, 0} end
 if nc > 0 then chunked('HSET', KEYS[6], ARGV, c, c + nc - 1) end
 for i = c + nc, c + nc + nd - 1, 2 do dim_add(KEYS[8], ARGV[i], ARGV[i + 1]) end
 for i = c + nc + nd, first - 1, 3 do
-  redis.call('ZINCRBY', KEYS[12] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
+  redis.call('ZINCRBY', list_key(KEYS[12], ARGV[i], ARGV[i + 1]), -tonumber(ARGV[i + 2]),
+             ARGV[i + 1])
   redis.call('ZINCRBY', KEYS[12], ARGV[i + 2], ARGV[i])
 end
 if first <= #ARGV then chunked('RPUSH', KEYS[7], ARGV, first, #ARGV) end

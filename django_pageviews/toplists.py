@@ -8,7 +8,9 @@ small sorted sets, one per day and kind:
 - ``u|<day>``: URL -> views; ``v|<day>``: view name -> views;
 - ``o|<model>|<field>|<day>``: object (named by that field's value) -> views.
 
-The registry ``top`` lists every such set with its views, and ACK takes a batch out of
+Each list is kept as LIST_BUCKETS small sorted sets ``top:<name>:<n>`` (member_bucket), a
+list of an earlier version as one set ``top:<name>`` until its members leave it
+(redis_scripts.LISTS). The registry ``top`` lists every such list with its views, and ACK takes a batch out of
 both, as it does from ``dims``. Scores are minus the views: ZRANGE from 0 then lists the
 most viewed first, and equal counts in member order, which is Python's string order (the
 members are compared as UTF-8 bytes). A period read asks a few sets for one member; a
@@ -17,6 +19,7 @@ most-viewed list reads the top of each set and merges it with the database's (ra
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +36,15 @@ URL = "u"
 VIEW = "v"
 SEP = "|"
 DAY_LENGTH = 10  # YYYY-MM-DD, at the end of every list name
+# Each list is spread over this many sorted sets (by its members' SHA-1), each kept in
+# Redis's compact encoding while it holds at most 128 members (zset-max-listpack-entries,
+# Redis 7; zset-max-ziplist-entries, 6.2): decision 23.
+LIST_BUCKETS = 64
+
+
+def member_bucket(member: str) -> int:
+    """The set of its list a member's views are in (redis_scripts.LISTS computes the same)."""
+    return int.from_bytes(hashlib.sha1(member.encode()).digest()[:2], "big") % LIST_BUCKETS
 
 
 def object_kind(model: str, field: str) -> str:

@@ -29,7 +29,7 @@ from django_pageviews.redis_buffer import (
 )
 from django_pageviews.redis_client import get_client
 from django_pageviews.redis_scripts import ship
-from django_pageviews.toplists import list_entries
+from django_pageviews.toplists import LIST_BUCKETS, list_entries, member_bucket
 from django_pageviews.wire import (
     TOTAL,
     count_field,
@@ -80,7 +80,11 @@ def live_state(client: Any) -> tuple[dict[str, int], dict[tuple[str, str], int]]
     dims |= {f"{b}:{f.hex()}": n for (b, f), n in bucket_totals(client).items()}
     lists: dict[tuple[str, str], int] = {}
     for name, total in client.zrange(keys.top, 0, -1, withscores=True):
-        members = client.zrange(f"{keys.top}:{name}", 0, -1, withscores=True)
+        members = []
+        for bucket in range(LIST_BUCKETS):  # each member in its own set (decision 23)
+            found = client.zrange(f"{keys.top}:{name}:{bucket}", 0, -1, withscores=True)
+            assert all(member_bucket(m) == bucket for m, _ in found)
+            members += found
         assert sum(-int(s) for _, s in members) == int(total)
         lists.update({(name, m): -int(s) for m, s in members})
     return dims, lists
