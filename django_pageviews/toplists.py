@@ -10,11 +10,12 @@ small sorted sets, one per day and kind:
 
 Each list is kept as LIST_BUCKETS small sorted sets ``top:<name>:<n>`` (member_bucket), a
 list of an earlier version as one set ``top:<name>`` until its members leave it
-(redis_scripts.LISTS). The registry ``top`` lists every such list with its views, and ACK takes a batch out of
-both, as it does from ``dims``. Scores are minus the views: ZRANGE from 0 then lists the
-most viewed first, and equal counts in member order, which is Python's string order (the
-members are compared as UTF-8 bytes). A period read asks a few sets for one member; a
-most-viewed list reads the top of each set and merges it with the database's (ranking.py).
+(redis_scripts.LISTS). The registry ``top`` lists every list with its views, and ACK takes
+a batch out of both, as it does from ``dims``. Scores are minus the views: ZRANGE from 0
+then lists the most viewed first, and equal counts in member order, which is Python's
+string order (the members are compared as UTF-8 bytes); SNAPSHOT_LISTS merges a list's
+sets in that order. A period read asks a few sets for one member; a most-viewed list reads
+the top of each list and merges it with the database's (ranking.py).
 """
 
 from __future__ import annotations

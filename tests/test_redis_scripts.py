@@ -97,7 +97,8 @@ def bucket_totals(client: Any) -> dict[tuple[int, bytes], int]:
     prefix = Keys.current().dims + ":"
     for key in raw.scan_iter(match=prefix.encode() + b"*"):
         bucket = int(key[len(prefix) :])
-        found |= {(bucket, f): int(n) for f, n in raw.hgetall(key).items()}
+        fields: dict[bytes, bytes] = raw.hgetall(key)
+        found |= {(bucket, f): int(n) for f, n in fields.items()}
     raw.close()
     return found
 
