@@ -44,14 +44,21 @@ end
 # itself are the layout of earlier versions, still read and drained: ``dim_take`` takes
 # a batch out of them first (never more than they hold), then out of the buckets.
 DIMS = f"""
-local function dim_slot(dims, name)
-  local h = redis.sha1hex(name)
-  local a, b = tonumber(string.sub(h, 1, 8), 16), tonumber(string.sub(h, 9, 16), 16)
-  local function be(x)
-    return string.char(math.floor(x / 16777216), math.floor(x / 65536) % 256,
-                       math.floor(x / 256) % 256, x % 256)
+local slots = {{}}  -- name -> its bucket and field, computed once per call
+local function dim_bucket(name)
+  local slot = slots[name]
+  if not slot then
+    local h = redis.sha1hex(name)
+    slot = {{tonumber(string.sub(h, 17, 20), 16) % {DIM_BUCKETS},
+            struct.pack('>I4I4', tonumber(string.sub(h, 1, 8), 16),
+                        tonumber(string.sub(h, 9, 16), 16))}}
+    slots[name] = slot
   end
-  return dims .. ':' .. (tonumber(string.sub(h, 17, 20), 16) % {DIM_BUCKETS}), be(a) .. be(b)
+  return slot[1], slot[2]
+end
+local function dim_slot(dims, name)
+  local bucket, field = dim_bucket(name)
+  return dims .. ':' .. bucket, field
 end
 local function dim_add(dims, name, n)
   if name == '{TOTAL}' then return redis.call('HINCRBY', dims, name, n) end
@@ -96,16 +103,28 @@ end
 """
 
 # The per-day lists' layout (toplists.py, decision 23): list ``name`` is spread over
-# LIST_BUCKETS sorted sets ``top:<name>:<n>`` (n from the first 2 bytes of the member's
-# SHA-1), each small enough for Redis's compact encoding. ``top:<name>`` itself is an
-# earlier version's whole list: a member it holds stays there (shipments add to it there,
-# ACK takes it out there) until it leaves, so that each member is in exactly one set and a
-# list's top is the merge of its sets' tops.
+# LIST_BUCKETS sorted sets ``top:<name>:<n>``, a member's n being the bucket of its live
+# total (the URL's, view name's or object's: DIMS, whose digest a shipment computes
+# anyway) modulo LIST_BUCKETS; each set stays small enough for Redis's compact encoding.
+# ``top:<name>`` itself is an earlier version's whole list: a member it holds stays there
+# (shipments add to it there, ACK takes it out there) until it leaves, so that each member
+# is in exactly one set and a list's top is the merge of its sets' tops. Needs DIMS.
 LISTS = f"""
+local US = '\\31'
+local old_lists = {{}}  -- list name -> whether its earlier version's set exists (it can
+                        -- only go away during a call)
 local function list_key(top, name, member)
   local old = top .. ':' .. name
-  if redis.call('EXISTS', old) == 1 and redis.call('ZSCORE', old, member) then return old end
-  return old .. ':' .. (tonumber(string.sub(redis.sha1hex(member), 1, 4), 16) % {LIST_BUCKETS})
+  if old_lists[name] == nil then old_lists[name] = redis.call('EXISTS', old) == 1 end
+  if old_lists[name] and redis.call('ZSCORE', old, member) then return old end
+  local kind, dim = string.sub(name, 1, -12), nil
+  if kind == 'u' or kind == 'v' then
+    dim = kind .. member
+  else  -- o|<model>|<field>
+    local model, field = string.match(kind, '^o|([^|]*)|(.*)$')
+    dim = 'o' .. model .. US .. field .. US .. member
+  end
+  return old .. ':' .. (dim_bucket(dim) % {LIST_BUCKETS})
 end
 local function list_clear(top, name)
   redis.call('DEL', top .. ':' .. name)
@@ -328,7 +347,8 @@ return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 # member of those tops, in every list of the same kind (nil when absent); then the open
 # claims with their counts and the claim sequence number, as SNAPSHOT.
 SNAPSHOT_LISTS = (
-    LISTS
+    DIMS
+    + LISTS
     + f"""
 -- Members compared as bytes, as a sorted set orders them (Lua's own string order follows
 -- the server's locale).

@@ -20,7 +20,6 @@ the top of each list and merges it with the database's (ranking.py).
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from .events import Target
-from .wire import parse_count_field
+from .wire import dimension, dimension_slot, object_key, parse_count_field
 
 if TYPE_CHECKING:
     from .redis_snapshots import ListsSnapshot
@@ -43,9 +42,15 @@ DAY_LENGTH = 10  # YYYY-MM-DD, at the end of every list name
 LIST_BUCKETS = 64
 
 
-def member_bucket(member: str) -> int:
-    """The set of its list a member's views are in (redis_scripts.LISTS computes the same)."""
-    return int.from_bytes(hashlib.sha1(member.encode()).digest()[:2], "big") % LIST_BUCKETS
+def member_bucket(kind: str, member: str) -> int:
+    """The set of a list of ``kind`` that holds ``member``'s views: its live total's bucket
+    (wire.dimension_slot) modulo LIST_BUCKETS, as redis_scripts.LISTS computes it."""
+    if kind in (URL, VIEW):
+        name = kind + member
+    else:
+        _, model, field = kind.split(SEP)
+        name = dimension(object_key(model, field, member))
+    return dimension_slot(name)[0] % LIST_BUCKETS
 
 
 def object_kind(model: str, field: str) -> str:

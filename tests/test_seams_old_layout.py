@@ -125,7 +125,7 @@ def test_totals_and_lists_of_the_earlier_layout_are_read_added_to_and_drained(
     # A member of the earlier list stays there; a new one goes to its own set.
     assert client.zscore(urls, "/shared/") == -5
     assert client.zscore(urls, "/new/") is None
-    assert client.zscore(f"{urls}:{member_bucket('/new/')}", "/new/") == -3
+    assert client.zscore(f"{urls}:{member_bucket(URL, '/new/')}", "/new/") == -3
     check_reads(truth, articles)
 
     assert cleanup().replayed == 0
