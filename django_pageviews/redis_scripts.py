@@ -39,19 +39,19 @@ end
 
 # The live totals' layout (wire.dimension_slot, decision 23): the total ``t`` is a field of
 # the ``dims`` hash; every other dimension is an 8-byte field (the first 8 bytes of its
-# name's SHA-1) of one of DIM_BUCKETS small hashes ``dims:<n>`` (n from the next 2 bytes),
-# which Redis keeps in its compact listpack (ziplist) encoding. Full names in ``dims``
-# itself are the layout of earlier versions, still read and drained: ``dim_take`` takes
-# a batch out of them first (never more than they hold), then out of the buckets.
+# name's SHA-1) of one of DIM_BUCKETS small hashes ``dims:<n>`` (n: that field's first 4
+# bytes modulo DIM_BUCKETS), which Redis keeps in its compact listpack (ziplist) encoding.
+# Full names in ``dims`` itself are the layout of earlier versions, still read and
+# drained: ``dim_take`` takes a batch out of them first (never more than they hold), then
+# out of the buckets.
 DIMS = f"""
 local slots = {{}}  -- name -> its bucket and field, computed once per call
 local function dim_bucket(name)
   local slot = slots[name]
   if not slot then
     local h = redis.sha1hex(name)
-    slot = {{tonumber(string.sub(h, 17, 20), 16) % {DIM_BUCKETS},
-            struct.pack('>I4I4', tonumber(string.sub(h, 1, 8), 16),
-                        tonumber(string.sub(h, 9, 16), 16))}}
+    local a = tonumber(string.sub(h, 1, 8), 16)
+    slot = {{a % {DIM_BUCKETS}, struct.pack('>I4I4', a, tonumber(string.sub(h, 9, 16), 16))}}
     slots[name] = slot
   end
   return slot[1], slot[2]
