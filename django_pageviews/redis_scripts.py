@@ -69,7 +69,8 @@ end
 local function dim_old(dims)
   return redis.call('HLEN', dims) > redis.call('HEXISTS', dims, '{TOTAL}')
 end
-local function dim_take(dims, old, name, n)
+-- Takes n views of total ``name`` away; ``field``: its digest if the caller computed it.
+local function dim_take(dims, old, name, n, field)
   if old or name == '{TOTAL}' then
     local held = tonumber(redis.call('HGET', dims, name) or '0')
     if held > 0 or name == '{TOTAL}' then
@@ -79,7 +80,12 @@ local function dim_take(dims, old, name, n)
     end
   end
   if n ~= 0 then
-    local key, field = dim_slot(dims, name)
+    local key
+    if field and #field == 8 then
+      key = dims .. ':' .. (struct.unpack('>I4', field) % {DIM_BUCKETS})
+    else
+      key, field = dim_slot(dims, name)
+    end
     if redis.call('HINCRBY', key, field, -n) <= 0 then redis.call('HDEL', key, field) end
   end
 end
@@ -113,10 +119,13 @@ LISTS = f"""
 local US = '\\31'
 local old_lists = {{}}  -- list name -> whether its earlier version's set exists (it can
                         -- only go away during a call)
-local function list_key(top, name, member)
+-- The set holding ``member``'s views in list ``name``; ``bucket``: its bucket if the
+-- caller computed it (toplists.member_bucket).
+local function list_key(top, name, member, bucket)
   local old = top .. ':' .. name
   if old_lists[name] == nil then old_lists[name] = redis.call('EXISTS', old) == 1 end
   if old_lists[name] and redis.call('ZSCORE', old, member) then return old end
+  if bucket then return old .. ':' .. bucket end
   local kind, dim = string.sub(name, 1, -12), nil
   if kind == 'u' or kind == 'v' then
     dim = kind .. member
@@ -277,10 +286,12 @@ return mark
 
 # KEYS: dims, claims, chunk, event chunk, attempts (left by earlier development versions),
 #       list registry, staged arguments
-# ARGV: batch id, n dims, then dim/count pairs to subtract, then list/member/count triples
-#       to subtract (toplists.py); or batch id, n dims, STAGED: those pairs and triples are
-#       in the staged-arguments list (a batch of many distinct pages: more than Redis 6.2
-#       takes in one command, see redis_buffer.ack)
+# ARGV: batch id, n dims, then dim/digest/count triples to subtract (the digest: the
+#       8-byte field of wire.dimension_slot, '' for the total), then list/member/count/set
+#       quadruples to subtract (toplists.py: the set is member_bucket); or batch id, n
+#       dims, STAGED: those are in the staged-arguments list (a batch of many distinct
+#       pages: more than Redis 6.2 takes in one command, see redis_buffer.ack). The drain
+#       computes the digests (hashlib): Redis, single-threaded, need not.
 # Runs once per batch however often it is called: only the call that removes the claim
 # subtracts the batch from the live totals and lists.
 ACK = (
@@ -297,12 +308,12 @@ if redis.call('ZREM', KEYS[2], A[1]) == 0 then
   return 0
 end
 redis.call('DEL', KEYS[7])
-local lists = 3 + 2 * tonumber(A[2])
+local lists = 3 + 3 * tonumber(A[2])
 local old = dim_old(KEYS[1])
-for i = 3, lists - 1, 2 do dim_take(KEYS[1], old, A[i], tonumber(A[i + 1])) end
+for i = 3, lists - 1, 3 do dim_take(KEYS[1], old, A[i], tonumber(A[i + 2]), A[i + 1]) end
 local listed = {}
-for i = lists, #A, 3 do
-  local list = list_key(KEYS[6], A[i], A[i + 1])
+for i = lists, #A, 4 do
+  local list = list_key(KEYS[6], A[i], A[i + 1], tonumber(A[i + 3]))
   if tonumber(redis.call('ZINCRBY', list, A[i + 2], A[i + 1])) >= 0 then
     redis.call('ZREM', list, A[i + 1])
   end
