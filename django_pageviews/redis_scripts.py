@@ -370,24 +370,30 @@ local function bytes_less(a, b)
   end
   return #a < #b
 end
--- The first k entries (member, score, ...) of a list: a merge of the first k of each of
--- its sets (each member is in one set only), through a heap of the sets' heads.
+-- The first k entries (member, score, ...) of a list: a merge of its sets (each member is
+-- in one set only) through a heap of the sets' heads, reading each set a few entries at a
+-- time (a list's top is spread over its sets: about k / LIST_BUCKETS from each).
 local function list_top(list, k)
+  local chunk = math.max(2, math.ceil(2 * k / {LIST_BUCKETS}))
   local sets, heap = {{}}, {{}}
+  local function fill(set)  -- the set's next entries; false when it has no more
+    local part = redis.call('ZRANGE', set.key, set.next, set.next + chunk - 1, 'WITHSCORES')
+    set.part, set.at, set.next = part, 1, set.next + chunk
+    return #part > 0
+  end
   for b = -1, {LIST_BUCKETS - 1} do
-    local key = list
-    if b >= 0 then key = list .. ':' .. b end
-    local part = redis.call('ZRANGE', key, 0, k - 1, 'WITHSCORES')
-    if #part > 0 then
-      sets[#sets + 1] = {{part, 1}}
+    local set = {{key = list, next = 0}}
+    if b >= 0 then set.key = list .. ':' .. b end
+    if fill(set) then
+      sets[#sets + 1] = set
       heap[#heap + 1] = #sets
     end
   end
   local function before(i, j)
     local a, b = sets[i], sets[j]
-    local sa, sb = tonumber(a[1][a[2] + 1]), tonumber(b[1][b[2] + 1])
+    local sa, sb = tonumber(a.part[a.at + 1]), tonumber(b.part[b.at + 1])
     if sa ~= sb then return sa < sb end
-    return bytes_less(a[1][a[2]], b[1][b[2]])
+    return bytes_less(a.part[a.at], b.part[b.at])
   end
   local function down(at)
     while true do
@@ -403,10 +409,10 @@ local function list_top(list, k)
   local top = {{}}
   while #heap > 0 and #top < 2 * k do
     local set = sets[heap[1]]
-    top[#top + 1] = set[1][set[2]]
-    top[#top + 1] = set[1][set[2] + 1]
-    set[2] = set[2] + 2
-    if set[2] > #set[1] then
+    top[#top + 1] = set.part[set.at]
+    top[#top + 1] = set.part[set.at + 1]
+    set.at = set.at + 2
+    if set.at > #set.part and not (#set.part == 2 * chunk and fill(set)) then
       heap[1] = heap[#heap]
       heap[#heap] = nil
     end
