@@ -159,7 +159,10 @@ def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str,
     server = sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_eval"))
     events_key = Keys.current().events
     pairs = client.hlen(Keys.current().pending)
-    families = {f"mem_{name}": b / pairs for name, b in key_families(client).items()}
+    families = {
+        name if name.startswith("n ") else f"mem_{name}": b if name.startswith("n ") else b / pairs
+        for name, b in key_families(client).items()
+    }
     return families | {
         "bytes": (used_memory(client) - before) / n,
         "list": (client.memory_usage(events_key, samples=0) or 0) / n,
@@ -171,20 +174,50 @@ def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str,
     }
 
 
-FAMILIES = ("pending", "dims", "top", "sent")
+# Key families of the counts (decision 28): the pending count fields; the live totals'
+# hash (the grand total; every total by full name in the previous layout) and their small
+# hashes by digest; the per-day lists' registry, their small sets, and whole lists of the
+# previous layout; the shipments' sent markers.
+FAMILIES = (
+    "pending",
+    "totals hash",
+    "total buckets",
+    "list registry",
+    "list sets",
+    "whole lists",
+    "sent",
+)
+COMPACT = ("listpack", "ziplist")  # Redis 7's and 6.2's names of the compact encoding
+
+
+def family(name: str) -> str | None:
+    """The family of a key, by its name after the prefix (None: not the counts')."""
+    head, _, rest = name.partition(":")
+    if head == "dims":
+        return "total buckets" if rest else "totals hash"
+    if head == "top":
+        if not rest:
+            return "list registry"
+        return "list sets" if re.search(r"\d{4}-\d\d-\d\d:\d+$", rest) else "whole lists"
+    return head if head in ("pending", "sent") else None
 
 
 def key_families(client: Any) -> dict[str, int]:
-    """MEMORY USAGE of the buffer's keys by family: the pending count fields, the live
-    totals, the per-day top lists (and their registry), the shipments' sent markers."""
+    """MEMORY USAGE of the buffer's keys by family (FAMILIES), the number of small hashes
+    and sets (``n buckets``, ``n sets``), and how many of those are not in the compact
+    encoding (``n loose``)."""
     from django_pageviews.redis_buffer import Keys
 
     prefix = Keys.current().prefix
-    found = dict.fromkeys(FAMILIES, 0)
+    found = dict.fromkeys(FAMILIES, 0) | {"n buckets": 0, "n sets": 0, "n loose": 0}
     for key in client.scan_iter(match=prefix + "*", count=1000):
-        family = key[len(prefix) :].split(":")[0]
-        if family in found:
-            found[family] += client.memory_usage(key, samples=0) or 0
+        name = family(key[len(prefix) :])
+        if name is None:
+            continue
+        found[name] += client.memory_usage(key, samples=0) or 0
+        if name in ("total buckets", "list sets"):
+            found["n buckets" if name == "total buckets" else "n sets"] += 1
+            found["n loose"] += client.object("encoding", key) not in COMPACT
     return found
 
 
@@ -240,10 +273,15 @@ COUNT_HEADERS = (
     "views per shipment",
     "distinct (day, target)",
     "counts only: B per (day, target)",
-    "of which pending fields",
-    "live totals (dims)",
-    "day top lists",
+    "pending fields",
+    "totals hash",
+    "total buckets",
+    "list registry",
+    "list sets",
+    "whole lists",
     "sent markers",
+    "rest (Redis's own)",
+    "small hashes + sets (not compact)",
 )
 
 
@@ -270,9 +308,17 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
                 ]
             )
             per_pair = [r["bytes"] * r["views"] / r["pairs"] for r in off]
+            rest = [
+                r["bytes"] * r["views"] / r["pairs"] - sum(r[f"mem_{n}"] for n in FAMILIES)
+                for r in off
+            ]
+            keys = (
+                f"{off[0]['n buckets']:,.0f} + {off[0]['n sets']:,.0f} ({off[0]['n loose']:,.0f})"
+            )
             counts.append(
                 [fmt, size, f"{off[0]['pairs']:,.0f}", spread(per_pair)]
                 + [column(off, f"mem_{name}", 0) for name in FAMILIES]
+                + [spread(rest, 0), keys]
             )
             if size == 50:
                 cpu = [r["build"] + r["ship"] for r in on]
@@ -297,10 +343,14 @@ per view for a shipment and its SHIP arguments; SHIP call: the client's CPU for 
 Redis: the server's CPU for SHIP (INFO commandstats); claim + decode: the drain's CPU per
 view to claim BATCH_SIZE views, read the claim and decode every raw event. Counts only:
 used_memory per distinct (day, target) with raw events off, and MEMORY USAGE by key
-family: the pending count fields, the live totals (up to 8 dimensions per page, each in
-a hash entry of its own), the per-day top lists (sorted sets of thousands of members),
-and the shipments' sent markers (one per shipment for an hour). The rest of used_memory
-is Redis's own per-key overhead."""
+family (decision 28): the pending count fields; the live totals (up to 8 per page), in
+the totals hash (the grand total; the previous layout kept every total there by its full
+name) and in small hashes keyed by an 8-byte digest; the per-day lists, in small sorted
+sets per list (the previous layout: one whole sorted set per list of thousands of
+members) and their registry; the shipments' sent markers (one per shipment for an hour).
+Rest: used_memory less all of those (the keyspace's own tables, allocator rounding).
+Last column: how many small hashes and sets there are, and (in brackets) how many of them
+Redis no longer keeps in its compact encoding."""
 
 
 def run(quick: bool) -> Section:

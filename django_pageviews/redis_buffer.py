@@ -3,12 +3,17 @@
 Keys (all under one hash tag, ``{prefix}``):
 
 - ``pending``: hash, count field (day + target) -> views not yet claimed
-- ``dims``: hash, dimension -> views not yet acknowledged (what live reads add)
+- ``dims``: hash, the total of views not yet acknowledged (``t``), and ``dims:<n>``: small
+  hashes, 8-byte digest of a dimension -> its views not yet acknowledged (what live reads
+  add; decision 28, redis_scripts.DIMS). Earlier versions kept every dimension in ``dims``
+  by its full name: still read and drained.
 - ``events``: list of raw events, when PAGEVIEW_STORE_RAW is on: one element per shipment
   (packing.py), or per view from earlier versions
 - ``claims``: sorted set, batch id -> claim time
 - ``chunk:<id>`` / ``evchunk:<id>``: the counts and raw events of one claimed batch
-- ``top``, ``top:<day list>``: sorted sets of views not yet acknowledged, per day (toplists.py)
+- ``top``, ``top:<day list>:<n>``: sorted sets of views not yet acknowledged, per day, each
+  list spread over small sets (toplists.py; ``top:<day list>``: a whole list of an earlier
+  version, still read and drained)
 - ``seq``, ``oldest``, ``counters``, ``early``, ``sent:<shipment id>``: bookkeeping
 - ``epoch`` (named by the first shipment into an empty Redis) and ``claimmarks`` (batch id
   -> "epoch:seq" of each open claim): what restore.py compares with the database
@@ -42,8 +47,8 @@ from .conf import conf, redis_url
 from .events import PageViewEvent
 from .packing import NEVER_DECODE, unpack_all
 from .packing import views as element_views
-from .toplists import list_entries
-from .wire import RawEvent, dimension_totals
+from .toplists import DAY_LENGTH, list_entries, member_bucket
+from .wire import TOTAL, RawEvent, dimension_slot, dimension_totals
 
 logger = logging.getLogger(__name__)
 
@@ -245,9 +250,9 @@ def ack(client: Any, claim: Claim) -> bool:
     dims = dimension_totals(claim.counts.items())
     args: list[Any] = [batch_id, len(dims)]
     for dim, n in dims.items():
-        args += (dim, n)
+        args += (dim, b"" if dim == TOTAL else dimension_slot(dim)[1], n)
     for (name, member), n in list_entries(claim.counts.items()).items():
-        args += (name, member, n)
+        args += (name, member, n, member_bucket(name[: -DAY_LENGTH - 1], member))
     staged = f"{keys.prefix}ackargs:{batch_id}"
     if len(args) > ACK_ARGS_INLINE:
         _stage(client, staged, args[2:])

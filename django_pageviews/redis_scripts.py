@@ -23,6 +23,9 @@ from __future__ import annotations
 
 from redis.commands.core import AsyncScript, Script
 
+from .toplists import LIST_BUCKETS
+from .wire import DIM_BUCKETS, TOTAL
+
 # At most this many values per command built with unpack (even: field/value pairs).
 UNPACK_CHUNK = 1000
 
@@ -31,6 +34,110 @@ local function chunked(command, key, values, first, last)
   for i = first, last, {UNPACK_CHUNK} do
     redis.call(command, key, unpack(values, i, math.min(i + {UNPACK_CHUNK} - 1, last)))
   end
+end
+"""
+
+# The live totals' layout (wire.dimension_slot, decision 28): the total ``t`` is a field of
+# the ``dims`` hash; every other dimension is an 8-byte field (the first 8 bytes of its
+# name's SHA-1) of one of DIM_BUCKETS small hashes ``dims:<n>`` (n: that field's first 4
+# bytes modulo DIM_BUCKETS), which Redis keeps in its compact listpack (ziplist) encoding.
+# Full names in ``dims`` itself are the layout of earlier versions, still read and
+# drained: ``dim_take`` takes a batch out of them first (never more than they hold), then
+# out of the buckets.
+DIMS = f"""
+local slots = {{}}  -- name -> its bucket and field, computed once per call
+local function dim_bucket(name)
+  local slot = slots[name]
+  if not slot then
+    local h = redis.sha1hex(name)
+    local a = tonumber(string.sub(h, 1, 8), 16)
+    slot = {{a % {DIM_BUCKETS}, struct.pack('>I4I4', a, tonumber(string.sub(h, 9, 16), 16))}}
+    slots[name] = slot
+  end
+  return slot[1], slot[2]
+end
+local function dim_slot(dims, name)
+  local bucket, field = dim_bucket(name)
+  return dims .. ':' .. bucket, field
+end
+local function dim_add(dims, name, n)
+  if name == '{TOTAL}' then return redis.call('HINCRBY', dims, name, n) end
+  local key, field = dim_slot(dims, name)
+  return redis.call('HINCRBY', key, field, n)
+end
+-- Whether ``dims`` still holds totals by full name (an earlier version's layout).
+local function dim_old(dims)
+  return redis.call('HLEN', dims) > redis.call('HEXISTS', dims, '{TOTAL}')
+end
+-- Takes n views of total ``name`` away; ``field``: its digest if the caller computed it.
+local function dim_take(dims, old, name, n, field)
+  if old or name == '{TOTAL}' then
+    local held = tonumber(redis.call('HGET', dims, name) or '0')
+    if held > 0 or name == '{TOTAL}' then
+      local take = name == '{TOTAL}' and n or math.min(held, n)
+      if redis.call('HINCRBY', dims, name, -take) <= 0 then redis.call('HDEL', dims, name) end
+      n = n - take
+    end
+  end
+  if n ~= 0 then
+    local key
+    if field and #field == 8 then
+      key = dims .. ':' .. (struct.unpack('>I4', field) % {DIM_BUCKETS})
+    else
+      key, field = dim_slot(dims, name)
+    end
+    if redis.call('HINCRBY', key, field, -n) <= 0 then redis.call('HDEL', key, field) end
+  end
+end
+local function dim_get(dims, old, name)
+  local total, found = 0, false
+  if old or name == '{TOTAL}' then
+    local v = redis.call('HGET', dims, name)
+    if v then total, found = total + tonumber(v), true end
+  end
+  if name ~= '{TOTAL}' then
+    local key, field = dim_slot(dims, name)
+    local v = redis.call('HGET', key, field)
+    if v then total, found = total + tonumber(v), true end
+  end
+  if found then return tostring(total) end
+  return false
+end
+local function dim_clear(dims)
+  for b = 0, {DIM_BUCKETS - 1} do redis.call('DEL', dims .. ':' .. b) end
+end
+"""
+
+# The per-day lists' layout (toplists.py, decision 28): list ``name`` is spread over
+# LIST_BUCKETS sorted sets ``top:<name>:<n>``, a member's n being the bucket of its live
+# total (the URL's, view name's or object's: DIMS, whose digest a shipment computes
+# anyway) modulo LIST_BUCKETS; each set stays small enough for Redis's compact encoding.
+# ``top:<name>`` itself is an earlier version's whole list: a member it holds stays there
+# (shipments add to it there, ACK takes it out there) until it leaves, so that each member
+# is in exactly one set and a list's top is the merge of its sets' tops. Needs DIMS.
+LISTS = f"""
+local US = '\\31'
+local old_lists = {{}}  -- list name -> whether its earlier version's set exists (it can
+                        -- only go away during a call)
+-- The set holding ``member``'s views in list ``name``; ``bucket``: its bucket if the
+-- caller computed it (toplists.member_bucket).
+local function list_key(top, name, member, bucket)
+  local old = top .. ':' .. name
+  if old_lists[name] == nil then old_lists[name] = redis.call('EXISTS', old) == 1 end
+  if old_lists[name] and redis.call('ZSCORE', old, member) then return old end
+  if bucket then return old .. ':' .. bucket end
+  local kind, dim = string.sub(name, 1, -12), nil
+  if kind == 'u' or kind == 'v' then
+    dim = kind .. member
+  else  -- o|<model>|<field>
+    local model, field = string.match(kind, '^o|([^|]*)|(.*)$')
+    dim = 'o' .. model .. US .. field .. US .. member
+  end
+  return old .. ':' .. (dim_bucket(dim) % {LIST_BUCKETS})
+end
+local function list_clear(top, name)
+  redis.call('DEL', top .. ':' .. name)
+  for b = 0, {LIST_BUCKETS - 1} do redis.call('DEL', top .. ':' .. name .. ':' .. b) end
 end
 """
 
@@ -48,6 +155,8 @@ end
 # CPU and bytes. A skipped-requests field (wire.skipped_field) adds to neither.
 SHIP = (
     CHUNKED
+    + DIMS
+    + LISTS
     + """
 local US, RS = '\\31', '\\30'
 local nf, nc = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -85,10 +194,10 @@ if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[1]) then return {-1, 0} 
 local i = 8
 for _ = 1, nf do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
 for _ = 1, nc do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1]); i = i + 2 end
-for dim, n in pairs(dims) do redis.call('HINCRBY', KEYS[2], dim, n) end
+for dim, n in pairs(dims) do dim_add(KEYS[2], dim, n) end
 for name, members in pairs(lists) do
   for member, n in pairs(members) do
-    redis.call('ZINCRBY', KEYS[9] .. ':' .. name, -n, member)
+    redis.call('ZINCRBY', list_key(KEYS[9], name, member), -n, member)
   end
 end
 for name, n in pairs(listed) do redis.call('ZINCRBY', KEYS[9], n, name) end
@@ -177,13 +286,18 @@ return mark
 
 # KEYS: dims, claims, chunk, event chunk, attempts (left by earlier development versions),
 #       list registry, staged arguments
-# ARGV: batch id, n dims, then dim/count pairs to subtract, then list/member/count triples
-#       to subtract (toplists.py); or batch id, n dims, STAGED: those pairs and triples are
-#       in the staged-arguments list (a batch of many distinct pages: more than Redis 6.2
-#       takes in one command, see redis_buffer.ack)
+# ARGV: batch id, n dims, then dim/digest/count triples to subtract (the digest: the
+#       8-byte field of wire.dimension_slot, '' for the total), then list/member/count/set
+#       quadruples to subtract (toplists.py: the set is member_bucket); or batch id, n
+#       dims, STAGED: those are in the staged-arguments list (a batch of many distinct
+#       pages: more than Redis 6.2 takes in one command, see redis_buffer.ack). The drain
+#       computes the digests (hashlib): Redis, single-threaded, need not.
 # Runs once per batch however often it is called: only the call that removes the claim
 # subtracts the batch from the live totals and lists.
-ACK = """
+ACK = (
+    DIMS
+    + LISTS
+    + """
 local A = ARGV
 if #ARGV == 3 and ARGV[3] == 'staged' then
   A = {ARGV[1], ARGV[2]}
@@ -194,15 +308,12 @@ if redis.call('ZREM', KEYS[2], A[1]) == 0 then
   return 0
 end
 redis.call('DEL', KEYS[7])
-local lists = 3 + 2 * tonumber(A[2])
-for i = 3, lists - 1, 2 do
-  if redis.call('HINCRBY', KEYS[1], A[i], -tonumber(A[i + 1])) <= 0 then
-    redis.call('HDEL', KEYS[1], A[i])
-  end
-end
+local lists = 3 + 3 * tonumber(A[2])
+local old = dim_old(KEYS[1])
+for i = 3, lists - 1, 3 do dim_take(KEYS[1], old, A[i], tonumber(A[i + 2]), A[i + 1]) end
 local listed = {}
-for i = lists, #A, 3 do
-  local list = KEYS[6] .. ':' .. A[i]
+for i = lists, #A, 4 do
+  local list = list_key(KEYS[6], A[i], A[i + 1], tonumber(A[i + 3]))
   if tonumber(redis.call('ZINCRBY', list, A[i + 2], A[i + 1])) >= 0 then
     redis.call('ZREM', list, A[i + 1])
   end
@@ -217,50 +328,116 @@ redis.call('DEL', KEYS[3], KEYS[4])
 redis.call('HDEL', KEYS[5], A[1])
 return 1
 """
+)
 
 # KEYS: dims, claims, claim sequence
 # ARGV: chunk key prefix, then the dimensions asked for
 # One consistent picture for a live read: totals, open claims with their counts, and the
-# claim sequence number (a reader re-checks it after reading the database). HMGET takes
-# the dimensions 1,000 at a time: unpack() fails past a few thousand values.
-SNAPSHOT = """
+# claim sequence number (a reader re-checks it after reading the database). A
+# dimension's total is its bucket's field plus, while an earlier version's totals are
+# still there, its field by full name (DIMS); nil when it has neither.
+SNAPSHOT = (
+    DIMS
+    + """
 local values = {}
-for first = 2, #ARGV, 1000 do
-  local part = redis.call('HMGET', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
-  for _, v in ipairs(part) do values[#values + 1] = v end
-end
+local old = dim_old(KEYS[1])
+for i = 2, #ARGV do values[i - 1] = dim_get(KEYS[1], old, ARGV[i]) end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
 return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 """
+)
 
 # KEYS: list registry, claims, claim sequence
 # ARGV: chunk key prefix, list name prefix, first day, last day ('' for an open end), k,
 #       then kind/member pairs
 # For reads by day (toplists.py): of every list whose name starts with the prefix and whose
-# day is in range, its name, its first k entries, and the scores of the members asked for
-# and of every member of those tops, in every list of the same kind (nil when absent);
-# then the open claims with their counts and the claim sequence number, as SNAPSHOT.
-SNAPSHOT_LISTS = """
+# day is in range, its name, the first k entries of each of its sets (LISTS: the caller
+# merges them into the list's top), and the scores of the members asked for and of every
+# member of those tops, in every list of the same kind (nil when absent); then the open
+# claims with their counts and the claim sequence number, as SNAPSHOT.
+SNAPSHOT_LISTS = (
+    DIMS
+    + LISTS
+    + f"""
+-- Members compared as bytes, as a sorted set orders them (Lua's own string order follows
+-- the server's locale).
+local function bytes_less(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+-- The first k entries (member, score, ...) of a list: a merge of its sets (each member is
+-- in one set only) through a heap of the sets' heads, reading each set a few entries at a
+-- time (a list's top is spread over its sets: about k / LIST_BUCKETS from each).
+local function list_top(list, k)
+  local chunk = math.max(2, math.ceil(2 * k / {LIST_BUCKETS}))
+  local sets, heap = {{}}, {{}}
+  local function fill(set)  -- the set's next entries; false when it has no more
+    local part = redis.call('ZRANGE', set.key, set.next, set.next + chunk - 1, 'WITHSCORES')
+    set.part, set.at, set.next = part, 1, set.next + chunk
+    return #part > 0
+  end
+  for b = -1, {LIST_BUCKETS - 1} do
+    local set = {{key = list, next = 0}}
+    if b >= 0 then set.key = list .. ':' .. b end
+    if fill(set) then
+      sets[#sets + 1] = set
+      heap[#heap + 1] = #sets
+    end
+  end
+  local function before(i, j)
+    local a, b = sets[i], sets[j]
+    local sa, sb = tonumber(a.part[a.at + 1]), tonumber(b.part[b.at + 1])
+    if sa ~= sb then return sa < sb end
+    return bytes_less(a.part[a.at], b.part[b.at])
+  end
+  local function down(at)
+    while true do
+      local l, r, m = 2 * at, 2 * at + 1, at
+      if l <= #heap and before(heap[l], heap[m]) then m = l end
+      if r <= #heap and before(heap[r], heap[m]) then m = r end
+      if m == at then return end
+      heap[at], heap[m] = heap[m], heap[at]
+      at = m
+    end
+  end
+  for at = math.floor(#heap / 2), 1, -1 do down(at) end
+  local top = {{}}
+  while #heap > 0 and #top < 2 * k do
+    local set = sets[heap[1]]
+    top[#top + 1] = set.part[set.at]
+    top[#top + 1] = set.part[set.at + 1]
+    set.at = set.at + 2
+    if set.at > #set.part and not (#set.part == 2 * chunk and fill(set)) then
+      heap[1] = heap[#heap]
+      heap[#heap] = nil
+    end
+    down(1)
+  end
+  return top
+end
 local k = tonumber(ARGV[5])
-local names, tops = {}, {}
+local names, tops = {{}}, {{}}
 for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local day = string.sub(name, -10)
   if string.sub(name, 1, #ARGV[2]) == ARGV[2] and (ARGV[3] == '' or day >= ARGV[3])
       and (ARGV[4] == '' or day <= ARGV[4]) then
     names[#names + 1] = name
-    local top = {}
-    if k > 0 then top = redis.call('ZRANGE', KEYS[1] .. ':' .. name, 0, k - 1, 'WITHSCORES') end
+    local top = {{}}
+    if k > 0 then top = list_top(KEYS[1] .. ':' .. name, k) end
     tops[#tops + 1] = top
   end
 end
-local asked, seen = {}, {}
+local asked, seen = {{}}, {{}}
 local function ask(kind, member)
   local key = kind .. '\0' .. member
   if seen[key] then return end
   seen[key] = true
-  asked[kind] = asked[kind] or {}
+  asked[kind] = asked[kind] or {{}}
   table.insert(asked[kind], member)
 end
 for i = 6, #ARGV, 2 do ask(ARGV[i], ARGV[i + 1]) end
@@ -268,22 +445,21 @@ for j, name in ipairs(names) do
   local kind = string.sub(name, 1, -12)
   for m = 1, #tops[j], 2 do ask(kind, tops[j][m]) end
 end
-local members, scores = {}, {}
+local members, scores = {{}}, {{}}
 for j, name in ipairs(names) do
-  local wanted = asked[string.sub(name, 1, -12)] or {}
-  local got = {}
-  for first = 1, #wanted, 1000 do
-    local last = math.min(first + 999, #wanted)
-    local part = redis.call('ZMSCORE', KEYS[1] .. ':' .. name, unpack(wanted, first, last))
-    for m = 1, #part do got[#got + 1] = part[m] end
+  local wanted = asked[string.sub(name, 1, -12)] or {{}}
+  local got = {{}}
+  for m = 1, #wanted do
+    got[m] = redis.call('ZSCORE', list_key(KEYS[1], name, wanted[m]), wanted[m])
   end
   members[j], scores[j] = wanted, got
 end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
-local chunks = {}
+local chunks = {{}}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
-return {names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
+return {{names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3]) or '0'}}
 """
+)
 
 # KEYS: hold   ARGV: expiry in ms
 # A live read holds new claims off while it makes its database snapshot agree with Redis;
@@ -319,6 +495,8 @@ return 1
 # -1 when the claim sequence, epoch or open claims changed since the caller read them.
 PARK = (
     CHUNKED
+    + DIMS
+    + LISTS
     + """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return -1 end
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return -1 end
@@ -333,14 +511,14 @@ redis.call('DEL', KEYS[5], KEYS[9], KEYS[10], KEYS[11])  -- the first write (see
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[9]) end
 if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[10]) end
 redis.call('DEL', KEYS[7])
+dim_clear(KEYS[5])
 local nd = tonumber(ARGV[8 + n])
-if nd > 0 then chunked('HSET', KEYS[5], ARGV, 9 + n, 8 + n + nd) end
-for _, name in ipairs(redis.call('ZRANGE', KEYS[12], 0, -1)) do
-  redis.call('DEL', KEYS[12] .. ':' .. name)
-end
+for i = 9 + n, 8 + n + nd, 2 do dim_add(KEYS[5], ARGV[i], ARGV[i + 1]) end
+for _, name in ipairs(redis.call('ZRANGE', KEYS[12], 0, -1)) do list_clear(KEYS[12], name) end
 redis.call('DEL', KEYS[12])
 for i = 9 + n + nd, #ARGV, 3 do
-  redis.call('ZINCRBY', KEYS[12] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
+  redis.call('ZINCRBY', list_key(KEYS[12], ARGV[i], ARGV[i + 1]), -tonumber(ARGV[i + 2]),
+             ARGV[i + 1])
   redis.call('ZINCRBY', KEYS[12], ARGV[i + 2], ARGV[i])
 end
 redis.call('SET', KEYS[1], ARGV[4])
@@ -368,6 +546,8 @@ return 1
 # group is gone, else {1 (more left) or 2 (the group is done), 1 if a claim was made}.
 REPLAY = (
     CHUNKED
+    + DIMS
+    + LISTS
     + """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0} end
 if (redis.call('HGET', KEYS[4], 'replayed') or '0') ~= ARGV[4] then return {-1} end
@@ -387,9 +567,10 @@ if redis.call('EXISTS', KEYS[2]) + redis.call('EXISTS', KEYS[3]) == 0 then
 end
 if nc == 0 and first > #ARGV then return {left, 0} end
 if nc > 0 then chunked('HSET', KEYS[6], ARGV, c, c + nc - 1) end
-for i = c + nc, c + nc + nd - 1, 2 do redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1]) end
+for i = c + nc, c + nc + nd - 1, 2 do dim_add(KEYS[8], ARGV[i], ARGV[i + 1]) end
 for i = c + nc + nd, first - 1, 3 do
-  redis.call('ZINCRBY', KEYS[12] .. ':' .. ARGV[i], -tonumber(ARGV[i + 2]), ARGV[i + 1])
+  redis.call('ZINCRBY', list_key(KEYS[12], ARGV[i], ARGV[i + 1]), -tonumber(ARGV[i + 2]),
+             ARGV[i + 1])
   redis.call('ZINCRBY', KEYS[12], ARGV[i + 2], ARGV[i])
 end
 if first <= #ARGV then chunked('RPUSH', KEYS[7], ARGV, first, #ARGV) end

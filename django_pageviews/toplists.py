@@ -8,11 +8,14 @@ small sorted sets, one per day and kind:
 - ``u|<day>``: URL -> views; ``v|<day>``: view name -> views;
 - ``o|<model>|<field>|<day>``: object (named by that field's value) -> views.
 
-The registry ``top`` lists every such set with its views, and ACK takes a batch out of
-both, as it does from ``dims``. Scores are minus the views: ZRANGE from 0 then lists the
-most viewed first, and equal counts in member order, which is Python's string order (the
-members are compared as UTF-8 bytes). A period read asks a few sets for one member; a
-most-viewed list reads the top of each set and merges it with the database's (ranking.py).
+Each list is kept as LIST_BUCKETS small sorted sets ``top:<name>:<n>`` (member_bucket), a
+list of an earlier version as one set ``top:<name>`` until its members leave it
+(redis_scripts.LISTS). The registry ``top`` lists every list with its views, and ACK takes
+a batch out of both, as it does from ``dims``. Scores are minus the views: ZRANGE from 0
+then lists the most viewed first, and equal counts in member order, which is Python's
+string order (the members are compared as UTF-8 bytes); SNAPSHOT_LISTS merges a list's
+sets in that order. A period read asks a few sets for one member; a most-viewed list reads
+the top of each list and merges it with the database's (ranking.py).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from .events import Target
-from .wire import parse_count_field
+from .wire import dimension, dimension_slot, object_key, parse_count_field
 
 if TYPE_CHECKING:
     from .redis_snapshots import ListsSnapshot
@@ -33,6 +36,21 @@ URL = "u"
 VIEW = "v"
 SEP = "|"
 DAY_LENGTH = 10  # YYYY-MM-DD, at the end of every list name
+# Each list is spread over this many sorted sets (by its members' SHA-1), each kept in
+# Redis's compact encoding while it holds at most 128 members (zset-max-listpack-entries,
+# Redis 7; zset-max-ziplist-entries, 6.2): decision 28.
+LIST_BUCKETS = 64
+
+
+def member_bucket(kind: str, member: str) -> int:
+    """The set of a list of ``kind`` that holds ``member``'s views: its live total's bucket
+    (wire.dimension_slot) modulo LIST_BUCKETS, as redis_scripts.LISTS computes it."""
+    if kind in (URL, VIEW):
+        name = kind + member
+    else:
+        _, model, field = kind.split(SEP)
+        name = dimension(object_key(model, field, member))
+    return dimension_slot(name)[0] % LIST_BUCKETS
 
 
 def object_kind(model: str, field: str) -> str:

@@ -8,6 +8,7 @@ never contain the two separator characters: tracking percent-encodes them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -20,6 +21,10 @@ from .events import RECORD, UNIT, PageViewEvent, Target
 RawEvent = str | PageViewEvent
 
 TOTAL = "t"
+# The live totals other than TOTAL are spread over this many small hashes (a power of two
+# up to 65,536), each kept in Redis's compact encoding while it holds at most 128 fields
+# (hash-max-listpack-entries, Redis 7; hash-max-ziplist-entries, 6.2): decision 28.
+DIM_BUCKETS = 1024
 SKIPPED = "skipped"  # not a date: never parses as a count field
 
 
@@ -65,6 +70,15 @@ def dimensions(target: Target) -> list[str]:
         return [TOTAL, u, v, uv]
     o = "o" + UNIT.join((target.model, target.field, target.value))
     return [TOTAL, u, v, uv, o, o + RECORD + u, o + RECORD + v, o + RECORD + uv]
+
+
+def dimension_slot(name: str) -> tuple[int, bytes]:
+    """(bucket, field) of a live total other than TOTAL: the first 8 bytes of its name's
+    SHA-1 (the field), and their first 4 modulo DIM_BUCKETS (the bucket). The Lua scripts
+    compute the same (redis_scripts.DIMS). Two names with the same 8 bytes would share a
+    total: about n**2 / 2**65 for n totals pending at once (3e-8 for a million)."""
+    digest = hashlib.sha1(name.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % DIM_BUCKETS, digest[:8]
 
 
 def dimension_totals(counts: Iterable[tuple[str, int]]) -> Counter[str]:

@@ -11,8 +11,10 @@ from datetime import date
 from typing import Any
 
 import pytest
+import redis
 from django.test import override_settings
 
+from django_pageviews.conf import redis_url
 from django_pageviews.events import PK, PageViewEvent, Target
 from django_pageviews.packing import pack
 from django_pageviews.redis_buffer import (
@@ -27,10 +29,12 @@ from django_pageviews.redis_buffer import (
 )
 from django_pageviews.redis_client import get_client
 from django_pageviews.redis_scripts import ship
-from django_pageviews.toplists import list_entries
+from django_pageviews.toplists import LIST_BUCKETS, list_entries, member_bucket
 from django_pageviews.wire import (
+    TOTAL,
     count_field,
     decode_event,
+    dimension_slot,
     dimension_totals,
     encode_event,
     skipped_field,
@@ -69,14 +73,46 @@ def ship_counts(counts: Counter[str], raw: list[bytes | str] | None = None) -> N
 
 
 def live_state(client: Any) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """The live totals and lists, totals named as the reads name them (for the totals
+    kept under a digest: as the digests of ``dimension_totals`` of what was shipped)."""
     keys = Keys.current()
     dims = {d: int(n) for d, n in client.hgetall(keys.dims).items()}
+    dims |= {f"{b}:{f.hex()}": n for (b, f), n in bucket_totals(client).items()}
     lists: dict[tuple[str, str], int] = {}
     for name, total in client.zrange(keys.top, 0, -1, withscores=True):
-        members = client.zrange(f"{keys.top}:{name}", 0, -1, withscores=True)
+        members = []
+        for bucket in range(LIST_BUCKETS):  # each member in its own set (decision 23)
+            found = client.zrange(f"{keys.top}:{name}:{bucket}", 0, -1, withscores=True)
+            assert all(member_bucket(name[:-11], m) == bucket for m, _ in found)
+            members += found
         assert sum(-int(s) for _, s in members) == int(total)
         lists.update({(name, m): -int(s) for m, s in members})
     return dims, lists
+
+
+def bucket_totals(client: Any) -> dict[tuple[int, bytes], int]:
+    """(bucket, field) -> views of every live total kept in the buckets (decision 23)."""
+    raw = redis.Redis.from_url(redis_url())  # the fields are bytes, not text
+    found: dict[tuple[int, bytes], int] = {}
+    prefix = Keys.current().dims + ":"
+    for key in raw.scan_iter(match=prefix.encode() + b"*"):
+        bucket = int(key[len(prefix) :])
+        fields: dict[Any, Any] = raw.hgetall(key)  # bytes: a client without decoding
+        found |= {(bucket, f): int(n) for f, n in fields.items()}
+    raw.close()
+    return found
+
+
+def named(totals: Counter[str]) -> dict[str, int]:
+    """Live totals as ``live_state`` names them."""
+    out: dict[str, int] = {}
+    for name, n in totals.items():
+        if name == TOTAL:
+            out[name] = n
+        else:
+            bucket, field = dimension_slot(name)
+            out[f"{bucket}:{field.hex()}"] = n
+    return out
 
 
 def test_ship_derives_what_ack_takes_back(server: PrivateRedis) -> None:
@@ -90,7 +126,7 @@ def test_ship_derives_what_ack_takes_back(server: PrivateRedis) -> None:
     client = get_client()
     dims, lists = live_state(client)
     both = counts + Counter({count_field(days[0], TARGETS[0]): 2})
-    assert dims == dict(dimension_totals(both.items()))
+    assert dims == named(dimension_totals(both.items()))
     assert lists == dict(list_entries(both.items()))
     batch_id = claim(client, 1000)
     assert batch_id is not None
