@@ -18,7 +18,7 @@ from django_pageviews.counter.badge import badge
 from django_pageviews.events import Target
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
-from tests.conftest import asgi_requests
+from tests.conftest import Request, asgi_requests
 from tests.history import article_target, days_ago, record_pending, store, visit
 from tests.models import Article, Document
 
@@ -197,7 +197,7 @@ def test_cache_headers_for_cdns(article: Article) -> None:
 def test_counters_are_not_counted_as_page_views(article: Article) -> None:
     # Browsers' requests through the middleware, with the default settings.
     visit(f"/articles/{article.pk}/", 1)
-    calls = [("GET", f"{SVG}?url=/articles/{article.pk}/", {})] * 3
+    calls: list[Request] = [("GET", f"{SVG}?url=/articles/{article.pk}/", {})] * 3
     assert {r.status_code for r in asgi_requests(calls)} == {200}
     flush()
     assert PageView.get_view_count() == 1
