@@ -10,9 +10,10 @@ brings every cache it has to its bound (bench/caches.py: the throttle table, the
 agents' verdicts, addresses), with entries as large as real ones can be: a site's traffic
 fills them in hours or days, a benchmark's in none of its time. What a process still
 keeps per view then shows as growth after the warm-up: the first quarter of the views,
-and for a web process at least the first throttle.MAX_ENTRIES (by then the throttle table
-has let go of every key of the fill). A process that served less than a quarter of its
-views after its warm-up is "too short to tell" (a quick run; a slow or busy machine).
+and for a web process at least its first PAGEVIEW_THROTTLE_SECONDS (by then the throttle
+table holds the views' keys, no longer the fill's). A process that served less than a
+quarter of its views after its warm-up is "too short to tell" (a quick run; a slow or
+busy machine).
 One run per process: RSS is a level read 100 times along the run, not a rate to repeat.
 The bytes each cache holds at its bound are measured in a process of their own
 (``python -m bench.caches``: tracemalloc, each cache filled in turn).
@@ -37,7 +38,6 @@ from bench.common import (
 )
 from bench.procs import Child
 from bench.report import Section
-from django_pageviews.throttle import MAX_ENTRIES
 
 VIEWS = {False: 1_000_000, True: 100_000}
 SECONDS = {False: 100.0, True: 3.0}  # per web process: what is not served by then is not
@@ -119,9 +119,12 @@ def measure(quick: bool) -> dict[str, Any]:
 def growth(name: str, samples: list[dict[str, Any]]) -> tuple[float, float, int, str]:
     """RSS MB after warm-up, RSS MB at the end, the views between them, and the verdict."""
     reached = samples[-1]["views"]
-    # A web process's throttle table: the keys of its fill are gone after MAX_ENTRIES views.
-    warm_up = max(reached * WARM_UP, MAX_ENTRIES if name.startswith("web") else 0)
-    warm = next((s for s in samples if s["views"] >= warm_up), samples[-1])
+    # A web process's throttle table holds the keys of its fill for THROTTLE_SECONDS.
+    seconds = float(THROTTLE_SECONDS) if name.startswith("web") else 0.0
+    warm = next(
+        (s for s in samples if s["views"] >= reached * WARM_UP and s["t"] >= seconds),
+        samples[-1],
+    )
     start, end = warm["rss"] / 2**20, samples[-1]["rss"] / 2**20
     if reached - warm["views"] < reached * WARM_UP:
         verdict = "too short to tell"
