@@ -103,9 +103,9 @@ class Throttle:
 
     def _expire(self, window: OrderedDict[Hashable, float] | None, now: float) -> None:
         """Remove the expired entries of a window (a prefix: its order is expiry order).
-        Done for each new key, so that the table holds what its window holds rather than
-        everything until it is full: a site that has seen MAX_ENTRIES visitors in total
-        would otherwise keep that many (and the memory of them, ~0.5 kB each) for good."""
+        Done for each new key, so that the table holds what its window holds: emptied of
+        expired keys only when full, it would fill up to MAX_ENTRIES again and again on
+        any site, and its dicts would keep the size of a full table (~0.5 kB a key)."""
         while window:
             key, until = next(iter(window.items()))
             if until > now:
