@@ -5,22 +5,31 @@ uvloop loop, without the HTTP server, whose memory is not the package's) takes V
 views from a realistic mix of visitors, the throttle at its default, in-process
 (its writer thread writes to PostgreSQL) and then on the Redis path, while a drain
 worker (``drain_redis`` in a loop, a beat every second) writes them to PostgreSQL. Each
-process reports its RSS every VIEWS/100 views. Whatever a process keeps per view
-(throttle table, caches, buffers) shows as growth after the warm-up: the first quarter of
-the views, and for a web process at least the first 200,000 (its throttle table, in both
-modes, keeps each new visitor until it holds its bound, throttle.MAX_ENTRIES). A process
-that served less than a quarter of its views after its warm-up is "too short to tell" (a
-quick run; a slow or busy machine).
+process reports its RSS every VIEWS/100 views. Before its first view, a web process
+brings every cache it has to its bound (bench/caches.py: the throttle table, the user
+agents' verdicts, addresses), with entries as large as real ones can be: a site's traffic
+fills them in hours or days, a benchmark's in none of its time. What a process still
+keeps per view then shows as growth after the warm-up: the first quarter of the views,
+and for a web process at least its first PAGEVIEW_THROTTLE_SECONDS (by then the throttle
+table holds the views' keys, no longer the fill's). A process that served less than a
+quarter of its views after its warm-up is "too short to tell" (a quick run; a slow or
+busy machine).
 One run per process: RSS is a level read 100 times along the run, not a rate to repeat.
+The bytes each cache holds at its bound are measured in a process of their own
+(``python -m bench.caches``: tracemalloc, each cache filled in turn).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from typing import Any
 
 from bench.common import (
     POSTGRES_URL,
+    PYTHON,
+    ROOT,
     flush_redis,
     fmt,
     markdown_table,
@@ -29,7 +38,6 @@ from bench.common import (
 )
 from bench.procs import Child
 from bench.report import Section
-from django_pageviews.throttle import MAX_ENTRIES
 
 VIEWS = {False: 1_000_000, True: 100_000}
 SECONDS = {False: 100.0, True: 3.0}  # per web process: what is not served by then is not
@@ -61,21 +69,41 @@ def reset(mode: str) -> None:
     client.close()
 
 
+def cache_bytes() -> dict[str, Any]:
+    """What ``python -m bench.caches`` measures: each cache at its bound, in bytes."""
+    found = subprocess.run(
+        [PYTHON, "-m", "bench.caches", "--json"],
+        env=subprocess_env(),
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    result: dict[str, Any] = json.loads(found.stdout)
+    return result
+
+
 def measure(quick: bool) -> dict[str, Any]:
     views, seconds = VIEWS[quick], SECONDS[quick]
     every = views // SAMPLES
     args = ["--views", str(views), "--seconds", str(seconds), "--every", str(every)]
+    args.append("--fill-caches")
     runs: dict[str, Any] = {}
+    caches: dict[str, Any] = {}
     reset("inprocess")
     web = Child("web", _env("inprocess"), *args)
     done = web.finish()
+    done["unfilled"] = (web.last("unfilled") or {}).get("unfilled")
     runs[IN_PROCESS] = (web.samples(), done)
+    caches[IN_PROCESS] = done.get("caches", {})
     reset("redis")
     worker = Child("drain", _env("redis"), "--views", str(views), "--every", str(every))
     try:
         web = Child("web", _env("redis"), *args)
         done = web.finish()
+        done["unfilled"] = (web.last("unfilled") or {}).get("unfilled")
         runs["web, Redis path"] = (web.samples(), done)
+        caches["web, Redis path"] = done.get("caches", {})
         shipped = done["stats"].get("shipped", 0)
         drained = worker.wait_for("drained", lambda n: n >= shipped, seconds + 60)
     finally:
@@ -83,15 +111,20 @@ def measure(quick: bool) -> dict[str, Any]:
     last = worker.last("drained") or {"drained": 0}
     written = {"written": last["drained"], "left in Redis when stopped": shipped - last["drained"]}
     runs["drain worker"] = (worker.samples(), {"stats": written, "all": drained})
-    return {"views": views, "every": every, "runs": runs}
+    # Quick: no time for the fill under tracemalloc; a full run measures the bytes.
+    sized = None if quick else cache_bytes()
+    return {"views": views, "every": every, "runs": runs, "caches": caches, "sized": sized}
 
 
 def growth(name: str, samples: list[dict[str, Any]]) -> tuple[float, float, int, str]:
     """RSS MB after warm-up, RSS MB at the end, the views between them, and the verdict."""
     reached = samples[-1]["views"]
-    # A web process's throttle table keeps each new visitor until it holds MAX_ENTRIES.
-    warm_up = max(reached * WARM_UP, MAX_ENTRIES if name.startswith("web") else 0)
-    warm = next((s for s in samples if s["views"] >= warm_up), samples[-1])
+    # A web process's throttle table holds the keys of its fill for THROTTLE_SECONDS.
+    seconds = float(THROTTLE_SECONDS) if name.startswith("web") else 0.0
+    warm = next(
+        (s for s in samples if s["views"] >= reached * WARM_UP and s["t"] >= seconds),
+        samples[-1],
+    )
     start, end = warm["rss"] / 2**20, samples[-1]["rss"] / 2**20
     if reached - warm["views"] < reached * WARM_UP:
         verdict = "too short to tell"
@@ -130,10 +163,16 @@ def section(result: dict[str, Any]) -> Section:
                 ", ".join(f"{k} {fmt(v)}" for k, v in sorted(counters.items())) or "-",
             ]
         )
+        unfilled = done.get("unfilled")
+        start = f"{samples[0]['rss'] / 2**20:.1f} MB at start"
+        if unfilled:
+            start = f"{unfilled / 2**20:.1f} MB at start, {start[:-9]} with its caches full"
         headline.append(
-            f"RSS, {name}: {samples[0]['rss'] / 2**20:.1f} MB at start, {warm:.1f} after "
+            f"RSS, {name}: {start}, {warm:.1f} after "
             f"warm-up, {end:.1f} after {span:,} more views ({verdict}; target: flat)"
         )
+    caches, held = cache_table(result)
+    headline += held
     body = "\n\n".join(
         [
             f"{result['views']:,} views asked of each web process (fewer when its time ran "
@@ -154,10 +193,76 @@ def section(result: dict[str, Any]) -> Section:
                 ],
                 summary,
             ),
+            caches,
             (__doc__ or "").split("\n\n", 1)[1].strip(),
         ]
     )
     return Section("Memory of a web process and a worker", body, headline)
+
+
+def cache_table(result: dict[str, Any]) -> tuple[str, list[str]]:
+    """The caches of a web process: bound, entries at the end of each run, bytes at the
+    bound (a full run); and the headline line of their total."""
+    runs = result["caches"]
+    sized = result.get("sized") or {}
+    measured = {row["name"]: row for row in sized.get("caches", [])}
+    names = list(next(iter(runs.values()), {}))
+    rows = []
+    for name in names:
+        bound, holds = next(iter(runs.values()))[name][1:]
+        at_bound = measured.get(name)
+        rows.append(
+            [
+                f"`{name}`",
+                holds,
+                fmt(bound),
+                *[fmt(runs[mode][name][0]) if name in runs[mode] else "-" for mode in runs],
+                fmt(at_bound["bytes"] / 2**20, 2) if at_bound else "-",
+            ]
+        )
+    table = markdown_table(
+        [
+            "cache",
+            "an entry",
+            "bound",
+            *[f"entries at end, {mode}" for mode in runs],
+            "MB at bound",
+        ],
+        rows,
+    )
+    text = [
+        "Every cache of a web process, filled to its bound before the first view "
+        "(bench/caches.py). Entries at end: what the views left in it (the throttle table "
+        "holds the keys of the last PAGEVIEW_THROTTLE_SECONDS; the views' 2,003 user "
+        "agents and 5,003 addresses are fewer than the bounds, so the fill's entries stay). "
+        + (
+            "MB at bound: traced by tracemalloc in a process of its own, user agents of "
+            "512 characters (the longest kept) and IPv6 addresses."
+            if measured
+            else "MB at bound: measured by a full run (`python -m bench.caches`)."
+        ),
+        table,
+    ]
+    headline = []
+    if measured:
+        total = sum(row["bytes"] for row in measured.values()) / 2**20
+        throttle = measured.get("throttle.throttle", {}).get("bytes", 0) / 2**20
+        waiting = sized["event_bytes"]
+        bounds = ", ".join(
+            f"{name} (default {fmt(n)}): {fmt(n * waiting / 2**20, 1)} MB"
+            for name, n in sized["buffers"].items()
+        )
+        text.append(
+            f"In all, {total:.1f} MB at the bounds, the throttle table {throttle:.1f} MB of "
+            f"them. Views waiting to be shipped or written are bounded by settings, not by "
+            f"a cache: {waiting:.0f} bytes each, so at most {bounds}; they stay near empty "
+            "while Redis and the database keep up."
+        )
+        headline.append(
+            f"caches of a web process at their bounds: {total:.1f} MB, of which the "
+            f"throttle table {throttle:.1f} MB"
+        )
+    return "\n\n".join(text), headline
 
 
 def run(quick: bool) -> Section:

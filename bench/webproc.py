@@ -3,7 +3,7 @@ bench/scaling.py: what they measure is the package's memory and CPU, at volumes 
 million views) and rates (16,700 views/s) that one uvicorn on this machine cannot serve
 in the time a benchmark has.
 
-    python -m bench.webproc web --views N [--rate R] [--every K]
+    python -m bench.webproc web --views N [--rate R] [--every K] [--fill-caches]
     python -m bench.webproc drain --views N [--every K]
 
 ``web``: on a uvloop event loop, Django ASGI requests (what uvicorn + Django build) of
@@ -12,8 +12,9 @@ package takes them or at ``--rate`` views/s, from a realistic mix of visitors (5
 addresses, 2,003 user agents, 10,000 pages; the (visitor, page) pairs repeat every PAIRS
 views). ``drain``: ``drain_redis`` in a loop (a beat every second) until N views are in
 the database. Both print one JSON line every K views: views so far, RSS, CPU seconds of
-the whole process (every thread), and the counters at the end. Settings: bench.settings
-(BENCH_TRACKING, BENCH_DATABASE_URL, PAGEVIEW_*).
+the whole process (every thread), and the counters at the end (for ``web``, also each
+cache's entries: bench/caches.py, which ``--fill-caches`` brings to their bounds first).
+Settings: bench.settings (BENCH_TRACKING, BENCH_DATABASE_URL, PAGEVIEW_*).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from bench.procs import rss_bytes
 
 VISITORS = 5003  # prime: with PAGES, (visitor, page) pairs are distinct for 50M views
-# Distinct user agents: fewer than the bot check's cache (bots.CACHE_SIZE, 4096), as on a
+# Distinct user agents: fewer than the bot check's cache (bots.CACHE_SIZE, 8192), as on a
 # real site where most views come from common browsers; a cyclic walk over more than the
 # cache would miss it on every view, which no real traffic does.
 AGENTS = 2003
@@ -146,7 +147,9 @@ async def drive(views: int, seconds: float | None, every: int, pairs: int, warmu
     served = time.monotonic() - started
     await shutdown()  # as the lifespan shutdown: ship or write what is held
     sample(views)
-    emit(done=True, views=views, served_seconds=served, stats=_stats())
+    from bench.caches import sizes
+
+    emit(done=True, views=views, served_seconds=served, stats=_stats(), caches=sizes())
 
 
 async def loads(serve: Callable[..., Awaitable[int]], warmup: int, untracked: Any) -> None:
@@ -247,6 +250,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=10_000)
     parser.add_argument("--pairs", type=int, default=50_000_000)
     parser.add_argument("--warmup", type=int, default=0, help="views before the measured ones")
+    parser.add_argument(
+        "--fill-caches", action="store_true", help="every cache at its bound first (caches.py)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
@@ -259,6 +265,11 @@ def main() -> None:
     if args.role == "drain":
         drain(args.views, args.every)
         return
+    if args.fill_caches:
+        from bench.caches import fill
+
+        emit(unfilled=rss_bytes())
+        fill()
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

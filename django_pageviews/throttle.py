@@ -53,8 +53,10 @@ _afirst_views = AsyncScript(None, FIRST_VIEWS.encode())  # type: ignore[arg-type
 
 
 class Throttle:
-    """Keys seen within their window, bounded: when full, expired entries go first (all of
-    them), then the oldest.
+    """Keys seen within their window, bounded: a new key first removes the expired entries
+    of its window; when the table is still full, the expired entries of every other window
+    go (all of them), then the oldest. So the table holds the keys of the last
+    ``seconds`` (at most ``max_entries``), and memory follows the traffic of one window.
 
     Eviction is O(1) amortised, never a scan: ``_until`` keeps every key in insertion order
     (an OrderedDict pops its front in O(1); a plain dict's ``next(iter())`` after many
@@ -84,8 +86,10 @@ class Throttle:
                 if entry[0] > now:
                     return False
                 self._remove(key)  # re-inserted at the end: order is age order
-            elif len(self._until) >= self._max_entries:
-                self._evict(now)
+            else:
+                self._expire(self._windows.get(seconds), now)
+                if len(self._until) >= self._max_entries:
+                    self._evict(now)
             window = self._windows.get(seconds)
             if window is None:
                 window = self._windows[seconds] = OrderedDict()
@@ -97,14 +101,21 @@ class Throttle:
         _, window = self._until.pop(key)
         del window[key]
 
+    def _expire(self, window: OrderedDict[Hashable, float] | None, now: float) -> None:
+        """Remove the expired entries of a window (a prefix: its order is expiry order).
+        Done for each new key, so that the table holds what its window holds: emptied of
+        expired keys only when full, it would fill up to MAX_ENTRIES again and again on
+        any site, and its dicts would keep the size of a full table (~0.5 kB a key)."""
+        while window:
+            key, until = next(iter(window.items()))
+            if until > now:
+                return
+            window.popitem(last=False)
+            del self._until[key]
+
     def _evict(self, now: float) -> None:
         for seconds, window in list(self._windows.items()):
-            while window:
-                key, until = next(iter(window.items()))
-                if until > now:
-                    break
-                window.popitem(last=False)
-                del self._until[key]
+            self._expire(window, now)
             if not window:
                 del self._windows[seconds]
         while len(self._until) >= self._max_entries:

@@ -198,3 +198,32 @@ def test_a_flood_of_new_visitors_keeps_the_newest() -> None:
     assert list(t._until) == list(range(9_900, 10_000))
     assert sum(len(w) for w in t._windows.values()) == 100
     assert all(t.allow(i, 50, now=100.0) is False for i in range(9_900, 10_000))
+
+
+def test_a_new_key_removes_the_expired_entries_of_its_window() -> None:
+    # Not full: the expired entries still go, so that the table holds one window of keys,
+    # not everything seen until max_entries.
+    t = Throttle(max_entries=100)
+    assert t.allow("a", 10, now=0.0) is True
+    assert t.allow("b", 10, now=5.0) is True
+    assert t.allow("other-window", 1, now=5.0) is True
+    assert t.allow("c", 10, now=12.0) is True  # "a" expired at 10.0; "b" lives until 15.0
+    assert list(t._until) == ["b", "other-window", "c"]
+    assert t.allow("d", 10, now=15.0) is True  # "b" expired at 15.0
+    assert list(t._until) == ["other-window", "c", "d"]
+    assert t.allow("c", 10, now=16.0) is False
+    assert t.allow("b", 10, now=16.0) is True
+
+
+def test_a_steady_stream_of_new_visitors_keeps_one_window_of_them() -> None:
+    # 1,000 new keys per second with a window of 5 s: the table holds 5,000 keys after any
+    # number of them, far below its bound (it kept 100,000 before: a memory that only grew
+    # until the table was full, ~0.5 kB per key).
+    t = Throttle(max_entries=100_000)
+    for i in range(60_000):
+        assert t.allow(i, 5, now=i / 1000) is True
+    assert len(t._until) == 5_000
+    assert sum(len(w) for w in t._windows.values()) == 5_000
+    assert list(t._until) == list(range(55_000, 60_000))
+    assert t.allow(55_000, 5, now=59.999) is False
+    assert t.allow(54_999, 5, now=59.999) is True
