@@ -43,6 +43,34 @@ AGENT_CACHE_SIZE = 8192
 BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
 
 
+# A leading repeat of one character or class that may match nothing: ``[a-z0-9\-_]*`` in
+# front of crawlerdetect's generic ``(bot|crawl|...)``.
+OPTIONAL_PREFIX = re.compile(r"(?:\[(?:\\.|[^\]\\])+\]|\\.|[^\\()\[|^$*+?{])[*?][?+]?")
+
+
+def searchable(pattern: str) -> str:
+    """``pattern`` without a leading repeat that may match nothing: for a search (does it
+    match anywhere?) the answer is the same, since the rest matches wherever the whole
+    does. The repeat made the search quadratic: at each position of a long run of letters
+    it ran to the end of the run and back (20 ms for a 512-character user agent; a
+    request's worth of CPU a hostile client could ask for every time)."""
+    prefix = OPTIONAL_PREFIX.match(pattern)
+    if prefix is None or "|" in _top_level(pattern):
+        return pattern
+    first = sre_parser.parse(pattern)[0]
+    if first[0] in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and first[1][0] == 0:
+        return pattern[prefix.end() :]
+    return pattern
+
+
+def _top_level(pattern: str) -> str:
+    """``pattern`` with its groups and classes removed: what is left shows a top-level
+    alternation, where a prefix belongs to the first branch only."""
+    return re.sub(
+        r"\[(?:\\.|[^\]\\])+\]|\\.", "", re.sub(r"\((?:[^()]|\([^()]*\))*\)", "", pattern)
+    )
+
+
 def required_run(pattern: str) -> str:
     """The longest run of ASCII characters every match of ``pattern`` contains, lower-cased
     ("" if none). Only top-level literals count: they are in every match, in sequence; any
@@ -130,7 +158,7 @@ class CrawlerMatcher:
         crawlers: Sequence[str] = CRAWLER_PATTERNS,
         exclusions: Sequence[str] = EXCLUSION_PATTERNS,
     ) -> None:
-        self.crawlers = PatternSet(crawlers)
+        self.crawlers = PatternSet([searchable(p) for p in crawlers])  # searched only
         self.exclusions = PatternSet(exclusions)
         # What is left once the browser tokens are gone repeats far more than the user
         # agents do (versions and builds are stripped): its verdict is cached.

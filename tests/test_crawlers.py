@@ -3,13 +3,16 @@ ones (the benchmark sample, both cases), their variants, and generated text."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from crawlerdetect import CrawlerDetect
+from crawlerdetect.providers.crawlers import data as CRAWLER_PATTERNS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.user_agents import BROWSERS, CRAWLERS, browser_variants
-from django_pageviews.crawlers import CrawlerMatcher, PatternSet, required_run
+from django_pageviews.crawlers import CrawlerMatcher, PatternSet, required_run, searchable
 
 MATCHER = CrawlerMatcher()
 DETECTOR = CrawlerDetect()
@@ -47,6 +50,32 @@ def test_a_substitution_with_the_candidates_only_equals_the_full_one() -> None:
         regex = exclusions.regex(ua)
         expected = exclusions.full.sub("", ua)
         assert (regex.sub("", ua) if regex is not None else ua) == expected
+
+
+def test_searchable_drops_only_a_leading_repeat_that_may_match_nothing() -> None:
+    assert searchable(r"[a-z0-9\-_]*(bot|crawl)") == "(bot|crawl)"
+    assert searchable(r"\w*?x") == "x"
+    for kept in (r"a+b", r"^a*b", r"(a)*b", r"a{0,3}b", r"[ab]*c|d", r"Googlebot"):
+        assert searchable(kept) == kept
+    generic = [p for p in CRAWLER_PATTERNS if p.startswith(r"[a-z0-9\-_]*(")]
+    assert generic  # crawlerdetect's generic (bot|crawl|...) pattern
+    assert [searchable(p) for p in generic] == [p.removeprefix(r"[a-z0-9\-_]*") for p in generic]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab-_x1 ", max_size=30))
+def test_searchable_finds_what_the_pattern_finds(text: str) -> None:
+    for pattern in (r"[a-z0-9\-_]*(x1|b-)", r"a*?_", r"[ab]*x"):
+        found = re.search(pattern, text, re.IGNORECASE) is not None
+        assert (re.search(searchable(pattern), text, re.IGNORECASE) is not None) == found
+
+
+@pytest.mark.parametrize("suffix", ["", " é", " bot", " monitoring"])
+def test_long_runs_of_letters_as_crawlerdetect(suffix: str) -> None:
+    # A run of letters and digits the generic pattern once scanned quadratically.
+    run = "".join("acdefghijklmnpqrsuvwxyz0123456789"[i * 7 % 33] for i in range(480))
+    user_agent = f"Mozilla/5.0 {run}{suffix}"
+    assert MATCHER.is_crawler(user_agent) == DETECTOR.is_crawler(user_agent)
 
 
 def test_required_run() -> None:
