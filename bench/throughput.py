@@ -138,10 +138,12 @@ def pinned(cpu: str) -> list[str]:
 
 
 def pin_private_redis(cpu: str) -> str:
-    """Pin the redis-server this process started (bench.common's private one, a child of
-    ours, listening on BENCH_REDIS_URL's port) to ``cpu``, all its threads; what was done,
-    for the Section text. A server the user named is left where it runs."""
+    """Pin the redis-server the benchmark started (bench.common's private one, a child of
+    this process or, under ``python -m bench``, of its parent; listening on
+    BENCH_REDIS_URL's port) to ``cpu``, all its threads; what was done, for the Section
+    text. A server the user named is left where it runs."""
     port = str(urlsplit(os.environ.get("BENCH_REDIS_URL", "")).port or "")
+    ours = (os.getpid(), os.getppid())
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -150,7 +152,7 @@ def pin_private_redis(cpu: str) -> str:
             ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if "redis-server" not in cmdline or f":{port}" not in cmdline or ppid != os.getpid():
+        if "redis-server" not in cmdline or f":{port}" not in cmdline or ppid not in ours:
             continue
         if not PIN:
             return "the private redis-server (not pinned: no taskset)"
