@@ -68,8 +68,10 @@ def upsert_adding(
     ordered = sorted(rows, key=lambda r: r[: len(key)])
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Arrays of the base types: an explicit cast to varchar(n) would cut a longer
+            # value silently, where the INSERT's own assignment refuses it.
             types = [model._meta.get_field(c).db_type(connection) for c in columns]
-            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            arrays = ", ".join(f"%s::{str(t).split('(')[0]}[]" for t in types)
             statement = f"{insert} SELECT * FROM unnest({arrays}) {conflict}"
             for start in range(0, len(ordered), ROWS_PER_ARRAY):
                 chunk = ordered[start : start + ROWS_PER_ARRAY]

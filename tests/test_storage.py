@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -16,6 +16,7 @@ from django_pageviews.events import PK, PageViewEvent, Target, local_day
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
 from django_pageviews.resolve import resolve_targets
 from django_pageviews.storage import target_hash, write_batch
+from django_pageviews.upsert import upsert_rollups
 from tests.models import Article
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +144,20 @@ def test_a_duplicate_whose_count_travels_apart_is_taken_off_once() -> None:
     write_batch("copy-count", [], {(day, PAGE): 1})
     assert PageViewDaily.objects.get().views == 1
     assert PageView.objects.count() == 1
+
+
+def test_the_adding_upsert_never_cuts_a_value_to_fit_its_column() -> None:
+    # The database refuses a value longer than its column (a poison record, set aside by
+    # the drain) or, where lengths are not enforced (SQLite), keeps it whole: never a
+    # shortened value that would no longer match its hash.
+    url = "/" + "x" * 700  # URL_MAX_LENGTH + 1
+    row = (date(2026, 1, 1), "f" * 32, None, "", url, "", 1)
+    try:
+        with transaction.atomic():
+            upsert_rollups([row], "default")
+    except DatabaseError:
+        assert connection.vendor != "sqlite"
+        assert not PageViewDaily.objects.exists()
+    else:
+        assert connection.vendor == "sqlite"
+        assert list(PageViewDaily.objects.values_list("url", flat=True)) == [url]
