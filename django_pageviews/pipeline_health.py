@@ -45,13 +45,13 @@ def pipeline_report() -> dict[str, Any]:
         from .redis_buffer import status
         from .redis_client import get_client
 
+        # The process's own client: the dashboard runs in a web process whose other
+        # threads use it at the same time (closing it would cut their connections).
         try:
             report["redis"] = status(get_client())
             report["set_aside"] = aside_status(get_client())
         except Exception as exc:
             raise RedisUnreachable(str(exc)) from exc
-        finally:
-            get_client().close()
     last = ProcessedBatch.objects.order_by("-created_at").first()
     report["last_batch_written_at"] = last.created_at.isoformat() if last else None
     today = SkippedDaily.objects.filter(day=current_day())
