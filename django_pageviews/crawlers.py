@@ -15,8 +15,9 @@ that matches there, in the original order). So the few candidates are found with
 tests: a search tries them one by one (each pattern compiled once, on its own), and a
 substitution, whose result depends on the order of the alternatives, uses one regex of
 them (cached: browsers share a handful of sets). Patterns without such a run are always
-tried. A user agent that is not ASCII is checked the slow way: case-insensitive matching of
-non-ASCII text has foldings (``ſ`` matches ``s``) that lower-casing does not reproduce.
+tried. Every pattern is ASCII, and case-insensitive matching lets four other characters
+match an ASCII letter (``ſ`` matches ``s``; ASCII_FOLDS): those are folded before the
+substring tests, so text that is not ASCII is checked as fast.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ SUBSET_LIMIT = 16
 REGEX_CACHE_SIZE = 256
 AGENT_CACHE_SIZE = 8192
 BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+# The characters other than ASCII that a case-insensitive ASCII literal matches (Python's
+# simple case folding; tests/test_crawlers.py finds them by scanning every code point).
+ASCII_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def folded(text: str) -> str:
+    """``text`` lower-cased, with ASCII_FOLDS applied first: an ASCII run that a pattern
+    matches case-insensitively in ``text`` is a substring of it."""
+    return text.translate(ASCII_FOLDS).lower()
 
 
 # A leading repeat of one character or class that may match nothing: ``[a-z0-9\-_]*`` in
@@ -112,7 +122,7 @@ class PatternSet:
         self._subsets = not any(BACKREFERENCE.search(p) for p in self.patterns)
 
     def candidates(self, lowered: str) -> tuple[int, ...]:
-        """Indexes (in order) of the patterns that may match text whose lower-case form is
+        """Indexes (in order) of the patterns that may match text whose ``folded`` form is
         ``lowered``; every other pattern cannot match it anywhere."""
         found = list(self._always)
         found += [i for i, run in self._runs if run in lowered]
@@ -126,17 +136,17 @@ class PatternSet:
     def regex(self, text: str) -> re.Pattern[str] | None:
         """A regex that finds and substitutes in ``text`` what ``full`` does (None:
         nothing can match)."""
-        if not (self._subsets and text.isascii()):
+        if not self._subsets:
             return self.full
-        indexes = self.candidates(text.lower())
+        indexes = self.candidates(folded(text))
         return self.full if len(indexes) > SUBSET_LIMIT else self._regex(indexes)
 
     def search(self, text: str) -> bool:
         """Whether ``full`` matches somewhere in ``text``: whether one of the candidates
         does, each pattern compiled on its own (once), so nothing is compiled per set."""
-        if not (self._subsets and text.isascii()):
+        if not self._subsets:
             return self.full.search(text) is not None
-        return any(self._pattern(i).search(text) for i in self.candidates(text.lower()))
+        return any(self._pattern(i).search(text) for i in self.candidates(folded(text)))
 
     def _pattern(self, i: int) -> re.Pattern[str]:
         compiled = self._single[i]

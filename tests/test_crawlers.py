@@ -8,11 +8,19 @@ import re
 import pytest
 from crawlerdetect import CrawlerDetect
 from crawlerdetect.providers.crawlers import data as CRAWLER_PATTERNS
+from crawlerdetect.providers.exclusions import data as EXCLUSION_PATTERNS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.user_agents import BROWSERS, CRAWLERS, browser_variants
-from django_pageviews.crawlers import CrawlerMatcher, PatternSet, required_run, searchable
+from django_pageviews.crawlers import (
+    ASCII_FOLDS,
+    CrawlerMatcher,
+    PatternSet,
+    folded,
+    required_run,
+    searchable,
+)
 
 MATCHER = CrawlerMatcher()
 DETECTOR = CrawlerDetect()
@@ -85,10 +93,45 @@ def test_required_run() -> None:
     assert required_run(r"ab[cd]efgh") == "efgh"
 
 
-def test_non_ascii_text_takes_the_full_regex() -> None:
-    patterns = PatternSet(["bots"])
-    assert patterns.regex("Mozilla ſ") is patterns.full
-    assert MATCHER.is_crawler("BOTſ crawler") == DETECTOR.is_crawler("BOTſ crawler")
+def test_the_folds_are_every_other_character_an_ascii_literal_matches() -> None:
+    every = "".join(map(chr, range(128, 0x110000)))
+    found = re.findall(r"[\x00-\x7f]", every, re.IGNORECASE)
+    assert sorted(found) == sorted(chr(c) for c in ASCII_FOLDS)
+    for c in found:
+        assert re.fullmatch(re.escape(folded(c)), c, re.IGNORECASE)
+    assert all(p.isascii() for p in (*CRAWLER_PATTERNS, *EXCLUSION_PATTERNS))
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "BOTſ crawler",
+        "Googlebot/2.1 (+ſ)",
+        "GOOGLEBOT ı",
+        "curl/8 K",
+        "Mozilla/5.0 é Safari/1",
+        "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 日本語",
+        "\u0130nternet crawler",
+    ],
+)
+def test_non_ascii_text_as_crawlerdetect(user_agent: str) -> None:
+    for text in (user_agent, user_agent.upper(), user_agent.lower()):
+        assert MATCHER.is_crawler(text) == DETECTOR.is_crawler(text)
+
+
+def test_a_folded_letter_still_makes_its_pattern_a_candidate() -> None:
+    patterns = PatternSet(["bots", "curl"])
+    regex = patterns.regex("BOTſ")  # ſ matches s: "bots" may match, "curl" cannot
+    assert regex is not None and regex is not patterns.full and regex.search("BOTſ")
+    assert patterns.search("BOTſ") and not patterns.search("BOTé")
+
+
+@pytest.mark.parametrize("text", ["é" + "a" * 511, "ſ" * 512, "日本語" * 170])
+def test_non_ascii_text_tries_only_the_candidates(text: str) -> None:
+    """Hostile text that is not ASCII no longer takes the regex of every pattern (5 ms)."""
+    assert MATCHER.exclusions.regex(text) is not MATCHER.exclusions.full
+    assert len(MATCHER.crawlers.candidates(folded(text))) < len(MATCHER.crawlers.patterns) // 10
+    assert MATCHER.is_crawler(text) == DETECTOR.is_crawler(text)
 
 
 def test_a_backreference_disables_the_subsets() -> None:
