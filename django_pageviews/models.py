@@ -61,9 +61,12 @@ class PageView(models.Model):
         # admin's URL prefix search. On PostgreSQL that last one needs the
         # varchar_pattern_ops operator class (under a non-C collation a plain index serves
         # no LIKE 'x%'); elsewhere ``opclasses`` is ignored and the index is a plain one.
+        # The first two under the names 0.2.x gave them: an upgraded table keeps its own.
         indexes = [
-            models.Index(fields=["content_type", "object_id"]),
-            models.Index(fields=["timestamp"]),
+            models.Index(
+                fields=["content_type", "object_id"], name="django_page_content_4f111b_idx"
+            ),
+            models.Index(fields=["timestamp"], name="django_page_timesta_a2ab55_idx"),
             models.Index(
                 fields=["url"], name="pageview_url_prefix", opclasses=["varchar_pattern_ops"]
             ),
