@@ -7,12 +7,15 @@ the raw table; raw rows are kept for detail and can be switched off.
 from __future__ import annotations
 
 import uuid
-from importlib import import_module
-from typing import Any
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar, cast
 
+from asgiref.sync import sync_to_async
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.http import HttpRequest
 from django.utils import timezone
 
 from .events import (
@@ -23,16 +26,7 @@ from .events import (
 from .privacy import VISITOR_HASH_LENGTH
 
 TARGET_HASH_LENGTH = 32
-
-
-class _Api:
-    """A ``PageView`` class-level function defined in another module of this package."""
-
-    def __init__(self, path: str) -> None:
-        self.module, self.name = path.rsplit(".", 1)
-
-    def __get__(self, instance: object, owner: type) -> Any:
-        return getattr(import_module(f"django_pageviews.{self.module}"), self.name)
+M = TypeVar("M", bound=models.Model)
 
 
 class PageView(models.Model):
@@ -79,24 +73,143 @@ class PageView(models.Model):
             return f"View of {self.content_type_id}:{self.object_id} at {self.timestamp}"
         return f"View of {self.url} at {self.timestamp}"
 
-    # The read API of the original 0.2.x package, and async twins. They live in queries,
-    # reports and manual (imported on first use: those modules import this one).
-    get_view_count = _Api("queries.get_view_count")
-    get_view_counts_for_objects = _Api("queries.get_view_counts_for_objects")
-    get_views_by_period = _Api("reports.get_views_by_period")
-    get_daily_views = _Api("reports.get_daily_views")
-    get_popular_objects = _Api("reports.get_popular_objects")
-    get_popular_urls = _Api("reports.get_popular_urls")
-    get_popular_view_names = _Api("reports.get_popular_view_names")
-    increment_view_count = _Api("manual.increment_view_count")
-    aget_view_count = _Api("queries.aget_view_count")
-    aget_view_counts_for_objects = _Api("queries.aget_view_counts_for_objects")
-    aget_views_by_period = _Api("reports.aget_views_by_period")
-    aget_daily_views = _Api("reports.aget_daily_views")
-    aget_popular_objects = _Api("reports.aget_popular_objects")
-    aget_popular_urls = _Api("reports.aget_popular_urls")
-    aget_popular_view_names = _Api("reports.aget_popular_view_names")
-    aincrement_view_count = _Api("manual.aincrement_view_count")
+    # The API of the original 0.2.x package, and async twins, written out with their
+    # types. The work is in queries, reports and manual, imported when called: those
+    # modules import this one.
+
+    @staticmethod
+    def get_view_count(
+        obj: models.Model | None = None, url: str | None = None, view_name: str | None = None
+    ) -> int:
+        """Views of everything that matches all the given criteria (all views if none)."""
+        from .queries import get_view_count
+
+        return get_view_count(obj, url, view_name)
+
+    @staticmethod
+    def get_view_counts_for_objects(objects: Iterable[models.Model]) -> dict[Any, int]:
+        """``{pk: views}`` for every object given (0 for unviewed ones), in one query."""
+        from .queries import get_view_counts_for_objects
+
+        return get_view_counts_for_objects(objects)
+
+    @staticmethod
+    def get_views_by_period(
+        obj: models.Model,
+        days: int | None = None,
+        start_date: date | datetime | None = None,
+        end_date: date | datetime | None = None,
+    ) -> int:
+        """Views of ``obj`` in the last ``days`` days, or between two dates (inclusive)."""
+        from .reports import get_views_by_period
+
+        return get_views_by_period(obj, days, start_date, end_date)
+
+    @staticmethod
+    def get_daily_views(obj: models.Model, days: int = 30) -> dict[date, int]:
+        """``{day: views}`` for each of the last ``days`` days, oldest first, zeros included."""
+        from .reports import get_daily_views
+
+        return get_daily_views(obj, days)
+
+    @staticmethod
+    def get_popular_objects(
+        model_class: type[M],
+        limit: int = 5,
+        days: int | None = None,
+        select_related: Sequence[str] | None = None,
+        prefetch_related: Sequence[str] | None = None,
+    ) -> list[tuple[M, int]]:
+        """``[(object, views)]`` of one model, most viewed first (deleted ones skipped)."""
+        from .reports import get_popular_objects
+
+        found = get_popular_objects(model_class, limit, days, select_related, prefetch_related)
+        return cast(list[tuple[M, int]], found)
+
+    @staticmethod
+    def get_popular_urls(limit: int = 5, days: int | None = None) -> list[tuple[str, int]]:
+        """``[(url, views)]``, most viewed first."""
+        from .reports import get_popular_urls
+
+        return get_popular_urls(limit, days)
+
+    @staticmethod
+    def get_popular_view_names(limit: int = 5, days: int | None = None) -> list[tuple[str, int]]:
+        """``[(view name, views)]``, most viewed first; views without a name left out."""
+        from .reports import get_popular_view_names
+
+        return get_popular_view_names(limit, days)
+
+    @staticmethod
+    def increment_view_count(
+        obj: models.Model,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+        session_key: str | None = None,
+        request: HttpRequest | None = None,
+    ) -> bool:
+        """Record a view of ``obj`` unless the same visitor viewed it within
+        PAGEVIEW_THROTTLE_SECONDS; True when it counted. Never raises."""
+        from .manual import increment_view_count
+
+        return increment_view_count(obj, ip_address, user_agent, session_key, request)
+
+    @staticmethod
+    async def aget_view_count(
+        obj: models.Model | None = None, url: str | None = None, view_name: str | None = None
+    ) -> int:
+        return await sync_to_async(PageView.get_view_count)(obj, url, view_name)
+
+    @staticmethod
+    async def aget_view_counts_for_objects(objects: Iterable[models.Model]) -> dict[Any, int]:
+        return await sync_to_async(PageView.get_view_counts_for_objects)(objects)
+
+    @staticmethod
+    async def aget_views_by_period(
+        obj: models.Model,
+        days: int | None = None,
+        start_date: date | datetime | None = None,
+        end_date: date | datetime | None = None,
+    ) -> int:
+        return await sync_to_async(PageView.get_views_by_period)(obj, days, start_date, end_date)
+
+    @staticmethod
+    async def aget_daily_views(obj: models.Model, days: int = 30) -> dict[date, int]:
+        return await sync_to_async(PageView.get_daily_views)(obj, days)
+
+    @staticmethod
+    async def aget_popular_objects(
+        model_class: type[M],
+        limit: int = 5,
+        days: int | None = None,
+        select_related: Sequence[str] | None = None,
+        prefetch_related: Sequence[str] | None = None,
+    ) -> list[tuple[M, int]]:
+        return await sync_to_async(PageView.get_popular_objects)(
+            model_class, limit, days, select_related, prefetch_related
+        )
+
+    @staticmethod
+    async def aget_popular_urls(limit: int = 5, days: int | None = None) -> list[tuple[str, int]]:
+        return await sync_to_async(PageView.get_popular_urls)(limit, days)
+
+    @staticmethod
+    async def aget_popular_view_names(
+        limit: int = 5, days: int | None = None
+    ) -> list[tuple[str, int]]:
+        return await sync_to_async(PageView.get_popular_view_names)(limit, days)
+
+    @staticmethod
+    async def aincrement_view_count(
+        obj: models.Model,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+        session_key: str | None = None,
+        request: HttpRequest | None = None,
+    ) -> bool:
+        return await sync_to_async(PageView.increment_view_count)(
+            obj, ip_address, user_agent, session_key, request
+        )
 
 
 class PageViewDaily(models.Model):

@@ -56,3 +56,30 @@ def test_a_long_path_is_found_by_its_full_url() -> None:
     flush()
     assert PageView.objects.get().url == path[:700]
     assert PageView.get_view_count(url=path) == 1
+
+
+def test_the_0_2_api_is_written_out_with_its_types() -> None:
+    """``PageView``'s class-level API has real signatures (it was a descriptor typed Any)."""
+    import inspect
+    import typing
+
+    from django_pageviews import queries, reports
+
+    pairs: list[tuple[str, typing.Callable[..., object]]] = [
+        ("get_view_count", queries.get_view_count),
+        ("get_view_counts_for_objects", queries.get_view_counts_for_objects),
+        ("get_views_by_period", reports.get_views_by_period),
+        ("get_daily_views", reports.get_daily_views),
+        ("get_popular_urls", reports.get_popular_urls),
+        ("get_popular_view_names", reports.get_popular_view_names),
+    ]
+    for name, implementation in pairs:
+        method = getattr(PageView, name)
+        assert list(inspect.signature(method).parameters) == list(
+            inspect.signature(implementation).parameters
+        ), name
+        assert (
+            typing.get_type_hints(method)["return"]
+            == typing.get_type_hints(implementation)["return"]
+        ), name
+        assert inspect.iscoroutinefunction(getattr(PageView, "a" + name)), name
