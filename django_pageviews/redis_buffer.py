@@ -65,16 +65,42 @@ ACK_ARGS_INLINE = 100_000  # an ACK with more arguments takes them from a list (
 STAGED = "staged"
 
 
+class _Key:
+    """A key of the buffer, named once: a misspelt name is an AttributeError (and a type
+    error), not a new key."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, keys: Keys, owner: type[Keys]) -> str:
+        return keys.prefix + self.name
+
+
 @dataclass(frozen=True)
 class Keys:
+    """The buffer's keys (the module docstring says what each holds), all under the
+    prefix's hash tag."""
+
     prefix: str
+
+    pending = _Key("pending")
+    events = _Key("events")
+    dims = _Key("dims")
+    claims = _Key("claims")
+    top = _Key("top")
+    seq = _Key("seq")
+    oldest = _Key("oldest")
+    counters = _Key("counters")
+    early = _Key("early")
+    epoch = _Key("epoch")
+    claimmarks = _Key("claimmarks")
+    aside = _Key("aside")
+    failed = _Key("failed")
+    attempts = _Key("attempts")  # left by earlier development versions: ACK deletes it
 
     @classmethod
     def current(cls) -> Keys:
         return cls("{" + conf.KEY_PREFIX + "}:")
-
-    def __getattr__(self, name: str) -> str:
-        return self.prefix + name
 
     def chunk(self, batch_id: str) -> str:
         return f"{self.prefix}chunk:{batch_id}"

@@ -210,3 +210,10 @@ def test_skip_counts_of_an_idle_process_are_saved_by_its_writer(redis_url: str) 
         assert time.monotonic() < deadline, "the writer did not save the skip counts"
         time.sleep(0.05)
     assert list(SkippedDaily.objects.values_list("reason", "requests")) == [("bot", 2)]
+
+
+def test_a_misspelt_key_is_an_error_not_a_new_key() -> None:
+    keys = Keys.current()
+    assert keys.pending == keys.prefix + "pending"
+    with pytest.raises(AttributeError):
+        keys.pendng  # type: ignore[attr-defined]  # noqa: B018
