@@ -21,6 +21,7 @@ VIEW_NAME_MAX_LENGTH = 200
 SLUG_MAX_LENGTH = 255  # a slug looked up by the writer; longer ones find nothing anyway
 USER_AGENT_MAX_LENGTH = 512
 OBJECT_ID_MAX_LENGTH = 64
+VISITOR_HASH_LENGTH = 32  # hex digits of the daily visitor hash (privacy.py)
 # The lookup field that means "the value is the primary key".
 PK = "pk"
 # Separators of the compact forms in Redis (see wire.py); never part of stored text.

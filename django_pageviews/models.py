@@ -22,8 +22,8 @@ from .events import (
     OBJECT_ID_MAX_LENGTH,
     URL_MAX_LENGTH,
     VIEW_NAME_MAX_LENGTH,
+    VISITOR_HASH_LENGTH,
 )
-from .privacy import VISITOR_HASH_LENGTH
 
 TARGET_HASH_LENGTH = 32
 M = TypeVar("M", bound=models.Model)

@@ -18,12 +18,11 @@ from django.conf import settings
 
 from .client_ip import is_ipv4
 from .conf import conf
-from .events import PageViewEvent, local_day
+from .events import VISITOR_HASH_LENGTH, PageViewEvent, local_day
 from .salts import salt
 
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
-VISITOR_HASH_LENGTH = 32
 
 
 def anonymize_ip(ip: str) -> str:

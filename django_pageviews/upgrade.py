@@ -44,8 +44,8 @@ from django.db.models.functions import Length, TruncDate
 from django.utils import timezone
 
 from .conf import conf
-from .events import URL_MAX_BYTES, local_day, stored_url
-from .privacy import IPV4_PREFIX, IPV6_PREFIX, VISITOR_HASH_LENGTH, anonymize_ip
+from .events import URL_MAX_BYTES, VISITOR_HASH_LENGTH, local_day, stored_url
+from .privacy import IPV4_PREFIX, IPV6_PREFIX, anonymize_ip
 from .storage import target_hash
 from .totals import rebuild
 from .upsert import upsert_rollups
