@@ -13,7 +13,7 @@ from django.db.models import Field, Model
 from django.dispatch import receiver
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from .events import PK, Target
+from .events import NUL, PK, Target
 
 
 def model_label(model: type[Model]) -> str:
@@ -49,9 +49,10 @@ def lookup_field(model: type[Model], name: str) -> Field[Any, Any] | None:
 
 def lookup_value(field: Field[Any, Any], value: str) -> Any:
     """``value`` as ``field`` holds it. ValueError for a value no row can have (not a
-    number for an integer field, out of its range, not a UUID, ...): such an object is
-    counted by URL and view name, never sent to the database, which would refuse the query
-    and with it the whole batch."""
+    number for an integer field, out of its range, not a UUID, text with a NUL, which
+    PostgreSQL refuses and events never hold, ...): such an object is counted by URL and
+    view name, never sent to the database, which would refuse the query and with it the
+    whole batch (or a stats request with a 500)."""
     try:
         column = field
         while column.is_relation:  # a foreign key: the value is the related row's key
@@ -59,6 +60,8 @@ def lookup_value(field: Field[Any, Any], value: str) -> Any:
         python = column.to_python(value)
         if python is None:
             raise ValueError("no value")
+        if isinstance(python, str) and NUL in python:
+            raise ValueError(f"{value!r} holds a NUL")
         for validator in column.validators:  # the range of an integer column
             if isinstance(validator, MinValueValidator | MaxValueValidator):
                 validator(python)

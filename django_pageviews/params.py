@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.apps import apps
+from django.core.exceptions import TooManyFieldsSent
 from django.db.models import Model
-from django.http import QueryDict
+from django.http import HttpRequest
 
 from .events import OBJECT_ID_MAX_LENGTH, VIEW_NAME_MAX_LENGTH, current_day
 from .objects import lookup_value, model_label
@@ -51,7 +52,11 @@ def not_found(message: str = "Not found.") -> RequestError:
 class Params:
     """The query parameters of one request, checked against the names it may use."""
 
-    def __init__(self, query: QueryDict, allowed: Collection[str]) -> None:
+    def __init__(self, request: HttpRequest, allowed: Collection[str]) -> None:
+        try:
+            query = request.GET
+        except TooManyFieldsSent:  # Django's own 400 would be an HTML page, and cacheable
+            raise bad_request("Too many parameters.") from None
         unknown = sorted(set(query) - set(allowed))
         if unknown:
             names = ", ".join(repr(name[:50]) for name in unknown[:5])

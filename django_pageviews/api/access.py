@@ -19,6 +19,8 @@ from django_pageviews.params import RequestError
 
 STATS_PERMISSION = "django_pageviews.view_pageviewdaily"
 REALM = 'Bearer realm="pageviews"'
+BEARER_HINT = "Send the token as 'Authorization: Bearer <token>'."
+LOGIN_HINT = "Log in, or send 'Authorization: Bearer <token>'."
 
 
 def unauthorized(message: str, token_error: bool = False) -> RequestError:
@@ -28,19 +30,24 @@ def unauthorized(message: str, token_error: bool = False) -> RequestError:
 
 def grant_for(request: HttpRequest) -> Grant:
     """What the request may read: a token's scopes when it sends one (its session is then
-    ignored), everything for a permitted user. RequestError (401, 403) otherwise."""
+    ignored), everything for a permitted user. RequestError (401, 403) otherwise.
+
+    Only a Bearer header is a token. Other schemes are no concern of ours: a proxy's HTTP
+    Basic auth in front of a staging site sends one with every request of the browser,
+    whose session then decides, as in the admin."""
     header = request.META.get("HTTP_AUTHORIZATION")
-    if header is not None:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized("Send the token as 'Authorization: Bearer <token>'.", True)
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() == "bearer":
+        if not token.strip():
+            raise unauthorized(BEARER_HINT, True)
         try:
             return verify(token.strip())
         except InvalidToken as exc:
             raise unauthorized(str(exc), True) from None
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        raise unauthorized("Log in, or send 'Authorization: Bearer <token>'.")
+        # Credentials of another kind, or a bare token: say how a token is sent.
+        raise unauthorized(BEARER_HINT if header else LOGIN_HINT)
     if not (user.is_active and user.is_staff and user.has_perm(STATS_PERMISSION)):
         raise RequestError(403, f"Reading page-view statistics needs {STATS_PERMISSION!r}.")
     return Grant(frozenset({ALL}), math.inf)

@@ -58,7 +58,7 @@ def endpoint(view: Endpoint) -> Callable[[HttpRequest], HttpResponseBase]:
 @endpoint
 def daily(request: HttpRequest, grant: Grant) -> dict[str, Any]:
     """``?url=`` (or ``model`` and ``pk``, or ``view``) ``&days=30``: views per day."""
-    params = Params(request.GET, (*SUBJECT_PARAMS, "days"))
+    params = Params(request, (*SUBJECT_PARAMS, "days"))
     name = subject_name(params)
     days = params.integer("days", DEFAULT_DAYS, MAX_DAYS)
     assert days is not None
@@ -76,7 +76,7 @@ def daily(request: HttpRequest, grant: Grant) -> dict[str, Any]:
 @endpoint
 def total(request: HttpRequest, grant: Grant) -> dict[str, Any]:
     """Views of one subject: all time, ``days=N`` (the last N days) or ``since=YYYY-MM-DD``."""
-    params = Params(request.GET, (*SUBJECT_PARAMS, "days", "since"))
+    params = Params(request, (*SUBJECT_PARAMS, "days", "since"))
     name = subject_name(params)
     days = params.integer("days", None, MAX_DAYS)
     since = params.day("since")
@@ -94,7 +94,7 @@ def total(request: HttpRequest, grant: Grant) -> dict[str, Any]:
 
 def _period(request: HttpRequest, grant: Grant, *extra: str) -> tuple[Params, int, int | None]:
     """The parameters of a most-viewed list: its length and period (None: all time)."""
-    params = Params(request.GET, ("limit", "days", *extra))
+    params = Params(request, ("limit", "days", *extra))
     limit = params.integer("limit", DEFAULT_LIMIT, MAX_LIMIT)
     days = params.integer("days", None, MAX_DAYS)
     assert limit is not None

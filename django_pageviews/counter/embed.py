@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from django.db.models import Model
@@ -11,6 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django_pageviews.counter.optin import is_public
 from django_pageviews.objects import model_label
 from django_pageviews.params import SubjectName
+from django_pageviews.reports import day_range
 from django_pageviews.subjects import OBJECT, URL, Subject
 
 URL_NAMES = {"svg": "pageviews:counter-svg", "json": "pageviews:counter-json"}
@@ -24,8 +25,13 @@ class NotPublic(NoCounter):
     """The target is not opted in by PAGEVIEW_PUBLIC_COUNTERS."""
 
 
-def counter_url(target: Model | str, since: date | None = None, kind: str = "svg") -> str:
-    """The counter's path for an object or a URL path; NoCounter when it has none."""
+def counter_url(
+    target: Model | str, since: date | datetime | None = None, kind: str = "svg"
+) -> str:
+    """The counter's path for an object or a URL path; NoCounter when it has none.
+
+    A datetime ``since`` (a DateTimeField: ``since=article.published``) counts from the
+    site's day of that moment: the counter takes days, and refuses a timestamp."""
     if kind not in URL_NAMES:
         raise NoCounter(f"format must be 'svg' or 'json', not {kind!r}")
     if isinstance(target, Model):
@@ -41,8 +47,9 @@ def counter_url(target: Model | str, since: date | None = None, kind: str = "svg
             f"{name.scope!r} is not opted in: add a pattern or model label that matches it "
             "to PAGEVIEW_PUBLIC_COUNTERS"
         )
-    if since is not None:
-        query["since"] = since.isoformat()
+    first, _ = day_range(start_date=since)
+    if first is not None:
+        query["since"] = first.isoformat()
     try:
         path = reverse(URL_NAMES[kind])
     except NoReverseMatch:

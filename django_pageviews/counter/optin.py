@@ -15,6 +15,7 @@ from django.apps import apps
 from django_pageviews.conf import conf
 from django_pageviews.objects import model_label
 from django_pageviews.params import SubjectName
+from django_pageviews.paths import normalize_path
 
 
 def _entries() -> list[str]:
@@ -42,4 +43,15 @@ def is_public(name: SubjectName) -> bool:
         return model_label(name.model) in _public_models()
     if not name.url:
         return False  # a view name: no public counter
-    return any(fnmatchcase(name.url, pattern) for pattern in _entries() if pattern.startswith("/"))
+    return any(fnmatchcase(name.url, pattern) for pattern in _url_patterns())
+
+
+def _url_patterns() -> list[str]:
+    """The path patterns, under the trailing-slash rule URLs are stored by (paths.py), so
+    that ``/about`` opts in the ``/about/`` that a site appending slashes stores. A pattern
+    ending in ``*`` already matches either way, and would match less with a slash added."""
+    return [
+        pattern if pattern.endswith("*") else normalize_path(pattern)
+        for pattern in _entries()
+        if pattern.startswith("/")
+    ]

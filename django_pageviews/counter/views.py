@@ -33,7 +33,7 @@ CORS_HEADER = "Access-Control-Allow-Origin"
 def _count(request: HttpRequest) -> tuple[Subject, date | None, int]:
     """The subject, the ``since`` day and the count. 400 for bad parameters; 404 for
     anything not opted in, an unknown model or a missing object alike."""
-    params = Params(request.GET, PARAMS)
+    params = Params(request, PARAMS)
     since = params.day("since")
     try:
         name = subject_name(params, with_view=False)
