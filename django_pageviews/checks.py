@@ -255,3 +255,38 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
             id="django_pageviews.W001",
         )
     ]
+
+
+MIDDLEWARE = "django_pageviews.middleware.PageViewMiddleware"
+
+
+def check_middleware_order(**kwargs: object) -> list[CheckMessage]:
+    """A cache middleware listed above ours answers cached pages before ours runs: those
+    views are never counted. (Above or below AuthenticationMiddleware makes no difference:
+    the user is read on the way out, once the view has loaded it.)"""
+    from django.conf import settings
+    from django.middleware.cache import FetchFromCacheMiddleware
+    from django.utils.module_loading import import_string
+
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
+    if MIDDLEWARE not in middleware:
+        return []
+    answering = []
+    for path in middleware[: middleware.index(MIDDLEWARE)]:
+        try:
+            found = import_string(path)
+        except ImportError:
+            continue  # Django's own checks and start-up report it
+        if isinstance(found, type) and issubclass(found, FetchFromCacheMiddleware):
+            answering.append(path)
+    if not answering:
+        return []
+    return [
+        Warning(
+            f"{answering[0]} is listed above {MIDDLEWARE} in MIDDLEWARE: pages served from "
+            "the cache never reach the page-view middleware and are not counted.",
+            hint=f"List {MIDDLEWARE} above it, or count cached pages with the "
+            "{% pageview_beacon %} tag.",
+            id="django_pageviews.W002",
+        )
+    ]

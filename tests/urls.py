@@ -11,6 +11,7 @@ urlpatterns = [
     path("pageviews/", include("django_pageviews.urls")),
     path("", views.plain, name="plain"),
     path("plain/", views.plain),
+    path("whoami/", views.whoami),
     re_path(r"^long/", views.plain, name="long"),
     path("pages/<int:n>/", views.numbered, name="numbered-page"),
     path("articles/<int:pk>/", views.ArticleDetail.as_view(), name="article-detail"),

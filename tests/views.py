@@ -42,6 +42,11 @@ def plain(request: HttpRequest) -> HttpResponse:
     return HttpResponse("plain")
 
 
+def whoami(request: HttpRequest) -> HttpResponse:
+    """A view that loads the user, as most views of a logged-in site do."""
+    return HttpResponse(request.user.get_username() or "anonymous")
+
+
 def numbered(request: HttpRequest, n: int) -> HttpResponse:
     return HttpResponse(f"page {n}")
 
