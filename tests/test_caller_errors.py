@@ -123,3 +123,18 @@ def test_record_view_does_not_ship_on_the_callers_time(private_redis: PrivateRed
     assert client.dbsize() == 0
     client.close()
     assert flush() == 1
+
+
+def test_the_public_names_are_the_package_s_own() -> None:
+    """``django_pageviews.record_view`` / ``flush``: the same functions as the old paths
+    (kept working), usable without knowing the modules' names."""
+    import django_pageviews
+    from django_pageviews import flush, manual, record_view, recorder
+    from django_pageviews.models import PageView
+
+    assert record_view is manual.record_view and flush is recorder.flush
+    assert django_pageviews.record_view("/public-name/") is not None
+    assert django_pageviews.flush() == 1
+    assert PageView.objects.get().url == "/public-name/"
+    with pytest.raises(AttributeError):
+        django_pageviews.record  # noqa: B018
