@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Warning
 
 from .client_ip import CLIENT_IP_HEADERS
@@ -77,6 +78,10 @@ MAX_BATCH_SIZE = 50_000
 # Records one drain transaction writes at most: beyond this, a transaction only holds its
 # locks (and the claims it acknowledges) longer.
 MAX_TRANSACTION_SIZE = 1_000_000
+
+# A beacon token counts its page for at most this long (a copy of the page as old as that
+# is stale anyway); a leaked token counts no longer.
+MAX_BEACON_AGE = 7 * 86_400
 
 # (setting name without prefix, check id, validator, what a valid value is)
 RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
@@ -153,9 +158,34 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ),
     ("COUNTER_MAX_AGE", "E039", lambda v: _is_int(v, 0), "an integer number of seconds >= 0"),
     ("API_MAX_AGE", "E040", lambda v: _is_int(v, 0), "an integer number of seconds >= 0"),
+    (
+        "BEACON_MAX_AGE",
+        "E041",
+        lambda v: _is_int(v, 1) and v <= MAX_BEACON_AGE,
+        f"an integer number of seconds 1-{MAX_BEACON_AGE}",
+    ),
 )
 
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")
+
+
+def check_beacon_outlives_the_cache(**kwargs: object) -> list[CheckMessage]:
+    """Copies of a page that Django's cache middleware serves after its beacon's token
+    expired count nothing: the token must live at least as long as the cached page."""
+    max_age = conf.BEACON_MAX_AGE
+    cached = getattr(settings, "CACHE_MIDDLEWARE_SECONDS", 600)
+    if not _is_int(max_age, 1) or not _is_int(cached, 0) or cached <= max_age:
+        return []
+    if not any(m.endswith("FetchFromCacheMiddleware") for m in settings.MIDDLEWARE):
+        return []
+    return [
+        Warning(
+            f"{PREFIX}BEACON_MAX_AGE ({max_age} s) is shorter than CACHE_MIDDLEWARE_SECONDS "
+            f"({cached} s): beacons of cached pages older than {max_age} s count nothing.",
+            hint=f"Set {PREFIX}BEACON_MAX_AGE to at least CACHE_MIDDLEWARE_SECONDS.",
+            id="django_pageviews.W002",
+        )
+    ]
 
 
 def check_settings(**kwargs: object) -> list[CheckMessage]:
