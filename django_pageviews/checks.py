@@ -169,23 +169,47 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")
 
 
-def check_beacon_outlives_the_cache(**kwargs: object) -> list[CheckMessage]:
-    """Copies of a page that Django's cache middleware serves after its beacon's token
-    expired count nothing: the token must live at least as long as the cached page."""
+UPDATE_CACHE = "django.middleware.cache.UpdateCacheMiddleware"
+FETCH_CACHE = "django.middleware.cache.FetchFromCacheMiddleware"
+PAGE_VIEW_MIDDLEWARE = "django_pageviews.middleware.PageViewMiddleware"
+
+
+def check_beacon_and_page_cache(**kwargs: object) -> list[CheckMessage]:
+    """Pages with ``{% pageview_beacon %}`` under Django's page cache: the token must live
+    as long as a cached copy (W002), and the page-view middleware must sit below
+    ``UpdateCacheMiddleware`` (W003), so that the copy it stores has the header that keeps
+    the middleware from counting the copy's views beside their beacons."""
+    middleware = list(settings.MIDDLEWARE)
+    if FETCH_CACHE not in middleware:
+        return []
+    found: list[CheckMessage] = []
     max_age = conf.BEACON_MAX_AGE
     cached = getattr(settings, "CACHE_MIDDLEWARE_SECONDS", 600)
-    if not _is_int(max_age, 1) or not _is_int(cached, 0) or cached <= max_age:
-        return []
-    if not any(m.endswith("FetchFromCacheMiddleware") for m in settings.MIDDLEWARE):
-        return []
-    return [
-        Warning(
-            f"{PREFIX}BEACON_MAX_AGE ({max_age} s) is shorter than CACHE_MIDDLEWARE_SECONDS "
-            f"({cached} s): beacons of cached pages older than {max_age} s count nothing.",
-            hint=f"Set {PREFIX}BEACON_MAX_AGE to at least CACHE_MIDDLEWARE_SECONDS.",
-            id="django_pageviews.W002",
+    if _is_int(max_age, 1) and _is_int(cached, 0) and cached > max_age:
+        found.append(
+            Warning(
+                f"{PREFIX}BEACON_MAX_AGE ({max_age} s) is shorter than "
+                f"CACHE_MIDDLEWARE_SECONDS ({cached} s): beacons of cached pages older "
+                f"than {max_age} s count nothing.",
+                hint=f"Set {PREFIX}BEACON_MAX_AGE to at least CACHE_MIDDLEWARE_SECONDS.",
+                id="django_pageviews.W002",
+            )
         )
-    ]
+    if (
+        UPDATE_CACHE in middleware
+        and PAGE_VIEW_MIDDLEWARE in middleware
+        and middleware.index(PAGE_VIEW_MIDDLEWARE) < middleware.index(UPDATE_CACHE)
+    ):
+        found.append(
+            Warning(
+                "PageViewMiddleware comes before UpdateCacheMiddleware: cached copies of "
+                "pages with {% pageview_beacon %} would be counted twice, by the "
+                "middleware and by their beacon.",
+                hint="Put UpdateCacheMiddleware first in MIDDLEWARE, as Django's docs ask.",
+                id="django_pageviews.W003",
+            )
+        )
+    return found
 
 
 def check_settings(**kwargs: object) -> list[CheckMessage]:
