@@ -6,6 +6,7 @@ nothing, and no beacon, counted or refused, makes a database query."""
 from __future__ import annotations
 
 import html
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -25,9 +26,15 @@ from django.test.utils import CaptureQueriesContext
 from django_pageviews import queries, stats
 from django_pageviews.beacon.marks import BEACON_HEADER
 from django_pageviews.beacon.snippet import ATTRIBUTE, SCRIPT, SCRIPT_HASH
-from django_pageviews.beacon.tokens import SALT, mint, verify
+from django_pageviews.beacon.tokens import MAX_TOKEN_LENGTH, SALT, mint, verify
 from django_pageviews.beacon.views import MAX_BODY_BYTES, MAX_QUERY_LENGTH
-from django_pageviews.events import PK, Target
+from django_pageviews.events import (
+    PK,
+    SLUG_MAX_LENGTH,
+    VIEW_NAME_MAX_LENGTH,
+    Target,
+    stored_url,
+)
 from django_pageviews.recorder import flush
 from tests.conftest import BROWSER_UA, asgi_requests, wsgi_request
 from tests.history import article_target
@@ -217,7 +224,7 @@ def test_forged_and_malformed_tokens_are_refused(pipeline: str, article: Article
         signing.dumps({"url": target.url}, salt=SALT),
         "not-a-token",
         "",
-        "a" * 3000,
+        "a" * (MAX_TOKEN_LENGTH + 1),
     ):
         refused(target, "POST", f"{BEACON}?t={quote(token)}&p={quote(target.url)}", 403)
     refused(target, "POST", f"{BEACON}?p={quote(target.url)}", 400)  # no token
@@ -245,6 +252,20 @@ def test_a_token_used_on_another_page_is_refused(article: Article) -> None:
     # The same page under the trailing-slash rule and ignored query parameters is its own.
     path = target.url.rstrip("/")
     assert send("POST", fired(url, path, "utm_source=x")).status_code == 204
+    assert views_of(target) == 1
+
+
+def test_the_longest_targets_fit_the_caps(pipeline: str) -> None:
+    """A page with the longest URL, view name and slug the middleware stores, in letters
+    that JSON escapes: its token and its path, percent-encoded twice by the script, pass."""
+    letters = random.Random(12)
+    cjk = "".join(chr(letters.randint(0x4E00, 0x9FFF)) for _ in range(1000))
+    target = Target(stored_url("/" + cjk), cjk[:VIEW_NAME_MAX_LENGTH], "tests.article",
+                    "slug", cjk[:SLUG_MAX_LENGTH])  # fmt: skip
+    url = token_for(target)
+    assert len(url) > 2048  # more than a cap sized for ASCII pages would take
+    path = quote(target.url)  # location.pathname: percent-encoded UTF-8
+    assert send("POST", fired(url, path)).status_code == 204
     assert views_of(target) == 1
 
 

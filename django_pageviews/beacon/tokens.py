@@ -15,8 +15,11 @@ from django_pageviews.conf import conf
 from django_pageviews.events import Target
 
 SALT = "django_pageviews.beacon"
-# A target's fields are capped (a URL at 700 characters): a longer token is not ours.
-MAX_TOKEN_LENGTH = 2048
+# A target's fields are capped (a URL at 700 characters and 2600 UTF-8 bytes, a view name
+# at 200, a slug at 255): a longer token is not ours. Non-ASCII text is JSON-escaped
+# (\uXXXX) before compression: a CJK URL, view name and slug made 2.8-4.3 kB; incompressible,
+# at most ~10.3 kB. A typical page's is ~160 characters.
+MAX_TOKEN_LENGTH = 12_288
 
 
 class BadToken(Exception):

@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("GET", "POST")  # the <noscript> image, sendBeacon
 PARAMS = frozenset({"t", "p", "q"})  # token; the page's path and query string, claimed
-MAX_QUERY_LENGTH = 8192  # a token (~1 kB at most), a path and 2000 characters of query
+# The longest token, the longest path the middleware stores whole (2600 UTF-8 bytes,
+# percent-encoded twice by the script: 5 characters a byte) and 2000 characters of query.
+MAX_QUERY_LENGTH = 32_768
 MAX_BODY_BYTES = 256  # sendBeacon sends none; the body is never read
 
 
