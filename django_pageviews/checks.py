@@ -9,10 +9,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Warning
 
 from .client_ip import CLIENT_IP_HEADERS
 from .conf import PREFIX, conf
+from .middleware import MIDDLEWARE_PATH
 
 
 def _is_int(value: Any, minimum: int) -> bool:
@@ -77,6 +79,10 @@ MAX_BATCH_SIZE = 50_000
 # Records one drain transaction writes at most: beyond this, a transaction only holds its
 # locks (and the claims it acknowledges) longer.
 MAX_TRANSACTION_SIZE = 1_000_000
+
+# A beacon token counts its page for at most this long (a copy of the page as old as that
+# is stale anyway); a leaked token counts no longer.
+MAX_BEACON_AGE = 7 * 86_400
 
 # (setting name without prefix, check id, validator, what a valid value is)
 RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
@@ -153,9 +159,57 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ),
     ("COUNTER_MAX_AGE", "E039", lambda v: _is_int(v, 0), "an integer number of seconds >= 0"),
     ("API_MAX_AGE", "E040", lambda v: _is_int(v, 0), "an integer number of seconds >= 0"),
+    (
+        "BEACON_MAX_AGE",
+        "E041",
+        lambda v: _is_int(v, 1) and v <= MAX_BEACON_AGE,
+        f"an integer number of seconds 1-{MAX_BEACON_AGE}",
+    ),
 )
 
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")
+
+
+UPDATE_CACHE = "django.middleware.cache.UpdateCacheMiddleware"
+FETCH_CACHE = "django.middleware.cache.FetchFromCacheMiddleware"
+
+
+def check_beacon_and_page_cache(**kwargs: object) -> list[CheckMessage]:
+    """Pages with ``{% pageview_beacon %}`` under Django's page cache: the token must live
+    as long as a cached copy (W002), and the page-view middleware must sit below
+    ``UpdateCacheMiddleware`` (W003), so that the copy it stores has the header that keeps
+    the middleware from counting the copy's views beside their beacons."""
+    middleware = list(settings.MIDDLEWARE)
+    if FETCH_CACHE not in middleware:
+        return []
+    found: list[CheckMessage] = []
+    max_age = conf.BEACON_MAX_AGE
+    cached = getattr(settings, "CACHE_MIDDLEWARE_SECONDS", 600)
+    if _is_int(max_age, 1) and _is_int(cached, 0) and cached > max_age:
+        found.append(
+            Warning(
+                f"{PREFIX}BEACON_MAX_AGE ({max_age} s) is shorter than "
+                f"CACHE_MIDDLEWARE_SECONDS ({cached} s): beacons of cached pages older "
+                f"than {max_age} s count nothing.",
+                hint=f"Set {PREFIX}BEACON_MAX_AGE to at least CACHE_MIDDLEWARE_SECONDS.",
+                id="django_pageviews.W002",
+            )
+        )
+    if (
+        UPDATE_CACHE in middleware
+        and MIDDLEWARE_PATH in middleware
+        and middleware.index(MIDDLEWARE_PATH) < middleware.index(UPDATE_CACHE)
+    ):
+        found.append(
+            Warning(
+                "PageViewMiddleware comes before UpdateCacheMiddleware: cached copies of "
+                "pages with {% pageview_beacon %} would be counted twice, by the "
+                "middleware and by their beacon.",
+                hint="Put UpdateCacheMiddleware first in MIDDLEWARE, as Django's docs ask.",
+                id="django_pageviews.W003",
+            )
+        )
+    return found
 
 
 def check_settings(**kwargs: object) -> list[CheckMessage]:
@@ -257,9 +311,6 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
     ]
 
 
-MIDDLEWARE = "django_pageviews.middleware.PageViewMiddleware"
-
-
 def check_middleware_order(**kwargs: object) -> list[CheckMessage]:
     """A cache middleware listed above ours answers cached pages before ours runs: those
     views are never counted. (Above or below AuthenticationMiddleware makes no difference:
@@ -269,10 +320,10 @@ def check_middleware_order(**kwargs: object) -> list[CheckMessage]:
     from django.utils.module_loading import import_string
 
     middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
-    if MIDDLEWARE not in middleware:
+    if MIDDLEWARE_PATH not in middleware:
         return []
     answering = []
-    for path in middleware[: middleware.index(MIDDLEWARE)]:
+    for path in middleware[: middleware.index(MIDDLEWARE_PATH)]:
         try:
             found = import_string(path)
         except ImportError:
@@ -283,10 +334,10 @@ def check_middleware_order(**kwargs: object) -> list[CheckMessage]:
         return []
     return [
         Warning(
-            f"{answering[0]} is listed above {MIDDLEWARE} in MIDDLEWARE: pages served from "
+            f"{answering[0]} is listed above {MIDDLEWARE_PATH} in MIDDLEWARE: pages served from "
             "the cache never reach the page-view middleware and are not counted.",
-            hint=f"List {MIDDLEWARE} above it, or count cached pages with the "
+            hint=f"List {MIDDLEWARE_PATH} above it, or count cached pages with the "
             "{% pageview_beacon %} tag.",
-            id="django_pageviews.W002",
+            id="django_pageviews.W004",
         )
     ]

@@ -110,6 +110,9 @@ class PageViewSettings:
     PUBLIC_COUNTERS = _Setting[list[str]]([])  # URL path patterns and model labels; []: off
     COUNTER_MAX_AGE = _Setting[int](300)  # seconds a CDN may keep a counter (public)
     API_MAX_AGE = _Setting[int](60)  # seconds a client may keep an API answer (private)
+    # Beacon ({% pageview_beacon %}): how long a page's token counts, in seconds. Longer
+    # than any cache keeps a copy of the page (a CDN's TTL), or its later copies count none.
+    BEACON_MAX_AGE = _Setting[int](86_400)
 
     @classmethod
     def names(cls) -> list[str]:

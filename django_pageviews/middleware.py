@@ -16,6 +16,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
 from . import stats
+from .events import PageViewEvent
 from .recorder import record
 from .throttle import acache_allows, cache_allows
 from .tracking import build_event
@@ -52,9 +53,7 @@ class PageViewMiddleware:
 def track(request: HttpRequest, response: HttpResponseBase) -> None:
     """Record the request if it is a page view. Never raises: errors are logged and counted."""
     try:
-        event = build_event(request, response)
-        if event is not None and cache_allows(event.throttle_key):
-            record(event)
+        admit(build_event(request, response))
     except Exception:
         _failed(request)
 
@@ -69,6 +68,17 @@ async def atrack(request: HttpRequest, response: HttpResponseBase) -> None:
         _failed(request)
 
 
+def admit(event: PageViewEvent | None) -> None:
+    """Record ``event`` unless another process counted the same visitor and page within
+    the throttle window (in-process mode with a shared cache; see throttle.py)."""
+    if event is not None and cache_allows(event.throttle_key):
+        record(event)
+
+
 def _failed(request: HttpRequest) -> None:
     stats.incr(stats.SKIP_ERROR)
     logger.exception("Page-view tracking failed for %s", request.path)
+
+
+# How settings.MIDDLEWARE names it (checks, mixins).
+MIDDLEWARE_PATH = f"{PageViewMiddleware.__module__}.{PageViewMiddleware.__qualname__}"

@@ -16,11 +16,10 @@ from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponseBase
 
 from . import stats
+from .middleware import MIDDLEWARE_PATH
 from .tracking import REQUEST_OBJECT_ATTRIBUTE
 
 logger = logging.getLogger(__name__)
-
-MIDDLEWARE_PATH = "django_pageviews.middleware.PageViewMiddleware"
 
 
 class PageViewMixin:

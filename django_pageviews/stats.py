@@ -30,6 +30,7 @@ SKIP_INVALID = "invalid"  # a record in Redis that could not be read
 SKIP_ERROR = "error"  # tracking raised: a bug or an input nobody foresaw, logged
 DROPPED = "dropped"  # a view lost: buffer full, or Redis down with the "drop" fallback
 URL_OVERFLOW = "overflow"  # counted under the overflow URL, not its own (url_cap.py)
+BEACON_REFUSED = "beacon_refused"  # a beacon with a bad token, method, size or page
 SKIP_REASONS = frozenset(
     (
         SKIP_EXCLUDED,
@@ -42,6 +43,7 @@ SKIP_REASONS = frozenset(
         SKIP_ERROR,
         DROPPED,
         URL_OVERFLOW,
+        BEACON_REFUSED,
     )
 )
 # Counted by the incr() of the moment; the other two are counted by the batch they are
@@ -50,6 +52,7 @@ _SAVED_LATER = SKIP_REASONS - {SKIP_INVALID, URL_OVERFLOW}
 # Not views at all (process counters only).
 SKIP_METHOD = "method"
 SKIP_STATUS = "status"
+BEACON_PAGE = "beacon_page"  # a page left to its beacon (marks.py): counted there
 # Pipeline events and errors (process counters only).
 TRACKED = "tracked"
 WRITTEN = "written"

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.urls import ResolverMatch
 
 from . import stats
+from .beacon.marks import left_to_beacon
 from .bots import is_bot
 from .client_ip import client_ip
 from .conf import conf, excluded_networks, excluded_paths
@@ -63,14 +64,30 @@ def new_event_id() -> str:
 
 def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEvent | None:
     """The event for this request, or None (with the reason counted) if it is not a view."""
+    if left_to_beacon(request, response):
+        return None
     if request.method != "GET":
         stats.incr(stats.SKIP_METHOD)
         return None
     if response.status_code != 200:
         stats.incr(stats.SKIP_STATUS)
         return None
+    if is_excluded_page(request):
+        stats.incr(stats.SKIP_EXCLUDED)
+        return None
     ip = client_ip(request)
-    if _is_excluded(request, ip):
+    user_agent = admitted_visitor(request, ip)
+    if user_agent is None:
+        return None
+    return counted_event(request, ip, user_agent, _target(request, response))
+
+
+def admitted_visitor(request: HttpRequest, ip: str | None) -> str | None:
+    """The visitor's user agent as stored, or None (with the reason counted) when the
+    request comes from an excluded address, is a prefetch, a bot, or asks not to be
+    tracked. The rules about who visits, apart from what was visited: the beacon applies
+    them to its own request."""
+    if _is_excluded_visitor(request, ip):
         stats.incr(stats.SKIP_EXCLUDED)
         return None
     if (reason := _not_a_visit(request)) is not None:
@@ -80,8 +97,15 @@ def build_event(request: HttpRequest, response: HttpResponseBase) -> PageViewEve
     if is_bot(user_agent):
         stats.incr(stats.SKIP_BOT)
         return None
+    return user_agent
 
-    target = _target(request, response)
+
+def counted_event(
+    request: HttpRequest, ip: str | None, user_agent: str, target: Target
+) -> PageViewEvent | None:
+    """The event of an admitted visitor's view of ``target``, or None when the same
+    visitor viewed it within the throttle window (this process's table; the shared check
+    follows in ``admit``)."""
     user_id = _loaded_user_id(request)
     visitor = f"u{user_id}" if user_id is not None else f"v{ip}\0{user_agent}"
     key = throttle_key(visitor, target.url)
@@ -117,18 +141,22 @@ def _not_a_visit(request: HttpRequest) -> str | None:
     return None
 
 
-def _is_excluded(request: HttpRequest, ip: str | None) -> bool:
+def is_excluded_page(request: HttpRequest) -> bool:
+    """Whether the page itself is never counted: an excluded path, the package's own
+    views, the admin."""
     path = request.path
     if path.startswith(excluded_paths()):
         return True
     match = request.resolver_match
-    # The package's own endpoints (stats API, counters) read views; they are none.
+    # The package's own endpoints (stats API, counters, beacon) read views; they are none.
     if match is not None and match.func.__module__.startswith(OWN_VIEWS):
         return True
-    if conf.EXCLUDE_ADMIN and (
+    return conf.EXCLUDE_ADMIN and (
         path.startswith(ADMIN_PREFIX) or (match is not None and "admin" in match.namespaces)
-    ):
-        return True
+    )
+
+
+def _is_excluded_visitor(request: HttpRequest, ip: str | None) -> bool:
     # META, not request.headers: building that mapping costs more than the rest here.
     if conf.EXCLUDE_AJAX and request.META.get(AJAX_HEADER) == "XMLHttpRequest":
         return True
@@ -140,20 +168,30 @@ def _is_excluded(request: HttpRequest, ip: str | None) -> bool:
 
 
 def _target(request: HttpRequest, response: HttpResponseBase) -> Target:
+    context = getattr(response, "context_data", None)
+    return page_target(request, context.get("object") if isinstance(context, dict) else None)
+
+
+def page_target(request: HttpRequest, context_object: Any = None) -> Target:
+    """What the page of ``request`` shows, as the middleware records it;
+    ``context_object`` is the ``object`` of its template context, if any."""
     match = request.resolver_match
     view_name = (match.view_name if match else "")[:VIEW_NAME_MAX_LENGTH]
-    model, field, value = _viewed_object(request, response, match)
+    model, field, value = _viewed_object(request, context_object, match)
     return Target(stored_url(_url(request)), view_name, model, field, value)
 
 
 def _url(request: HttpRequest) -> str:
+    return page_url(request.path, request.META.get("QUERY_STRING", ""))
+
+
+def page_url(path: str, query: str) -> str:
     """The path (trailing slash per PAGEVIEW_TRAILING_SLASH), plus the query parameters
     the site asked to keep (sorted, so that one page has one URL); every other parameter is
     dropped. The raw query string is parsed here, capped, rather than through request.GET,
     which raises on too many fields."""
-    path = normalize_path(request.path)
+    path = normalize_path(path)
     keep = conf.TRACK_QUERY_STRING
-    query = request.META.get("QUERY_STRING", "")
     if not keep or not query:
         return path
     pairs = parse_qsl(query[:QUERY_STRING_MAX_LENGTH], keep_blank_values=True)
@@ -162,7 +200,7 @@ def _url(request: HttpRequest) -> str:
 
 
 def _viewed_object(
-    request: HttpRequest, response: HttpResponseBase, match: ResolverMatch | None
+    request: HttpRequest, context_object: Any, match: ResolverMatch | None
 ) -> tuple[str, str, str]:
     """(model label, lookup field, value) of the object the page shows, or empty strings.
 
@@ -171,9 +209,7 @@ def _viewed_object(
     """
     obj = getattr(request, REQUEST_OBJECT_ATTRIBUTE, None)
     if obj is None:
-        context = getattr(response, "context_data", None)
-        if isinstance(context, dict):
-            obj = context.get("object")
+        obj = context_object
     if isinstance(obj, Model) and obj.pk is not None:
         return model_label(type(obj)), PK, stored_text(str(obj.pk), OBJECT_ID_MAX_LENGTH)
     if match is None:

@@ -1,8 +1,10 @@
-"""The stats API and the public counters: ``path("pageviews/", include("django_pageviews.urls"))``.
+"""The stats API, the public counters and the beacon:
+``path("pageviews/", include("django_pageviews.urls"))``.
 
 Names are in the ``pageviews`` namespace (``reverse("pageviews:api-daily")``). The API
 answers nobody without a permission or a token; the counters answer only for what
-``PAGEVIEW_PUBLIC_COUNTERS`` opts in (nothing by default).
+``PAGEVIEW_PUBLIC_COUNTERS`` opts in (nothing by default); the beacon counts only pages
+whose token ``{% pageview_beacon %}`` signed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from django.urls import path
 
 from django_pageviews.api import views as api
+from django_pageviews.beacon import views as beacon
 from django_pageviews.counter import views as counter
 
 app_name = "pageviews"
@@ -22,4 +25,5 @@ urlpatterns = [
     path("api/top/views/", api.top_views, name="api-top-views"),
     path("counter.json", counter.counter_json, name="counter-json"),
     path("counter.svg", counter.counter_svg, name="counter-svg"),
+    path("beacon/", beacon.beacon, name="beacon"),
 ]

@@ -16,7 +16,7 @@ from django.urls import path
 
 from django_pageviews import stats
 from django_pageviews.manual import aincrement_view_count, increment_view_count, record_view
-from django_pageviews.mixins import MIDDLEWARE_PATH
+from django_pageviews.middleware import MIDDLEWARE_PATH
 from django_pageviews.models import PageViewDaily
 from django_pageviews.recorder import flush
 from django_pageviews.sync_batcher import batcher

@@ -15,6 +15,7 @@ from django_pageviews.checks import (
     ASYNC_MODULES,
     RULES,
     check_async_dependencies,
+    check_beacon_and_page_cache,
     check_redis_reachable,
     check_settings,
 )
@@ -174,6 +175,10 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("API_MAX_AGE", -1),
     ("API_MAX_AGE", 1.5),
     ("API_MAX_AGE", "60"),
+    ("BEACON_MAX_AGE", 0),
+    ("BEACON_MAX_AGE", 7 * 86_400 + 1),
+    ("BEACON_MAX_AGE", 3600.0),
+    ("BEACON_MAX_AGE", True),
     ("PUBLIC_COUNTERS", "/blog/*"),
     ("PUBLIC_COUNTERS", ["blog/*"]),
     ("PUBLIC_COUNTERS", ["tests.nosuchmodel"]),
@@ -253,6 +258,8 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("PUBLIC_COUNTERS", ["/blog/*", "tests.article", "tests.Document", "/"]),
     ("PUBLIC_COUNTERS", ("/about/",)),
     ("COUNTER_MAX_AGE", 86_400),
+    ("BEACON_MAX_AGE", 1),
+    ("BEACON_MAX_AGE", 7 * 86_400),
 ]
 
 # E013 (MAX_BUFFER_SIZE < BATCH_SIZE), E020 (async libraries missing) and E030 (Redis
@@ -271,7 +278,7 @@ RULE_IDS = [
     "E032",
     "E033",
     "E034",
-    *(f"E{i:03d}" for i in range(38, 41)),
+    *(f"E{i:03d}" for i in range(38, 42)),
 ]
 
 
@@ -498,3 +505,42 @@ def test_deploy_check_warns_about_a_redis_that_evicts(args: list[str], expected:
                     call_command("check", "--deploy", "--fail-level", "WARNING")
     finally:
         server.close()
+
+
+CACHE_MIDDLEWARE = [
+    "django.middleware.cache.UpdateCacheMiddleware",
+    "django_pageviews.middleware.PageViewMiddleware",
+    "django.middleware.cache.FetchFromCacheMiddleware",
+]
+
+
+@pytest.mark.parametrize(
+    ("cached", "max_age", "middleware", "expected"),
+    [
+        (86_401, 86_400, CACHE_MIDDLEWARE, ["django_pageviews.W002"]),
+        (86_400, 86_400, CACHE_MIDDLEWARE, []),
+        (86_401, 86_400, CACHE_MIDDLEWARE[1:2], []),  # no page cache in Django
+        (86_401, "a day", CACHE_MIDDLEWARE, []),  # E041 says what is wrong
+        (60, 86_400, [CACHE_MIDDLEWARE[i] for i in (1, 0, 2)], ["django_pageviews.W003"]),
+        (60, 86_400, [CACHE_MIDDLEWARE[i] for i in (0, 2, 1)], []),  # below the cache
+        (
+            86_401,
+            86_400,
+            [CACHE_MIDDLEWARE[i] for i in (1, 0, 2)],
+            ["django_pageviews.W002", "django_pageviews.W003"],
+        ),
+    ],
+)
+def test_beacons_under_the_page_cache_are_w002_and_w003(
+    cached: int, max_age: Any, middleware: list[str], expected: list[str]
+) -> None:
+    with override_settings(
+        CACHE_MIDDLEWARE_SECONDS=cached, PAGEVIEW_BEACON_MAX_AGE=max_age, MIDDLEWARE=middleware
+    ):
+        found = check_beacon_and_page_cache()
+        assert [w.id for w in found] == expected
+        if "django_pageviews.W002" in expected:
+            assert "PAGEVIEW_BEACON_MAX_AGE (86400 s) is shorter than" in found[0].msg
+        if expected:
+            with pytest.raises(SystemCheckError, match=expected[-1].replace(".", r"\.")):
+                call_command("check", "--fail-level", "WARNING")

@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_COUNTERS": [],
     "COUNTER_MAX_AGE": 300,
     "API_MAX_AGE": 60,
+    "BEACON_MAX_AGE": 86_400,
 }
 
 LOCAL_REDIS = "redis://localhost:6379/0"
@@ -116,6 +117,7 @@ def test_names_lists_each_full_setting_name_once() -> None:
         "PAGEVIEW_PUBLIC_COUNTERS",
         "PAGEVIEW_COUNTER_MAX_AGE",
         "PAGEVIEW_API_MAX_AGE",
+        "PAGEVIEW_BEACON_MAX_AGE",
     ]
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from django_pageviews.buffer import buffer
 from django_pageviews.manual import record_view
-from django_pageviews.mixins import MIDDLEWARE_PATH
+from django_pageviews.middleware import MIDDLEWARE_PATH
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
 from tests.conftest import BROWSER_UA, asgi_requests

@@ -1,5 +1,5 @@
 """Where PageViewMiddleware sits in MIDDLEWARE: below a cache middleware that answers
-cached pages, those pages are not counted (warning W002, shown here for real); above or
+cached pages, those pages are not counted (warning W004, shown here for real); above or
 below AuthenticationMiddleware, the logged-in user is the visitor either way (no warning
 needed: the user is read on the way out)."""
 
@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.checks import run_checks
 from django.test import Client, override_settings
 
-from django_pageviews.checks import MIDDLEWARE, check_middleware_order
+from django_pageviews.checks import check_middleware_order
+from django_pageviews.middleware import MIDDLEWARE_PATH as MIDDLEWARE
 from django_pageviews.models import PageView
 from tests.conftest import BROWSER_UA, asgi_get, distinct_visitors
 from tests.settings import MIDDLEWARE as PROJECT
@@ -33,8 +34,8 @@ def warnings() -> list[str]:
     [
         (PROJECT, []),
         (OURS_ABOVE_FETCH, []),
-        (OURS_BELOW_FETCH, ["django_pageviews.W002"]),
-        ([CACHE, MIDDLEWARE], ["django_pageviews.W002"]),  # both in one
+        (OURS_BELOW_FETCH, ["django_pageviews.W004"]),
+        ([CACHE, MIDDLEWARE], ["django_pageviews.W004"]),  # both in one
         ([MIDDLEWARE, CACHE], []),
         (["tests.middleware_gone.Missing", MIDDLEWARE], []),  # Django reports that one
         ([FETCH], []),  # not installed: nothing to say
@@ -45,7 +46,7 @@ def test_a_cache_that_answers_above_ours_is_w002(
 ) -> None:
     with override_settings(MIDDLEWARE=middleware):
         assert warnings() == expected
-        assert [m.id for m in run_checks() if m.id == "django_pageviews.W002"] == expected
+        assert [m.id for m in run_checks() if m.id == "django_pageviews.W004"] == expected
 
 
 @pytest.mark.parametrize("middleware, counted", [(OURS_ABOVE_FETCH, 3), (OURS_BELOW_FETCH, 1)])

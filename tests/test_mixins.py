@@ -13,7 +13,8 @@ from django.utils import timezone
 from django.views import View
 
 from django_pageviews import stats
-from django_pageviews.mixins import MIDDLEWARE_PATH, PageViewMixin
+from django_pageviews.middleware import MIDDLEWARE_PATH
+from django_pageviews.mixins import PageViewMixin
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
 from tests.conftest import asgi_requests, distinct_visitors, wsgi_get

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.views.generic import DetailView, ListView, View
 
 from django_pageviews.mixins import PageViewMixin
@@ -182,3 +182,18 @@ async def chaos_slow_page(request: HttpRequest, n: int) -> HttpResponse:
     running when a server is told to stop, and finish during its graceful shutdown."""
     await asyncio.sleep(0.3)
     return HttpResponse(f"slow {n}")
+
+
+class BeaconArticle(DetailView):  # type: ignore[type-arg]
+    """A TemplateResponse with {% pageview_beacon %}: rendered by the handler, after the
+    view returned and before the middleware sees the response."""
+
+    model = Article
+    template_name = "tests/beacon.html"
+
+
+def beacon_object_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """A page rendered inside the view, naming its object to the beacon tag."""
+    return render(
+        request, "tests/beacon_object.html", {"article": get_object_or_404(Article, pk=pk)}
+    )

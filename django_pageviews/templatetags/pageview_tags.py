@@ -24,17 +24,24 @@ from django import template
 from django.apps import apps
 from django.db.models import Model
 from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from django_pageviews import queries, reports
+from django_pageviews.beacon.marks import mark_page
+from django_pageviews.beacon.snippet import beacon_html
+from django_pageviews.beacon.tokens import mint
 from django_pageviews.counter.embed import NoCounter, NotPublic, counter_url
+from django_pageviews.events import OBJECT_ID_MAX_LENGTH, PK, stored_text
 from django_pageviews.numbers import (  # importable from here, as in 0.2.x
     format_number as format_number,
 )
 from django_pageviews.numbers import (
     format_number_with_options as format_number_with_options,
 )
+from django_pageviews.objects import model_label
+from django_pageviews.tracking import is_excluded_page, page_target
 
 register = template.Library()
 
@@ -272,3 +279,39 @@ def pageview_counter_url(
     """The public counter's URL (``format='json'`` for its JSON), '' where the current
     page has none: ``{% pageview_counter_url article format='json' as url %}``."""
     return _counter_url(context, target, since, format, "pageview_counter_url") or ""
+
+
+# -- beacon --------------------------------------------------------------------------------
+
+BEACON_URL_NAME = "pageviews:beacon"
+
+
+@register.simple_tag(takes_context=True)
+def pageview_beacon(context: template.Context, obj: Any = None, nonce: Any = None) -> str:
+    """``{% pageview_beacon %}`` (or ``{% pageview_beacon article %}`` to name the object
+    the page shows): a script that counts this page from the browser, for pages that a
+    page cache or a CDN serves without Django. Its token names what the middleware would
+    record for this request; the middleware then leaves the page to the beacon, so that it
+    counts once. Renders nothing on pages that are never counted (the admin, excluded
+    paths). ``nonce=request.csp_nonce`` for a Content-Security-Policy with nonces; see
+    docs/beacon.md for its hash."""
+    request = _request(context, "pageview_beacon")
+    if obj is not None and not _is_saved_object(obj):
+        raise template.TemplateSyntaxError(
+            f"{{% pageview_beacon %}} takes a saved object, not {obj!r}."
+        )
+    if is_excluded_page(request):
+        return SafeString("")
+    target = page_target(request, context.get("object"))
+    if obj is not None:
+        value = stored_text(str(obj.pk), OBJECT_ID_MAX_LENGTH)
+        target = target._replace(model=model_label(type(obj)), field=PK, value=value)
+    try:
+        path = reverse(BEACON_URL_NAME)
+    except NoReverseMatch:
+        raise template.TemplateSyntaxError(
+            "{% pageview_beacon %}: the beacon's URL is not installed: add "
+            "path('pageviews/', include('django_pageviews.urls')) to the URLconf."
+        ) from None
+    mark_page(request)
+    return beacon_html(f"{path}?t={mint(target)}", str(nonce) if nonce else None)
