@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from example_asgi.blog.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
+from example_asgi.blog.demo_data import DEMO_PASSWORD, DEMO_USERNAME
 from example_asgi.blog.pipeline import mode_lines, stall_warning
 
 
