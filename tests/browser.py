@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sqlite3
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,10 +24,19 @@ from datetime import date
 from pathlib import Path
 from types import ModuleType
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from django_pageviews.models import ProcessedBatch
-from tests.processes import ROOT, free_port, running, uvicorn, wait_until_serving
+from tests.processes import (
+    DEMO_DATABASE,
+    ROOT,
+    demo_env,
+    free_port,
+    manage,
+    running,
+    uvicorn,
+    wait_until_serving,
+)
 
 
 def _load_demo_data() -> ModuleType:
@@ -60,7 +68,7 @@ MISSING_CHROMIUM = (
     "chromium-driver; scripts/test.sh does where it may), set PAGEVIEWS_CHROMIUM to "
     "another executable, or deselect the browser tests with -m 'not browser'."
 )
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT = ViewportSize(width=1280, height=900)
 DASHBOARD_PATH = "/admin/django_pageviews/pageviewsdashboard/"
 
 
@@ -69,28 +77,6 @@ class Demo:
     base: str  # http://127.0.0.1:<port>
     database: Path
     today: date  # the day seed_demo wrote the history up to
-
-
-def demo_env(directory: Path, redis_url: str = "") -> dict[str, str]:
-    """The demo's environment: its own database and mode file under ``directory``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGEVIEW_", "TESTS_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="example_asgi.settings",
-        DATABASE_URL=f"sqlite:///{directory / 'demo.sqlite3'}",
-        DEMO_DIR=str(directory),
-        REDIS_URL=redis_url,
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    """``python manage.py <args>`` in the demo; its output."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout + done.stderr
 
 
 def history_day(database: Path) -> date:
@@ -114,7 +100,7 @@ def serving_demo(directory: Path) -> Iterator[Demo]:
     command = uvicorn("example_asgi.asgi:application", port)
     with running(command, env, directory / "uvicorn.log") as process:
         wait_until_serving(base + "/", process)
-        database = directory / "demo.sqlite3"
+        database = directory / DEMO_DATABASE
         yield Demo(base, database, history_day(database))
 
 

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from django_pageviews.aio.lifespan import ASGIApp, PageViewsLifespan
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
 from tests.conftest import BROWSER_UA, distinct_visitors
-from tests.processes import free_port, uvicorn, wait_until_serving
+from tests.processes import DEMO_DATABASE, demo_env, free_port, manage, uvicorn, wait_until_serving
 from tests.redis_server import PrivateRedis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,23 +114,12 @@ def test_the_handler_still_refuses_other_scopes() -> None:
         asyncio.run(call())
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True
-    )
-
-
 def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path) -> None:
     """The demo blog served by a real uvicorn: counts shown rise with each new visitor,
     not with a reload; SIGTERM writes what was still buffered."""
-    db = tmp_path / "demo.sqlite3"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{db}",
-        "DJANGO_SETTINGS_MODULE": "example_asgi.settings",
-        "PAGEVIEW_MAX_BUFFER_AGE": "3600",  # nothing is written before shutdown
-    }
-    env.pop("REDIS_URL", None)
+    db = tmp_path / DEMO_DATABASE
+    env = demo_env(tmp_path)
+    env["PAGEVIEW_MAX_BUFFER_AGE"] = "3600"  # nothing is written before shutdown
     manage(env, "migrate", "--noinput")
     manage(env, "seed_demo", "--count", "2")
     port = free_port()

@@ -78,7 +78,9 @@ class Command(BaseCommand):
             written = record_history(current_day())
             self.stdout.write(
                 f"History: wrote {written} page views of the last {HISTORY_DAYS} days to "
-                "the database." if written else "History: already written today."
+                "the database."
+                if written
+                else "History: already written today."
             )
 
     def _superuser(self) -> None:
