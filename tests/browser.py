@@ -139,15 +139,3 @@ def dashboard_screenshot(path: Path, directory: Path) -> Path:
         page.screenshot(path=str(path), full_page=True)
         page.close()
     return path
-
-
-if __name__ == "__main__":  # python -m tests.browser docs/images/dashboard.png
-    import tempfile
-
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    django.setup()
-    with tempfile.TemporaryDirectory() as work:
-        saved = dashboard_screenshot(Path(sys.argv[1]).resolve(), Path(work))
-    sys.stdout.write(f"Dashboard screenshot: {saved}\n")
