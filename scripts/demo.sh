@@ -5,7 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh" async,demo
 # Unset variables are recorded as '': this run's mode, not the previous run's.
 python -m example_asgi.mode
-python manage.py migrate --noinput
+python manage.py migrate --noinput --verbosity 0
 python manage.py seed_demo --history
 echo
 python manage.py demo_info

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sqlite3
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Warning
 
-from .pipeline import BEAT_COMMAND, WORKER_COMMAND, stall_warning
+from .pipeline import WORKER_COMMAND, beat_command, stall_warning
 
 
 def pipeline_drains(**kwargs: Any) -> list[CheckMessage]:
@@ -18,7 +18,7 @@ def pipeline_drains(**kwargs: Any) -> list[CheckMessage]:
     return [
         Warning(
             warning,
-            hint=f"Start them: {WORKER_COMMAND} ; {BEAT_COMMAND}",
+            hint=f"Start them: {WORKER_COMMAND} ; {beat_command()}",
             id="demo.W001",
         )
     ]

@@ -8,6 +8,7 @@ Nothing pending, nothing to judge by: no warning then.
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -17,10 +18,15 @@ from django_pageviews.conf import conf
 from django_pageviews.pipeline_health import draining
 from django_pageviews.redis_buffer import status
 from django_pageviews.redis_client import get_client
-from example_asgi.mode import mode_file
+from example_asgi.mode import ROOT, demo_dir, mode_file
 
 WORKER_COMMAND = "celery -A example_asgi worker -l info -Q pageviews-buffer,pageviews-process"
-BEAT_COMMAND = "celery -A example_asgi beat -l info -s .demo/celerybeat-schedule"
+
+
+def beat_command() -> str:
+    """Beat's command, its schedule file kept with the demo's other state."""
+    schedule = os.path.relpath(demo_dir() / "celerybeat-schedule", ROOT)
+    return f"celery -A example_asgi beat -l info -s {schedule}"
 
 
 def _safe_url(url: str) -> str:
@@ -48,7 +54,7 @@ def mode_lines() -> list[str]:
             "them, which beat schedules every minute. Run both, each in its own terminal "
             "from the repository root (they read the mode from the file below):",
             "  source .venv/bin/activate && " + WORKER_COMMAND,
-            "  source .venv/bin/activate && " + BEAT_COMMAND,
+            "  source .venv/bin/activate && " + beat_command(),
         ]
     lines.append(
         f"Mode recorded in {mode_file()}: manage.py and celery commands run in this mode "
@@ -65,17 +71,17 @@ def stall_warning() -> str | None:
     # Redis only, not pipeline_report(): the check runs before migrate creates the tables.
     client = get_client()
     try:
-        report = {"async_processing": True, "redis": status(client)}
+        redis = status(client)
     except Exception as exc:
         return f"Redis mode, but Redis does not answer ({exc}): views are not being counted."
     finally:
         client.close()
-    state = draining(report)
+    state = draining({"async_processing": True, "redis": redis})
     if state["alive"] is not False:
         return None
-    age = report["redis"]["oldest_pending_age_seconds"]
+    age = redis["oldest_pending_age_seconds"]
     return (
-        f"{report['redis']['pending_views']} page views have waited {age:.0f} s in Redis "
+        f"{redis['pending_views']} page views have waited {age:.0f} s in Redis "
         f"(more than {state['stall_after_seconds']:.0f} s): no Celery worker or no beat is "
         "draining them."
     )
