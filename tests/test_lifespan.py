@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sqlite3
 import subprocess
@@ -17,10 +18,12 @@ from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 from django.test import override_settings
 
+from django_pageviews import stats
 from django_pageviews.aio import handler
 from django_pageviews.aio.lifespan import ASGIApp, PageViewsLifespan
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
+from django_pageviews.shutdown import log_exit, shipped_so_far
 from tests.conftest import BROWSER_UA, distinct_visitors
 from tests.processes import DEMO_DATABASE, demo_env, free_port, manage, uvicorn, wait_until_serving
 from tests.redis_server import PrivateRedis
@@ -160,3 +163,25 @@ def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path)
             f"SELECT url, COUNT(*) FROM {PageView._meta.db_table} GROUP BY url ORDER BY url"
         ).fetchall()
     assert rows == [("/", 1), ("/articles/article-1/", 2)]
+
+
+def test_the_exit_log_says_shipped_and_written_apart(
+    caplog: pytest.LogCaptureFixture, settings: Any
+) -> None:
+    """In async mode a view shipped to Redis is not written yet: the log says which is
+    which (it said "Wrote 0 buffered page views" after shipping one)."""
+    caplog.set_level(logging.INFO, logger="django_pageviews.shutdown")
+    settings.PAGEVIEW_ASYNC_PROCESSING = True
+    before = shipped_so_far()
+    stats.incr(stats.SHIPPED, 2)
+    log_exit("at exit", before, 3)
+    log_exit("at exit", before + 2, 0)  # nothing shipped or written: nothing said
+    settings.PAGEVIEW_ASYNC_PROCESSING = False
+    log_exit("at shutdown", 0, 0)
+    log_exit("at shutdown", 0, 0, always=True)
+    assert caplog.messages == [
+        f"Shipped 2 page views to Redis at exit ({before + 2} since this process started); "
+        "a Celery worker writes them to the database.",
+        "Wrote 3 page views that Redis did not take to the database at exit.",
+        "Wrote 0 buffered page views at shutdown.",
+    ]
