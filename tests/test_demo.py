@@ -103,6 +103,9 @@ def test_redis_mode_commands_shutdown_message_and_stall_warning(
         assert "(demo.W001) 1 page views have waited" in checked, checked
         assert "no Celery worker or no beat is draining them" in checked
         assert "Warning: 1 page views have waited" in manage(later, "demo_info")
+        status = manage(later, "pageviews_status")  # the package's command warns too
+        assert "(demo.W001) 1 page views have waited" in status
+        assert "pending_views: 1" in status
     finally:
         client.close()
     assert re.search(r"1 page views have waited \d+ s in Redis", checked)
