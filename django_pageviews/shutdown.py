@@ -71,7 +71,40 @@ def flush_before_exit(retry_seconds: float = SHUTDOWN_RETRY_SECONDS) -> int:
     return written
 
 
+def shipped_so_far() -> int:
+    """Views this process has shipped to Redis since it started (0 in-process)."""
+    return stats.snapshot().get(stats.SHIPPED, 0)
+
+
+def log_exit(moment: str, shipped_before: int, written: int, always: bool = False) -> None:
+    """Log what leaving did, each part as what it is: in async mode a view shipped to
+    Redis is not written yet (a Celery worker drains it), so "wrote 0" after shipping one
+    would read as a lost view. ``written`` counts the in-process buffer: all views
+    in-process, those Redis did not take (``PAGEVIEW_REDIS_FALLBACK``) in async mode.
+    ``always``: log even when nothing was left to ship or write.
+    """
+    if conf.ASYNC_PROCESSING:
+        total = shipped_so_far()
+        shipped = total - shipped_before
+        if shipped or always:
+            logger.info(
+                "Shipped %d page views to Redis %s (%d since this process started); a "
+                "Celery worker writes them to the database.",
+                shipped,
+                moment,
+                total,
+            )
+        if written:
+            logger.info(
+                "Wrote %d page views that Redis did not take to the database %s.",
+                written,
+                moment,
+            )
+    elif written or always:
+        logger.info("Wrote %d buffered page views %s.", written, moment)
+
+
 def flush_at_exit() -> None:
+    before = shipped_so_far()
     written = flush_before_exit()
-    if written:
-        logger.info("Wrote %d buffered page views at exit.", written)
+    log_exit("at exit", before, written)

@@ -2,6 +2,11 @@
 
 DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/demo) switches the database;
 REDIS_URL (e.g. redis://127.0.0.1:6379/0) switches on the Redis + Celery pipeline.
+
+``scripts/demo.sh`` records the two in ``.demo/mode.env`` (``DEMO_DIR``), and a variable
+missing from the environment is read from there: ``python manage.py pageviews_status``, a
+Celery worker or beat then run in the same mode as the demo without exporting anything.
+A variable set in the environment (even to '') wins over the file.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
+
+from example_asgi.mode import demo_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -59,17 +66,18 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'demo.sqlite3'}"),
+        demo_setting("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'demo.sqlite3'}",
         conn_max_age=60,
     )
 }
 
 USE_TZ = True
 TIME_ZONE = "UTC"
+# Served by Django's ASGIStaticFilesHandler in asgi.py (see there why not WhiteNoise).
 STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = demo_setting("REDIS_URL")
 
 # Celery Settings
 CELERY_BROKER_URL = REDIS_URL or "redis://localhost:6379/0"
@@ -90,6 +98,8 @@ CELERY_TASK_ROUTES = {
 PAGEVIEW_ASYNC_PROCESSING = bool(REDIS_URL)
 PAGEVIEW_BATCH_SIZE = 100  # Number of views to process in one batch
 PAGEVIEW_BUFFER_TIMEOUT = float(os.environ.get("PAGEVIEW_BUFFER_TIMEOUT", 5))
+# The articles show their public counter badge ({% pageview_counter article %}).
+PAGEVIEW_PUBLIC_COUNTERS = ["blog.article"]
 
 LOGGING = {
     "version": 1,

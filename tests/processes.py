@@ -43,6 +43,34 @@ def subprocess_env(redis_url: str, **settings: str) -> dict[str, str]:
     return env
 
 
+DEMO_DATABASE = "demo.sqlite3"
+
+
+def demo_env(directory: Path, redis_url: str = "") -> dict[str, str]:
+    """The demo's environment (example_asgi.settings): its own SQLite file and mode file
+    (``DEMO_DIR``) in ``directory``, so that neither a developer's ``.demo/mode.env`` nor
+    another test's reaches it; Redis mode when ``redis_url`` is given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGEVIEW_", "TESTS_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="example_asgi.settings",
+        DATABASE_URL=f"sqlite:///{directory / DEMO_DATABASE}",
+        DEMO_DIR=str(directory),
+        REDIS_URL=redis_url,
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """``python manage.py <args>`` (the demo's, with ``demo_env``); its output, both
+    streams. A failure fails the test with that output."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -4,10 +4,8 @@ worker and beat commands it gives, against real Redis and a real database."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import redis
@@ -15,29 +13,13 @@ import redis
 from django_pageviews.models import PageView
 from django_pageviews.redis_buffer import Keys
 from tests.conftest import BROWSER_UA
-from tests.processes import ROOT, celery, running, wait_for
-
-
-def demo_env(redis_url: str, database: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGEVIEW_", "TESTS_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="example_asgi.settings",
-        DATABASE_URL=f"sqlite:///{database}",
-        REDIS_URL=redis_url,
-    )
-    return env
+from tests.processes import DEMO_DATABASE, ROOT, celery, demo_env, manage, running, wait_for
 
 
 def test_guide_workers_beat_and_queues(redis_url: str, tmp_path: Path) -> None:
-    database = tmp_path / "demo.sqlite3"
-    env = demo_env(redis_url, database)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    database = tmp_path / DEMO_DATABASE
+    env = demo_env(tmp_path, redis_url)
+    manage(env, "migrate", "--noinput")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     buffer_worker = celery("-A", "example_asgi", "worker", "-l", "info", "-Q", "pageviews-buffer")
     process_worker = celery("-A", "example_asgi", "worker", "-l", "info", "-Q", "pageviews-process")

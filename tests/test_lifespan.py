@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,14 @@ from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 from django.test import override_settings
 
+from django_pageviews import stats
 from django_pageviews.aio import handler
 from django_pageviews.aio.lifespan import ASGIApp, PageViewsLifespan
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
+from django_pageviews.shutdown import log_exit, shipped_so_far
 from tests.conftest import BROWSER_UA, distinct_visitors
-from tests.processes import free_port, uvicorn, wait_until_serving
+from tests.processes import DEMO_DATABASE, demo_env, free_port, manage, uvicorn, wait_until_serving
 from tests.redis_server import PrivateRedis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,23 +117,15 @@ def test_the_handler_still_refuses_other_scopes() -> None:
         asyncio.run(call())
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True
-    )
-
-
 def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path) -> None:
     """The demo blog served by a real uvicorn: counts shown rise with each new visitor,
     not with a reload; SIGTERM writes what was still buffered."""
-    db = tmp_path / "demo.sqlite3"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{db}",
-        "DJANGO_SETTINGS_MODULE": "example_asgi.settings",
-        "PAGEVIEW_MAX_BUFFER_AGE": "3600",  # nothing is written before shutdown
-    }
-    env.pop("REDIS_URL", None)
+    db = tmp_path / DEMO_DATABASE
+    env = demo_env(tmp_path)
+    # Nothing is written before shutdown: the demo's PAGEVIEW_BUFFER_TIMEOUT (5 s, lower
+    # than the age, so it applies) would flush a test slowed down by a loaded machine.
+    env["PAGEVIEW_MAX_BUFFER_AGE"] = "3600"
+    env["PAGEVIEW_BUFFER_TIMEOUT"] = "3600"
     manage(env, "migrate", "--noinput")
     manage(env, "seed_demo", "--count", "2")
     port = free_port()
@@ -170,3 +163,25 @@ def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path)
             f"SELECT url, COUNT(*) FROM {PageView._meta.db_table} GROUP BY url ORDER BY url"
         ).fetchall()
     assert rows == [("/", 1), ("/articles/article-1/", 2)]
+
+
+def test_the_exit_log_says_shipped_and_written_apart(
+    caplog: pytest.LogCaptureFixture, settings: Any
+) -> None:
+    """In async mode a view shipped to Redis is not written yet: the log says which is
+    which (it said "Wrote 0 buffered page views" after shipping one)."""
+    caplog.set_level(logging.INFO, logger="django_pageviews.shutdown")
+    settings.PAGEVIEW_ASYNC_PROCESSING = True
+    before = shipped_so_far()
+    stats.incr(stats.SHIPPED, 2)
+    log_exit("at exit", before, 3)
+    log_exit("at exit", before + 2, 0)  # nothing shipped or written: nothing said
+    settings.PAGEVIEW_ASYNC_PROCESSING = False
+    log_exit("at shutdown", 0, 0)
+    log_exit("at shutdown", 0, 0, always=True)
+    assert caplog.messages == [
+        f"Shipped 2 page views to Redis at exit ({before + 2} since this process started); "
+        "a Celery worker writes them to the database.",
+        "Wrote 3 page views that Redis did not take to the database at exit.",
+        "Wrote 0 buffered page views at shutdown.",
+    ]

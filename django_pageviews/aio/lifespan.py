@@ -71,8 +71,9 @@ async def shutdown() -> None:
     (a database that stays down is retried for a bounded time, see ``shutdown.py``).
     """
     from django_pageviews.conf import conf
-    from django_pageviews.shutdown import flush_before_exit
+    from django_pageviews.shutdown import flush_before_exit, log_exit, shipped_so_far
 
+    shipped_before = shipped_so_far()
     if conf.ASYNC_PROCESSING:
         from .batcher import aclose as close_batcher
         from .client import aclose as close_client
@@ -93,4 +94,4 @@ async def shutdown() -> None:
         stats.incr(stats.FLUSH_ERROR)
         logger.exception("Flushing page views at shutdown failed.")
     else:
-        logger.info("Wrote %d buffered page views at shutdown.", written)
+        log_exit("at shutdown", shipped_before, written, always=True)

@@ -1,3 +1,6 @@
+"""The demo's pages. The counts, lists and series come from the template tags
+(``{% load pageview_tags %}``), as a site's templates would use them: see the templates."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,13 +14,6 @@ from .models import Article
 
 class ArticleList(ListView):  # type: ignore[type-arg]
     model = Article
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        articles = list(context["object_list"])
-        counts = PageView.get_view_counts_for_objects(articles)
-        context["rows"] = [(a, counts[a.pk]) for a in articles]
-        return context
 
 
 class ArticleDetail(DetailView):  # type: ignore[type-arg]
