@@ -182,6 +182,30 @@ def test_copies_served_by_the_page_cache_count_once_each(pipeline: str, article:
     assert loads[1] == loads[2] == loads[0]  # the same copy, the same token
 
 
+@pytest.mark.parametrize("pipeline", ["in-process", "redis"], indirect=True)
+def test_copies_served_by_cache_page_count_once_each(pipeline: str, article: Article) -> None:
+    """``cache_page`` caches inside the view, before the middleware marks the response:
+    the copies it serves carry the beacon but not the header."""
+    caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"cache-page-{time.monotonic_ns()}",
+        }
+    }
+    path = f"/beacon/cached/{article.pk}/"
+    target = Target(path, "beacon-cached-article", "tests.article", PK, str(article.pk))
+    with override_settings(CACHES=caches):
+        for visitor in range(3):
+            ua = f"{BROWSER_UA} visitor/{visitor}"
+            with CaptureQueriesContext(connection) as made:
+                response = wsgi_request("GET", path, **{"user-agent": ua})
+            assert (len(made.captured_queries) > 0) == (visitor == 0)  # then a cached copy
+            assert views_of(target) == visitor
+            beacon = send("POST", fired(beacon_url(response.text), path), **{"user-agent": ua})
+            assert beacon.status_code == 204
+            assert views_of(target) == visitor + 1
+
+
 def test_pages_without_the_tag_are_still_counted_by_the_middleware(article: Article) -> None:
     page(f"/articles/{article.pk}/")
     assert views_of(article_target(article)) == 1

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.cache import cache_page
 from django.views.decorators.csrf import csrf_exempt
 
 from . import views
@@ -23,6 +24,11 @@ urlpatterns = [
     path("mixin/by-slug/<slug:slug>/", views.MixinView.as_view(), name="mixin-view"),
     path("fn/<int:pk>/", views.article_by_function, name="article-fn"),
     path("beacon/articles/<int:pk>/", views.BeaconArticle.as_view(), name="beacon-article"),
+    path(
+        "beacon/cached/<int:pk>/",
+        cache_page(600)(views.BeaconArticle.as_view()),
+        name="beacon-cached-article",
+    ),
     path("beacon/objects/<int:pk>/", views.beacon_object_page, name="beacon-object"),
     path("async/", views.async_page, name="async-page"),
     path("status/<int:code>/", views.status, name="status"),

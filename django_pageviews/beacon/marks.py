@@ -6,7 +6,9 @@ tag marks the request while the page renders (a ``TemplateResponse`` is rendered
 the response goes back up through the middleware), and the middleware puts
 ``BEACON_HEADER`` on the response, where a page cache in front of it keeps it with the
 page: a copy served by Django's ``FetchFromCacheMiddleware`` below the middleware then
-carries the header, and is not counted either.
+carries the header, and is not counted either. ``cache_page`` caches inside the view,
+before the middleware sets the header: a copy it serves (Django's cache marks such a
+request ``_cache_update_cache = False``) is looked at for the tag's output instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from django.http import HttpRequest, HttpResponseBase
 
 from django_pageviews import stats
 
+from .snippet import ATTRIBUTE
+
 BEACON_ATTRIBUTE = "_pageview_beacon"
 BEACON_HEADER = "X-Pageview-Beacon"
 # How ResponseHeaders keys it. Looked up in its dict directly: ``in response.headers``
@@ -22,6 +26,7 @@ BEACON_HEADER = "X-Pageview-Beacon"
 # response without the header, ten times the cost of the lookup (timeit: 0.41 us against
 # 0.03 us), on every request.
 _HEADER_KEY = BEACON_HEADER.lower()
+_TAG_OUTPUT = f'{ATTRIBUTE}="'.encode()
 PAGE = "page"  # the page renders a beacon
 BEACON = "beacon"  # the beacon's own request: the view counts it
 
@@ -40,7 +45,9 @@ def left_to_beacon(request: HttpRequest, response: HttpResponseBase) -> bool:
     (marked), or the beacon's own request. Counted as ``beacon_page`` for pages."""
     mark = request.__dict__.get(BEACON_ATTRIBUTE)
     if mark is None:
-        if _HEADER_KEY not in response.headers._store:
+        if _HEADER_KEY not in response.headers._store and not _cached_with_beacon(
+            request, response
+        ):
             return False
     elif mark == BEACON:
         return True
@@ -48,3 +55,12 @@ def left_to_beacon(request: HttpRequest, response: HttpResponseBase) -> bool:
         response.headers[BEACON_HEADER] = "1"
     stats.incr(stats.BEACON_PAGE)
     return True
+
+
+def _cached_with_beacon(request: HttpRequest, response: HttpResponseBase) -> bool:
+    """A copy served by Django's cache (``FetchFromCacheMiddleware`` or ``cache_page``)
+    of a page that renders the beacon. Only cache hits are searched."""
+    if request.__dict__.get("_cache_update_cache") is not False:
+        return False
+    content = getattr(response, "content", None) if not response.streaming else None
+    return isinstance(content, bytes) and _TAG_OUTPUT in content
