@@ -1,5 +1,6 @@
 """The demo in a real browser (headless Chromium, served by uvicorn): the admin is styled,
-the dashboard draws the recorded views exactly, and anonymous users see no figure.
+the dashboard draws the recorded views exactly, anonymous users see no figure, and a cached
+page counts through its beacon exactly once per visitor.
 
 Marked ``browser``: ``-m "not browser"`` deselects them where no Chromium can be
 installed; anywhere else a missing Chromium fails them (tests/browser.py says how to fix).
@@ -10,11 +11,13 @@ test's tmp_path by default) and its path printed.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
@@ -27,6 +30,7 @@ from tests.browser import (
     log_in,
     serving_demo,
 )
+from tests.conftest import BROWSER_UA
 
 pytestmark = pytest.mark.browser
 
@@ -152,3 +156,35 @@ def test_anonymous_users_get_the_login_page_and_no_figures(demo: Demo, page: Pag
     assert page.url == f"{demo.base}/admin/login/?next={DASHBOARD_PATH}"
     assert page.locator("#id_username").count() == 1
     assert page.locator("#pv-totals-table, svg.pv-chart, #pv-top-pages").count() == 0
+
+
+def test_a_cached_page_counts_through_its_beacon_exactly_once(demo: Demo, browser: Browser) -> None:
+    """The demo's article from the page cache (cache_page) in a real browser: its beacon
+    fires (204) and the article's count rises by exactly one per visitor, for the fresh
+    render and for a cached copy alike; a reload within the throttle window adds nothing.
+    (Headless Chromium's own user agent is a crawler's: the visitors use a browser's.)"""
+    with sqlite3.connect(demo.database) as connection:
+        (pk,) = connection.execute(
+            "SELECT id FROM blog_article WHERE slug = 'article-1'"
+        ).fetchone()
+
+    def views() -> int:
+        counter = f"{demo.base}/pageviews/counter.json?model=blog.article&pk={pk}"
+        answer: int = httpx.get(counter, headers={"cache-control": "no-cache"}).json()["views"]
+        return answer
+
+    def show(user_agent: str) -> None:
+        context = browser.new_context(viewport=VIEWPORT, user_agent=user_agent)
+        page = context.new_page()
+        with page.expect_response(lambda r: "/pageviews/beacon/" in r.url) as beacon:
+            page.goto(f"{demo.base}/cached/articles/article-1/")
+        assert beacon.value.status == 204
+        context.close()
+
+    before = views()
+    show(BROWSER_UA)  # renders the page (and caches it)
+    assert views() == before + 1
+    show(BROWSER_UA)  # the same visitor again, within the throttle window: a cached copy
+    assert views() == before + 1
+    show(BROWSER_UA.replace("Chrome/131", "Chrome/130"))  # another visitor, a cached copy
+    assert views() == before + 2

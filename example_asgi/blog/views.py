@@ -24,3 +24,11 @@ class ArticleDetail(DetailView):  # type: ignore[type-arg]
         # This request is counted after the page is rendered: show the count including it.
         context["views"] = PageView.get_view_count(obj=self.object)
         return context
+
+
+class CachedArticle(DetailView):  # type: ignore[type-arg]
+    """The article as a page cache serves it (urls.py): the count on it is as old as the
+    copy, and its beacon counts each showing."""
+
+    model = Article
+    template_name = "blog/article_cached.html"
