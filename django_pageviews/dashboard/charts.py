@@ -92,13 +92,18 @@ def daily_bars(series: Sequence[tuple[date, int]], title: str) -> SafeString:
             )
         )
     if series:
-        shown = sorted({0, len(series) // 2, len(series) - 1})
-        for i in shown:
+        last = len(series) - 1
+        for i in sorted({0, len(series) // 2, last}):
+            # Centred under its bar; the last one ends at the chart's edge, not past it.
+            anchor, x = (
+                ("end", LEFT + (i + 1) * slot) if i == last else ("middle", LEFT + (i + 0.5) * slot)
+            )
             parts.append(
                 format_html(
-                    '<text class="pv-label" x="{}" y="{}" text-anchor="middle">{}</text>',
-                    _num(LEFT + (i + 0.5) * slot),
+                    '<text class="pv-label" x="{}" y="{}" text-anchor="{}">{}</text>',
+                    _num(x),
                     HEIGHT - 6,
+                    anchor,
                     series[i][0].isoformat(),
                 )
             )
