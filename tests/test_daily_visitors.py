@@ -10,7 +10,6 @@ import uuid
 from datetime import date, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.test import override_settings
 from django.utils import timezone
@@ -210,10 +209,6 @@ def test_a_redis_claim_written_twice_counts_its_visitors_once(redis_url: str) ->
 def test_concurrent_batches_count_a_shared_visitor_once() -> None:
     """Batches written at once by threads (their own connections), all seeing the same
     visitors: each visitor counts once, whatever the interleaving."""
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("an in-memory SQLite database is not shared by threads")
     today = current_day()
     errors: list[BaseException] = []
     people = [f"192.0.2.{i}" for i in range(40)]
