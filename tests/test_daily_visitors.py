@@ -36,7 +36,9 @@ OTHER = Target("/other/", "other", "", "", "")
 RAW = pytest.mark.parametrize("store_raw", [True, False], ids=["raw", "counts-only"])
 
 
-def visit(ip: str, ua: str = "browser", target: Target = PAGE, at: float | None = None) -> PageViewEvent:
+def visit(
+    ip: str, ua: str = "browser", target: Target = PAGE, at: float | None = None
+) -> PageViewEvent:
     """A view as tracking makes it: the full address in memory, no hash yet."""
     return PageViewEvent(
         event_id=uuid.uuid4().hex,
