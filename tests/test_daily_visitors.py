@@ -259,3 +259,22 @@ def test_visitor_fields_round_trip() -> None:
     assert parse_visitor_field(field) == (day, "ab" * 16)
     assert parse_visitor_field("2026-11-30\x1f/page/") is None
     assert local_day(time.time()) == current_day()
+
+
+def test_clean_pageviews_deletes_visitor_hashes_older_than_its_days() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    today = current_day()
+    for age in (100, 91, 90, 3):
+        DailyVisitor.objects.create(day=today - timedelta(days=age), visitor_hash="b" * 32)
+        VisitorsDaily.objects.create(day=today - timedelta(days=age), visitors=1)
+    out = StringIO()
+    call_command("clean_pageviews", "--dry-run", stdout=out)
+    assert DailyVisitor.objects.count() == 4
+    call_command("clean_pageviews", stdout=out)
+    assert "Deleted 2 visitor hashes older than 90 days." in out.getvalue()
+    remaining = sorted((today - d).days for d in DailyVisitor.objects.values_list("day", flat=True))
+    assert remaining == [3, 90]
+    assert VisitorsDaily.objects.count() == 4
