@@ -4,10 +4,12 @@ respected; old visitor rows cleaned with the batch ids."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db.models import Sum
@@ -278,3 +280,43 @@ def test_clean_pageviews_deletes_visitor_hashes_older_than_its_days() -> None:
     remaining = sorted((today - d).days for d in DailyVisitor.objects.values_list("day", flat=True))
     assert remaining == [3, 90]
     assert VisitorsDaily.objects.count() == 4
+
+
+@RAW
+def test_two_server_processes_count_each_visitor_once(
+    pipeline: str, store_raw: bool, redis_base_url: str, tmp_path: Any
+) -> None:
+    """Two uvicorn processes on one database (and one Redis on the Redis path): three
+    visitors, each viewing a page in both processes, count three, once each."""
+    import httpx
+
+    from tests.conftest import BROWSER_UA
+    from tests.processes import (
+        free_port,
+        running,
+        subprocess_env,
+        uvicorn,
+        wait_for,
+        wait_until_serving,
+    )
+
+    settings = {"PAGEVIEW_THROTTLE_SECONDS": "0", "PAGEVIEW_STORE_RAW": json.dumps(store_raw)}
+    env = subprocess_env(redis_base_url if pipeline == "redis" else "", **settings)
+    ports = [free_port(), free_port()]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    with (
+        running(uvicorn("tests.asgi:application", ports[0]), env, tmp_path / "a.log") as a,
+        running(uvicorn("tests.asgi:application", ports[1]), env, tmp_path / "b.log") as b,
+    ):
+        wait_until_serving(bases[0] + "/async/", a)
+        wait_until_serving(bases[1] + "/async/", b)
+        for visitor in ("one", "two", "three"):
+            headers = {"user-agent": f"{BROWSER_UA} {visitor}"}
+            for base in bases:
+                assert httpx.get(base + "/plain/", headers=headers).status_code == 200
+        if pipeline == "in-process":  # each process's writer thread writes within a second
+            wait_for(lambda: stored_views() == 6, "both processes' views written")
+    with override_settings(PAGEVIEW_STORE_RAW=store_raw):
+        flush()  # the Redis path: drain what both processes shipped (stopping shipped all)
+    assert PageViewDaily.objects.filter(url="/plain/").aggregate(n=Sum("views"))["n"] == 6
+    assert visitors_on(current_day()) == 3
