@@ -193,6 +193,14 @@ def test_counts_only_claims_split_visitors_and_count_them_once(redis_url: str) -
     assert result.batches == 3
     assert stored_views() == 21
     assert visitors_on(current_day()) == 5
+    from django_pageviews.redis_buffer import status
+
+    left = status(get_client())
+    assert (left["pending_views"], left["pending_count_fields"], left["claimed_batches"]) == (
+        0,
+        0,
+        0,
+    )
 
 
 def test_a_redis_claim_written_twice_counts_its_visitors_once(redis_url: str) -> None:
