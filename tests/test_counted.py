@@ -36,9 +36,11 @@ def status_json() -> dict[str, Any]:
     return dict(json.loads(status("--json")))
 
 
-@override_settings(PAGEVIEW_THROTTLE_SECONDS=0)
 def test_status_reports_what_was_counted_today(pipeline: str, settings: Any) -> None:
+    # Only the settings fixture: mixed with override_settings it would leave the override's
+    # values behind for the next tests (see test_across_processes.py).
     settings.PAGEVIEW_MAX_BUFFER_AGE = settings.PAGEVIEW_BUFFER_TIMEOUT = 3600
+    settings.PAGEVIEW_THROTTLE_SECONDS = 0
     from django_pageviews.events import Target
 
     store(Target("/old/", "old", "", "", ""), 9, age=1)  # yesterday's: not today's
