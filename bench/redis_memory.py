@@ -127,8 +127,11 @@ def used_memory(client: Any) -> int:
     return value
 
 
-def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str, float]:
-    """Ship ``batches`` (lists of events) into an empty database; bytes and CPU."""
+def ship_cost(
+    client: Any, batches: list[Any], fmt: str, raw: bool, visitors: bool = True
+) -> dict[str, float]:
+    """Ship ``batches`` (lists of events) into an empty database; bytes and CPU.
+    ``visitors``: PAGEVIEW_COUNT_VISITORS (counts only: a field per visitor and day)."""
     from django.test import override_settings
 
     from bench import previous_format
@@ -136,13 +139,14 @@ def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str,
     from django_pageviews.producer import build_shipment
     from django_pageviews.redis_buffer import Keys
     from django_pageviews.redis_scripts import ship
+    from django_pageviews.wire import counts_views
 
     flush_redis(client)
     client.config_resetstat()
     before = used_memory(client)
     n = sum(map(len, batches))
     build_cpu = ship_cpu = 0.0
-    with override_settings(PAGEVIEW_STORE_RAW=raw):
+    with override_settings(PAGEVIEW_STORE_RAW=raw, PAGEVIEW_COUNT_VISITORS=visitors):
         for events in batches:
             started = time.process_time()
             if fmt == "compact":
@@ -158,7 +162,8 @@ def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str,
     stats = client.info("commandstats")
     server = sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_eval"))
     events_key = Keys.current().events
-    pairs = client.hlen(Keys.current().pending)
+    fields = client.hkeys(Keys.current().pending)
+    pairs = sum(1 for f in fields if counts_views(f.decode() if isinstance(f, bytes) else f))
     families = {
         name if name.startswith("n ") else f"mem_{name}": b if name.startswith("n ") else b / pairs
         for name, b in key_families(client).items()
@@ -170,6 +175,7 @@ def ship_cost(client: Any, batches: list[Any], fmt: str, raw: bool) -> dict[str,
         "ship": ship_cpu / n * 1e6,
         "server": server / n,
         "pairs": pairs,
+        "visitor_fields": len(fields) - pairs,
         "views": n,
     }
 
@@ -251,6 +257,10 @@ def measure(quick: bool) -> dict[tuple[str, int, bool], list[dict[str, float]]]:
                     if raw:
                         cost["claim"] = claim_cost(client)
                     results.setdefault((fmt, size, raw), []).append(cost)
+                # Counts only without the visitor fields: what the raw events add is
+                # measured against it (raw events carry the hash: no visitor field then).
+                cost = ship_cost(client, batches, fmt, False, visitors=False)
+                results.setdefault((fmt, size, None), []).append(cost)
     return results
 
 
@@ -282,6 +292,9 @@ COUNT_HEADERS = (
     "sent markers",
     "rest (Redis's own)",
     "small hashes + sets (not compact)",
+    "visitor fields",
+    "B per visitor field",
+    "counts only with visitors: B/view",
 )
 
 
@@ -293,8 +306,14 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
     headline = []
     for size in SIZES:
         for fmt in FORMATS:
-            on, off = results[(fmt, size, True)], results[(fmt, size, False)]
+            on, with_visitors = results[(fmt, size, True)], results[(fmt, size, False)]
+            off = results[(fmt, size, None)]
             added = [a["bytes"] - b["bytes"] for a, b in zip(on, off, strict=True)]
+            per_visitor = [
+                (v["bytes"] - b["bytes"]) * v["views"] / v["visitor_fields"]
+                for v, b in zip(with_visitors, off, strict=True)
+                if v["visitor_fields"]
+            ]
             rows.append(
                 [
                     fmt,
@@ -319,13 +338,20 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
                 [fmt, size, f"{off[0]['pairs']:,.0f}", spread(per_pair)]
                 + [column(off, f"mem_{name}", 0) for name in FAMILIES]
                 + [spread(rest, 0), keys]
+                + [
+                    f"{with_visitors[0]['visitor_fields']:,.0f}",
+                    spread(per_visitor, 0) if per_visitor else "-",
+                    column(with_visitors, "bytes", 0),
+                ]
             )
             if size == 50:
                 cpu = [r["build"] + r["ship"] for r in on]
                 headline.append(
                     f"Redis, raw events, {fmt}, shipments of 50 views: {spread(added)} B/view "
                     f"(target <= 120), shipping {spread(cpu, 1)} us/view of web-process CPU; "
-                    f"counts only {spread(per_pair)} B per (day, target) (target <= 200)"
+                    f"counts only {spread(per_pair)} B per (day, target) (target <= 200); "
+                    f"unique visitors add {column(with_visitors, 'bytes', 0)} - "
+                    f"{column(off, 'bytes', 0)} B/view with raw events off"
                 )
     body = "\n\n".join(
         (
@@ -349,8 +375,12 @@ name) and in small hashes keyed by an 8-byte digest; the per-day lists, in small
 sets per list (the previous layout: one whole sorted set per list of thousands of
 members) and their registry; the shipments' sent markers (one per shipment for an hour).
 Rest: used_memory less all of those (the keyspace's own tables, allocator rounding).
-Last column: how many small hashes and sets there are, and (in brackets) how many of them
-Redis no longer keeps in its compact encoding."""
+Then: how many small hashes and sets there are, and (in brackets) how many of them
+Redis no longer keeps in its compact encoding. Those columns and the raw events' are
+measured with PAGEVIEW_COUNT_VISITORS off (raw events carry the visitor hash: with them
+on, no visitor field is shipped). The last three: with it on (the default), the visitor
+fields a counts-only shipment adds (one per visitor and day pending, decision 34), their
+bytes each, and used_memory per view of the whole counts-only run."""
 
 
 def run(quick: bool) -> Section:

@@ -128,6 +128,7 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("EARLY_FLUSH_INTERVAL", "E025", _is_positive_number, "a number of seconds > 0"),
     ("PROCESSED_BATCH_RETENTION_DAYS", "E026", lambda v: _is_int(v, 1), "an integer >= 1"),
     ("RESPECT_DNT", "E027", _is_bool, "True or False"),
+    ("COUNT_VISITORS", "E042", _is_bool, "True or False"),
     ("ANONYMIZE_IP", "E035", lambda v: v in ("truncate", "omit"), "'truncate' or 'omit'"),
     (
         "TRUSTED_PROXIES",

@@ -98,6 +98,7 @@ class PageViewSettings:
     PROCESSED_BATCH_RETENTION_DAYS = _Setting[int](7)
     # Privacy and client addresses.
     RESPECT_DNT = _Setting[bool](False)  # skip views sent with DNT: 1 or Sec-GPC: 1
+    COUNT_VISITORS = _Setting[bool](True)  # unique visitors per day (visitors.py)
     ANONYMIZE_IP = _Setting[str]("truncate")  # without STORE_IP: "truncate" or "omit"
     TRUSTED_PROXIES = _Setting[list[str]]([])  # networks whose forwarding header is believed
     PROXY_COUNT = _Setting[int](0)  # or: this many proxies append to the header

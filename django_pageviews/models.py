@@ -337,6 +337,43 @@ class VisitorSalt(models.Model):
         return f"salt of {self.day}"
 
 
+class DailyVisitor(models.Model):
+    """One visitor seen on one day, by the day's visitor hash (privacy.py): what makes a
+    visitor count once a day however many batches bring their views. The hash is keyed
+    with the day's random salt, deleted once the day after is over (decision 11): from then
+    on a row cannot be linked to an address, and none links two days. Deleted with the
+    processed batch ids (``PAGEVIEW_PROCESSED_BATCH_RETENTION_DAYS``): the count stays in
+    ``VisitorsDaily``."""
+
+    day = models.DateField()
+    visitor_hash = models.CharField(max_length=VISITOR_HASH_LENGTH)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "visitor_hash"], name="pageview_visitor_day"),
+        ]
+        verbose_name = "Visitor of a day"
+        verbose_name_plural = "Visitors of a day"
+
+    def __str__(self) -> str:
+        return f"visitor of {self.day}"
+
+
+class VisitorsDaily(models.Model):
+    """Distinct visitors per day of the whole site, added to in the transaction that adds
+    their ``DailyVisitor`` rows: the dashboard reads one row per day."""
+
+    day = models.DateField(unique=True)
+    visitors = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "Daily unique visitors"
+        verbose_name_plural = "Daily unique visitors"
+
+    def __str__(self) -> str:
+        return f"{self.visitors} visitors on {self.day}"
+
+
 class SkippedDaily(models.Model):
     """Requests not counted as views, per day and reason (bot, dnt, throttled, ...),
     summed over every process: the answer to "why is my count lower than my logs"."""

@@ -55,6 +55,11 @@ def visitor_hash(ip: str | None, user_agent: str, day: date) -> str:
     return h.hexdigest()
 
 
+def anonymous_hash(day: date) -> str:
+    """The hash of a view with neither an address nor a user agent: no visitor."""
+    return visitor_hash(None, "", day)
+
+
 @lru_cache(maxsize=8)  # a few days' salts at most
 def _keyed(key: bytes) -> hashlib.blake2b:
     """The hash keyed with ``key``, the key already absorbed: a copy per view skips

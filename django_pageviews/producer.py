@@ -18,7 +18,8 @@ from .events import UNIT, PageViewEvent, Target, local_day
 from .packing import pack
 from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
-from .wire import skipped_field
+from .visitors import of_events as visitors_of
+from .wire import skipped_field, visitor_field
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,13 @@ def build_shipment(
         iso = days.get(day) or days.setdefault(day, day.isoformat())
         field = UNIT.join((iso, *target))
         counts[field] = counts.get(field, 0) + n
-    raw = pack(events) if conf.STORE_RAW else []  # packing.py: one element per shipment
+    if conf.STORE_RAW:
+        raw = pack(events)  # packing.py: one element per shipment; hashes ride in events
+    else:
+        raw = []
+        if conf.COUNT_VISITORS:  # no raw event carries the hash: one field per visitor
+            for day, visitor_hash in visitors_of(events):
+                counts[visitor_field(day, visitor_hash)] += 1
     return Shipment(counts, raw, events, counters.copy(), skipped)
 
 

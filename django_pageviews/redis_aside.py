@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from .redis_buffer import Claim, Keys, count_views, read_chunks
-from .wire import SKIPPED, encode_event
+from .wire import counts_views, encode_event
 
 
 def park(client: Any, record: Claim) -> None:
@@ -62,5 +62,5 @@ def aside_status(client: Any) -> dict[str, int]:
     for batch_id, counts in zip(ids, replies, strict=True):
         fields += len(counts)
         events += count_views(client, keys.aside_evchunk(batch_id))
-        views += sum(int(n) for f, n in counts.items() if not f.startswith(SKIPPED))
+        views += sum(int(n) for f, n in counts.items() if counts_views(f))
     return {"batches": len(ids), "count_fields": fields, "raw_events": events, "views": views}

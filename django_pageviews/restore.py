@@ -35,7 +35,7 @@ from .models import ProcessedBatch
 from .redis_buffer import Keys, count_views, saw_mark
 from .restore_replay import replay_restored as replay_restored  # in slices: its own module
 from .toplists import list_entries
-from .wire import dimension_totals, parse_skipped_field
+from .wire import counts_views, dimension_totals
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def restored_status(client: Any) -> list[dict[str, Any]]:
             pipe.hgetall(keys.restored(group_id, "info"))
             pipe.hgetall(keys.restored(group_id, "counts"))
             info, counts = pipe.execute()
-        views = sum(int(n) for f, n in counts.items() if parse_skipped_field(f) is None)
+        views = sum(int(n) for f, n in counts.items() if counts_views(f))
         groups.append(
             {
                 "group": group_id,

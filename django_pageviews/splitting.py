@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterable
-from datetime import date
 
 from . import stats
 from .db_errors import is_data_error
-from .events import PageViewEvent, Target, current_day
+from .events import PageViewEvent, current_day
 from .ledger import (
     INVALID,
     SPLIT,
@@ -36,7 +34,7 @@ from .ledger import (
 from .redis_aside import park
 from .redis_buffer import Claim
 from .storage import Contents, write_once
-from .wire import RawEvent, decode_event, parse_count_field, parse_skipped_field
+from .wire import PendingFields, RawEvent, decode_event, parse_count_field, parse_skipped_field
 
 logger = logging.getLogger(__name__)
 
@@ -157,20 +155,18 @@ def _write(batch: Claim, replacing_invalid: bool) -> int | None:
         read.skipped,
         replacing_invalid=replacing_invalid,
         claim_mark=batch.mark,
+        visitors=read.visitors,
     )
 
 
 def contents(batch: Claim) -> Contents:
     """What ``batch`` holds, read; a record that cannot be read is counted as invalid
     (with the batch: the caller writes it in the batch's transaction)."""
-    totals: Counter[tuple[date, Target]] = Counter()
-    skipped: Counter[tuple[date, str]] = Counter()
+    read = PendingFields()
+    skipped = read.skipped
     for field, n in batch.counts.items():
         try:
-            if (day_reason := parse_skipped_field(field)) is not None:
-                skipped[day_reason] += n
-            else:
-                totals[parse_count_field(field)] += n
+            read.add(field, n)
         except (ValueError, TypeError):
             skipped[(current_day(), stats.SKIP_INVALID)] += _unreadable(describe([field]), n)
     events: list[PageViewEvent] = []
@@ -182,7 +178,7 @@ def contents(batch: Claim) -> Contents:
             events.append(decode_event(raw))
         except (ValueError, TypeError):
             skipped[(current_day(), stats.SKIP_INVALID)] += _unreadable(describe((), [raw]))
-    return Contents(batch.batch_id, events, totals, skipped, batch.mark)
+    return Contents(batch.batch_id, events, read.totals, skipped, batch.mark, read.visitors)
 
 
 def _is_view_count(field: str) -> bool:

@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from . import stats
 from . import totals as key_totals
+from . import visitors as daily_visitors
 from .conf import conf
 from .events import PageViewEvent, Target, local_day
 from .ledger import INVALID_SUFFIX, forget_invalid
@@ -57,6 +58,8 @@ class Contents(NamedTuple):
     totals: Mapping[DayTarget, int] | None = None
     skipped: Mapping[tuple[date, str], int] | None = None
     claim_mark: tuple[str, int] | None = None  # the Redis claim's (epoch, sequence number)
+    # Visitors seen, by (day, hash), that no event here carries (counts-only shipments).
+    visitors: Collection[tuple[date, str]] = frozenset()
 
 
 @dataclass
@@ -75,14 +78,18 @@ def write_batch(
     events: Sequence[PageViewEvent],
     totals: Mapping[DayTarget, int] | None = None,
     skipped: Mapping[tuple[date, str], int] | None = None,
+    visitors: Collection[tuple[date, str]] = frozenset(),
     claim_mark: tuple[str, int] | None = None,
 ) -> int:
     """Store a batch under ``batch_id``: raw rows for ``events``, daily totals (``totals``,
-    or counted from ``events``) and requests not counted (``skipped``, by day and reason).
-    The number of views written, 0 for a replay. ``claim_mark``: the Redis claim's (epoch,
-    sequence number), kept with the batch id (restore.py).
+    or counted from ``events``), requests not counted (``skipped``, by day and reason) and
+    the day's visitors (those of ``events`` and ``visitors``, by day and hash). The number
+    of views written, 0 for a replay. ``claim_mark``: the Redis claim's (epoch, sequence
+    number), kept with the batch id (restore.py).
     """
-    return write_once(batch_id, events, totals, skipped, claim_mark=claim_mark) or 0
+    return (
+        write_once(batch_id, events, totals, skipped, claim_mark=claim_mark, visitors=visitors) or 0
+    )
 
 
 def write_once(
@@ -93,6 +100,7 @@ def write_once(
     *,
     replacing_invalid: bool = False,
     claim_mark: tuple[str, int] | None = None,
+    visitors: Collection[tuple[date, str]] = frozenset(),
 ) -> int | None:
     """``write_batch``, but None (nothing changed) when ``batch_id`` was written before.
     With ``replacing_invalid`` (a record set aside, replayed), the views counted as invalid
@@ -100,7 +108,9 @@ def write_once(
     using = database()
     try:
         (written,) = _write(
-            [Contents(batch_id, events, totals, skipped, claim_mark)], using, replacing_invalid
+            [Contents(batch_id, events, totals, skipped, claim_mark, visitors)],
+            using,
+            replacing_invalid,
         )
     except IntegrityError:
         if ProcessedBatch.objects.using(using).filter(batch_id=batch_id).exists():
@@ -178,11 +188,21 @@ def _write_checked(
         upsert_rollups(rollups, using)
         key_totals.add(rollups, using)  # the same views by key (reads, totals.py)
         _withdraw(withdrawn, resolved, using)
+        daily_visitors.record(_visitors(batches), using)
         upsert_skipped([(day, reason, n) for (day, reason), n in skipped.items() if n > 0], using)
     if duplicates := sum(p.duplicates for p in prepared):  # committed: said once
         stats.incr(DUPLICATE, duplicates)
         logger.warning("Skipped %d page-view events already stored (delivered twice).", duplicates)
     return [p.views for p in prepared]
+
+
+def _visitors(batches: Sequence[Contents]) -> set[tuple[date, str]]:
+    """The visitors the batches saw: those of their events (every event, also one stored
+    before: its visitor is then stored already, and skipped), and those they name."""
+    found = daily_visitors.of_events(e for b in batches for e in b.events)
+    for b in batches:
+        found.update(b.visitors)
+    return found
 
 
 def _stored(batches: Sequence[Contents], using: str) -> set[str]:
@@ -259,8 +279,10 @@ def target_hash(content_type_id: int | None, object_id: str, url: str, view_name
 
 def trim_old_rows() -> int:
     """Delete batch ids older than PAGEVIEW_PROCESSED_BATCH_RETENTION_DAYS (the number
-    returned), and visitor-hash salts older than yesterday."""
+    returned), the visitor rows of days as old (their daily counts stay), and
+    visitor-hash salts older than yesterday."""
     forget_old_salts()
+    daily_visitors.forget_old()
     cutoff = timezone.now() - dt.timedelta(days=conf.PROCESSED_BATCH_RETENTION_DAYS)
     # A record counted as invalid keeps its mark until it is replayed (see ledger.py).
     old = ProcessedBatch.objects.filter(created_at__lt=cutoff)

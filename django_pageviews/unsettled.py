@@ -26,17 +26,17 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import connections
 from django.utils import timezone
 
 from . import stats
-from .events import PageViewEvent, Target
+from .events import PageViewEvent
 from .models import UnsettledShipment
 from .redis_buffer import SENT_MARKER_TTL, Keys, Shipment
-from .wire import decode_event, encode_event, parse_count_field, parse_skipped_field
+from .wire import PendingFields, counts_views, decode_event, encode_event
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def keep(shipment: Shipment, close: bool = False) -> None:
 
 
 def _views(counts: Counter[str] | dict[str, int]) -> int:
-    return sum(n for f, n in counts.items() if parse_skipped_field(f) is None)
+    return sum(n for f, n in counts.items() if counts_views(f))
 
 
 @dataclass
@@ -186,14 +186,12 @@ def _write(record: UnsettledShipment) -> int:
     from .storage import write_batch
 
     payload = json.loads(record.payload)
-    totals: Counter[tuple[date, Target]] = Counter()
-    skipped: Counter[tuple[date, str]] = Counter()
+    read = PendingFields()
     for field, n in payload["counts"].items():
-        if (day_reason := parse_skipped_field(field)) is not None:
-            skipped[day_reason] += n
-        else:
-            totals[parse_count_field(field)] += n
+        read.add(field, n)
     events: list[PageViewEvent] = [decode_event(raw) for raw in payload["raw"]]
-    written = write_batch(BATCH_PREFIX + record.shipment_id, events, totals, skipped)
+    written = write_batch(
+        BATCH_PREFIX + record.shipment_id, events, read.totals, read.skipped, read.visitors
+    )
     stats.incr(stats.WRITTEN, written)
     return written

@@ -8,10 +8,12 @@ never contain the two separator characters: tracking percent-encodes them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
@@ -28,6 +30,9 @@ TOTAL = "t"
 DIM_BUCKETS = 1024
 DIGEST_CACHE_SIZE = 65_536  # live totals whose digests a drain keeps (~200 B each)
 SKIPPED = "skipped"  # not a date: never parses as a count field
+# A visitor of a day (counts-only mode: no raw event carries the hash to the drain). Not a
+# date either; one letter, because Redis holds one such field per visitor pending.
+VISITOR = "V"
 
 
 def count_field(day: date, target: Target) -> str:
@@ -51,6 +56,45 @@ def parse_skipped_field(field: str) -> tuple[date, str] | None:
         return None
     _, day, reason = field.split(UNIT)
     return date.fromisoformat(day), reason
+
+
+def visitor_field(day: date, visitor_hash: str) -> str:
+    """A visitor seen on ``day``: a pending field that rides with the views to the
+    database (in the same claim and transaction), where a visitor is counted once a day
+    however many fields name it. Its number (shipments that saw it) is not used."""
+    return UNIT.join((VISITOR, day.isoformat(), visitor_hash))
+
+
+def parse_visitor_field(field: str) -> tuple[date, str] | None:
+    """(day, visitor hash) of a visitor field, None for any other field."""
+    if not field.startswith(VISITOR + UNIT):
+        return None
+    _, day, visitor_hash = field.split(UNIT)
+    return date.fromisoformat(day), visitor_hash
+
+
+def counts_views(field: str) -> bool:
+    """Whether a pending field's number is views (not skipped requests or a visitor)."""
+    return not field.startswith((SKIPPED + UNIT, VISITOR + UNIT))
+
+
+@dataclass
+class PendingFields:
+    """Pending fields read, by kind: views by (day, target), requests not counted by
+    (day, reason), and the visitors seen by (day, hash)."""
+
+    totals: Counter[tuple[date, Target]] = dataclasses.field(default_factory=Counter)
+    skipped: Counter[tuple[date, str]] = dataclasses.field(default_factory=Counter)
+    visitors: set[tuple[date, str]] = dataclasses.field(default_factory=set)
+
+    def add(self, name: str, n: int) -> None:
+        """Add one field; ValueError (or TypeError) if it cannot be read."""
+        if (day_reason := parse_skipped_field(name)) is not None:
+            self.skipped[day_reason] += n
+        elif (day_visitor := parse_visitor_field(name)) is not None:
+            self.visitors.add(day_visitor)
+        else:
+            self.totals[parse_count_field(name)] += n
 
 
 def object_key(model: str, field: str, value: str) -> str:

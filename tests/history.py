@@ -42,6 +42,12 @@ def store(target: Target, views: int, age: int) -> None:
     write_batch(uuid.uuid4().hex, [], Counter({(days_ago(age), target): views}))
 
 
+def store_visitors(age: int, n: int) -> None:
+    """Write ``n`` distinct visitors ``age`` days ago, as a counts-only batch names them."""
+    day = days_ago(age)
+    write_batch(uuid.uuid4().hex, [], visitors={(day, f"{age:04x}{i:028x}") for i in range(n)})
+
+
 def record_pending(target: Target, views: int, age: int) -> None:
     """Hand ``views`` views of ``target`` made ``age`` days ago to the pipeline (they stay
     pending until a flush)."""

@@ -158,6 +158,8 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("PROCESSED_BATCH_RETENTION_DAYS", None),
     ("RESPECT_DNT", "yes"),
     ("RESPECT_DNT", 1),
+    ("COUNT_VISITORS", "no"),
+    ("COUNT_VISITORS", 0),
     ("ANONYMIZE_IP", True),
     ("ANONYMIZE_IP", "none"),
     ("TRUSTED_PROXIES", "10.0.0.0/8"),
@@ -244,6 +246,7 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("PROCESSED_BATCH_RETENTION_DAYS", 1),
     ("PROCESSED_BATCH_RETENTION_DAYS", 365),
     ("RESPECT_DNT", True),
+    ("COUNT_VISITORS", False),
     ("ANONYMIZE_IP", "omit"),
     ("TRUSTED_PROXIES", ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]),
     ("PROXY_COUNT", 2),
@@ -271,6 +274,7 @@ RULE_IDS = [
     *(f"E{i:03d}" for i in range(21, 24)),
     "E037",  # DRAIN_TRANSACTION_SIZE, next to FLUSH_TIME_BUDGET
     *(f"E{i:03d}" for i in range(24, 28)),
+    "E042",  # COUNT_VISITORS, next to the other privacy settings
     "E035",  # ANONYMIZE_IP, next to the other privacy settings
     "E028",
     "E029",

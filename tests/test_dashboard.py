@@ -22,7 +22,7 @@ from django_pageviews.models import PageView
 from django_pageviews.pipeline_health import STALL_FACTOR, drain_interval, draining
 from django_pageviews.recorder import flush
 from tests.conftest import asgi_requests
-from tests.history import article_target, days_ago, record_pending, store, visit
+from tests.history import article_target, days_ago, record_pending, store, store_visitors, visit
 from tests.models import Article
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,6 +103,9 @@ def history(settings: Any) -> tuple[Article, Article]:
     store(article_target(first), 40, age=10)
     store(article_target(second), 5, age=3)
     store(Target("/plain/", "plain", "", "", ""), 2, age=40)
+    store_visitors(age=10, n=6)
+    store_visitors(age=3, n=4)
+    store_visitors(age=40, n=2)
     visit(f"/articles/{first.pk}/", 3)
     asgi_requests([("GET", "/plain/", BOT), ("GET", "/plain/", BOT)])
     flush()
@@ -115,19 +118,23 @@ def test_the_dashboard_shows_the_recorded_views(
 ) -> None:
     first, second = history
     html = page(staff)
-    not_stored = "not stored*"
+    # Visitors: today's 3 through the middleware (the pending views have none), 4 and 6
+    # stored 3 and 10 days ago; over several days, visitor-days and their daily average.
     assert rows(html, "pv-totals-table") == [
-        ["Today", "3", not_stored],
-        ["Last 7 days", "8", not_stored],
-        ["Last 30 days", "48", not_stored],
-        ["Last minutes (recorded, not written yet)", "2", ""],
+        ["Today", "3", "3", "3.0"],
+        ["Last 7 days", "8", "7 visitor-days", "1.0"],
+        ["Last 30 days", "48", "13 visitor-days", "0.4"],
+        ["Last minutes (recorded, not written yet)", "2", "", ""],
     ]
     # The chart: a bar per day of the last 30, the written views of each; the table too.
     expected = {days_ago(10): 40, days_ago(3): 5, days_ago(0): 3}
     days = [days_ago(n) for n in range(29, -1, -1)]
     series = [(d.isoformat(), expected.get(d, 0)) for d in days]
     assert bars(html) == series
-    assert [tuple(r) for r in rows(html, "pv-daily-table")] == [(d, str(n)) for d, n in series]
+    people = {days_ago(10): 6, days_ago(3): 4, days_ago(0): 3}
+    assert [tuple(r) for r in rows(html, "pv-daily-table")] == [
+        (d, str(n), str(people.get(date.fromisoformat(d), 0))) for d, n in series
+    ]
     assert "Views per day, Last 30 days (48 views)" in html
     # Most-viewed lists are live: they include the two views not written yet.
     a, b = f"/articles/{first.pk}/", f"/articles/{second.pk}/"
@@ -150,8 +157,8 @@ def test_a_custom_range(history: tuple[Article, Article], staff: Client) -> None
     start, end = days_ago(45), days_ago(35)
     html = page(staff, f"start={start}&end={end}")
     label = f"{start} to {end}"
-    assert rows(html, "pv-totals-table")[3] == [label, "2", "not stored*"]
-    assert rows(html, "pv-totals-table")[2] == ["Last 30 days", "48", "not stored*"]
+    assert rows(html, "pv-totals-table")[3] == [label, "2", "2 visitor-days", "0.2"]
+    assert rows(html, "pv-totals-table")[2] == ["Last 30 days", "48", "13 visitor-days", "0.4"]
     assert len(bars(html)) == 11
     assert dict(bars(html)) == {
         (start + timedelta(days=i)).isoformat(): 2 if i == 5 else 0 for i in range(11)
@@ -251,7 +258,7 @@ def test_the_benchmark_renders_it_without_a_request_cycle(
     history: tuple[Article, Article],
 ) -> None:
     html = render_dashboard()
-    assert rows(html, "pv-totals-table")[0] == ["Today", "3", "not stored*"]
+    assert rows(html, "pv-totals-table")[0] == ["Today", "3", "3", "3.0"]
     html = render_dashboard(f"start={days_ago(45)}&end={days_ago(35)}")
     assert len(bars(html)) == 11
 
@@ -311,7 +318,7 @@ def test_the_page_renders_when_redis_is_down(settings: Any, staff: Client) -> No
     settings.PAGEVIEW_ASYNC_PROCESSING = True
     html = page(staff)
     assert "Redis is not reachable" in html
-    assert rows(html, "pv-totals-table")[0] == ["Today", "0", "not stored*"]
+    assert rows(html, "pv-totals-table")[0] == ["Today", "0", "0", "0.0"]
 
 
 def test_the_page_keeps_the_process_redis_connection(redis_url: str, staff: Client) -> None:

@@ -76,7 +76,9 @@ def test_counts_only_and_many_small_batches(redis_url: str) -> None:
     asgi_requests([("GET", f"/status/200/?{i}", h) for i, h in enumerate(distinct_visitors(10))])
     asgi_requests([("GET", f"/plain/{i}", {}) for i in range(0)])
     result = drain_redis(time_budget=None)
-    assert (result.views, result.batches) == (10, 1)  # one target: one count field
+    # One target: one count field, and ten visitor fields (one per visitor and day): 11
+    # fields, 3 per claim.
+    assert (result.views, result.batches) == (10, 4)
     assert PageView.objects.count() == 0
     assert stored_views() == 10
 

@@ -13,10 +13,9 @@ the dashboard as fast as one with ten. The reads, by figure:
 - views not yet written: live.py's total, read with the days' sums in one live read;
 - the pipeline's health: pipeline_health.py (a few Redis commands, indexed single rows).
 
-Unique visitors are not among them: no stored table has them. A view's visitor hash is
-kept only in its raw row (with ``PAGEVIEW_STORE_RAW``), and a day's distinct visitors
-would be a COUNT(DISTINCT visitor_hash) over all that day's raw rows, which is what this
-page must not do. The template says so where the figure would be.
+- unique visitors per day: ``VisitorsDaily``, one row per day (visitors.py). A visitor's
+  hash changes every day, so a longer period shows the sum of its days' visitors
+  (visitor-days) and their daily average, never a count of different people.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, Sum
 
-from django_pageviews import live, ranking, stats
+from django_pageviews import live, ranking, stats, visitors
 from django_pageviews.events import current_day
 from django_pageviews.models import PageViewKeyDaily, PageViewTotal, SkippedDaily
 from django_pageviews.pipeline_health import RedisUnreachable, draining, pipeline_report
@@ -52,12 +51,27 @@ class ObjectTop:
     entries: list[tuple[str, int]]  # (the object as text, views)
 
 
+@dataclass(frozen=True)
+class PeriodTotal:
+    """A period's written views and visitor-days: each day's unique visitors, summed (for
+    one day, that day's unique visitors)."""
+
+    period: Period
+    views: int
+    visitor_days: int
+
+    @property
+    def average_visitors(self) -> float:
+        """Unique visitors a day, on average over the period's days."""
+        return round(self.visitor_days / self.period.days, 1)
+
+
 @dataclass
 class Dashboard:
     today: date
     period: Period  # of the chart, the lists and the requests not counted
-    totals: list[tuple[Period, int]]  # written views of today, 7 days, 30 days (+ custom)
-    daily: list[tuple[date, int]]  # written views per day of ``period``
+    totals: list[PeriodTotal]  # of today, 7 days, 30 days (+ custom)
+    daily: list[tuple[date, int, int]]  # (day, written views, unique visitors) of ``period``
     top_pages: list[tuple[str, int]]
     top_views: list[tuple[str, int]]
     top_objects: list[ObjectTop]
@@ -179,12 +193,19 @@ def gather(custom: Period | None = None) -> Dashboard:
         if custom.first < window:  # the days before the 30 days, read once
             ranges.append((custom.first, min(custom.last, window - timedelta(1))))
     by_day, pending = written_and_pending(ranges)
-    totals = [(p, sum(n for d, n in by_day.items() if p.first <= d <= p.last)) for p in periods]
+    people: Counter[date] = Counter()
+    for first, last in ranges:
+        people.update(visitors.by_day(first, last))
+
+    def total(p: Period, counts: Counter[date]) -> int:
+        return sum(n for d, n in counts.items() if p.first <= d <= p.last)
+
+    totals = [PeriodTotal(p, total(p, by_day), total(p, people)) for p in periods]
     return Dashboard(
         today=today,
         period=period,
         totals=totals,
-        daily=[(day, by_day[day]) for day in period.each_day()],
+        daily=[(day, by_day[day], people[day]) for day in period.each_day()],
         top_pages=top_pages(period),
         top_views=top_views(period),
         top_objects=object_tops(period),

@@ -46,7 +46,9 @@ def dashboard(request: HttpRequest, model_admin: ModelAdmin[Any]) -> TemplateRes
         "opts": model_admin.model._meta,
         "form": form,
         "dash": figures,
-        "chart": daily_bars(figures.daily, f"Views per day, {figures.period.label}"),
-        "chart_total": sum(n for _, n in figures.daily),
+        "chart": daily_bars(
+            [(day, n) for day, n, _ in figures.daily], f"Views per day, {figures.period.label}"
+        ),
+        "chart_total": sum(n for _, n, _ in figures.daily),
     }
     return TemplateResponse(request, TEMPLATE, context)

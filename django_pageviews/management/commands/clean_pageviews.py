@@ -1,7 +1,8 @@
 """``clean_pageviews``: delete old raw page views, keeping every count.
 
 Counts are read from the daily rollup (``PageViewDaily``), so deleting raw rows loses
-detail but no view: the rollup and the processed batch ids are never touched here.
+detail but no view: the rollup and the processed batch ids are never touched here. The
+visitor hashes of days as old go too (visitors.py; the daily visitor counts stay).
 
 The raw table is large and written to all the time, so the deletion goes in chunks of
 ids, each in its own short transaction: locks are held for one chunk only, the writers
@@ -18,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from django_pageviews import visitors
 from django_pageviews.models import PageView
 
 DEFAULT_DAYS = 90  # as in the original 0.2.x command
@@ -77,6 +79,10 @@ class Command(BaseCommand):
         found = old.aggregate(total=Count("id"), last_id=Max("id"))
         total: int = found["total"]
         last_id: int | None = found["last_id"]
+        if not options["dry_run"] and (forgotten := visitors.forget_old(days)):
+            # Normally gone already (the drain's cleanup keeps them for the batch ids'
+            # retention); the daily counts stay.
+            self.stdout.write(f"Deleted {forgotten} visitor hashes older than {days} days.")
         if last_id is None:
             self.stdout.write(f"No page views older than {days} days.")
             return
