@@ -17,7 +17,9 @@ not store.
   stored: the same count, and nothing left that can be used or checked against a key.
 - **Addresses** as 1.0 stores new ones (privacy.stored_ip): cut to their network
   (/24, /48) by default, removed with ``PAGEVIEW_ANONYMIZE_IP = "omit"``, kept whole only
-  with ``PAGEVIEW_STORE_IP``. IPv4 in SQL; IPv6 with the same function as new views.
+  with ``PAGEVIEW_STORE_IP``. On PostgreSQL in SQL (inet); on SQLite by the function new
+  views go through, registered on the connection; on MySQL/MariaDB IPv4 in SQL and IPv6
+  by that function.
 
 Each step reads the table in chunks of ``CHUNK`` ids and says how far it is. All of it
 runs in the migration's transaction: an interrupted upgrade leaves the 0.2.x rows as
