@@ -20,8 +20,6 @@ class PageViewsConfig(AppConfig):
         checks.register(pageview_checks.check_settings)
         checks.register(pageview_checks.check_async_dependencies)
         checks.register(pageview_checks.check_middleware_order)
-
-        checks.register(pageview_checks.check_beacon_and_page_cache)
         checks.register(pageview_checks.check_redis_reachable, deploy=True)
         # ASGI servers' graceful shutdown writes the buffered views through the lifespan
         # protocol, which Django's handler lacks: taught here, so a plain asgi.py is safe.

@@ -171,48 +171,6 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")
 
 
-UPDATE_CACHE = "django.middleware.cache.UpdateCacheMiddleware"
-FETCH_CACHE = "django.middleware.cache.FetchFromCacheMiddleware"
-
-
-def check_beacon_and_page_cache(**kwargs: object) -> list[CheckMessage]:
-    """Pages with ``{% pageview_beacon %}`` under Django's page cache: the token must live
-    as long as a cached copy (W002), and the page-view middleware must sit below
-    ``UpdateCacheMiddleware`` (W003), so that the copy it stores has the header that keeps
-    the middleware from counting the copy's views beside their beacons."""
-    middleware = list(settings.MIDDLEWARE)
-    if FETCH_CACHE not in middleware:
-        return []
-    found: list[CheckMessage] = []
-    max_age = conf.BEACON_MAX_AGE
-    cached = getattr(settings, "CACHE_MIDDLEWARE_SECONDS", 600)
-    if _is_int(max_age, 1) and _is_int(cached, 0) and cached > max_age:
-        found.append(
-            Warning(
-                f"{PREFIX}BEACON_MAX_AGE ({max_age} s) is shorter than "
-                f"CACHE_MIDDLEWARE_SECONDS ({cached} s): beacons of cached pages older "
-                f"than {max_age} s count nothing.",
-                hint=f"Set {PREFIX}BEACON_MAX_AGE to at least CACHE_MIDDLEWARE_SECONDS.",
-                id="django_pageviews.W002",
-            )
-        )
-    if (
-        UPDATE_CACHE in middleware
-        and MIDDLEWARE_PATH in middleware
-        and middleware.index(MIDDLEWARE_PATH) < middleware.index(UPDATE_CACHE)
-    ):
-        found.append(
-            Warning(
-                "PageViewMiddleware comes before UpdateCacheMiddleware: cached copies of "
-                "pages with {% pageview_beacon %} would be counted twice, by the "
-                "middleware and by their beacon.",
-                hint="Put UpdateCacheMiddleware first in MIDDLEWARE, as Django's docs ask.",
-                id="django_pageviews.W003",
-            )
-        )
-    return found
-
-
 def check_settings(**kwargs: object) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for name, code, valid, expected in RULES:
@@ -313,32 +271,49 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
 
 
 def check_middleware_order(**kwargs: object) -> list[CheckMessage]:
-    """A cache middleware listed above ours answers cached pages before ours runs: those
-    views are never counted. (Above or below AuthenticationMiddleware makes no difference:
-    the user is read on the way out, once the view has loaded it.)"""
-    from django.conf import settings
+    """Where the page-view middleware meets Django's page cache. A cache middleware listed
+    above ours answers cached pages before ours runs: those views are never counted (W004).
+    Pages with ``{% pageview_beacon %}`` are counted by their beacon, whose token must live
+    as long as a cached copy (W002). Above or below AuthenticationMiddleware makes no
+    difference (the user is read on the way out, once the view has loaded it), and neither
+    does ours above UpdateCacheMiddleware (a cache hit is searched for the beacon)."""
     from django.middleware.cache import FetchFromCacheMiddleware
     from django.utils.module_loading import import_string
 
     middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
     if MIDDLEWARE_PATH not in middleware:
         return []
-    answering = []
-    for path in middleware[: middleware.index(MIDDLEWARE_PATH)]:
+    found: list[CheckMessage] = []
+    caches = []
+    for position, path in enumerate(middleware):
         try:
-            found = import_string(path)
+            loaded = import_string(path)
         except ImportError:
             continue  # Django's own checks and start-up report it
-        if isinstance(found, type) and issubclass(found, FetchFromCacheMiddleware):
-            answering.append(path)
-    if not answering:
-        return []
-    return [
-        Warning(
-            f"{answering[0]} is listed above {MIDDLEWARE_PATH} in MIDDLEWARE: pages served from "
-            "the cache never reach the page-view middleware and are not counted.",
-            hint=f"List {MIDDLEWARE_PATH} above it, or count cached pages with the "
-            "{% pageview_beacon %} tag.",
-            id="django_pageviews.W004",
+        if isinstance(loaded, type) and issubclass(loaded, FetchFromCacheMiddleware):
+            caches.append((position, path))
+    answering = [path for position, path in caches if position < middleware.index(MIDDLEWARE_PATH)]
+    if answering:
+        found.append(
+            Warning(
+                f"{answering[0]} is listed above {MIDDLEWARE_PATH} in MIDDLEWARE: pages "
+                "served from the cache never reach the page-view middleware and are not "
+                "counted.",
+                hint=f"List {MIDDLEWARE_PATH} above it, or count cached pages with the "
+                "{% pageview_beacon %} tag.",
+                id="django_pageviews.W004",
+            )
         )
-    ]
+    max_age = conf.BEACON_MAX_AGE
+    cached = getattr(settings, "CACHE_MIDDLEWARE_SECONDS", 600)
+    if caches and _is_int(max_age, 1) and _is_int(cached, 0) and cached > max_age:
+        found.append(
+            Warning(
+                f"{PREFIX}BEACON_MAX_AGE ({max_age} s) is shorter than "
+                f"CACHE_MIDDLEWARE_SECONDS ({cached} s): beacons of cached pages older "
+                f"than {max_age} s count nothing.",
+                hint=f"Set {PREFIX}BEACON_MAX_AGE to at least CACHE_MIDDLEWARE_SECONDS.",
+                id="django_pageviews.W002",
+            )
+        )
+    return found

@@ -10,6 +10,29 @@
 extras="async,test"
 case " ${TEST_DATABASE_URLS:-} " in *postgres*) extras="$extras,postgres" ;; esac
 case " ${TEST_DATABASE_URLS:-} " in *mysql*) extras="$extras,mysql" ;; esac
+
+# mysqlclient (the MySQL/MariaDB driver Django supports) builds from source: it needs a C
+# compiler, pkg-config and the client library's headers. Said here, before any test runs,
+# rather than as a pip build error halfway through the set-up.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mysql_headers() {
+    command -v cc >/dev/null && command -v pkg-config >/dev/null || return 1
+    for name in mysqlclient mariadb libmariadb; do
+        pkg-config --exists "$name" && return 0
+    done
+    return 1
+}
+case ",$extras," in *,mysql,*)
+    if ! "$root/.venv/bin/python" -c "import MySQLdb" 2>/dev/null && ! mysql_headers; then
+        echo "TEST_DATABASE_URLS names a MySQL/MariaDB database, but the mysqlclient driver" >&2
+        echo "cannot be built here: it needs a C compiler, pkg-config and the client headers." >&2
+        echo "Install them first, e.g. on Debian/Ubuntu:" >&2
+        echo "    sudo apt-get install gcc pkg-config libmariadb-dev" >&2
+        echo "(Fedora: gcc pkgconf mariadb-connector-c-devel; macOS: brew install pkg-config mysql-client)" >&2
+        exit 1
+    fi
+    ;;
+esac
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh" "$extras"
 
 if [ ! -x /usr/bin/chromium ]; then

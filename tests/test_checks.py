@@ -15,7 +15,7 @@ from django_pageviews.checks import (
     ASYNC_MODULES,
     RULES,
     check_async_dependencies,
-    check_beacon_and_page_cache,
+    check_middleware_order,
     check_redis_reachable,
     check_settings,
 )
@@ -525,26 +525,26 @@ CACHE_MIDDLEWARE = [
         (86_400, 86_400, CACHE_MIDDLEWARE, []),
         (86_401, 86_400, CACHE_MIDDLEWARE[1:2], []),  # no page cache in Django
         (86_401, "a day", CACHE_MIDDLEWARE, []),  # E041 says what is wrong
-        (60, 86_400, [CACHE_MIDDLEWARE[i] for i in (1, 0, 2)], ["django_pageviews.W003"]),
-        (60, 86_400, [CACHE_MIDDLEWARE[i] for i in (0, 2, 1)], []),  # below the cache
+        (60, 86_400, [CACHE_MIDDLEWARE[i] for i in (1, 0, 2)], []),  # above UpdateCache
+        (60, 86_400, [CACHE_MIDDLEWARE[i] for i in (0, 2, 1)], ["django_pageviews.W004"]),
         (
             86_401,
             86_400,
-            [CACHE_MIDDLEWARE[i] for i in (1, 0, 2)],
-            ["django_pageviews.W002", "django_pageviews.W003"],
+            [CACHE_MIDDLEWARE[i] for i in (0, 2, 1)],
+            ["django_pageviews.W004", "django_pageviews.W002"],
         ),
     ],
 )
-def test_beacons_under_the_page_cache_are_w002_and_w003(
+def test_beacons_under_the_page_cache_are_w002(
     cached: int, max_age: Any, middleware: list[str], expected: list[str]
 ) -> None:
     with override_settings(
         CACHE_MIDDLEWARE_SECONDS=cached, PAGEVIEW_BEACON_MAX_AGE=max_age, MIDDLEWARE=middleware
     ):
-        found = check_beacon_and_page_cache()
+        found = check_middleware_order()
         assert [w.id for w in found] == expected
         if "django_pageviews.W002" in expected:
-            assert "PAGEVIEW_BEACON_MAX_AGE (86400 s) is shorter than" in found[0].msg
+            assert "PAGEVIEW_BEACON_MAX_AGE (86400 s) is shorter than" in found[-1].msg
         if expected:
             with pytest.raises(SystemCheckError, match=expected[-1].replace(".", r"\.")):
                 call_command("check", "--fail-level", "WARNING")

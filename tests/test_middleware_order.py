@@ -41,7 +41,7 @@ def warnings() -> list[str]:
         ([FETCH], []),  # not installed: nothing to say
     ],
 )
-def test_a_cache_that_answers_above_ours_is_w002(
+def test_a_cache_that_answers_above_ours_is_w004(
     middleware: list[str], expected: list[str]
 ) -> None:
     with override_settings(MIDDLEWARE=middleware):
@@ -50,11 +50,11 @@ def test_a_cache_that_answers_above_ours_is_w002(
 
 
 @pytest.mark.parametrize("middleware, counted", [(OURS_ABOVE_FETCH, 3), (OURS_BELOW_FETCH, 1)])
-def test_what_w002_warns_of(middleware: list[str], counted: int) -> None:
+def test_what_w004_warns_of(middleware: list[str], counted: int) -> None:
     """Three visitors, one page cached by the site-wide cache: counted once when the cache
     answers above the page-view middleware."""
     backend = "django.core.cache.backends.locmem.LocMemCache"
-    caches = {"default": {"BACKEND": backend, "LOCATION": f"w002-{counted}"}}  # its own
+    caches = {"default": {"BACKEND": backend, "LOCATION": f"w004-{counted}"}}  # its own
     with override_settings(MIDDLEWARE=middleware, CACHES=caches, CACHE_MIDDLEWARE_SECONDS=60):
         for headers in distinct_visitors(3):
             assert asgi_get("/plain/", **headers).text == "plain"
