@@ -141,20 +141,30 @@ def _write(batches: Sequence[Contents], using: str, replacing_invalid: bool) -> 
     what commits is the same either way, since the first try commits only when no event
     of the batches was stored. The lookup cost a query per transaction and an index probe
     per view (about 2 us of the database server's CPU, 1.5 us of the drain's, per view)."""
+    # Hashes need the day's salt, which a thread of salts.py may have to read or create:
+    # before the transaction, since on SQLite that thread's INSERT would wait for this
+    # transaction's write lock until the busy timeout.
     hashed = [b._replace(events=with_visitor_hashes(b.events)) for b in batches]
+    visitors = _visitors(hashed)
     if conf.STORE_RAW and any(b.events for b in hashed):
         try:
-            return _write_checked(hashed, set(), using, replacing_invalid)
+            return _write_checked(hashed, set(), visitors, using, replacing_invalid)
         except IntegrityError:
             pass  # a stored event (or a batch id written before): looked up, below
-    return _write_checked(hashed, _stored(hashed, using), using, replacing_invalid)
+    stored = _stored(hashed, using)
+    return _write_checked(hashed, stored, visitors, using, replacing_invalid)
 
 
 def _write_checked(
-    batches: Sequence[Contents], stored: set[str], using: str, replacing_invalid: bool
+    batches: Sequence[Contents],
+    stored: set[str],
+    visitors: set[tuple[date, str]],
+    using: str,
+    replacing_invalid: bool,
 ) -> list[int]:
     """``_write`` with ``stored``: the event ids of the batches stored already (skipped).
-    Visitor hashes are filled in already; lookups are made before the transaction."""
+    Visitor hashes and ``visitors`` are worked out already: lookups are made before the
+    transaction."""
     prepared = [_prepare(b, stored) for b in batches]
     net: Counter[DayTarget] = Counter()
     for p in prepared:
@@ -188,7 +198,7 @@ def _write_checked(
         upsert_rollups(rollups, using)
         key_totals.add(rollups, using)  # the same views by key (reads, totals.py)
         _withdraw(withdrawn, resolved, using)
-        daily_visitors.record(_visitors(batches), using)
+        daily_visitors.record(visitors, using)
         upsert_skipped([(day, reason, n) for (day, reason), n in skipped.items() if n > 0], using)
     if duplicates := sum(p.duplicates for p in prepared):  # committed: said once
         stats.incr(DUPLICATE, duplicates)

@@ -16,10 +16,17 @@ from django.db.models import Sum
 from django.test import override_settings
 from django.utils import timezone
 
+from django_pageviews import salts, stats
 from django_pageviews.drain import drain_redis
 from django_pageviews.events import PageViewEvent, Target, current_day, local_day
 from django_pageviews.manual import increment_view_count
-from django_pageviews.models import DailyVisitor, PageViewDaily, ProcessedBatch, VisitorsDaily
+from django_pageviews.models import (
+    DailyVisitor,
+    PageViewDaily,
+    ProcessedBatch,
+    VisitorSalt,
+    VisitorsDaily,
+)
 from django_pageviews.privacy import anonymous_hash
 from django_pageviews.producer import build_shipment
 from django_pageviews.recorder import flush
@@ -90,6 +97,22 @@ def test_asgi_visitors_counted_through_both_pipelines(pipeline: str, store_raw: 
         flush()
     assert stored_views() == 22
     assert visitors_on(current_day()) == 4
+
+
+def test_the_first_batch_of_a_day_stores_the_shared_salt() -> None:
+    """A drain's events come hashed by the web process; the drain still needs the day's
+    salt (for the hash of "no visitor"), read or created by the salts thread before the
+    batch's transaction: inside it, on SQLite, that thread's INSERT waited for the batch's
+    write lock until the busy timeout and failed, so the drain stalled and then hashed
+    with a salt of its own."""
+    VisitorSalt.objects.all().delete()
+    salts.forget_memory()
+    errors = stats.snapshot().get(stats.SALT_ERROR, 0)
+    hashed = visit("203.0.113.7")._replace(visitor_hash=uuid.uuid4().hex, client_ip=None)
+    assert write_batch("first-of-day", [hashed]) == 1
+    assert VisitorSalt.objects.filter(day=current_day()).count() == 1
+    assert stats.snapshot().get(stats.SALT_ERROR, 0) == errors
+    assert visitors_on(current_day()) == 1
 
 
 def test_the_same_visitor_on_the_next_day_is_a_new_visitor() -> None:
