@@ -11,6 +11,7 @@ configuration, because commands, tags and checks are read from the loaded app.
 from __future__ import annotations
 
 import ast
+import html
 import inspect
 import io
 import re
@@ -146,9 +147,16 @@ def expand(markdown: str) -> str:
 # Helpers
 
 
-def cell(text: str) -> str:
-    """Text fit for one Markdown table cell."""
-    return " ".join(text.split()).replace("|", "\\|")
+def cell(text: str, escape_html: bool = False) -> str:
+    """Text fit for one Markdown table cell: on one line, with its pipes escaped outside
+    code spans (the table extension leaves those alone); ``escape_html`` for text that
+    may hold ``<...>``."""
+    parts = re.split(r"(`+[^`]*`+)", " ".join(text.split()))
+    for i in range(0, len(parts), 2):
+        if escape_html:
+            parts[i] = html.escape(parts[i], quote=False)
+        parts[i] = parts[i].replace("|", "\\|")
+    return "".join(parts)
 
 
 def summary(doc: str | None) -> str:
@@ -175,9 +183,8 @@ def trailing_comments(source: str) -> dict[int, str]:
 def signature(func: Callable[..., Any], drop_first: bool = False) -> str:
     """``name(args) -> returns`` as written in the source (annotations unevaluated)."""
     source = textwrap.dedent(inspect.getsource(inspect.unwrap(func)))
-    node = next(
-        n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-    )
+    tree = ast.parse(source)
+    node = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)][0]
     if drop_first:
         node.args.args = node.args.args[1:]
     prefix = "async " if isinstance(node, ast.AsyncFunctionDef) else ""
@@ -253,26 +260,28 @@ def check_messages() -> dict[str, dict[str, str]]:
 
 
 def deploy_only_functions() -> set[str]:
-    """Check functions run only by ``check --deploy``: registered with deploy=True, and
-    the functions of checks.py they call."""
+    """Check functions run only by ``check --deploy``: those registered with deploy=True
+    and the functions of checks.py they call, less what an ordinary check runs."""
     from django.core.checks.registry import registry
 
     from django_pageviews import checks
 
-    names = {
-        f.__name__ for f in registry.deployment_checks if f.__module__ == checks.__name__
-    }
     tree = ast.parse(Path(checks.__file__).read_text())
     functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
-    todo = list(names)
-    while todo:
-        for node in ast.walk(functions[todo.pop()]):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                name = node.func.id
-                if name in functions and name not in names:
-                    names.add(name)
-                    todo.append(name)
-    return names
+
+    def reached(registered: set[Any]) -> set[str]:
+        names = {f.__name__ for f in registered if f.__module__ == checks.__name__}
+        todo = list(names)
+        while todo:
+            for node in ast.walk(functions[todo.pop()]):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                    name = node.func.id
+                    if name in functions and name not in names:
+                        names.add(name)
+                        todo.append(name)
+        return names
+
+    return reached(set(registry.deployment_checks)) - reached(set(registry.registered_checks))
 
 
 def checks_table(arg: str | None) -> str:
@@ -291,8 +300,8 @@ def checks_table(arg: str | None) -> str:
     for code in sorted(rows, key=lambda c: (order[c[0]], c)):
         level, when, message, hint = rows[code]
         lines.append(
-            f"| <span id=\"{code.lower()}\"></span>`django_pageviews.{code}` | {level} | "
-            f"{when} | {cell(message)} | {cell(hint)} |"
+            f'| <span id="{code.lower()}"></span>`django_pageviews.{code}` | {level} | '
+            f"{when} | {cell(message, escape_html=True)} | {cell(hint, escape_html=True)} |"
         )
     return "\n".join(lines)
 
@@ -438,9 +447,7 @@ def api_signatures(arg: str | None) -> str:
     for name, member in vars(PageView).items():
         if isinstance(member, staticmethod | classmethod) and not name.startswith("_"):
             func = member.__func__
-            doc = func.__doc__ or (
-                f"Async twin of `{name[1:]}`." if name.startswith("a") else None
-            )
+            doc = func.__doc__ or (f"Async twin of `{name[1:]}`." if name.startswith("a") else None)
             entry(f"PageView.{name}", func, doc)
     blocks.append("### `django_pageviews.mixins.PageViewMixin`\n")
     for name, member in vars(PageViewMixin).items():
@@ -458,13 +465,21 @@ def api_signatures(arg: str | None) -> str:
         entry(f"django_pageviews.{name}", func, func.__doc__)
     blocks.append("### `django_pageviews.queries`\n")
     for name, func in vars(queries).items():
-        if inspect.isfunction(func) and func.__module__ == queries.__name__:
-            if not name.startswith("_"):
-                entry(f"queries.{name}", func, func.__doc__)
+        public = not name.startswith("_")
+        if public and inspect.isfunction(func) and func.__module__ == queries.__name__:
+            entry(f"queries.{name}", func, func.__doc__)
     return "\n".join(blocks)
 
 
 # Module map
+
+
+def dotted_name(relative: Path) -> str:
+    """``api/views.py`` -> ``django_pageviews.api.views``; a package is its ``__init__``."""
+    parts = relative.with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(("django_pageviews", *parts))
 
 
 def module_map(arg: str | None) -> str:
@@ -477,7 +492,7 @@ def module_map(arg: str | None) -> str:
         doc = module_doc(path)
         if path.name == "__init__.py" and len(relative.parts) > 1 and not doc:
             continue  # a bare package marker
-        dotted = ".".join(("django_pageviews", *relative.with_suffix("").parts))
+        dotted = dotted_name(relative)
         if len(relative.parts) == 1:
             group = layer_of.get(path.stem, "Other modules")
         else:

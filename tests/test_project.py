@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
