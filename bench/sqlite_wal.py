@@ -140,7 +140,8 @@ def run(quick: bool) -> Section:
     no_slower = writes >= WRITES_AT_LEAST or wal["views_per_s"] >= slowest_default
     better = reads <= READS_CLEARLY and no_slower
     advice = (
-        '**WAL is recommended for a site on SQLite** (README, "SQLite and WAL"): reads no '
+        "**WAL is recommended for a site on SQLite** "
+        '(docs/howto/deployment.md, "SQLite and WAL"): reads no '
         "longer wait for the writer's commits, and writing is no slower (within the spread "
         "of the runs)."
         if better

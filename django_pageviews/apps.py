@@ -1,3 +1,5 @@
+"""The app's configuration: checks, the ASGI lifespan and the exit hook, set up in ``ready()``."""
+
 from __future__ import annotations
 
 import atexit

@@ -20,12 +20,12 @@ from datetime import date
 from .events import current_day
 
 # Reasons a request was not counted as a view, written per day to SkippedDaily.
-SKIP_EXCLUDED = "excluded"
-SKIP_BOT = "bot"
-SKIP_PREFETCH = "prefetch"
-SKIP_DNT = "dnt"
-SKIP_GPC = "gpc"
-SKIP_THROTTLED = "throttled"
+SKIP_EXCLUDED = "excluded"  # an excluded path, admin page, AJAX request or address
+SKIP_BOT = "bot"  # a crawler, a client without a User-Agent, curl, wget, python-requests
+SKIP_PREFETCH = "prefetch"  # a browser's prefetch or prerender
+SKIP_DNT = "dnt"  # DNT: 1, with PAGEVIEW_RESPECT_DNT
+SKIP_GPC = "gpc"  # Sec-GPC: 1, with PAGEVIEW_RESPECT_DNT
+SKIP_THROTTLED = "throttled"  # the same visitor and URL within PAGEVIEW_THROTTLE_SECONDS
 SKIP_INVALID = "invalid"  # a record in Redis that could not be read
 SKIP_ERROR = "error"  # tracking raised: a bug or an input nobody foresaw, logged
 DROPPED = "dropped"  # a view lost: buffer full, or Redis down with the "drop" fallback
@@ -50,19 +50,19 @@ SKIP_REASONS = frozenset(
 # found in, in its own transaction.
 _SAVED_LATER = SKIP_REASONS - {SKIP_INVALID, URL_OVERFLOW}
 # Not views at all (process counters only).
-SKIP_METHOD = "method"
-SKIP_STATUS = "status"
+SKIP_METHOD = "method"  # not a GET
+SKIP_STATUS = "status"  # not a 200 response
 BEACON_PAGE = "beacon_page"  # a page left to its beacon (marks.py): counted there
 # Pipeline events and errors (process counters only).
-TRACKED = "tracked"
-WRITTEN = "written"
-SHIPPED = "shipped"
-FLUSH_ERROR = "flush_error"
-REDIS_ERROR = "redis_error"
-EARLY_FLUSH_ERROR = "early_flush_error"
-READ_ERROR = "read_error"
-THROTTLE_ERROR = "throttle_error"
-SALT_ERROR = "salt_error"
+TRACKED = "tracked"  # requests counted as views by this process
+WRITTEN = "written"  # views this process wrote to the database
+SHIPPED = "shipped"  # views this process shipped to Redis
+FLUSH_ERROR = "flush_error"  # a write to the database failed (the batch is kept)
+REDIS_ERROR = "redis_error"  # a call to Redis failed
+EARLY_FLUSH_ERROR = "early_flush_error"  # an early flush task could not be sent
+READ_ERROR = "read_error"  # a live read could not read Redis (database total used)
+THROTTLE_ERROR = "throttle_error"  # the throttle's store failed (the view counted)
+SALT_ERROR = "salt_error"  # the daily salt could not be read or stored
 
 # Who writes unsaved skip counts when no view comes to carry them (the in-process writer),
 # told once each time they go from none to some.

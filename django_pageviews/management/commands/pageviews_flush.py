@@ -1,3 +1,5 @@
+"""``pageviews_flush``: write buffered views now, draining Redis first on the Redis path."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,3 +1,5 @@
+"""``pageviews_status``: the pipeline's state and what was counted today, as text or JSON."""
+
 from __future__ import annotations
 
 import json
