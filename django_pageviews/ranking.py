@@ -28,7 +28,7 @@ from django.db.models import Model
 from . import live
 from .conf import conf
 from .events import PK, Target
-from .objects import lookup_values, model_label
+from .objects import lookup_values_of, model_label
 from .storage import resolve_targets
 from .stored_tops import StoredTop
 from .toplists import SEP, URL, VIEW, PendingLists, kinds, object_kind, split_name
@@ -67,11 +67,13 @@ def objects(model: type[Model]) -> KeySpace:
     pk_kind = object_kind(label, PK)
 
     def members_for(pks: set[str], using: str) -> dict[str, list[Pair]]:
-        found = model._default_manager.using(using).filter(pk__in=list(pks))
-        members: dict[str, list[Pair]] = {}
-        for obj in found:
-            members[str(obj.pk)] = [(object_kind(label, f), v) for f, v in lookup_values(obj)]
-        return {pk: members.get(pk, [(pk_kind, pk)]) for pk in pks}
+        found = lookup_values_of(model, pks, using)
+        return {
+            pk: [(object_kind(label, f), v) for f, v in found[pk]]
+            if pk in found
+            else [(pk_kind, pk)]
+            for pk in pks
+        }
 
     def resolve(pairs: set[Pair], using: str) -> dict[Pair, str | None]:
         targets = {
