@@ -14,7 +14,6 @@ a read holds ``commit_lock`` so that a batch is never seen both pending and comm
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -25,7 +24,7 @@ from datetime import date
 
 from django.db import close_old_connections
 
-from . import stats
+from . import forks, stats
 from .conf import conf
 from .db_errors import is_data_error
 from .events import PageViewEvent, Target, current_day
@@ -59,7 +58,6 @@ class InProcessBuffer:
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # set: the running writer thread ends
-        self._pid = os.getpid()
         self._last_overflow_warning = 0.0
         self._last_trim = time.monotonic()  # a new process trims after its first hour
         self.last_error: BaseException | None = None
@@ -68,8 +66,7 @@ class InProcessBuffer:
 
     def add(self, event: PageViewEvent) -> bool:
         """Queue one event; False (counted) when the buffer is full."""
-        if self._pid != os.getpid():
-            self._after_fork()
+        forks.check()
         with self._lock:
             if self._size() >= conf.MAX_BUFFER_SIZE:
                 self._overflow()
@@ -96,10 +93,6 @@ class InProcessBuffer:
                 "the writer catches up.",
                 conf.MAX_BUFFER_SIZE,
             )
-
-    def _after_fork(self) -> None:
-        # The parent still holds and will write the events copied into this child.
-        self._reset()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -255,9 +248,9 @@ class InProcessBuffer:
     def wake_for_skips(self) -> None:
         """Skip counts are waiting: make sure the writer saves them in time, even when no
         view comes to carry them (a process that sees only crawlers)."""
-        if self._pid == os.getpid():
-            self._ensure_writer()
-            self._wakeup.set()
+        forks.check()
+        self._ensure_writer()
+        self._wakeup.set()
 
     def stop_writer(self) -> None:
         """The process is stopping and its shutdown writes what is left: the writer thread
@@ -311,4 +304,6 @@ def max_age() -> float:
 
 
 buffer = InProcessBuffer()
+# A forked child starts empty: the parent still holds and writes the events it copied.
+forks.after_fork(buffer._reset)
 stats.on_first_unsaved = buffer.wake_for_skips

@@ -7,18 +7,17 @@ callers have their own fallback and must never hang on Redis.
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from . import forks
 from .conf import PREFIX, conf, redis_url
 
 _lock = threading.Lock()
 _client: Any = None
-_pid = 0
 _url = ""
 
 
@@ -54,23 +53,33 @@ def make_client(asyncio: bool = False, url: str | None = None) -> Any:
 def get_client() -> Any:
     """The process's client for the configured URL (a new one if the URL changed: a client
     made by another thread while settings changed must not outlive the change)."""
-    global _client, _pid, _url
+    global _client, _url
+    forks.check()
     url = redis_url()
-    if _client is None or _pid != os.getpid() or _url != url:
+    if _client is None or _url != url:
         with _lock:
-            if _client is None or _pid != os.getpid() or _url != url:
-                if _client is not None and _pid == os.getpid():
+            if _client is None or _url != url:
+                if _client is not None:
                     _client.close()
-                _client, _pid, _url = make_client(url=url), os.getpid(), url
+                _client, _url = make_client(url=url), url
     return _client
 
 
 def close_client() -> None:
     global _client
+    forks.check()
     with _lock:
-        if _client is not None and _pid == os.getpid():
+        if _client is not None:
             _client.close()
         _client = None
+
+
+@forks.after_fork
+def _forget_in_child() -> None:
+    # The parent's client, unclosed: closing it here would shut connections the parent
+    # is using. The lock may have been held by a parent thread at the fork.
+    global _client, _lock
+    _client, _lock = None, threading.Lock()
 
 
 @receiver(setting_changed)

@@ -16,7 +16,6 @@ again a minute later, so that counting never waits for it.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -25,7 +24,7 @@ from datetime import date, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, router, transaction
 
-from . import stats
+from . import forks, stats
 from .events import current_day
 
 logger = logging.getLogger(__name__)
@@ -42,16 +41,20 @@ class _Salts:
         self.memo: dict[date, tuple[bytes, float]] = {}
         self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pageviews-salts")
         self.refreshing: Future[None] | None = None
-        self.pid = os.getpid()
 
 
 _state = _Salts()
 
 
-def _current() -> _Salts:
+@forks.after_fork
+def _forget_in_child() -> None:
+    # The loader thread stayed in the parent, and its lock may have been held there.
     global _state
-    if _state.pid != os.getpid():  # forked: the loader thread stayed in the parent
-        _state = _Salts()
+    _state = _Salts()
+
+
+def _current() -> _Salts:
+    forks.check()
     return _state
 
 

@@ -10,13 +10,13 @@ it is held for one dictionary update.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
 
+from . import forks
 from .events import current_day
 
 # Reasons a request was not counted as a view, written per day to SkippedDaily.
@@ -76,6 +76,7 @@ _unsaved_since: float | None = None  # monotonic time of the oldest unsaved delt
 
 def incr(name: str, amount: int = 1) -> None:
     global _unsaved_since
+    forks.check()  # a count made in a child must not be reset with the parent's later
     first = False
     with _lock:
         _counts[name] += amount
@@ -117,10 +118,8 @@ def unsaved_age() -> float | None:
     return None if since is None else time.monotonic() - since
 
 
+@forks.after_fork
 def _forget_in_child() -> None:
     # A forked child starts with none: its parent saves the counts it had.
     global _lock, _unsaved, _unsaved_since
     _lock, _unsaved, _unsaved_since = threading.Lock(), Counter(), None
-
-
-os.register_at_fork(after_in_child=_forget_in_child)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import salts
+from . import forks, salts
 from .batching import BatcherCore, request_early_flush
 from .conf import conf
 from .events import PageViewEvent
@@ -23,16 +22,17 @@ logger = logging.getLogger(__name__)
 
 class ThreadBatcher(BatcherCore):
     def __init__(self) -> None:
-        super().__init__()
+        self._reset()
+
+    def _reset(self) -> None:
+        BatcherCore.__init__(self)
         self._lock = threading.Lock()
         self._shipping = threading.Lock()
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
 
     def submit(self, event: PageViewEvent) -> None:
-        if self._pid != os.getpid():  # forked: the parent ships what it had queued
-            self.__init__()  # type: ignore[misc]
+        forks.check()
         with self._lock:
             wake = self.offer(event)
         if wake:
@@ -132,3 +132,5 @@ def _ship(client: Any, keys: list[str], args: list[Any]) -> Any:
 
 
 batcher = ThreadBatcher()
+# A forked child starts empty: the parent ships what it had queued.
+forks.after_fork(batcher._reset)

@@ -8,7 +8,6 @@ left to the writer, which does it once per batch.
 from __future__ import annotations
 
 import ipaddress
-import os
 import random
 import time
 from typing import Any
@@ -18,7 +17,7 @@ from django.db.models import Model
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import ResolverMatch
 
-from . import stats
+from . import forks, stats
 from .beacon.marks import left_to_beacon
 from .bots import is_bot
 from .client_ip import client_ip
@@ -52,7 +51,7 @@ UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 # Seeded from os.urandom; reseeded in a forked child, or workers forked from one parent
 # would draw the same ids, and the views of one would be dropped as replays of the other's.
 _ids = random.Random()
-os.register_at_fork(after_in_child=_ids.seed)
+forks.after_fork(_ids.seed)
 
 
 def new_event_id() -> str:
