@@ -28,6 +28,7 @@ from . import forks, stats
 from .conf import conf
 from .db_errors import is_data_error
 from .events import PageViewEvent, Target, current_day
+from .log_limit import LogLimit
 from .storage import trim_old_rows, write_batch
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 # (batch id, events, requests not counted by (day, reason)): retried as one.
 Batch = tuple[str, list[PageViewEvent], Counter[tuple[date, str]]]
 
-OVERFLOW_WARNING_INTERVAL = 60.0
 TRIM_INTERVAL = 3600.0
 RETRY_DELAYS = (1.0, 60.0)  # first retry after a failed write, and the longest wait
 MAX_ATTEMPTS = 5  # failures of one batch for its data before it is split
@@ -58,7 +58,7 @@ class InProcessBuffer:
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # set: the running writer thread ends
-        self._last_overflow_warning = 0.0
+        self._overflow_log = LogLimit()
         self._last_trim = time.monotonic()  # a new process trims after its first hour
         self.last_error: BaseException | None = None
 
@@ -85,9 +85,7 @@ class InProcessBuffer:
 
     def _overflow(self) -> None:
         stats.incr(stats.DROPPED)
-        now = time.monotonic()
-        if now - self._last_overflow_warning >= OVERFLOW_WARNING_INTERVAL:
-            self._last_overflow_warning = now
+        if self._overflow_log.due():
             logger.warning(
                 "Page-view buffer full (PAGEVIEW_MAX_BUFFER_SIZE=%s): dropping views until "
                 "the writer catches up.",
@@ -128,7 +126,7 @@ class InProcessBuffer:
             self._attempts.clear()
             self._pending.clear()
             self.last_error = None
-            self._last_overflow_warning = 0.0
+            self._overflow_log.reset()
             stats.take_unsaved()
             return dropped
 

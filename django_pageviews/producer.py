@@ -15,6 +15,7 @@ from . import stats
 from .buffer import buffer
 from .conf import conf
 from .events import UNIT, PageViewEvent, Target, local_day
+from .log_limit import LogLimit
 from .packing import pack
 from .privacy import with_visitor_hashes
 from .redis_buffer import Shipment
@@ -25,7 +26,6 @@ logger = logging.getLogger(__name__)
 
 OOM_REPLY = "command not allowed when used memory"  # a write refused by maxmemory
 BACKOFF = (0.25, 30.0)  # first and longest wait before trying a failing Redis again
-WARNING_INTERVAL = 60.0
 
 
 def build_shipment(
@@ -125,7 +125,7 @@ class Fallback:
     PAGEVIEW_REDIS_FALLBACK says, each counted, with a warning at most once a minute."""
 
     def __init__(self) -> None:
-        self._last_warning = 0.0
+        self._log = LogLimit()
         self.unreported: Counter[str] = Counter()  # shipped to Redis's counters later
 
     def handle(self, events: Sequence[PageViewEvent], reason: str) -> None:
@@ -140,9 +140,7 @@ class Fallback:
             stats.incr(stats.DROPPED, len(events))
         stats.incr(name, len(events))
         self.unreported[name] += len(events)
-        now = time.monotonic()
-        if now - self._last_warning >= WARNING_INTERVAL:
-            self._last_warning = now
+        if self._log.due():
             logger.warning(
                 "Page views not shipped to Redis (%s): %s %d views.",
                 reason,

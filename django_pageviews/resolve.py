@@ -21,6 +21,7 @@ from django.db import DatabaseError, NotSupportedError, ProgrammingError, connec
 from . import stats
 from .db_errors import is_data_error
 from .events import PK, Target
+from .log_limit import FOREVER, LogLimit
 from .objects import lookup_field, lookup_value
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ UNRESOLVED = "unresolved_object"  # process counter: views counted by URL, objec
 Resolved = tuple[int | None, str]
 T = TypeVar("T")
 
-_warned: set[tuple[str, str]] = set()  # (model, field) pairs already logged as unresolvable
+_unresolvable_log = LogLimit(FOREVER)  # per (model, field) pair
 
 
 def resolve_targets(targets: set[Target], using: str) -> dict[Target, Resolved]:
@@ -106,8 +107,7 @@ def _refusable(run: Callable[[], T], using: str) -> T | None:
 
 def _unresolvable(label: str, name: str, why: str) -> None:
     stats.incr(UNRESOLVED)
-    if (label, name) not in _warned:
-        _warned.add((label, name))
+    if _unresolvable_log.due((label, name)):
         logger.warning(
             "Page views of %s looked up by %r are counted by URL and view name only: %s "
             "(logged once per process).",

@@ -28,12 +28,12 @@ from redis.commands.core import AsyncScript, Script
 from . import stats
 from .conf import conf
 from .events import PageViewEvent
+from .log_limit import LogLimit
 from .redis_buffer import Keys
 
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES = 200_000
-WARNING_INTERVAL = 60.0
 CACHE_PREFIX = "pageviews:throttle:"
 
 # KEYS: the throttle keys of a micro-batch; ARGV: the milliseconds left in each one's window.
@@ -184,15 +184,12 @@ def _caches_changed(*, setting: str, **kwargs: object) -> None:
         _shared_cache.cache_clear()
 
 
-_last_warning = 0.0
+_failure_log = LogLimit()
 
 
 def _failed() -> None:
-    global _last_warning
     stats.incr(stats.THROTTLE_ERROR)
-    now = time.monotonic()
-    if now - _last_warning >= WARNING_INTERVAL:
-        _last_warning = now
+    if _failure_log.due():
         logger.warning("The page-view throttle could not reach its store.", exc_info=True)
 
 
