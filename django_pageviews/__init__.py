@@ -13,10 +13,10 @@ __version__ = "1.0.0.dev0"
 __all__ = ["flush", "record_view"]
 
 if TYPE_CHECKING:
+    from .flushing import flush
     from .manual import record_view
-    from .recorder import flush
 
-_PUBLIC = {"record_view": "manual", "flush": "recorder"}
+_PUBLIC = {"record_view": "manual", "flush": "flushing"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,8 @@
-"""Where an event goes once the request decided it is a view, and how to flush."""
+"""Where an event goes once the request decided it is a view.
+
+``recorder.flush`` is the path ``django_pageviews.flush`` had before it was public; it is
+that function (``flushing.py``), kept for code that imports it from here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import asyncio
 from .buffer import buffer
 from .conf import conf
 from .events import PageViewEvent
+from .flushing import flush
+
+__all__ = ["flush", "record"]
 
 
 def record(event: PageViewEvent) -> None:
@@ -25,24 +32,3 @@ def record(event: PageViewEvent) -> None:
         from .aio.batcher import get_batcher
 
         get_batcher().submit(event)
-
-
-def flush() -> int:
-    """Write what this process holds to the database now; the number of views written.
-
-    In async mode this also ships this process's sync batcher, settles the shipments of
-    unknown outcome kept at a shutdown (``unsettled.py``) and drains Redis (the same work
-    a ``process_pageview_buffer`` task does). Asyncio batchers are shipped by their
-    loop's shutdown.
-    """
-    written = 0
-    if conf.ASYNC_PROCESSING:
-        from .drain import drain_redis
-        from .redis_client import get_client
-        from .sync_batcher import batcher
-        from .unsettled import reconcile
-
-        batcher.ship_all()
-        reconcile(get_client())
-        written += drain_redis(time_budget=None).views
-    return written + buffer.flush()

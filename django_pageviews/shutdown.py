@@ -19,6 +19,7 @@ from django.db import connections
 from . import stats
 from .buffer import buffer
 from .conf import conf
+from .flushing import flush_report
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +30,12 @@ _gave_up: list[bool] = []  # once this process dropped views at exit, later call
 
 
 def flush_all() -> int:
-    """Ship this process's sync batcher to Redis (async mode; what Redis refuses goes to
-    the fallback), then write the in-process buffer; the number of views written."""
+    """One attempt of the exit's flush (``flushing.flush_report`` at exit): ship this
+    process's sync batcher to Redis (async mode; what Redis refuses goes to the
+    fallback), then write the in-process buffer; the number of views written. Redis
+    itself is left to the Celery workers; ``django_pageviews.flush`` drains it too."""
     try:
-        if conf.ASYNC_PROCESSING:
-            from .sync_batcher import batcher
-
-            batcher.ship_all(give_up=True)
-        return buffer.flush()
+        return flush_report(at_exit=True).written
     finally:
         connections.close_all()
 

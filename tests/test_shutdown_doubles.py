@@ -254,3 +254,24 @@ def test_a_kept_shipment_waits_while_redis_is_full(private_redis: PrivateRedis) 
     cleanup()
     assert UnsettledShipment.objects.count() == 0
     assert stored() == VIEWS
+
+
+def test_the_flush_command_settles_a_kept_shipment(
+    private_redis: PrivateRedis, store_raw: bool
+) -> None:
+    """pageviews_flush is django_pageviews.flush: it settles what a shutdown kept, too."""
+    admin(private_redis).script_load(SHIP)
+    for _ in range(VIEWS):
+        record_view(URL)
+    get_client().ping()
+    os.kill(pid(private_redis), signal.SIGSTOP)
+    batcher.ship_all()  # times out: outcome unknown
+    killed_while_frozen(private_redis)
+    flush_all()
+    assert UnsettledShipment.objects.count() == 1
+    private_redis.start()  # empty: the shipment never ran
+    out = io.StringIO()
+    call_command("pageviews_flush", stdout=out)
+    assert UnsettledShipment.objects.count() == 0
+    assert stored() == VIEWS
+    assert out.getvalue().endswith("Wrote 0 page views.\n")  # written by the settling

@@ -9,14 +9,19 @@ from django.db.models import Sum
 
 from django_pageviews.buffer import buffer
 from django_pageviews.conf import conf
+from django_pageviews.flushing import flush_report
 from django_pageviews.models import ProcessedBatch
 
 
 class Command(BaseCommand):
+    """``django_pageviews.flush`` from the command line (``flushing.flush_report``), with a
+    time budget, progress, an exit status, and the operator's replays of parked views."""
+
     help = (
-        "Write buffered page views to the database now: with PAGEVIEW_ASYNC_PROCESSING, "
-        "drain the Redis buffer (what a process_pageview_buffer task does); in every "
-        "mode, the views buffered in this process."
+        "Write buffered page views to the database now, as django_pageviews.flush() does: "
+        "with PAGEVIEW_ASYNC_PROCESSING, drain the Redis buffer (what a "
+        "process_pageview_buffer task does); in every mode, the views buffered in this "
+        "process."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -57,20 +62,22 @@ class Command(BaseCommand):
             written += self._retry_aside()
         if replay_restored is not None:
             written += self._replay_restored(replay_restored or None)
-        if conf.ASYNC_PROCESSING:
-            from django_pageviews.drain import drain_redis
-            from django_pageviews.redis_client import get_client
 
-            def progress(batches: int, views: int) -> None:
-                self.stdout.write(f"\r{batches} batches, {views} views", ending="")
-                self.stdout.flush()
+        def progress(batches: int, views: int) -> None:
+            self.stdout.write(f"\r{batches} batches, {views} views", ending="")
+            self.stdout.flush()
 
-            try:
-                result = drain_redis(time_budget=time_budget, progress=progress)
-            except Exception as exc:
-                raise CommandError(f"Draining Redis failed: {exc}") from exc
-            finally:
+        try:
+            flushed = flush_report(time_budget=time_budget, progress=progress)
+        except Exception as exc:
+            raise CommandError(f"Draining Redis failed: {exc}") from exc
+        finally:
+            if conf.ASYNC_PROCESSING:
+                from django_pageviews.redis_client import get_client
+
                 get_client().close()
+        result = flushed.drained
+        if result is not None:
             if result.batches:
                 self.stdout.write("")
             if result.failed:
@@ -83,14 +90,12 @@ class Command(BaseCommand):
                 f"Drained {result.views} views from Redis in {result.batches} batches "
                 f"({result.seconds:.2f} s, {rate:.0f} views/s)."
             )
-            written += result.views
-        local = buffer.flush()
-        if buffer.last_error is not None:
+        if flushed.local_error is not None:
             raise CommandError(
-                f"Writing buffered page views failed: {buffer.last_error}. "
+                f"Writing buffered page views failed: {flushed.local_error}. "
                 f"{buffer.pending_count()} remain buffered."
             )
-        written += local
+        written += flushed.written
         self.stdout.write(f"Wrote {written} page views.")
 
     def _retry_aside(self) -> int:
