@@ -1,5 +1,7 @@
-"""The state shared by the thread and the asyncio batchers: a bounded local queue, the
-shipment waiting for a retry, the circuit breaker and the fallback.
+"""The state and steps the thread and asyncio batchers share: they keep only their I/O.
+
+The state: a bounded local queue, the shipment waiting for a retry, the circuit breaker
+and the fallback.
 
 Only the waiting and the Redis call differ between the two, so they live in the
 subclasses; everything here is plain, non-blocking bookkeeping.

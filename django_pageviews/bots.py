@@ -1,4 +1,6 @@
-"""Is this user agent a crawler? A maintained crawler database (crawlerdetect, the Python
+"""Whether a user agent is a crawler: crawlerdetect's verdict and PAGEVIEW_BOT_PATTERNS.
+
+Is this user agent a crawler? A maintained crawler database (crawlerdetect, the Python
 port of JayBizzle/Crawler-Detect), plus the site's own PAGEVIEW_BOT_PATTERNS.
 
 crawlerdetect's own matching costs 170-250 µs for a user agent it has not seen, and a busy

@@ -1,5 +1,8 @@
-"""PageViewMixin, for models (view counts as attributes) and for class-based views
-(recording the view of ``get_tracked_object()``), as in the original 0.2.x package."""
+"""PageViewMixin for models and class-based views, as in the original 0.2.x package.
+
+Models get their view counts as attributes; class-based views record the view of
+``get_tracked_object()``.
+"""
 
 from __future__ import annotations
 

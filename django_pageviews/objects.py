@@ -1,5 +1,4 @@
-"""How a viewed object is named in an event, how the writer looks it up, and how a read
-finds it again."""
+"""How a viewed object is named in an event, looked up by the writer and found by reads."""
 
 from __future__ import annotations
 

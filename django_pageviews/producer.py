@@ -1,5 +1,4 @@
-"""What the sync and asyncio batchers share: building a shipment, the circuit breaker,
-and where views go when Redis cannot take them."""
+"""Building a shipment, the circuit breaker, and where views go that Redis cannot take."""
 
 from __future__ import annotations
 

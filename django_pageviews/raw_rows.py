@@ -1,4 +1,6 @@
-"""Raw rows in bulk: which events are stored already, and writing the others, in each
+"""Raw rows in bulk: skip those stored already, write the rest the database's fastest way.
+
+Raw rows in bulk: which events are stored already, and writing the others, in each
 database's fastest way that stays inside the caller's transaction.
 
 The ORM's ``bulk_create`` built a model instance per view and prepared each of its eleven

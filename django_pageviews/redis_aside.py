@@ -1,5 +1,8 @@
-"""Records the database refuses, kept in Redis under ``aside:`` keys for a replay
-(``pageviews_flush --retry-aside``, aside.py), out of the drain's way."""
+"""Records the database refuses, kept in Redis under ``aside:`` keys until a replay.
+
+The replay is ``pageviews_flush --retry-aside`` (aside.py); until then they stay out of
+the drain's way.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""What a live read takes from Redis in one script call: the live totals or the per-day
+"""What a live read takes from Redis in one script call, and its hold on new claims.
+
+What a live read takes from Redis in one script call: the live totals or the per-day
 lists, with the open claims and the claim sequence (live.py checks them against the
 database); and the hold a read puts on new claims when they keep changing under it."""
 

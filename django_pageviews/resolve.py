@@ -1,5 +1,4 @@
-"""Find the object each target names: content type and primary key, one query per model
-and field for a whole batch.
+"""Find the object each target names, one query per model and field for a whole batch.
 
 Whatever a target names, finding it never fails the batch: an object that cannot be
 found (deleted, a model no longer installed, a field the model does not have, a value the

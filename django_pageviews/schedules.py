@@ -1,4 +1,6 @@
-"""The beat schedule and task routes of the user's guide, to merge into a Celery app::
+"""The Celery beat schedule and task routes of the user's guide, to merge into an app.
+
+The beat schedule and task routes of the user's guide, to merge into a Celery app::
 
 from django_pageviews.schedules import BEAT_SCHEDULE, TASK_ROUTES
 

@@ -1,5 +1,4 @@
-"""The same visitor reloading the same page within PAGEVIEW_THROTTLE_SECONDS counts once,
-across every process.
+"""A visitor reloading a page within PAGEVIEW_THROTTLE_SECONDS counts once, in any process.
 
 First in process memory (bounded; when full, expired entries go first, then the oldest),
 which catches reloads at no cost. Then, for reloads that another process served: in

@@ -1,4 +1,6 @@
-"""What ``migrate`` does to the rows of a 0.2.x database (migration 0003): every view is
+"""What ``migrate`` does to the rows of a 0.2.x database (migration 0003).
+
+What ``migrate`` does to the rows of a 0.2.x database (migration 0003): every view is
 kept and counted in the daily and key totals, and nothing stays stored that 1.0 would
 not store.
 

@@ -1,5 +1,4 @@
-"""The adding upsert of totals (daily rows, key rows, skipped requests), in each
-database's native syntax.
+"""The adding upsert of totals (daily rows, key rows, skipped requests) in each database.
 
 Django's ``bulk_create(update_conflicts=True)`` can only overwrite a column, not add to
 it, so the statement is written here. Rows arrive sorted by key: concurrent writers then

@@ -1,4 +1,6 @@
-"""The stats API, the public counters and the beacon:
+"""URLs of the stats API, the public counters and the beacon, for a project's urls.py.
+
+The stats API, the public counters and the beacon:
 ``path("pageviews/", include("django_pageviews.urls"))``.
 
 Names are in the ``pageviews`` namespace (``reverse("pageviews:api-daily")``). The API

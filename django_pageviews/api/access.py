@@ -1,4 +1,6 @@
-"""Who may read the stats API: a staff user with the view permission of the daily totals,
+"""Who may read the stats API: staff with the daily totals' view permission, or a token.
+
+Who may read the stats API: a staff user with the view permission of the daily totals,
 or the bearer of a signed token (tokens.py).
 
 The permission is the one the admin already asks before it shows ``PageViewDaily``

@@ -1,4 +1,6 @@
-"""Signed, scoped, expiring tokens for the stats API: read access for a script, a
+"""Signed, scoped, expiring tokens that let a script read the stats API without an account.
+
+Signed, scoped, expiring tokens for the stats API: read access for a script, a
 dashboard of another site or a monitoring check, without a user account.
 
 A token is ``django.core.signing.dumps`` of its scopes and expiry time, signed with

@@ -1,4 +1,6 @@
-"""The HTML of ``{% pageview_beacon %}``: one small inline script, the same text on every
+"""The HTML of ``{% pageview_beacon %}``: one inline script a CSP can allow by its hash.
+
+The HTML of ``{% pageview_beacon %}``: one small inline script, the same text on every
 page (the beacon's address travels in an attribute), so that a Content-Security-Policy
 can allow it by its hash, ``SCRIPT_HASH``, without ``'unsafe-inline'`` or a nonce; and a
 1x1 image inside ``<noscript>`` for browsers without JavaScript.

@@ -1,0 +1,1 @@
+"""The package's management commands (in ``commands/``)."""

@@ -1,6 +1,9 @@
-"""django-pageviews 0.2.x's only migration, as it shipped: a site upgrading from 0.2.x has
-it applied already, and ``migrate`` continues from it (0002, 0003). Kept exactly,
-including its index names and its url column of 2,000 characters."""
+"""django-pageviews 0.2.x's only migration, exactly as it shipped.
+
+A site upgrading from 0.2.x has it applied already, and ``migrate`` continues from it
+(0002, 0003). Kept exactly, including its index names and its url column of 2,000
+characters.
+"""
 
 import django.db.models.deletion
 import django.utils.timezone

@@ -1,4 +1,6 @@
-"""From 0.2.x's one table to 1.0's schema, in three steps: this one changes the schema
+"""The schema step from 0.2.x's one table to 1.0's: the new tables and columns.
+
+From 0.2.x's one table to 1.0's schema, in three steps: this one changes the schema
 (the new tables; on the raw table, the columns 1.0 adds, nullable for now, and the text
 object id), 0003 brings the 0.2.x rows over, 0004 adds the constraints those rows needed
 first (PostgreSQL refuses to alter a table with updates pending in the same transaction,

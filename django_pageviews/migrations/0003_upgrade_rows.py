@@ -1,5 +1,4 @@
-"""The rows of a 0.2.x database, brought over to 1.0 (upgrade.py); nothing to do on a new
-database."""
+"""The rows of a 0.2.x database, brought over to 1.0 (upgrade.py); none on a new one."""
 
 from django.db import migrations
 

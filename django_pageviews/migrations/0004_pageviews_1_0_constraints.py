@@ -1,4 +1,6 @@
-"""What the raw table's rows needed first (0003): a unique event id on every row, the url
+"""The constraints and index of 1.0's raw table, added once the 0.2.x rows are over.
+
+What the raw table's rows needed first (0003): a unique event id on every row, the url
 column of 1.0 (700 characters: every database can index it whole) and its prefix index.
 
 The prefix index serves the admin's URL search (``LIKE 'x%'``) and reads by URL. On

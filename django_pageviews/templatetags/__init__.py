@@ -1,0 +1,1 @@
+"""The ``pageview_tags`` template library."""

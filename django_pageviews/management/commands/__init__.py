@@ -1,0 +1,1 @@
+"""The management commands: pageviews_flush, pageviews_status, pageviews_token, clean_pageviews."""

@@ -1,4 +1,4 @@
-"""``pageviews_flush``: write buffered views now, draining Redis first on the Redis path."""
+"""``pageviews_flush``: ``django_pageviews.flush`` for operators, and replays of parked views."""
 
 from __future__ import annotations
 
