@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.drain [--quick]
 
-Redis is filled as the batchers fill it (``producer.build_shipment`` and the ``ship``
+Redis is filled as the batchers fill it (``redis.shipping.build_shipment`` and the ``ship``
 script, 500 views per shipment): 1,000,000 views over 10,000 pages of one day (quick:
 100,000 over 1,000), with raw events, under a key prefix of its own (and a copy without
 the raw events for the counts-only runs), copied (server-side COPY) to the package's keys
@@ -260,9 +260,9 @@ def fill(start: int, stop: int, pages: int) -> None:
     from collections import Counter
 
     from bench.common import realistic_event
-    from django_pageviews.producer import build_shipment
-    from django_pageviews.redis_client import get_client
-    from django_pageviews.redis_scripts import ship
+    from django_pageviews.redis.client import get_client
+    from django_pageviews.redis.scripts import ship
+    from django_pageviews.redis.shipping import build_shipment
 
     client = get_client()
     now = time.time()

@@ -28,11 +28,11 @@ from typing import Any
 # function of each stage, so that no time is counted twice; a stage that runs inside
 # another is taken off that one. Functions of earlier versions are listed too.
 STAGES: list[tuple[str, ...]] = [
-    ("Redis: claim script", "redis_buffer.py", "claim"),
-    ("Redis: read the claim", "redis_buffer.py", "read_claim"),
-    ("decode packed raw events", "packing.py", "unpack_all", "Redis: read the claim"),
-    ("Redis: acknowledge", "redis_buffer.py", "ack"),
-    ("Redis: forget failed mark", "redis_buffer.py", "forget_failed"),
+    ("Redis: claim script", "redis/buffer.py", "claim"),
+    ("Redis: read the claim", "redis/buffer.py", "read_claim"),
+    ("decode packed raw events", "redis/packing.py", "unpack_all", "Redis: read the claim"),
+    ("Redis: acknowledge", "redis/buffer.py", "ack"),
+    ("Redis: forget failed mark", "redis/buffer.py", "forget_failed"),
     ("decode raw events (JSON)", "wire.py", "decode_event"),
     ("visitor hashes", "privacy.py", "with_visitor_hashes"),
     ("duplicates within the transaction", "storage.py", "_new_events"),
@@ -56,8 +56,8 @@ def main(views: int, pages: int) -> str:
     from django.db import connection
 
     from bench.drain import fill
-    from django_pageviews import drain
     from django_pageviews.conf import conf
+    from django_pageviews.redis import drain
 
     _reset()
     fill(0, views, pages)

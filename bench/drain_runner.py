@@ -16,7 +16,7 @@ from django.db import connection, connections
 from django.test import override_settings
 
 from django_pageviews.models import PageView, PageViewDaily
-from django_pageviews.redis_buffer import Keys
+from django_pageviews.redis.buffer import Keys
 
 CONTEXT = multiprocessing.get_context("fork")
 
@@ -130,8 +130,8 @@ def _drain(workers: int) -> tuple[float, int, float, float]:
 
 
 def _worker(ready: Any, results: Any) -> None:
-    from django_pageviews.drain import drain_redis
-    from django_pageviews.redis_client import get_client
+    from django_pageviews.redis.client import get_client
+    from django_pageviews.redis.drain import drain_redis
 
     connection.ensure_connection()
     get_client().ping()

@@ -1,7 +1,7 @@
 """How the version before issue #11 shipped views to Redis, kept for comparison in the
 same run (bench/redis_memory.py): one JSON list element per view (``wire.encode_event``),
 the live totals and day lists computed by the producer and sent with each shipment, and
-its SHIP script (as in django_pageviews/redis_scripts.py before the change)."""
+its SHIP script (as in django_pageviews/redis/scripts.py before the change)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.commands.core import Script
 
-from django_pageviews.redis_scripts import CHUNKED
+from django_pageviews.redis.scripts import CHUNKED
 
 SHIP = (
     CHUNKED
@@ -65,7 +65,7 @@ def build(events: Sequence[Any], raw: bool) -> tuple[list[str], list[Any]]:
     from django_pageviews.conf import conf
     from django_pageviews.events import local_day
     from django_pageviews.privacy import with_visitor_hashes
-    from django_pageviews.redis_buffer import SENT_MARKER_TTL, Keys
+    from django_pageviews.redis.buffer import SENT_MARKER_TTL, Keys
     from django_pageviews.toplists import list_entries
     from django_pageviews.wire import count_field, encode_event, skipped_field
 

@@ -14,9 +14,9 @@ SHIPMENT = 500  # pages per shipment
 def ship_pending(pages: int, articles: int) -> None:
     from bench.common import flush_redis, redis_client
     from django_pageviews.events import PK, Target, current_day
-    from django_pageviews.redis_buffer import Shipment
-    from django_pageviews.redis_client import get_client
-    from django_pageviews.redis_scripts import ship
+    from django_pageviews.redis.buffer import Shipment
+    from django_pageviews.redis.client import get_client
+    from django_pageviews.redis.scripts import ship
     from django_pageviews.wire import count_field
 
     flush_redis(redis_client())

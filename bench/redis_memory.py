@@ -5,7 +5,7 @@
 Realistic views: PAGES article pages viewed Zipf-like, by VISITORS visitors (each an
 anonymised address and a user agent out of thousands: versions of the browsers of
 bench/user_agents.py, also Zipf-like), hashed and shipped by the package's own
-``producer.build_shipment`` and SHIP script into a private redis-server (bench/common.py),
+``redis.shipping.build_shipment`` and SHIP script into a private redis-server (bench/common.py),
 in shipments of 1, 50 and 500 views (a micro-batch's size decides how much its events
 share). "previous" is how the version before shipped them (bench/previous_format.py: one
 JSON list element per view, live totals and day lists computed by the producer), in the
@@ -136,9 +136,9 @@ def ship_cost(
 
     from bench import previous_format
     from bench.common import flush_redis
-    from django_pageviews.producer import build_shipment
-    from django_pageviews.redis_buffer import Keys
-    from django_pageviews.redis_scripts import ship
+    from django_pageviews.redis.buffer import Keys
+    from django_pageviews.redis.scripts import ship
+    from django_pageviews.redis.shipping import build_shipment
     from django_pageviews.wire import counts_views
 
     flush_redis(client)
@@ -212,7 +212,7 @@ def key_families(client: Any) -> dict[str, int]:
     """MEMORY USAGE of the buffer's keys by family (FAMILIES), the number of small hashes
     and sets (``n buckets``, ``n sets``), and how many of those are not in the compact
     encoding (``n loose``)."""
-    from django_pageviews.redis_buffer import Keys
+    from django_pageviews.redis.buffer import Keys
 
     prefix = Keys.current().prefix
     found = dict.fromkeys(FAMILIES, 0) | {"n buckets": 0, "n sets": 0, "n loose": 0}
@@ -229,7 +229,7 @@ def key_families(client: Any) -> dict[str, int]:
 
 def claim_cost(client: Any) -> float:
     """CPU per view of claiming everything shipped, reading and decoding it."""
-    from django_pageviews.redis_buffer import claim, read_claim
+    from django_pageviews.redis.buffer import claim, read_claim
     from django_pageviews.wire import decode_event
 
     views = 0

@@ -179,7 +179,7 @@ async def loads(serve: Callable[..., Awaitable[int]], warmup: int, untracked: An
 def drain(views: int, every: int) -> None:
     from django.db import connection
 
-    from django_pageviews.drain import drain_redis
+    from django_pageviews.redis.drain import drain_redis
 
     with connection.cursor() as cursor:  # the parent reads the CPU of our PostgreSQL backend
         if connection.vendor == "postgresql":

@@ -221,7 +221,7 @@ def check_redis_reachable(**kwargs: object) -> list[CheckMessage]:
     if conf.ASYNC_PROCESSING is not True or check_async_dependencies():
         return []
     from .conf import redis_url
-    from .redis_client import make_client
+    from .redis.client import make_client
 
     client = make_client()
     try:

@@ -17,7 +17,7 @@ from .buffer import buffer
 from .conf import conf
 
 if TYPE_CHECKING:
-    from .drain import DrainResult
+    from .redis.drain import DrainResult
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def flush() -> int:
     """Write what this process holds to the database now; the number of views written.
 
     In async mode this also ships this process's sync batcher, settles the shipments of
-    unknown outcome kept at a shutdown (``unsettled.py``) and drains Redis (the same work
+    unknown outcome kept at a shutdown (``redis/unsettled.py``) and drains Redis (the same work
     a ``process_pageview_buffer`` task does), raising if Redis or the database fails
     while draining. The in-process buffer never raises: a batch that fails to write is
     logged and stays buffered for the next flush. Asyncio batchers are shipped by their
@@ -57,13 +57,13 @@ def flush_report(
     outlast the time a stopping process is given)."""
     drained = None
     if conf.ASYNC_PROCESSING:
-        from .sync_batcher import batcher
+        from .redis.sync_batcher import batcher
 
         batcher.ship_all(give_up=at_exit)
         if not at_exit:
-            from .drain import drain_redis
-            from .redis_client import get_client
-            from .unsettled import reconcile
+            from .redis.client import get_client
+            from .redis.drain import drain_redis
+            from .redis.unsettled import reconcile
 
             reconcile(get_client())
             drained = drain_redis(time_budget=time_budget, progress=progress)

@@ -2,7 +2,7 @@
 
 Every batch is written under its id (``ProcessedBatch``), in its own transaction, so that
 a replay changes nothing. A batch the database refuses for its data is split by the drain
-(splitting.py); two more kinds of id make that exactly once across crashes and replays:
+(redis/splitting.py); two more kinds of id make that exactly once across crashes and replays:
 
 - ``<id>~split``, recorded with ``<id>`` itself before any part is written: the batch can
   never be written whole any more (its id is taken), and whoever finds the claim again

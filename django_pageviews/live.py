@@ -72,7 +72,7 @@ from .toplists import PendingLists, list_entries
 from .wire import dimension_totals
 
 if TYPE_CHECKING:
-    from .redis_snapshots import ListsSnapshot, Snapshot
+    from .redis.snapshots import ListsSnapshot, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def _by_day(events: list[PageViewEvent]) -> Counter[DayTarget]:
 def _unshipped() -> AbstractContextManager[list[PageViewEvent]]:
     """Views this process's thread batcher has not shipped yet, with its shipping held
     off until the read is done: a view is never seen both unshipped and in Redis."""
-    from .sync_batcher import batcher
+    from .redis.sync_batcher import batcher
 
     return batcher.holding()
 
@@ -147,7 +147,7 @@ def _redis_unavailable(db_read: Callable[[], T]) -> T:
 
 
 def _read_dims(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[str]]:
-    from .redis_snapshots import snapshot
+    from .redis.snapshots import snapshot
 
     snap, db, committed = _consistently(lambda client: snapshot(client, dims), lambda _: db_read())
     # The live totals still include claims already committed: take those out.
@@ -169,7 +169,7 @@ def _read_lists(
     db_read: Callable[[PendingLists], T],
     local: Counter[DayTarget],
 ) -> tuple[T, PendingLists]:
-    from .redis_snapshots import snapshot_lists
+    from .redis.snapshots import snapshot_lists
 
     def take(client: Any) -> ListsSnapshot:
         iso = (first.isoformat() if first else "", last.isoformat() if last else "")
@@ -199,8 +199,8 @@ def _consistently(take: Callable[[Any], S], db_read: Callable[[S], T]) -> tuple[
     attempt more per open claim (see the module docstring). Only a hold that expires
     under a read slower than HOLD_MS ends with an inconsistent read: counted and logged.
     """
-    from .redis_client import get_client
-    from .redis_snapshots import hold_claims
+    from .redis.client import get_client
+    from .redis.snapshots import hold_claims
 
     client = get_client()
     alias = router.db_for_read(ProcessedBatch) or DEFAULT_DB_ALIAS
@@ -241,7 +241,7 @@ Attempt = tuple[S, Done[S, T]]
 def _without_claims(client: Any, snap: S, db_read: Callable[[S], T], last: bool) -> Done[S, T]:
     """No open claim: a batch committed during the database read would have to be claimed
     after the snapshot, which the sequence number, read after it, shows. No query more."""
-    from .redis_snapshots import claim_sequence
+    from .redis.snapshots import claim_sequence
 
     db = db_read(snap)
     if claim_sequence(client) != snap.seq and not last:
@@ -254,7 +254,7 @@ def _in_snapshot(
 ) -> Done[S, T]:
     """The database reads in one snapshot, established after the Redis snapshot; no
     result if a claim was made between the two (the read is then repeated)."""
-    from .redis_snapshots import claim_sequence
+    from .redis.snapshots import claim_sequence
 
     with transaction.atomic(using=alias):
         _snapshot_isolation(connections[alias])
@@ -269,7 +269,7 @@ def _in_callers_transaction(
 ) -> Done[S, T]:
     """Inside a transaction of the caller's (ATOMIC_REQUESTS), whose isolation level is
     set: which claims are committed is read before and after the database read."""
-    from .redis_snapshots import claim_sequence
+    from .redis.snapshots import claim_sequence
 
     before = _committed(snap.claims, alias)
     db = db_read(snap)

@@ -85,7 +85,7 @@ def record_delivery(
     event_id = _derived("event", delivery_id)
     event = make_event(url, view_name, content_type_id, object_id, ip_address, user_agent, event_id)
     if conf.ASYNC_PROCESSING:
-        from .producer import ship_once
+        from .redis.shipping import ship_once
 
         ship_once(event, _derived("shipment", delivery_id), DELIVERY_MARKER_TTL)
     else:

@@ -306,7 +306,7 @@ class ProcessedBatch(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # On the Redis path, the claim's mark (the Redis buffer's epoch and claim sequence
     # number), committed with the batch: a Redis whose sequence is behind the highest
-    # committed one for its epoch went back in time (restore.py).
+    # committed one for its epoch went back in time (redis/restore.py).
     redis_epoch = models.CharField(max_length=64, blank=True, default="")
     redis_seq = models.PositiveBigIntegerField(null=True, blank=True)
 
@@ -396,7 +396,7 @@ class SkippedDaily(models.Model):
 class UnsettledShipment(models.Model):
     """A shipment to Redis whose reply never came, kept at shutdown while Redis stayed
     unreachable: it may or may not be in Redis. ``cleanup_old_buffer_data`` settles it
-    exactly once (see ``unsettled.py``)."""
+    exactly once (see ``redis/unsettled.py``)."""
 
     shipment_id = models.CharField(max_length=64, unique=True)
     payload = models.TextField()  # JSON: the shipment's count fields and raw events

@@ -41,9 +41,9 @@ def pipeline_report() -> dict[str, Any]:
     """The report ``pageviews_status`` prints; RedisUnreachable if Redis does not answer."""
     report: dict[str, Any] = {"async_processing": conf.ASYNC_PROCESSING}
     if conf.ASYNC_PROCESSING:
-        from .redis_aside import aside_status
-        from .redis_buffer import status
-        from .redis_client import get_client
+        from .redis.aside import aside_status
+        from .redis.buffer import status
+        from .redis.client import get_client
 
         # The process's own client: the dashboard runs in a web process whose other
         # threads use it at the same time (closing it would cut their connections).

@@ -12,7 +12,7 @@ the others through one ``executemany`` of a plain INSERT (sqlite3 runs it in C;
 mysqlclient turns it into multi-row INSERTs). Either way the
 rows go through the table's constraints and triggers as any INSERT would: an event id
 stored twice still fails the transaction, and a value the database refuses still fails it
-for its data (splitting.py then isolates the record).
+for its data (redis/splitting.py then isolates the record).
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def _mysql_inserts(
 
 def _column_value(event_id: str, native_uuid: bool) -> Any:
     """The event id as the column takes it. An id that is no UUID is refused here, as
-    the model field would have refused it: a data error, for splitting.py to isolate."""
+    the model field would have refused it: a data error, for redis/splitting.py to isolate."""
     if not native_uuid and _HEX32(event_id):
         return event_id
     value = uuid.UUID(event_id)

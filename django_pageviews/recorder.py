@@ -25,7 +25,7 @@ def record(event: PageViewEvent) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        from .sync_batcher import batcher
+        from .redis.sync_batcher import batcher
 
         batcher.submit(event)
     else:

@@ -85,7 +85,7 @@ def write_batch(
     or counted from ``events``), requests not counted (``skipped``, by day and reason) and
     the day's visitors (those of ``events`` and ``visitors``, by day and hash). The number
     of views written, 0 for a replay. ``claim_mark``: the Redis claim's (epoch, sequence
-    number), kept with the batch id (restore.py).
+    number), kept with the batch id (redis/restore.py).
     """
     return (
         write_once(batch_id, events, totals, skipped, claim_mark=claim_mark, visitors=visitors) or 0

@@ -47,7 +47,7 @@ def _with_fresh_connections(func: F) -> F:
 @_with_fresh_connections
 def process_pageview_buffer() -> dict[str, Any]:
     """Drain Redis into the database in BATCH_SIZE chunks, within the time budget."""
-    from .drain import drain_redis
+    from .redis.drain import drain_redis
 
     return asdict(drain_redis(time_budget=conf.FLUSH_TIME_BUDGET))
 
@@ -56,7 +56,7 @@ def process_pageview_buffer() -> dict[str, Any]:
 @_with_fresh_connections
 def cleanup_old_buffer_data() -> dict[str, int]:
     """Replay or acknowledge claims older than BUFFER_TIMEOUT; trim old batch ids."""
-    from .drain import cleanup
+    from .redis.drain import cleanup
 
     return asdict(cleanup())
 

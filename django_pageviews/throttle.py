@@ -2,9 +2,10 @@
 
 First in process memory (bounded; when full, expired entries go first, then the oldest),
 which catches reloads at no cost. Then, for reloads that another process served: in
-async mode, in the batch, with one pipeline of ``SET NX PX`` per micro-batch (never a
-round trip per request); otherwise on the request path through the default cache's atomic
-``add``, when that cache is shared (a per-process cache adds nothing to the first check).
+async mode, in the batch, with one script of ``SET NX PX`` per micro-batch (never a round
+trip per request; redis/throttle.py); otherwise on the request path through the default
+cache's atomic ``add``, when that cache is shared (a per-process cache adds nothing to the
+first check).
 """
 
 from __future__ import annotations
@@ -13,42 +14,23 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from functools import cache as memoize
-from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from redis.commands.core import AsyncScript, Script
 
 from . import stats
 from .conf import conf
-from .events import PageViewEvent
 from .log_limit import LogLimit
-from .redis_buffer import Keys
 
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES = 200_000
 CACHE_PREFIX = "pageviews:throttle:"
-
-# KEYS: the throttle keys of a micro-batch; ARGV: the milliseconds left in each one's window.
-# One script call rather than a pipeline of SETs: redis-py packs and parses each command
-# of a pipeline in Python (with a timer per reply under asyncio), which cost three
-# quarters of shipping a micro-batch (docs/profiles/). The keys share the prefix's hash tag.
-# A full Redis refuses the first SET (deny-oom), before anything is written.
-FIRST_VIEWS = """
-local first = {}
-for i, key in ipairs(KEYS) do
-  first[i] = redis.call('SET', key, '1', 'NX', 'PX', ARGV[i]) and 1 or 0
-end
-return first
-"""
-_first_views = Script(None, FIRST_VIEWS.encode())  # type: ignore[arg-type]
-_afirst_views = AsyncScript(None, FIRST_VIEWS.encode())  # type: ignore[arg-type]
 
 
 class Throttle:
@@ -137,7 +119,7 @@ def cache_allows(key: str) -> bool:
     try:
         added = bool(cache.add(CACHE_PREFIX + key, 1, timeout=conf.THROTTLE_SECONDS))
     except Exception:  # a cache outage must not cost views: count the view, say so
-        _failed()
+        store_failed()
         return True
     return _throttled_unless(added)
 
@@ -150,7 +132,7 @@ async def acache_allows(key: str) -> bool:
     try:
         added = bool(await cache.aadd(CACHE_PREFIX + key, 1, timeout=conf.THROTTLE_SECONDS))
     except Exception:
-        _failed()
+        store_failed()
         return True
     return _throttled_unless(added)
 
@@ -168,10 +150,6 @@ def _throttled_unless(added: bool) -> bool:
     return added
 
 
-def redis_prefix() -> str:
-    return Keys.current().prefix + "throttle:"
-
-
 @memoize
 def _shared_cache() -> bool:
     return not isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache | DummyCache)
@@ -186,66 +164,11 @@ def _caches_changed(*, setting: str, **kwargs: object) -> None:
 _failure_log = LogLimit()
 
 
-def _failed() -> None:
+def store_failed() -> None:
+    """The store (cache or Redis) failed: the view counts; counted, logged once a minute."""
     stats.incr(stats.THROTTLE_ERROR)
     if _failure_log.due():
         logger.warning("The page-view throttle could not reach its store.", exc_info=True)
-
-
-def _commands(events: Sequence[PageViewEvent], prefix: str) -> list[tuple[int, str, int]]:
-    """(event index, key, milliseconds left in its window) for each event to check."""
-    seconds, now = conf.THROTTLE_SECONDS, time.time()
-    out = []
-    for i, e in enumerate(events):
-        left = int((e.timestamp + seconds - now) * 1000)
-        if e.throttle_key and left > 0:
-            out.append((i, prefix + e.throttle_key, left))
-    return out
-
-
-def _script_args(commands: list[tuple[int, str, int]]) -> tuple[list[str], list[int]]:
-    return [key for _, key, _ in commands], [ms for _, _, ms in commands]
-
-
-def _keep(
-    events: Sequence[PageViewEvent], commands: list[tuple[int, str, int]], results: list[Any]
-) -> list[PageViewEvent]:
-    refused = {i for (i, _, _), ok in zip(commands, results, strict=True) if not ok}
-    if refused:
-        stats.incr(stats.SKIP_THROTTLED, len(refused))
-    return [e for i, e in enumerate(events) if i not in refused]
-
-
-def first_views(client: Any, events: Sequence[PageViewEvent], prefix: str) -> list[PageViewEvent]:
-    """The events that are the first view of their page by their visitor in any process
-    within the window (async mode, sync client). If Redis fails, all of them: a view is
-    never lost to the throttle."""
-    commands = _commands(events, prefix)
-    if not commands:
-        return list(events)
-    keys, args = _script_args(commands)
-    try:
-        results = _first_views(keys=keys, args=args, client=client)
-    except Exception:
-        _failed()
-        return list(events)
-    return _keep(events, commands, results)
-
-
-async def afirst_views(
-    client: Any, events: Sequence[PageViewEvent], prefix: str
-) -> list[PageViewEvent]:
-    """``first_views`` on a redis.asyncio client."""
-    commands = _commands(events, prefix)
-    if not commands:
-        return list(events)
-    keys, args = _script_args(commands)
-    try:
-        results = await _afirst_views(keys=keys, args=args, client=client)
-    except Exception:
-        _failed()
-        return list(events)
-    return _keep(events, commands, results)
 
 
 def allow_once_everywhere(key: str, seconds: float) -> bool:
@@ -260,11 +183,12 @@ def allow_once_everywhere(key: str, seconds: float) -> bool:
         return False
     try:
         if conf.ASYNC_PROCESSING:
-            from .redis_client import get_client
+            from .redis.client import get_client
+            from .redis.throttle import redis_prefix
 
             client = get_client()
             return bool(client.set(redis_prefix() + key, 1, nx=True, px=int(seconds * 1000)))
         return bool(cache.add(CACHE_PREFIX + key, 1, timeout=seconds))
     except Exception:
-        _failed()
+        store_failed()
         return True

@@ -10,7 +10,7 @@ small sorted sets, one per day and kind:
 
 Each list is kept as LIST_BUCKETS small sorted sets ``top:<name>:<n>`` (member_bucket), a
 list of an earlier version as one set ``top:<name>`` until its members leave it
-(redis_scripts.LISTS). The registry ``top`` lists every list with its views, and ACK takes
+(redis.scripts.LISTS). The registry ``top`` lists every list with its views, and ACK takes
 a batch out of both, as it does from ``dims``. Scores are minus the views: ZRANGE from 0
 then lists the most viewed first, and equal counts in member order, which is Python's
 string order (the members are compared as UTF-8 bytes); SNAPSHOT_LISTS merges a list's
@@ -30,7 +30,7 @@ from .events import Target
 from .wire import dimension, dimension_slot, object_key, parse_count_field
 
 if TYPE_CHECKING:
-    from .redis_snapshots import ListsSnapshot
+    from .redis.snapshots import ListsSnapshot
 
 URL = "u"
 VIEW = "v"
@@ -44,7 +44,7 @@ LIST_BUCKETS = 64
 
 def member_bucket(kind: str, member: str) -> int:
     """The set of a list of ``kind`` that holds ``member``'s views: its live total's bucket
-    (wire.dimension_slot) modulo LIST_BUCKETS, as redis_scripts.LISTS computes it."""
+    (wire.dimension_slot) modulo LIST_BUCKETS, as redis.scripts.LISTS computes it."""
     if kind in (URL, VIEW):
         name = kind + member
     else:

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from .events import RECORD, UNIT, PageViewEvent, Target
 
-# A raw event as a claim holds it: decoded already (packing.py), or text to decode (the
+# A raw event as a claim holds it: decoded already (redis/packing.py), or text to decode (the
 # JSON of earlier versions, set-aside records, or a record that cannot be read).
 RawEvent = str | PageViewEvent
 
@@ -122,7 +122,7 @@ def dimensions(target: Target) -> list[str]:
 def dimension_slot(name: str) -> tuple[int, bytes]:
     """(bucket, field) of a live total other than TOTAL: the first 8 bytes of its name's
     SHA-1 (the field), and their first 4 modulo DIM_BUCKETS (the bucket). The Lua scripts
-    compute the same (redis_scripts.DIMS). Two names with the same 8 bytes would share a
+    compute the same (redis.scripts.DIMS). Two names with the same 8 bytes would share a
     total: about n**2 / 2**65 for n totals pending at once (3e-8 for a million). Cached: a
     drain acknowledges the same pages' totals claim after claim, and a SHA-1 cost more
     than the rest of their bookkeeping."""

@@ -29,7 +29,8 @@ CHECK_ID = re.compile(r"django_pageviews\.([EWI]\d{3})")
 
 # Layers of the top-level modules (docs/explanation/architecture.md): the way data flows,
 # from the request to the database, then the read side. A module not listed here (a new
-# one, or one moved) is still shown, under "Other modules"; subpackages are their own group.
+# one, or one moved) is still shown, under "Other modules"; subpackages are their own group
+# (the Redis transport is django_pageviews.redis).
 LAYERS: dict[str, tuple[str, ...]] = {
     "Edge: where a view comes in": ("middleware", "mixins", "manual", "recorder", "urls"),
     "Decide: pure rules, no I/O on the request path": (
@@ -46,27 +47,14 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "Buffer and ship": (
         "buffer",
-        "batching",
-        "producer",
-        "sync_batcher",
+        "flushing",
         "shutdown",
-        "unsettled",
-        "redis_client",
-        "redis_buffer",
-        "redis_scripts",
-        "redis_aside",
         "wire",
-        "packing",
         "toplists",
     ),
     "Drain and store": (
         "tasks",
-        "drain",
-        "splitting",
-        "aside",
         "ledger",
-        "restore",
-        "restore_replay",
         "storage",
         "raw_rows",
         "resolve",
@@ -85,7 +73,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "ranking",
         "stored_tops",
         "live",
-        "redis_snapshots",
         "subjects",
         "params",
         "responses",
@@ -100,6 +87,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "checks",
         "admin",
         "stats",
+        "forks",
+        "log_limit",
         "schedules",
     ),
 }

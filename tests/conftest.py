@@ -57,7 +57,7 @@ def redis_url(redis_base_url: str) -> Iterator[str]:
 
 
 def _stop_shipping() -> None:
-    from django_pageviews.sync_batcher import batcher
+    from django_pageviews.redis.sync_batcher import batcher
 
     batcher.discard()
 
@@ -78,7 +78,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 @pytest.fixture(autouse=True)
 def _fresh_pipeline() -> Iterator[None]:
     """Each test starts with empty buffers, throttle table and salts in memory."""
-    from django_pageviews.sync_batcher import batcher
+    from django_pageviews.redis.sync_batcher import batcher
 
     buffer.discard()
     batcher.discard()

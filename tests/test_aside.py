@@ -15,10 +15,10 @@ from django.db.models import Sum
 from django.test import override_settings
 from redis.commands.core import Script
 
-from django_pageviews import redis_aside
 from django_pageviews.models import PageView, PageViewDaily, SkippedDaily
-from django_pageviews.redis_buffer import Keys, claim, read_claim
-from django_pageviews.redis_client import get_client
+from django_pageviews.redis import aside as redis_aside
+from django_pageviews.redis.buffer import Keys, claim, read_claim
+from django_pageviews.redis.client import get_client
 from django_pageviews.storage import write_batch
 from django_pageviews.wire import dimension_totals, parse_count_field
 from tests.conftest import asgi_requests, distinct_visitors

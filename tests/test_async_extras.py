@@ -14,8 +14,8 @@ from django.test import override_settings
 from django_pageviews.checks import check_redis_reachable
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.recorder import flush
-from django_pageviews.redis_buffer import Keys
-from django_pageviews.sync_batcher import batcher
+from django_pageviews.redis.buffer import Keys
+from django_pageviews.redis.sync_batcher import batcher
 from django_pageviews.tasks import buffer_page_view
 from tests.conftest import asgi_requests, distinct_visitors, run_async, wsgi_get
 from tests.models import Article

@@ -22,10 +22,10 @@ from django.db.models import Sum
 
 from django_pageviews import stats
 from django_pageviews.buffer import MAX_ATTEMPTS, buffer
-from django_pageviews.drain import drain_redis
 from django_pageviews.events import URL_MAX_BYTES, stored_url
 from django_pageviews.models import PageView, PageViewDaily, SkippedDaily
 from django_pageviews.recorder import flush
+from django_pageviews.redis.drain import drain_redis
 from tests.conftest import asgi_requests, distinct_visitors
 from tests.db_faults import TRIGGER, allow_all
 

@@ -19,7 +19,7 @@ from django_pageviews.manual import aincrement_view_count, increment_view_count,
 from django_pageviews.middleware import MIDDLEWARE_PATH
 from django_pageviews.models import PageViewDaily
 from django_pageviews.recorder import flush
-from django_pageviews.sync_batcher import batcher
+from django_pageviews.redis.sync_batcher import batcher
 from tests.conftest import asgi_get, wsgi_get
 from tests.models import Article
 from tests.processes import wait_for

@@ -17,7 +17,6 @@ from django.test import override_settings
 from django.utils import timezone
 
 from django_pageviews import salts, stats
-from django_pageviews.drain import drain_redis
 from django_pageviews.events import PageViewEvent, Target, current_day, local_day
 from django_pageviews.manual import increment_view_count
 from django_pageviews.models import (
@@ -28,10 +27,11 @@ from django_pageviews.models import (
     VisitorsDaily,
 )
 from django_pageviews.privacy import anonymous_hash
-from django_pageviews.producer import build_shipment
 from django_pageviews.recorder import flush
-from django_pageviews.redis_buffer import claim, read_claim
-from django_pageviews.redis_client import get_client
+from django_pageviews.redis.buffer import claim, read_claim
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import drain_redis
+from django_pageviews.redis.shipping import build_shipment
 from django_pageviews.storage import trim_old_rows, write_batch
 from django_pageviews.visitors import by_day, forget_old
 from django_pageviews.wire import PendingFields, parse_visitor_field, visitor_field
@@ -216,7 +216,7 @@ def test_counts_only_claims_split_visitors_and_count_them_once(redis_url: str) -
     assert result.batches == 3
     assert stored_views() == 21
     assert visitors_on(current_day()) == 5
-    from django_pageviews.redis_buffer import status
+    from django_pageviews.redis.buffer import status
 
     left = status(get_client())
     assert (left["pending_views"], left["pending_count_fields"], left["claimed_batches"]) == (
@@ -234,7 +234,7 @@ def test_a_redis_claim_written_twice_counts_its_visitors_once(redis_url: str) ->
     assert batch_id is not None
     batch = read_claim(client, batch_id)
     assert sum(1 for f in batch.counts if parse_visitor_field(f)) == 3
-    from django_pageviews.drain import write_claim
+    from django_pageviews.redis.drain import write_claim
 
     assert write_claim(client, batch) == 3
     assert write_claim(client, batch) == 0

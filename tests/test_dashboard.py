@@ -324,7 +324,7 @@ def test_the_page_renders_when_redis_is_down(settings: Any, staff: Client) -> No
 def test_the_page_keeps_the_process_redis_connection(redis_url: str, staff: Client) -> None:
     # A web process's other threads share the client: a dashboard load must not cut their
     # connections (it did: every live read after it reconnected, ~1 ms).
-    from django_pageviews.redis_client import get_client
+    from django_pageviews.redis.client import get_client
 
     before = get_client().client_id()
     assert "Redis is not reachable" not in page(staff)

@@ -15,7 +15,7 @@ import httpx
 import redis
 
 from django_pageviews.pipeline_health import STALL_FACTOR, drain_interval
-from django_pageviews.redis_buffer import Keys
+from django_pageviews.redis.buffer import Keys
 from tests.conftest import BROWSER_UA
 from tests.processes import (
     DEMO_DATABASE,

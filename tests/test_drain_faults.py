@@ -20,14 +20,15 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Sum
 
-from django_pageviews import redis_aside, storage
-from django_pageviews.drain import cleanup, drain_redis
+from django_pageviews import storage
 from django_pageviews.events import current_day
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
-from django_pageviews.producer import build_shipment
-from django_pageviews.redis_buffer import Keys, status
-from django_pageviews.redis_client import get_client
-from django_pageviews.redis_scripts import ship
+from django_pageviews.redis import aside as redis_aside
+from django_pageviews.redis.buffer import Keys, status
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup, drain_redis
+from django_pageviews.redis.scripts import ship
+from django_pageviews.redis.shipping import build_shipment
 from django_pageviews.storage import write_batch
 from tests.conftest import BROWSER_UA, asgi_requests, distinct_visitors
 from tests.db_faults import allow_all, read_only, refuse_url
@@ -155,9 +156,9 @@ def test_a_flusher_stopped_mid_split_then_cleanup_is_exact(
 
     with monkeypatch.context() as m:
         if crash == "after-a-part":
-            m.setattr("django_pageviews.splitting.write_once", dies_after_a_part)
+            m.setattr("django_pageviews.redis.splitting.write_once", dies_after_a_part)
         else:
-            m.setattr("django_pageviews.splitting.park", dies)
+            m.setattr("django_pageviews.redis.splitting.park", dies)
         with pytest.raises(Crash):
             drain_redis(time_budget=None)
     assert status(client)["claimed_batches"] == 1

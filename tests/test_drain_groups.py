@@ -16,14 +16,17 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import override_settings
 
-from django_pageviews import drain, redis_aside, redis_buffer, storage, upsert
-from django_pageviews.drain import cleanup, drain_redis
+from django_pageviews import storage, upsert
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, ProcessedBatch
-from django_pageviews.producer import build_shipment
-from django_pageviews.redis_buffer import status
-from django_pageviews.redis_client import get_client
-from django_pageviews.redis_scripts import ship
+from django_pageviews.redis import aside as redis_aside
+from django_pageviews.redis import buffer as redis_buffer
+from django_pageviews.redis import drain
+from django_pageviews.redis.buffer import status
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup, drain_redis
+from django_pageviews.redis.scripts import ship
+from django_pageviews.redis.shipping import build_shipment
 from django_pageviews.storage import Contents
 from tests.db_faults import allow_all, read_only, refuse_url
 from tests.processes import running, subprocess_env, wait_for

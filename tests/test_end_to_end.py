@@ -18,10 +18,10 @@ import redis
 from django.db import connection, transaction
 from django.db.models import Sum
 
-from django_pageviews.drain import cleanup
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
-from django_pageviews.redis_buffer import Keys
-from django_pageviews.sync_batcher import batcher
+from django_pageviews.redis.buffer import Keys
+from django_pageviews.redis.drain import cleanup
+from django_pageviews.redis.sync_batcher import batcher
 from tests.conftest import distinct_visitors, wsgi_get
 from tests.processes import (
     celery,
@@ -83,14 +83,14 @@ FLUSHER = [
     sys.executable,
     "-c",
     "import django; django.setup(); "
-    "from django_pageviews.drain import drain_redis; drain_redis(None)",
+    "from django_pageviews.redis.drain import drain_redis; drain_redis(None)",
 ]
 
 
 @contextmanager
 def database_write_lock() -> Iterator[None]:
     """Hold a lock that makes any flusher wait before its commit, while reads go on (a
-    drain reads the batch ids' high-water mark before it claims: restore.py)."""
+    drain reads the batch ids' high-water mark before it claims: redis/restore.py)."""
     table = connection.ops.quote_name(ProcessedBatch._meta.db_table)
     if connection.vendor == "sqlite":
         raw = sqlite3.connect(connection.settings_dict["NAME"])

@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from django_pageviews import forks, redis_client, salts
+from django_pageviews import forks, salts
+from django_pageviews.redis import client as redis_client
 
 
 def in_a_child(look: Callable[[], str]) -> str:

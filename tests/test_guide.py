@@ -11,7 +11,7 @@ from pathlib import Path
 import redis
 
 from django_pageviews.models import PageView
-from django_pageviews.redis_buffer import Keys
+from django_pageviews.redis.buffer import Keys
 from tests.conftest import BROWSER_UA
 from tests.processes import DEMO_DATABASE, ROOT, celery, demo_env, manage, running, wait_for
 

@@ -20,16 +20,16 @@ import pytest
 from django.db import connections, transaction
 from django.test import override_settings
 
-from django_pageviews import drain
 from django_pageviews.events import PageViewEvent, Target, current_day
 from django_pageviews.live import READ_INEXACT
 from django_pageviews.models import PageView
-from django_pageviews.producer import build_shipment
-from django_pageviews.redis_buffer import CLAIM_HELD, HOLD_SUFFIX, Keys, Shipment, claim
-from django_pageviews.redis_client import get_client
-from django_pageviews.redis_scripts import claim as claim_script
-from django_pageviews.redis_scripts import ship
-from django_pageviews.redis_snapshots import hold_claims
+from django_pageviews.redis import drain
+from django_pageviews.redis.buffer import CLAIM_HELD, HOLD_SUFFIX, Keys, Shipment, claim
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.scripts import claim as claim_script
+from django_pageviews.redis.scripts import ship
+from django_pageviews.redis.shipping import build_shipment
+from django_pageviews.redis.snapshots import hold_claims
 from django_pageviews.reports import get_popular_urls, get_popular_view_names
 from django_pageviews.stats import snapshot as stats_snapshot
 from django_pageviews.storage import write_batch

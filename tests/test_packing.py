@@ -1,4 +1,4 @@
-"""The compact raw-event elements (packing.py): exact round trips, the JSON fallback, and
+"""The compact raw-event elements (redis/packing.py): exact round trips, the JSON fallback, and
 what an element that cannot be read becomes."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from django_pageviews.events import PK, PageViewEvent, Target
-from django_pageviews.packing import ZLIB_MIN_BYTES, pack, unpack, unpack_all, views
+from django_pageviews.redis.packing import ZLIB_MIN_BYTES, pack, unpack, unpack_all, views
 from django_pageviews.wire import decode_event, encode_event
 from tests.conftest import BROWSER_UA
 
@@ -114,10 +114,10 @@ def test_json_of_the_table_is_what_a_reader_expects() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_a_corrupted_element_is_skipped_and_the_others_drain(redis_url: str) -> None:
     from django_pageviews import stats
-    from django_pageviews.drain import drain_redis
     from django_pageviews.models import PageView, SkippedDaily
-    from django_pageviews.redis_buffer import Keys
-    from django_pageviews.redis_client import get_client
+    from django_pageviews.redis.buffer import Keys
+    from django_pageviews.redis.client import get_client
+    from django_pageviews.redis.drain import drain_redis
 
     good = [event(PAGE, ua=f"{BROWSER_UA} {i}") for i in range(30)]
     element = packed(good)

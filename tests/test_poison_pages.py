@@ -12,10 +12,10 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Sum
 
-from django_pageviews.drain import drain_redis
 from django_pageviews.events import PK, PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.recorder import flush
+from django_pageviews.redis.drain import drain_redis
 from django_pageviews.resolve import resolve_targets
 from tests.conftest import asgi_requests, distinct_visitors
 from tests.models import Article, Document, Ticket

@@ -11,7 +11,7 @@ from django_pageviews import stats
 from django_pageviews.buffer import buffer
 from django_pageviews.models import PageViewDaily
 from django_pageviews.recorder import flush
-from django_pageviews.sync_batcher import batcher
+from django_pageviews.redis.sync_batcher import batcher
 from tests.conftest import asgi_requests, wsgi_get
 from tests.processes import wait_for
 from tests.redis_server import PrivateRedis

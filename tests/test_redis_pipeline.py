@@ -11,12 +11,12 @@ from django.db.models import Sum
 from django.test import override_settings
 
 from django_pageviews import stats
-from django_pageviews.drain import cleanup, drain_redis, write_claim
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
 from django_pageviews.recorder import flush
-from django_pageviews.redis_buffer import Keys, claim, read_claim
-from django_pageviews.redis_client import get_client
-from django_pageviews.sync_batcher import batcher
+from django_pageviews.redis.buffer import Keys, claim, read_claim
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup, drain_redis, write_claim
+from django_pageviews.redis.sync_batcher import batcher
 from tests.conftest import CRAWLER_UA, asgi_requests, distinct_visitors, wsgi_get
 from tests.models import Article
 
@@ -129,8 +129,8 @@ def test_writing_a_claim_twice_counts_it_once(redis_url: str) -> None:
 
 
 def test_a_retried_shipment_lands_once(redis_url: str) -> None:
-    from django_pageviews.producer import build_shipment
-    from django_pageviews.redis_scripts import ship
+    from django_pageviews.redis.scripts import ship
+    from django_pageviews.redis.shipping import build_shipment
     from tests.test_storage import PAGE, event
 
     shipment = build_shipment([event(PAGE) for _ in range(6)], Counter())

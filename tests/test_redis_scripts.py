@@ -16,8 +16,7 @@ from django.test import override_settings
 
 from django_pageviews.conf import redis_url
 from django_pageviews.events import PK, PageViewEvent, Target
-from django_pageviews.packing import pack
-from django_pageviews.redis_buffer import (
+from django_pageviews.redis.buffer import (
     Keys,
     Shipment,
     ack,
@@ -27,8 +26,9 @@ from django_pageviews.redis_buffer import (
     read_claim,
     status,
 )
-from django_pageviews.redis_client import get_client
-from django_pageviews.redis_scripts import ship
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.packing import pack
+from django_pageviews.redis.scripts import ship
 from django_pageviews.toplists import LIST_BUCKETS, list_entries, member_bucket
 from django_pageviews.wire import (
     TOTAL,

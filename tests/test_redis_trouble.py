@@ -18,13 +18,13 @@ from django.test import override_settings
 from django_pageviews import stats
 from django_pageviews.buffer import buffer
 from django_pageviews.checks import MAX_BATCH_SIZE, check_settings
-from django_pageviews.drain import cleanup, drain_redis, write_claim
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily
-from django_pageviews.redis_buffer import Keys, claim, raw_event_count, read_claim, status
-from django_pageviews.redis_client import get_client
-from django_pageviews.restore import RESTORED, replay_restored, restored_status
-from django_pageviews.sync_batcher import batcher
+from django_pageviews.redis.buffer import Keys, claim, raw_event_count, read_claim, status
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup, drain_redis, write_claim
+from django_pageviews.redis.restore import RESTORED, replay_restored, restored_status
+from django_pageviews.redis.sync_batcher import batcher
 from tests.conftest import BROWSER_UA
 from tests.processes import wait_for
 from tests.redis_server import PrivateRedis, redis62_binary

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
-from django_pageviews.sync_batcher import batcher
+from django_pageviews.redis.sync_batcher import batcher
 from tests.conftest import asgi_requests, distinct_visitors, run_async, wsgi_get
 from tests.models import Article, Document
 

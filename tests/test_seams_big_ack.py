@@ -16,13 +16,13 @@ import pytest
 from django.db.models import Sum
 
 from django_pageviews.checks import MAX_BATCH_SIZE
-from django_pageviews.drain import drain_redis
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily
-from django_pageviews.producer import build_shipment
-from django_pageviews.redis_buffer import status
-from django_pageviews.redis_client import get_client
-from django_pageviews.redis_scripts import ship
+from django_pageviews.redis.buffer import status
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import drain_redis
+from django_pageviews.redis.scripts import ship
+from django_pageviews.redis.shipping import build_shipment
 from tests.redis_server import PrivateRedis, async_redis
 from tests.test_seams_restore_lists import assert_nothing_left
 

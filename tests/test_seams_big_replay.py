@@ -20,14 +20,14 @@ import redis
 from django.db.models import Sum
 from django.test import override_settings
 
-from django_pageviews.drain import cleanup, write_claim
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily
-from django_pageviews.producer import build_shipment
-from django_pageviews.redis_buffer import claim, read_claim, status
-from django_pageviews.redis_client import get_client
-from django_pageviews.redis_scripts import ship
-from django_pageviews.restore import park_restored, replay_restored, restored_status
+from django_pageviews.redis.buffer import claim, read_claim, status
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup, write_claim
+from django_pageviews.redis.restore import park_restored, replay_restored, restored_status
+from django_pageviews.redis.scripts import ship
+from django_pageviews.redis.shipping import build_shipment
 from tests.redis_server import PrivateRedis, async_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,7 +91,7 @@ class Crash(BaseException):
 def test_a_replay_stopped_between_slices_replays_the_rest_once(
     private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from django_pageviews import restore_replay
+    from django_pageviews.redis import restore_replay
 
     client = get_client()
     now = time.time()

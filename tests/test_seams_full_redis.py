@@ -16,11 +16,11 @@ from django.test import override_settings
 
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView
-from django_pageviews.producer import build_shipment
-from django_pageviews.redis_buffer import CLAIM_HELD, HOLD_SUFFIX, Keys
-from django_pageviews.redis_client import get_client
-from django_pageviews.redis_scripts import claim, ship
-from django_pageviews.redis_snapshots import hold_claims
+from django_pageviews.redis.buffer import CLAIM_HELD, HOLD_SUFFIX, Keys
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.scripts import claim, ship
+from django_pageviews.redis.shipping import build_shipment
+from django_pageviews.redis.snapshots import hold_claims
 from tests.redis_server import PrivateRedis, redis62_binary
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,11 +13,11 @@ from collections import Counter
 import pytest
 from django.db.models import Sum
 
-from django_pageviews.drain import cleanup, drain_redis
 from django_pageviews.events import PageViewEvent, Target, current_day
 from django_pageviews.models import PageView, PageViewDaily
-from django_pageviews.redis_buffer import Keys
-from django_pageviews.redis_client import get_client
+from django_pageviews.redis.buffer import Keys
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup, drain_redis
 from django_pageviews.wire import count_field, dimension_totals, encode_event
 from tests.test_seams_restore_lists import assert_nothing_left
 
@@ -48,8 +48,8 @@ def test_data_of_an_earlier_version_is_drained_once_and_leaves_nothing(redis_url
         pipe.execute()
     assert PageView.get_view_count() == 10
     # New views shipped by the current version meanwhile, one of the same page.
-    from django_pageviews.producer import build_shipment
-    from django_pageviews.redis_scripts import ship
+    from django_pageviews.redis.scripts import ship
+    from django_pageviews.redis.shipping import build_shipment
 
     new = old_views("/shared/", 5) + old_views("/new/", 2)
     shipment_keys, args = build_shipment(new, Counter()).script_args()

@@ -15,13 +15,13 @@ import pytest
 import redis
 from redis.commands.core import Script
 
-from django_pageviews.drain import cleanup, drain_redis
 from django_pageviews.events import PK, PageViewEvent, Target, current_day
 from django_pageviews.models import PageView
-from django_pageviews.producer import build_shipment
-from django_pageviews.redis_buffer import Keys, Shipment
-from django_pageviews.redis_client import get_client
-from django_pageviews.redis_scripts import CHUNKED, ship
+from django_pageviews.redis.buffer import Keys, Shipment
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup, drain_redis
+from django_pageviews.redis.scripts import CHUNKED, ship
+from django_pageviews.redis.shipping import build_shipment
 from django_pageviews.reports import get_popular_urls
 from django_pageviews.toplists import LIST_BUCKETS, URL, list_name, member_bucket
 from django_pageviews.wire import DIM_BUCKETS, TOTAL, count_field, dimension_slot, dimensions

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from django_pageviews.drain import drain_redis
 from django_pageviews.models import PageView
-from django_pageviews.redis_buffer import status
-from django_pageviews.redis_client import get_client
+from django_pageviews.redis.buffer import status
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import drain_redis
 from tests.db_faults import read_only
 from tests.test_drain_faults import send_views, total
 

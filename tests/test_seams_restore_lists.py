@@ -17,11 +17,13 @@ import redis
 from django.core.management import call_command
 from django.db.models import Sum
 
-from django_pageviews.drain import cleanup, drain_redis
 from django_pageviews.events import PageViewEvent, Target, current_day
 from django_pageviews.models import PageView, PageViewDaily, SkippedDaily
-from django_pageviews.redis_buffer import Keys
-from django_pageviews.redis_client import get_client
+from django_pageviews.redis.buffer import Keys
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup, drain_redis
+from django_pageviews.redis.restore import replay_restored, restored_status
+from django_pageviews.redis.sync_batcher import batcher
 from django_pageviews.reports import (
     get_daily_views,
     get_popular_objects,
@@ -29,8 +31,6 @@ from django_pageviews.reports import (
     get_popular_view_names,
     get_views_by_period,
 )
-from django_pageviews.restore import replay_restored, restored_status
-from django_pageviews.sync_batcher import batcher
 from tests.db_faults import allow_all, refuse_url
 from tests.models import Article
 from tests.redis_server import PrivateRedis, async_redis

@@ -1,6 +1,6 @@
 """Live reads while a claimed batch is split (issue #10, items 3 and 8 together).
 
-splitting.py records ``<id>`` in the database before it writes any part of a refused
+redis/splitting.py records ``<id>`` in the database before it writes any part of a refused
 batch; live.py takes a claim whose id the database has as written in full. Until cleanup
 finishes such a claim (BUFFER_TIMEOUT later, or after an outage), the views of its parts
 not yet written are in neither source. Real Redis and database; the flusher dies after
@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from django_pageviews import storage
-from django_pageviews.drain import cleanup, drain_redis
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
-from django_pageviews.redis_buffer import status
-from django_pageviews.redis_client import get_client
+from django_pageviews.redis.buffer import status
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup, drain_redis
 from tests.test_drain_faults import (
     POISON,
     Crash,
@@ -43,7 +43,7 @@ def test_a_live_read_mid_split_counts_the_parts_not_yet_written(
         return written
 
     with monkeypatch.context() as m:
-        m.setattr("django_pageviews.splitting.write_once", dies_after_a_part)
+        m.setattr("django_pageviews.redis.splitting.write_once", dies_after_a_part)
         with pytest.raises(Crash):
             drain_redis(time_budget=None)
     assert status(get_client())["claimed_batches"] == 1

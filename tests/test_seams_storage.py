@@ -1,4 +1,4 @@
-"""write_batch keeps the claim mark it is given (restore.py compares the database's
+"""write_batch keeps the claim mark it is given (redis/restore.py compares the database's
 highest mark with Redis's claim sequence): it was dropped on the way to write_once."""
 
 from __future__ import annotations

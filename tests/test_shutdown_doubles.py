@@ -25,16 +25,16 @@ from django.test import override_settings
 from django_pageviews import stats
 from django_pageviews.aio.batcher import aclose, get_batcher
 from django_pageviews.aio.client import get_client as get_loop_client
-from django_pageviews.drain import cleanup
 from django_pageviews.manual import make_event, record_view
 from django_pageviews.models import PageView, PageViewDaily, UnsettledShipment
 from django_pageviews.recorder import flush
-from django_pageviews.redis_buffer import Keys, Shipment
-from django_pageviews.redis_client import get_client
-from django_pageviews.redis_scripts import SHIP, ship
+from django_pageviews.redis.buffer import Keys, Shipment
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.drain import cleanup
+from django_pageviews.redis.scripts import SHIP, ship
+from django_pageviews.redis.sync_batcher import batcher
+from django_pageviews.redis.unsettled import DB_MARKER, KEPT
 from django_pageviews.shutdown import flush_all
-from django_pageviews.sync_batcher import batcher
-from django_pageviews.unsettled import DB_MARKER, KEPT
 from tests.conftest import run_async
 from tests.processes import wait_for
 from tests.redis_server import PrivateRedis

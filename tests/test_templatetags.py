@@ -22,7 +22,7 @@ from django.utils import dateformat, timezone
 
 from django_pageviews.models import PageViewDaily
 from django_pageviews.recorder import flush
-from django_pageviews.sync_batcher import batcher
+from django_pageviews.redis.sync_batcher import batcher
 from django_pageviews.templatetags.pageview_tags import (
     format_number,
     format_number_with_options,

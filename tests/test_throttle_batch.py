@@ -1,4 +1,4 @@
-"""The cross-process throttle of a micro-batch (throttle.first_views / afirst_views): one
+"""The cross-process throttle of a micro-batch (``django_pageviews.redis.throttle``): one
 script call on a real Redis sets each key once, for the time left in its window."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from django_pageviews import stats
 from django_pageviews.events import PageViewEvent, Target
-from django_pageviews.throttle import afirst_views, first_views
+from django_pageviews.redis.throttle import afirst_views, first_views
 
 PREFIX = "{pageviews}:throttle:"
 

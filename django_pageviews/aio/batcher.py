@@ -15,11 +15,11 @@ import weakref
 from typing import Any
 
 from django_pageviews import salts
-from django_pageviews.batching import BatcherCore, request_early_flush
 from django_pageviews.conf import conf
 from django_pageviews.events import PageViewEvent
-from django_pageviews.throttle import afirst_views, redis_prefix
-from django_pageviews.unsettled import asettle
+from django_pageviews.redis.batching import BatcherCore, request_early_flush
+from django_pageviews.redis.throttle import afirst_views, redis_prefix
+from django_pageviews.redis.unsettled import asettle
 
 from .client import close_with_loop, get_client
 
@@ -116,7 +116,7 @@ def _cancelling() -> bool:
 
 
 async def _ship(client: Any, keys: list[str], args: list[Any]) -> Any:
-    from django_pageviews.redis_scripts import aship
+    from django_pageviews.redis.scripts import aship
 
     return await aship(keys=keys, args=args, client=client)
 

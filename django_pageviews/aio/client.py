@@ -11,7 +11,7 @@ import asyncio
 import weakref
 from typing import Any
 
-from django_pageviews.redis_client import make_client
+from django_pageviews.redis.client import make_client
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 

@@ -16,8 +16,8 @@ from django.db import connection
 
 from django_pageviews.conf import conf
 from django_pageviews.pipeline_health import draining
-from django_pageviews.redis_buffer import status
-from django_pageviews.redis_client import get_client
+from django_pageviews.redis.buffer import status
+from django_pageviews.redis.client import get_client
 from example_asgi.mode import ROOT, demo_dir, mode_file
 
 WORKER_COMMAND = "celery -A example_asgi worker -l info -Q pageviews-buffer,pageviews-process"

@@ -21,7 +21,7 @@ from typing import Any
 from django.db.models import Sum
 
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
-from django_pageviews.redis_buffer import Keys, raw_event_count
+from django_pageviews.redis.buffer import Keys, raw_event_count
 from django_pageviews.stats import DROPPED, SKIP_INVALID
 from django_pageviews.wire import TOTAL, parse_skipped_field
 from tests.processes import (

@@ -22,7 +22,7 @@ from django.db.models import Sum
 from django.test import override_settings
 
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
-from django_pageviews.redis_buffer import Keys, raw_event_count
+from django_pageviews.redis.buffer import Keys, raw_event_count
 from tests.chaos.faults_db import refusing_writes
 from tests.chaos.faults_redis import ChaosRedis
 from tests.chaos.pipeline_load import Load, LoadResult

@@ -73,7 +73,7 @@ class Command(BaseCommand):
             raise CommandError(f"Draining Redis failed: {exc}") from exc
         finally:
             if conf.ASYNC_PROCESSING:
-                from django_pageviews.redis_client import get_client
+                from django_pageviews.redis.client import get_client
 
                 get_client().close()
         result = flushed.drained
@@ -103,8 +103,8 @@ class Command(BaseCommand):
             raise CommandError(
                 "--retry-aside needs PAGEVIEW_ASYNC_PROCESSING: nothing is set aside without Redis."
             )
-        from django_pageviews.aside import retry_aside
-        from django_pageviews.redis_client import get_client
+        from django_pageviews.redis.client import get_client
+        from django_pageviews.redis.retry_aside import retry_aside
 
         try:
             result = retry_aside(get_client())
@@ -130,9 +130,9 @@ class Command(BaseCommand):
                 "--replay-restored needs PAGEVIEW_ASYNC_PROCESSING: nothing is parked "
                 "without Redis."
             )
-        from django_pageviews.drain import cleanup
-        from django_pageviews.redis_client import get_client
-        from django_pageviews.restore import replay_restored
+        from django_pageviews.redis.client import get_client
+        from django_pageviews.redis.drain import cleanup
+        from django_pageviews.redis.restore import replay_restored
 
         try:
             batch_ids = replay_restored(groups)

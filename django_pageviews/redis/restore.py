@@ -30,12 +30,13 @@ from typing import Any
 
 from django.db.models import Max
 
-from . import stats
-from .models import ProcessedBatch
-from .redis_buffer import Keys, count_views, saw_mark
+from django_pageviews import stats
+from django_pageviews.models import ProcessedBatch
+from django_pageviews.toplists import list_entries
+from django_pageviews.wire import counts_views, dimension_totals
+
+from .buffer import Keys, count_views, saw_mark
 from .restore_replay import replay_restored as replay_restored  # in slices: its own module
-from .toplists import list_entries
-from .wire import counts_views, dimension_totals
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class RestoreCheckError(RuntimeError):
 def park_restored(client: Any) -> str | None:
     """Park what a Redis that went back in time holds as pending; the new group's id, or
     None when Redis did not go back (or held nothing pending)."""
-    from .redis_scripts import park
+    from .scripts import park
 
     keys = Keys.current()
     for _ in range(ATTEMPTS):

@@ -13,11 +13,12 @@ import logging
 from collections import deque
 from typing import Any
 
-from . import stats
-from .conf import conf
-from .events import PageViewEvent
-from .producer import Breaker, Fallback, build_shipment, never_sent
-from .redis_buffer import Shipment
+from django_pageviews import stats
+from django_pageviews.conf import conf
+from django_pageviews.events import PageViewEvent
+
+from .buffer import Shipment
+from .shipping import Breaker, Fallback, build_shipment, never_sent
 
 logger = logging.getLogger(__name__)
 

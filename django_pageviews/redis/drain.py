@@ -9,7 +9,7 @@ A database that cannot write (down, read-only, locked, full) is waited out: the 
 stays, however many times it fails, and nothing is set aside for it. The next drain
 writes it first and claims nothing new until it could: however long the outage, each
 drain that runs into it leaves at most the one claim it was writing. A batch refused for
-its data is written in parts around the record at fault (splitting.py).
+its data is written in parts around the record at fault (redis/splitting.py).
 
 While a backlog lasts, several claims are written in one transaction (up to
 PAGEVIEW_DRAIN_TRANSACTION_SIZE records), each under its own batch id, and acknowledged
@@ -26,11 +26,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import stats
-from .conf import conf
-from .db_errors import is_data_error
-from .ledger import WRITTEN, batch_states
-from .redis_buffer import (
+from django_pageviews import stats
+from django_pageviews.conf import conf
+from django_pageviews.db_errors import is_data_error
+from django_pageviews.ledger import WRITTEN, batch_states
+from django_pageviews.storage import trim_old_rows, write_group
+
+from .buffer import (
     Claim,
     ack,
     claim,
@@ -41,10 +43,9 @@ from .redis_buffer import (
     read_claim,
     record_flush,
 )
-from .redis_client import get_client
+from .client import get_client
 from .restore import park_restored
 from .splitting import contents, store
-from .storage import trim_old_rows, write_group
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def write_claims(client: Any, claims: Sequence[Claim], states: Mapping[str, str]
     """Write claims (skipped if already written) and acknowledge them; the views written.
     Those not begun before (no ``states``) are written together, in one transaction
     (storage.write_group); if the database refuses that for its data, one by one, so that
-    splitting.py isolates the record at fault as it would in a claim of its own."""
+    redis/splitting.py isolates the record at fault as it would in a claim of its own."""
     begun = [c for c in claims if c.batch_id in states]
     written = sum(write_claim(client, c, states[c.batch_id]) for c in begun)
     fresh = [c for c in claims if c.batch_id not in states]

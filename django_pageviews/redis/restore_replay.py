@@ -1,4 +1,4 @@
-"""Hand a parked restored group (restore.py) back to the drain, in slices, exactly once.
+"""Hand a parked restored group (redis/restore.py) back to the drain, in slices, exactly once.
 
 A group holds everything a restored Redis had pending: after a long backlog, hundreds of
 thousands of count fields and raw events. It goes back as claims of at most BATCH_SIZE
@@ -24,14 +24,21 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from .conf import conf
-from .events import local_day
-from .models import PageView
+from django_pageviews.conf import conf
+from django_pageviews.events import local_day
+from django_pageviews.models import PageView
+from django_pageviews.toplists import list_entries
+from django_pageviews.wire import (
+    RawEvent,
+    count_field,
+    decode_event,
+    dimension_totals,
+    encode_event,
+)
+
+from .buffer import Keys, read_elements
+from .client import get_client
 from .packing import unpack
-from .redis_buffer import Keys, read_elements
-from .redis_client import get_client
-from .toplists import list_entries
-from .wire import RawEvent, count_field, decode_event, dimension_totals, encode_event
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +145,7 @@ def _replay_slice(
     claimed_at: float,
 ) -> tuple[int, str | None]:
     """(REPLAY's status, the new claim's batch id if one was made)."""
-    from .redis_scripts import replay
+    from .scripts import replay
 
     keys = Keys.current()
     dims = dimension_totals(counts.items())

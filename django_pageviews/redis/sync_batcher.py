@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import forks, salts
+from django_pageviews import forks, salts
+from django_pageviews.conf import conf
+from django_pageviews.events import PageViewEvent
+from django_pageviews.privacy import with_visitor_hashes
+from django_pageviews.redis.throttle import first_views, redis_prefix
+
 from .batching import BatcherCore, request_early_flush
-from .conf import conf
-from .events import PageViewEvent
-from .privacy import with_visitor_hashes
-from .redis_client import get_client
-from .throttle import first_views, redis_prefix
+from .client import get_client
 from .unsettled import settle
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class ThreadBatcher(BatcherCore):
 
 
 def _ship(client: Any, keys: list[str], args: list[Any]) -> Any:
-    from .redis_scripts import ship
+    from .scripts import ship
 
     return ship(keys=keys, args=args, client=client)
 

@@ -13,8 +13,8 @@ from typing import Any
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from . import forks
-from .conf import PREFIX, conf, redis_url
+from django_pageviews import forks
+from django_pageviews.conf import PREFIX, conf, redis_url
 
 _lock = threading.Lock()
 _client: Any = None

@@ -33,8 +33,8 @@ import struct
 import zlib
 from collections.abc import Sequence
 
-from .events import PageViewEvent, Target
-from .wire import RawEvent, encode_event
+from django_pageviews.events import PageViewEvent, Target
+from django_pageviews.wire import RawEvent, encode_event
 
 MAGIC = b"#"
 ZLIB = b"z"

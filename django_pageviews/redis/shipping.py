@@ -10,16 +10,17 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 
-from . import stats
-from .buffer import buffer
-from .conf import conf
-from .events import UNIT, PageViewEvent, Target, local_day
-from .log_limit import LogLimit
+from django_pageviews import stats
+from django_pageviews.buffer import buffer
+from django_pageviews.conf import conf
+from django_pageviews.events import UNIT, PageViewEvent, Target, local_day
+from django_pageviews.log_limit import LogLimit
+from django_pageviews.privacy import with_visitor_hashes
+from django_pageviews.visitors import of_events as visitors_of
+from django_pageviews.wire import skipped_field, visitor_field
+
+from .buffer import Shipment
 from .packing import pack
-from .privacy import with_visitor_hashes
-from .redis_buffer import Shipment
-from .visitors import of_events as visitors_of
-from .wire import skipped_field, visitor_field
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def build_shipment(
         field = UNIT.join((iso, *target))
         counts[field] = counts.get(field, 0) + n
     if conf.STORE_RAW:
-        raw = pack(events)  # packing.py: one element per shipment; hashes ride in events
+        raw = pack(events)  # redis/packing.py: one element per shipment; hashes ride in events
     else:
         raw = []
         if conf.COUNT_VISITORS:  # no raw event carries the hash: one field per visitor
@@ -63,8 +64,8 @@ def ship_once(event: PageViewEvent, shipment_id: str, marker_ttl: int) -> None:
     ``marker_ttl`` seconds: sent again within that time (a redelivered task), it is not
     added twice. Raises if Redis did not answer (the caller retries with the same id)."""
     from .batching import request_early_flush
-    from .redis_client import get_client
-    from .redis_scripts import ship
+    from .client import get_client
+    from .scripts import ship
 
     shipment = build_shipment([event], Counter(), take_skipped=False)
     shipment.shipment_id = shipment_id

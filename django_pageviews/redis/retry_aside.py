@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .ledger import batch_states
-from .redis_aside import aside_ids, read_aside, unpark
+from django_pageviews.ledger import batch_states
+
+from .aside import aside_ids, read_aside, unpark
 from .splitting import StillRefused, store
 
 logger = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ import json
 import logging
 from collections.abc import Iterable
 
-from . import stats
-from .db_errors import is_data_error
-from .events import PageViewEvent, current_day
-from .ledger import (
+from django_pageviews import stats
+from django_pageviews.db_errors import is_data_error
+from django_pageviews.events import PageViewEvent, current_day
+from django_pageviews.ledger import (
     INVALID,
     SPLIT,
     WRITTEN,
@@ -31,10 +31,17 @@ from .ledger import (
     record_invalid,
     start_split,
 )
-from .redis_aside import park
-from .redis_buffer import Claim
-from .storage import Contents, write_once
-from .wire import PendingFields, RawEvent, decode_event, parse_count_field, parse_skipped_field
+from django_pageviews.storage import Contents, write_once
+from django_pageviews.wire import (
+    PendingFields,
+    RawEvent,
+    decode_event,
+    parse_count_field,
+    parse_skipped_field,
+)
+
+from .aside import park
+from .buffer import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +178,7 @@ def contents(batch: Claim) -> Contents:
             skipped[(current_day(), stats.SKIP_INVALID)] += _unreadable(describe([field]), n)
     events: list[PageViewEvent] = []
     for raw in batch.raw_events:
-        if not isinstance(raw, str):  # decoded already (packing.py): most of them
+        if not isinstance(raw, str):  # decoded already (redis/packing.py): most of them
             events.append(raw)
             continue
         try:

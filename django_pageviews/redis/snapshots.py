@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .redis_buffer import HOLD_MS, HOLD_SUFFIX, Keys
+from .buffer import HOLD_MS, HOLD_SUFFIX, Keys
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Snapshot:
 
 def snapshot(client: Any, dims: list[str]) -> Snapshot:
     """Live totals of ``dims`` (views not yet acknowledged) and the open claims."""
-    from .redis_scripts import snapshot as snapshot_script
+    from .scripts import snapshot as snapshot_script
 
     keys = Keys.current()
     values, claim_ids, chunks, seq = snapshot_script(
@@ -52,7 +52,7 @@ def snapshot_lists(
     """The lists named ``prefix...`` of the days from ``first`` to ``last`` (ISO dates, ""
     for an open end): their first ``k`` entries and the views of the (kind, member) pairs
     of ``ask`` and of those entries, in each list of their kind; and the open claims."""
-    from .redis_scripts import snapshot_lists as snapshot_script
+    from .scripts import snapshot_lists as snapshot_script
 
     keys = Keys.current()
     args: list[Any] = [keys.prefix + "chunk:", prefix, first, last, k]
@@ -91,7 +91,7 @@ def _claims(claim_ids: list[str], chunks: list[list[str]]) -> dict[str, dict[str
 @contextmanager
 def hold_claims(client: Any) -> Iterator[None]:
     """Hold new claims off (CLAIM waits) for the block, or at most HOLD_MS."""
-    from .redis_scripts import hold, release
+    from .scripts import hold, release
 
     key = Keys.current().seq + HOLD_SUFFIX
     hold(keys=[key], args=[HOLD_MS], client=client)

@@ -32,11 +32,12 @@ from typing import Any
 from django.db import connections
 from django.utils import timezone
 
-from . import stats
-from .events import PageViewEvent
-from .models import UnsettledShipment
-from .redis_buffer import SENT_MARKER_TTL, Keys, Shipment
-from .wire import PendingFields, counts_views, decode_event, encode_event
+from django_pageviews import stats
+from django_pageviews.events import PageViewEvent
+from django_pageviews.models import UnsettledShipment
+from django_pageviews.wire import PendingFields, counts_views, decode_event, encode_event
+
+from .buffer import SENT_MARKER_TTL, Keys, Shipment
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ LATE = "unsettled_late"  # views settled after the marker could have expired
 def settle(client: Any, shipment: Shipment) -> Any:
     """At shutdown: resend ``shipment`` for up to SETTLE_SECONDS; the script's result, or
     None once the shipment is kept in the database (Redis never answered)."""
-    from .redis_scripts import ship
+    from .scripts import ship
 
     keys, args = shipment.script_args()
     deadline = time.monotonic() + SETTLE_SECONDS
@@ -73,7 +74,7 @@ def settle(client: Any, shipment: Shipment) -> Any:
 async def asettle(client: Any, shipment: Shipment) -> Any:
     """``settle`` on a redis.asyncio client; the database write runs in a thread of its
     own (the loop's default executor may already be shut down at loop close)."""
-    from .redis_scripts import aship
+    from .scripts import aship
 
     keys, args = shipment.script_args()
     deadline = time.monotonic() + SETTLE_SECONDS
@@ -101,7 +102,7 @@ def keep(shipment: Shipment, close: bool = False) -> None:
     (they may be in Redis): logged and counted."""
     views = _views(shipment.counts)
     # Raw events as one JSON text per event, as earlier versions kept them (the list
-    # elements of packing.py are binary).
+    # elements of redis/packing.py are binary).
     raw = [encode_event(e) for e in shipment.events] if shipment.raw else []
     payload = json.dumps({"counts": dict(shipment.counts), "raw": raw})
     try:
@@ -183,7 +184,7 @@ def reconcile(client: Any, limit: int = RECONCILE_LIMIT) -> ReconcileResult:
 
 
 def _write(record: UnsettledShipment) -> int:
-    from .storage import write_batch
+    from django_pageviews.storage import write_batch
 
     payload = json.loads(record.payload)
     read = PendingFields()

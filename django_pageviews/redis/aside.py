@@ -1,6 +1,6 @@
 """Records the database refuses, kept in Redis under ``aside:`` keys until a replay.
 
-The replay is ``pageviews_flush --retry-aside`` (aside.py); until then they stay out of
+The replay is ``pageviews_flush --retry-aside`` (redis/retry_aside.py); until then they stay out of
 the drain's way.
 """
 
@@ -9,14 +9,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .redis_buffer import Claim, Keys, count_views, read_chunks
-from .wire import counts_views, encode_event
+from django_pageviews.wire import counts_views, encode_event
+
+from .buffer import Claim, Keys, count_views, read_chunks
 
 
 def park(client: Any, record: Claim) -> None:
     """Keep a record the database refuses under the ``aside:`` keys of its own id, out of
     the drain's way, for a replay. Idempotent: parking it again changes nothing."""
-    from .redis_scripts import set_aside as set_aside_script
+    from .scripts import set_aside as set_aside_script
 
     keys = Keys.current()
     args: list[Any] = [record.batch_id, time.time(), len(record.counts)]

@@ -5,10 +5,10 @@ Keys (all under one hash tag, ``{prefix}``):
 - ``pending``: hash, count field (day + target) -> views not yet claimed
 - ``dims``: hash, the total of views not yet acknowledged (``t``), and ``dims:<n>``: small
   hashes, 8-byte digest of a dimension -> its views not yet acknowledged (what live reads
-  add; decision 28, redis_scripts.DIMS). Earlier versions kept every dimension in ``dims``
+  add; decision 28, redis.scripts.DIMS). Earlier versions kept every dimension in ``dims``
   by its full name: still read and drained.
 - ``events``: list of raw events, when PAGEVIEW_STORE_RAW is on: one element per shipment
-  (packing.py), or per view from earlier versions
+  (redis/packing.py), or per view from earlier versions
 - ``claims``: sorted set, batch id -> claim time
 - ``chunk:<id>`` / ``evchunk:<id>``: the counts and raw events of one claimed batch
 - ``top``, ``top:<day list>:<n>``: sorted sets of views not yet acknowledged, per day, each
@@ -16,16 +16,16 @@ Keys (all under one hash tag, ``{prefix}``):
   version, still read and drained)
 - ``seq``, ``oldest``, ``counters``, ``early``, ``sent:<shipment id>``: bookkeeping
 - ``epoch`` (named by the first shipment into an empty Redis) and ``claimmarks`` (batch id
-  -> "epoch:seq" of each open claim): what restore.py compares with the database
+  -> "epoch:seq" of each open claim): what redis/restore.py compares with the database
 - ``restored`` and ``restored:<group id>:*``: pending data of a Redis that went back in
-  time, parked by restore.py
+  time, parked by redis/restore.py
 - ``aside``: sorted set, id -> time set aside; ``aside:chunk:<id>`` / ``aside:evchunk:<id>``:
   the counts and raw events of a record the database refused (or, from earlier
   development versions, a whole claim), kept for ``pageviews_flush --retry-aside``
 - ``seq:hold``: a live read holding new claims off for a moment (live.py)
 - ``ackargs:<id>``: the arguments of a very large ACK, for the moment it runs (``ack``)
 - ``failed``: sorted set, batch id -> when the database last failed to write that claim;
-  the next drain writes those first, and claims nothing new while it cannot (drain.py)
+  the next drain writes those first, and claims nothing new while it cannot (redis/drain.py)
 
 A batch is written to the database in one transaction with its batch id, then
 acknowledged; a flusher killed in between leaves the claim, which cleanup acknowledges
@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from . import stats
-from .conf import conf, redis_url
-from .events import PageViewEvent
+from django_pageviews import stats
+from django_pageviews.conf import conf, redis_url
+from django_pageviews.events import PageViewEvent
+from django_pageviews.toplists import DAY_LENGTH, list_entries, member_bucket
+from django_pageviews.wire import TOTAL, RawEvent, dimension_slot, dimension_totals
+
 from .packing import NEVER_DECODE, unpack_all
 from .packing import views as element_views
-from .toplists import DAY_LENGTH, list_entries, member_bucket
-from .wire import TOTAL, RawEvent, dimension_slot, dimension_totals
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class Shipment:
     and per-day lists of its counts are derived by the SHIP script."""
 
     counts: Counter[str]  # count field -> views
-    raw: list[bytes | str]  # list elements (packing.py)
+    raw: list[bytes | str]  # list elements (redis/packing.py)
     events: list[PageViewEvent]  # kept for the fallback path
     counters: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[date, str]] = field(default_factory=Counter)  # (day, reason)
@@ -172,7 +173,7 @@ class Claim:
     batch_id: str
     counts: dict[str, int]
     raw_events: list[RawEvent]  # one per view (packing.unpack)
-    mark: tuple[str, int] | None = None  # (epoch, claim sequence number), for restore.py
+    mark: tuple[str, int] | None = None  # (epoch, claim sequence number), for redis/restore.py
 
 
 def parse_mark(mark: str | None) -> tuple[str, int] | None:
@@ -184,7 +185,7 @@ def parse_mark(mark: str | None) -> tuple[str, int] | None:
 
 # The last claim mark (epoch, claim sequence number) this process saw in each buffer
 # (Redis URL and key prefix): a Redis whose sequence falls below it within the same epoch
-# went back in time, and claims nothing until restore.py has looked at it.
+# went back in time, and claims nothing until redis/restore.py has looked at it.
 _seen: dict[tuple[str, str], tuple[str, int]] = {}
 
 
@@ -194,7 +195,7 @@ def saw_mark(epoch: str, seq: int) -> None:
 
 def claim(client: Any, size: int) -> str | None:
     """Atomically take up to ``size`` count fields and raw events; the batch id or None."""
-    from .redis_scripts import claim as claim_script
+    from .scripts import claim as claim_script
 
     keys = Keys.current()
     batch_id = uuid.uuid4().hex
@@ -250,7 +251,7 @@ def read_chunks(client: Any, chunk: str, evchunk: str, batch_id: str) -> Claim:
 
 
 def read_elements(client: Any, key: str) -> Any:
-    """LRANGE of a raw-event list, undecoded: packed elements are binary (packing.py)."""
+    """LRANGE of a raw-event list, undecoded: packed elements are binary (redis/packing.py)."""
     return client.execute_command("LRANGE", key, 0, -1, **{NEVER_DECODE: True})
 
 
@@ -262,14 +263,14 @@ def raw_event_count(client: Any, key: str) -> int:
 
 def count_views(client: Any, key: str) -> int:
     """``raw_event_count``, counted in Redis: nothing of a long list is fetched."""
-    from .redis_scripts import count_views as count_script
+    from .scripts import count_views as count_script
 
     return int(count_script(keys=[key], client=client))
 
 
 def ack(client: Any, claim: Claim) -> bool:
     """Remove a written batch from Redis and from the live totals (once, however often)."""
-    from .redis_scripts import ack as ack_script
+    from .scripts import ack as ack_script
 
     keys = Keys.current()
     batch_id = claim.batch_id

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from redis.commands.core import AsyncScript, Script
 
-from .toplists import LIST_BUCKETS
-from .wire import DIM_BUCKETS, TOTAL
+from django_pageviews.toplists import LIST_BUCKETS
+from django_pageviews.wire import DIM_BUCKETS, TOTAL
 
 # At most this many values per command built with unpack (even: field/value pairs).
 UNPACK_CHUNK = 1000
@@ -145,10 +145,10 @@ end
 #       list registry
 # ARGV: marker ttl, now, early threshold, early interval ms, n fields, n counters,
 #       shipment id, then field/count pairs, counter/count pairs, then raw-event list
-#       elements (packing.py: one per shipment).
+#       elements (redis/packing.py: one per shipment).
 # Idempotent per shipment id (the sent marker): a retried shipment whose first attempt
 # did reach Redis is not added twice. The first shipment into an empty Redis names its
-# epoch (restore.py: claim sequence numbers are compared within one epoch).
+# epoch (redis/restore.py: claim sequence numbers are compared within one epoch).
 # The live totals (``dims``) and per-day lists of each count field are derived here, as
 # wire.dimensions and toplists.entries name them (ACK subtracts what those give): the
 # producer sends each page once instead of ~13 times, which was most of its shipping
@@ -220,9 +220,9 @@ return {total, early}
 # Refuses (-1) a Redis whose sequence went below what this process saw in the same epoch:
 # restored from an old snapshot during a drain, its pending views are not claimed again.
 # Moves up to n count fields and the raw events of up to n views (whole list elements, at
-# least one: an element holds a shipment's events, its header their number, packing.py)
+# least one: an element holds a shipment's events, its header their number, redis/packing.py)
 # into the batch's own keys and records the claim with its mark (epoch and claim
-# sequence number, committed with the batch: see restore.py); a flusher that dies leaves
+# sequence number, committed with the batch: see redis/restore.py); a flusher that dies leaves
 # the claim for cleanup to replay or acknowledge.
 # Returns the claim's mark ("epoch:seq"), 0 when there was nothing to claim, -2 (claiming
 # nothing) while a live read holds new claims off (HOLD).
@@ -489,7 +489,7 @@ return 1
 #       the claim sequence to continue from, group id, now, n open claims, their ids,
 #       n dim values, the open claims' dim/count pairs, then their list/member/count
 #       triples
-# A Redis that went back in time (restore.py): what is pending moves aside as one
+# A Redis that went back in time (redis/restore.py): what is pending moves aside as one
 # "restored" group, the live totals and lists become those of the open claims, and the claim
 # sequence continues above the database's. Returns 1 (parked), 0 (nothing pending), or
 # -1 when the claim sequence, epoch or open claims changed since the caller read them.
@@ -540,7 +540,7 @@ return 1
 # Hands one slice of a restored group back to the drain as an ordinary claim (old enough
 # for the next cleanup to write it): the fields and first events taken leave the group,
 # which goes once nothing is left. A group is replayed in slices of at most BATCH_SIZE
-# fields and events (restore_replay.py): in one call, a big group would pass Redis 6.2's
+# fields and events (redis/restore_replay.py): in one call, a big group would pass Redis 6.2's
 # limit of 1,048,576 arguments per command, and become one huge transaction. Returns
 # {-1} when another replay took a slice since the caller read the group, {0} when the
 # group is gone, else {1 (more left) or 2 (the group is done), 1 if a claim was made}.
@@ -583,7 +583,7 @@ return {left, 1}
 )
 
 # KEYS: a raw-event list   ARGV: none
-# The views a raw-event list holds (packing.py: the header of each element, 1 for an
+# The views a raw-event list holds (redis/packing.py: the header of each element, 1 for an
 # element of the previous version), counted in Redis a page at a time: a backlog's list
 # can hold hundreds of megabytes, which a status report need not fetch. Writes nothing.
 COUNT_VIEWS = """
