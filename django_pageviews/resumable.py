@@ -1,5 +1,6 @@
-"""Schema operations that a second ``migrate`` skips when the database already has their
-result (migration 0004, which changes 0.2.x's table once its rows are brought over).
+"""What a second ``migrate`` does after one interrupted inside migration 0002 or 0004,
+which change 0.2.x's table: 0004's schema operations are skipped when the database
+already has their result; 0002 starts by taking back what it left (``undo_interrupted``).
 
 MySQL/MariaDB cannot roll a schema change back: a ``migrate`` killed in the middle of a
 migration keeps the statements it ran, and the migration stays unrecorded. The next
@@ -11,15 +12,15 @@ there the checks find nothing made and every operation runs as before.
 Each check reads the schema (Django's introspection) and says whether the operation's
 statements ran: an index by name, an altered column by what the new field makes of it
 (null, unique, length, text or not). Only operations whose statements all run at once
-are checked: 0002's new tables and foreign keys leave statements for the migration's
-end (Django's deferred SQL), so a table found made may still lack its indexes; 0002
-is not resumable this way (docs/howto/upgrading.md says what to do).
+are checked (not 0002's: see ``undo_interrupted``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.apps.registry import Apps
 from django.db import models
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.operations import AddIndex, AlterField
@@ -107,3 +108,50 @@ def made(
         # display_size: the declared length on every backend (as inspectdb reads it)
         and (kind != "CharField" or column.display_size == field.max_length)
     )
+
+
+def undo_interrupted(tables: list[str]) -> Callable[[Apps, BaseDatabaseSchemaEditor], None]:
+    """Migration 0002's first step: what an interrupted 0002 left, taken back to 0.2.x's
+    schema, so that 0002 then runs as on any 0.2.x database. 0002 cannot be resumed
+    operation by operation as 0004 is: its new tables' indexes and foreign keys are made
+    at the migration's end (Django's deferred SQL), so a table found made may lack them.
+    Its new tables are dropped (nothing writes to them before 0002 is recorded), the raw
+    table's new columns dropped, its text object id made a number again (0.2.x's values
+    still are), its url index made again. Nothing to do unless 0002 was interrupted on
+    MySQL/MariaDB (measured: SIGKILL inside 0002 on MariaDB, then ``migrate`` failed
+    with "Table 'django_pageviews_pageviewdaily' already exists")."""
+
+    def undo(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+        connection = schema_editor.connection
+        model = apps.get_model("django_pageviews", "PageView")
+        table = model._meta.db_table
+        with connection.cursor() as cursor:
+            existing = set(connection.introspection.table_names(cursor))
+            columns = {
+                c.name: c for c in connection.introspection.get_table_description(cursor, table)
+            }
+        for name in tables:
+            if name in existing:
+                schema_editor.execute(f"DROP TABLE {schema_editor.quote_name(name)}")
+        for name in ("event_id", "visitor_hash"):
+            if name in columns:
+                column = schema_editor.quote_name(name)
+                schema_editor.execute(
+                    f"ALTER TABLE {schema_editor.quote_name(table)} DROP COLUMN {column}"
+                )
+        object_id = model._meta.get_field("object_id")
+        found = connection.introspection.get_field_type(
+            columns["object_id"].type_code, columns["object_id"]
+        )
+        if found in TEXT:
+            text = models.CharField(blank=True, max_length=64, null=True)
+            text.set_attributes_from_name("object_id")
+            text.model = model
+            schema_editor.alter_field(model, text, object_id)
+        with connection.cursor() as cursor:  # again: SQLite rebuilt the table, indexes too
+            constraints = connection.introspection.get_constraints(cursor, table)
+        for index in model._meta.indexes:
+            if index.name not in constraints:
+                schema_editor.add_index(model, index)
+
+    return undo

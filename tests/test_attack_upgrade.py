@@ -185,19 +185,25 @@ class AttackUpgradeTests(TransactionTestCase):
         applied = MigrationRecorder(connection).applied_migrations()
         self.assertIn((APP, self.latest[0][1]), applied)
 
-    def _half_migrate_0004(self, done: int) -> None:
-        """What a ``migrate`` killed inside 0004 leaves on MySQL/MariaDB (no transactional
-        schema changes): its first ``done`` operations made, the migration unrecorded."""
-        migrate([(APP, "0003_upgrade_rows")])
+    def _half_migrate(self, name: str, before: str, done: int | None) -> None:
+        """What a ``migrate`` killed inside migration ``name`` leaves on MySQL/MariaDB (no
+        transactional schema changes): its first ``done`` operations made (all if None),
+        the statements Django leaves for the migration's end (deferred SQL) not run, the
+        migration unrecorded."""
+        migrate([(APP, before)])
         loader = MigrationExecutor(connection).loader
-        migration = loader.get_migration(APP, "0004_pageviews_1_0_constraints")
-        state = loader.project_state((APP, "0003_upgrade_rows"))
+        migration = loader.get_migration(APP, name)
+        state = loader.project_state((APP, before))
         with connection.schema_editor() as editor:
             for operation in migration.operations[:done]:
                 after = state.clone()
                 operation.state_forwards(APP, after)
                 operation.database_forwards(APP, editor, state, after)
                 state = after
+            editor.deferred_sql.clear()
+
+    def _half_migrate_0004(self, done: int) -> None:
+        self._half_migrate("0004_pageviews_1_0_constraints", "0003_upgrade_rows", done)
 
     def _assert_1_0_schema(self) -> None:
         with connection.cursor() as cursor:
@@ -232,3 +238,21 @@ class AttackUpgradeTests(TransactionTestCase):
         self._assert_counts_kept(rows)
         old = migrate([(APP, "0001_initial")])
         self.assertEqual(old.get_model(APP, "PageView").objects.filter(url="/b/").count(), 3)
+
+    def test_migrate_again_after_a_kill_inside_0002(self) -> None:
+        """Measured on MariaDB before the fix: SIGKILL inside 0002, then ``migrate``
+        failed with "Table 'django_pageviews_pageviewdaily' already exists"."""
+        rows = self._store([self._view("/k", session_key="s" * 40) for _ in range(3)])
+        migration = MigrationExecutor(connection).loader.get_migration(APP, "0002_pageviews_1_0")
+        names = [type(o).__name__ for o in migration.operations]
+        # after the raw table's changes and the first foreign key to a new table
+        self._half_migrate("0002_pageviews_1_0", "0001_initial", names.index("AlterField") + 2)
+        self._assert_counts_kept(rows)
+        self._assert_1_0_schema()
+        self.assertEqual(self.article.unique_view_count, 0)
+
+    def test_migrate_again_after_a_kill_at_the_end_of_0002(self) -> None:
+        rows = self._store([self._view("/k/") for _ in range(3)])
+        self._half_migrate("0002_pageviews_1_0", "0001_initial", None)
+        self._assert_counts_kept(rows)
+        self._assert_1_0_schema()
