@@ -256,3 +256,22 @@ class AttackUpgradeTests(TransactionTestCase):
         self._half_migrate("0002_pageviews_1_0", "0001_initial", None)
         self._assert_counts_kept(rows)
         self._assert_1_0_schema()
+
+    def test_a_page_viewed_after_the_upgrade_adds_one_to_its_old_views(self) -> None:
+        """The middleware and the writer on the upgraded database: one request, one view
+        more for the object and its URL, on the day's row the upgrade made."""
+        url = f"/articles/{self.article.pk}/"
+        target = {
+            "content_type_id": self.article_type.pk,
+            "object_id": self.article.pk,
+            "view_name": "article-detail",
+        }
+        rows = self._store([self._view(url, **target) for _ in range(4)])
+        self._assert_counts_kept(rows)
+        response = self.client.get(url, HTTP_USER_AGENT=UA)
+        self.assertEqual(response.status_code, 200)
+        flush()
+        self.assertEqual(PageView.get_view_count(obj=self.article), 5)
+        self.assertEqual(PageView.get_view_count(url=url), 5)
+        self.assertEqual(PageView.get_daily_views(self.article, days=1), {timezone.localdate(): 5})
+        self.assertEqual(PageViewDaily.objects.count(), 1)
