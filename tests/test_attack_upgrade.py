@@ -261,7 +261,7 @@ class AttackUpgradeTests(TransactionTestCase):
         """The middleware and the writer on the upgraded database: one request, one view
         more for the object and its URL, on the day's row the upgrade made."""
         url = f"/articles/{self.article.pk}/"
-        target = {
+        target: dict[str, Any] = {
             "content_type_id": self.article_type.pk,
             "object_id": self.article.pk,
             "view_name": "article-detail",
