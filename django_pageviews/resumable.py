@@ -1,5 +1,6 @@
-"""What a second ``migrate`` does after one interrupted inside migration 0002 or 0004,
-which change 0.2.x's table: 0004's schema operations are skipped when the database
+"""Migrations 0002 and 0004 run again after a ``migrate`` interrupted inside them.
+
+They change 0.2.x's table: 0004's schema operations are skipped when the database
 already has their result; 0002 starts by taking back what it left (``undo_interrupted``).
 
 MySQL/MariaDB cannot roll a schema change back: a ``migrate`` killed in the middle of a
