@@ -10,8 +10,9 @@ not store.
   events.local_day) and target, then the key rows are summed from the daily rows
   (totals.rebuild): ``get_view_count``, ``get_daily_views``, the popular lists and the
   dashboard give what 0.2.x gave. The rows stay as raw rows.
-- **URLs** are stored as 1.0 stores them (events.stored_url: separators encoded, cut to
-  the column), so that a read by URL finds an old long URL's views too.
+- **URLs** are stored as 1.0 stores them (the trailing-slash rule of paths.normalize_url,
+  then events.stored_url: separators encoded, cut to the column), so that a read by URL
+  finds an old URL's views too, and a page's old and new views are one count.
 - **Event ids**: each row gets its own, made by the database (the drain's duplicate key).
 - **Session keys** are credentials. 0.2.x's ``unique_view_count`` counted an object's
   distinct session keys; each key is replaced by a keyed hash in ``visitor_hash`` (what
@@ -49,6 +50,7 @@ from django.utils import timezone
 
 from .conf import conf
 from .events import URL_MAX_BYTES, VISITOR_HASH_LENGTH, local_day, stored_url
+from .paths import APPEND, STRIP, normalize_url, trailing_slash_mode
 from .privacy import IPV4_PREFIX, IPV6_PREFIX, anonymize_ip
 from .storage import target_hash
 from .totals import rebuild
@@ -67,10 +69,24 @@ def upgrade_rows(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     bounds = rows.aggregate(first=Min("id"), last=Max("id"))
     if bounds["first"] is None:
         return
+    if _brought_over(rows, bounds["first"]):
+        sys.stdout.write("\n    already brought over by another migrate run: nothing to do.")
+        return
     upgrade = _Upgrade(model, using, bounds["first"], bounds["last"], rows.count())
     upgrade.run()
     rebuild(using, apps=apps)
     upgrade.say("key totals summed from the daily rows.")
+
+
+def _brought_over(rows: Any, first: int) -> bool:
+    """Whether another ``migrate`` brought the rows over while this one waited. Two runs
+    at once (two deploys, or a retry while the first still runs) both planned 0003, and
+    the second added every view to the totals again. Locking the first row makes the
+    second wait for the first's transaction; then the row's event id (every row gets one
+    in the same transaction) says whether it committed. SQLite has no row locks, but
+    one writer: a run that read before the other committed fails rather than write."""
+    first_row = rows.select_for_update().filter(id=first)
+    return first_row.values_list("event_id", flat=True).get() is not None
 
 
 class _Upgrade:
@@ -87,10 +103,11 @@ class _Upgrade:
         sys.stdout.flush()
 
     def run(self) -> None:
-        self._cap_urls()
-        # The totals first: they read the rows before the rewrite leaves a dead version of
-        # each in the table (PostgreSQL), which would slow every later read.
+        # The URLs before the totals, which group by them; the totals before the rewrite,
+        # which leaves a dead version of each row in the table (PostgreSQL), slowing every
+        # later read.
         steps: list[tuple[str, Callable[[int, int], None]]] = [
+            ("URLs", self._urls),
             ("daily totals", self._daily_totals),
             ("event ids, session keys, addresses", self._rewrite),
         ]
@@ -108,17 +125,31 @@ class _Upgrade:
     def _rows(self, lo: int, hi: int) -> Any:
         return self.model._default_manager.using(self.using).filter(id__gte=lo, id__lte=hi)
 
-    def _cap_urls(self) -> None:
-        """URLs 1.0 would store otherwise: longer than it keeps (a URL of 650 characters
-        may exceed its byte cap), or holding its separators. Rare: one update each."""
-        rows = self.model._default_manager.using(self.using)
+    def _urls(self, lo: int, hi: int) -> None:
+        """URLs as new views store them: under the site's trailing-slash rule
+        (paths.normalize_url), separators encoded, cut to the column. Without the rule,
+        0.2.x's views of ``/about`` were found by no read (reads look up ``/about/``) and
+        new views of the page were counted apart from them. By id: on MySQL/MariaDB a
+        match by value would ignore case."""
         odd = Q(length__gt=URL_MAX_BYTES // 4) | Q(url__contains="\x1f") | Q(url__contains="\x1e")
         if self.connection.vendor != "postgresql":  # PostgreSQL's text cannot hold NUL
             odd |= Q(url__contains="\x00")
-        found = rows.annotate(length=Length("url")).filter(odd).values_list("id", "url")
-        for pk, url in found.iterator():
-            if (stored := stored_url(url)) != url:
-                rows.filter(id=pk).update(url=stored)
+        mode = trailing_slash_mode()
+        if mode == APPEND:
+            odd |= Q(url__startswith="/") & ~Q(url__endswith="/")
+        elif mode == STRIP:
+            odd |= Q(url__endswith="/") & ~Q(url="/")
+        found = self._rows(lo, hi).annotate(length=Length("url")).filter(odd)
+        changed = [
+            (stored, pk)
+            for pk, url in found.values_list("id", "url").iterator()
+            if (stored := stored_url(normalize_url(url))) != url
+        ]
+        # One statement per row, sent as a batch (bulk_update's CASE cost ~400 us a row
+        # in building its expressions alone)
+        sql = f"UPDATE {self.table} SET {self.qn('url')} = %s WHERE {self.qn('id')} = %s"
+        with self.connection.cursor() as cursor:
+            cursor.executemany(sql, changed)
 
     def _rewrite(self, lo: int, hi: int) -> None:
         """Each row's event id, its session key's hash, its IPv4 address as stored: one

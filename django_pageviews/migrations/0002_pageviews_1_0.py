@@ -4,12 +4,26 @@ From 0.2.x's one table to 1.0's schema, in three steps: this one changes the sch
 (the new tables; on the raw table, the columns 1.0 adds, nullable for now, and the text
 object id), 0003 brings the 0.2.x rows over, 0004 adds the constraints those rows needed
 first (PostgreSQL refuses to alter a table with updates pending in the same transaction,
-so data and schema changes of one table are not mixed in one migration)."""
+so data and schema changes of one table are not mixed in one migration).
 
+Its first step takes back what an interrupted run of it left on MySQL/MariaDB, whose
+schema changes are not rolled back (resumable.undo_interrupted)."""
 
 import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
+
+from django_pageviews.resumable import undo_interrupted
+
+NEW_TABLES = [
+    "django_pageviews_pageviewdaily",
+    "django_pageviews_pageviewkeydaily",
+    "django_pageviews_pageviewtotal",
+    "django_pageviews_processedbatch",
+    "django_pageviews_skippeddaily",
+    "django_pageviews_unsettledshipment",
+    "django_pageviews_visitorsalt",
+]
 
 
 class Migration(migrations.Migration):
@@ -19,6 +33,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # atomic=False: Django wraps a data step in a transaction on MySQL/MariaDB, where
+        # schema changes inside one are refused
+        migrations.RunPython(undo_interrupted(NEW_TABLES), migrations.RunPython.noop, atomic=False),
         migrations.CreateModel(
             name="PageViewDaily",
             fields=[
