@@ -64,6 +64,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "visitors",
         "db_errors",
         "upgrade",
+        "resumable",
     ),
     "Models": ("models",),
     "Read": (
