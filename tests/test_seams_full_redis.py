@@ -21,12 +21,12 @@ from django_pageviews.redis.client import get_client
 from django_pageviews.redis.scripts import claim, ship
 from django_pageviews.redis.shipping import build_shipment
 from django_pageviews.redis.snapshots import hold_claims
-from tests.redis_server import PrivateRedis, redis62_binary
+from tests.redis_server import SERVERS, PrivateRedis, redis62_binary
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(params=[None, "6.2"], ids=["redis-on-path", "redis-6.2"])
+@pytest.fixture(params=SERVERS)
 def full_redis(request: pytest.FixtureRequest) -> Iterator[tuple[redis.Redis, int]]:
     """A private Redis holding some pending views, then made full: (client, views)."""
     server = PrivateRedis(

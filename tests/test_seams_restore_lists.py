@@ -33,7 +33,7 @@ from django_pageviews.reports import (
 )
 from tests.db_faults import allow_all, refuse_url
 from tests.models import Article
-from tests.redis_server import PrivateRedis, async_redis
+from tests.redis_server import SERVERS, PrivateRedis, async_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,7 +41,7 @@ ODD = ["/a|b/", "/c:d/", "/é/ü/", "/" + "l" * 699, "/plain/"]
 POISON = "/poison|x/"
 
 
-@pytest.fixture(params=[None, "6.2"], ids=["redis-on-path", "redis-6.2"])
+@pytest.fixture(params=SERVERS)
 def server(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
     with async_redis(
         request.param,
