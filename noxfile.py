@@ -68,7 +68,7 @@ def main(session: nox.Session) -> None:
 def cells(session: nox.Session, django: str) -> None:
     """The whole suite on SQLite with Redis (see the module's docstring for what it leaves
     to the main cell). Arguments after ``--`` go to pytest; a later ``-m`` wins."""
-    session.install("-e", ".[async,test]", DJANGOS[django])
+    session.install("-e", ".[async,test,docs]", DJANGOS[django])
     deselected = ["redis62"]
     if (session.python, django) != BROWSER_CELL:
         deselected.append("browser")

@@ -17,7 +17,7 @@ import importlib.util
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -80,7 +80,7 @@ class Demo:
 
 def history_day(database: Path) -> date:
     """The last day seed_demo's history covers ("today" when it ran), from its batch ids."""
-    with sqlite3.connect(database) as connection:
+    with closing(sqlite3.connect(database)) as connection:
         (last,) = connection.execute(
             f"SELECT MAX(batch_id) FROM {ProcessedBatch._meta.db_table} WHERE batch_id LIKE ?",
             (demo_data.HISTORY_BATCH_PREFIX + "%",),

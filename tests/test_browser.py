@@ -14,6 +14,7 @@ import os
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -173,7 +174,7 @@ def test_a_cached_page_counts_through_its_beacon_exactly_once(
 
 
 def _show_cached_article(demo: Demo, browser: Browser) -> None:
-    with sqlite3.connect(demo.database) as connection:
+    with closing(sqlite3.connect(demo.database)) as connection:
         (pk,) = connection.execute(
             "SELECT id FROM blog_article WHERE slug = 'article-1'"
         ).fetchone()

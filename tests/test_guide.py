@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import redis
@@ -82,7 +83,7 @@ def test_guide_workers_beat_and_queues(redis_url: str, tmp_path: Path) -> None:
 
 def _rows(database: Path, url: str | None = None) -> int:
     table = PageView._meta.db_table
-    with sqlite3.connect(database) as connection:
+    with closing(sqlite3.connect(database)) as connection:
         if url is None:
             row = connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         else:

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,7 @@ def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path)
     assert process.returncode in (0, -signal.SIGTERM), output
     # Views: the listing and two article visits (the readiness probe is a bot).
     assert "Wrote 3 buffered page views at shutdown" in output
-    with sqlite3.connect(db) as connection:
+    with closing(sqlite3.connect(db)) as connection:
         rows = connection.execute(
             f"SELECT url, COUNT(*) FROM {PageView._meta.db_table} GROUP BY url ORDER BY url"
         ).fetchall()
