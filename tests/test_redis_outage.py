@@ -7,9 +7,9 @@ import pytest
 from django.db.models import Sum
 from django.test import override_settings
 
-from django_pageviews import stats
+from django_pageviews import salts, stats
 from django_pageviews.buffer import buffer
-from django_pageviews.models import PageViewDaily
+from django_pageviews.models import PageViewDaily, VisitorSalt
 from django_pageviews.recorder import flush
 from django_pageviews.redis.sync_batcher import batcher
 from tests.conftest import asgi_requests, wsgi_get
@@ -94,3 +94,24 @@ def test_reads_fall_back_to_the_database_while_redis_is_down(
 
     assert PageView.get_view_count(url="/async/") == 1
     assert counter(stats.READ_ERROR) - before == 1
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=0)
+def test_a_shipper_left_retrying_reads_no_salt(private_redis: PrivateRedis) -> None:
+    """A shipment waiting for Redis has its views hashed already: retrying it needs no
+    salt, so a shipper thread left retrying (every 50 ms while Redis is down) must not
+    read or create salts in the database."""
+    private_redis.stop()
+    assert wsgi_get("/plain/").status_code == 200
+    batcher.ship_all()  # Redis refuses: the shipment waits in the retry slot
+    assert batcher.retry is not None
+    VisitorSalt.objects.all().delete()
+    salts.forget_memory()
+    batcher.ship_all()  # the retry (spilled to this process's buffer once the breaker opens)
+    assert not VisitorSalt.objects.exists()
+    private_redis.start()
+    wait_for(batcher.breaker.allows, "the thread batcher's breaker to let shipments through")
+    batcher.ship_all()
+    assert batcher.retry is None
+    assert flush() == 1
+    assert stored_views() == 1

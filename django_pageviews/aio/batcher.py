@@ -42,7 +42,8 @@ class LoopBatcher(BatcherCore):
         client = get_client()
         prefix = redis_prefix()
         while True:
-            loading = salts.refresh()
+            # Salts only for views to hash: a shipper left retrying reads no database.
+            loading = salts.refresh() if self.queue else None
             if loading is not None and not salts.usable():
                 await asyncio.wrap_future(loading)
             work = self.next_work(final=give_up)

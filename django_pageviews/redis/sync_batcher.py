@@ -66,7 +66,8 @@ class ThreadBatcher(BatcherCore):
     def _ship_all(self, give_up: bool) -> None:
         client: Any = None  # asked for only when there is work: settings may be changing
         while True:
-            loading = salts.refresh()
+            # Salts only for views to hash: a shipper left retrying reads no database.
+            loading = salts.refresh() if self.queue else None
             if loading is not None and not salts.usable():
                 loading.result()
             with self._lock:
