@@ -82,27 +82,41 @@ def is_object(target: Target, obj: Model) -> bool:
 def lookup_values(obj: Model) -> list[tuple[str, str]]:
     """Every (field, value) an event may name ``obj`` by: its pk, and the slug fields that
     the project's class-based views look it up by."""
-    values = [(PK, str(obj.pk))]
-    for field in sorted(_slug_fields().get(model_label(type(obj)), ())):
-        value = getattr(obj, field, None)
-        if value is not None:
-            values.append((field, str(value)))
-    return values
+    columns = _slug_columns(type(obj))
+    return _named(obj.pk, columns, [getattr(obj, attname) for _, attname in columns])
 
 
 def lookup_values_of(
     model: type[Model], pks: Iterable[str], using: str
 ) -> dict[str, list[tuple[str, str]]]:
-    """``lookup_values`` of the objects of ``model`` with these pks (those that exist), in
-    one query of just those columns: a ranking asks it of every key it may show."""
-    fields = sorted(_slug_fields().get(model_label(model), ()))
+    """``lookup_values`` of the objects of ``model`` with these pks, in one query of just
+    those columns (a ranking asks it of every key it may show), or none when no view looks
+    the model up by a slug: each pk then names its object alone."""
+    columns = _slug_columns(model)
+    if not columns:
+        return {pk: [(PK, pk)] for pk in pks}
     rows = model._default_manager.using(using).filter(pk__in=list(pks))
-    found: dict[str, list[tuple[str, str]]] = {}
-    for pk, *slugs in rows.values_list("pk", *fields):
-        values = [(PK, str(pk))]
-        values += [(f, str(v)) for f, v in zip(fields, slugs, strict=True) if v is not None]
-        found[str(pk)] = values
-    return found
+    return {
+        str(pk): _named(pk, columns, slugs)
+        for pk, *slugs in rows.values_list("pk", *(attname for _, attname in columns))
+    }
+
+
+def _slug_columns(model: type[Model]) -> list[tuple[str, str]]:
+    """(slug field, attribute) of each slug field a row can be found by (lookup_field):
+    a foreign key names the related row's key, as the view's filter does."""
+    columns = []
+    for name in sorted(_slug_fields().get(model_label(model), ())):
+        field = lookup_field(model, name)
+        if field is not None:
+            columns.append((name, field.attname))
+    return columns
+
+
+def _named(pk: Any, columns: list[tuple[str, str]], slugs: list[Any]) -> list[tuple[str, str]]:
+    values = [(PK, str(pk))]
+    values += [(f, str(v)) for (f, _), v in zip(columns, slugs, strict=True) if v is not None]
+    return values
 
 
 @cache

@@ -13,6 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Sum
 
 from django_pageviews.events import PK, PageViewEvent, Target
+from django_pageviews.manual import record_view
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.recorder import flush
 from django_pageviews.redis.drain import drain_redis
@@ -107,6 +108,20 @@ def test_a_slug_field_renamed_while_views_wait(
     assert sorted(daily("/docs/d1/"), key=str) == sorted(
         [(None, "", 3), (ct, str(doc.pk), 3)], key=str
     )
+
+
+def test_most_viewed_of_a_model_whose_slug_fields_are_no_columns(pipeline: str) -> None:
+    """The URLconf looks groups up by "slug" (no such field) and "permissions" (many to
+    many): the most-viewed list ranks groups by pk alone, written and pending."""
+    staff, editors = Group.objects.create(name="staff"), Group.objects.create(name="e")
+    ct = ContentType.objects.get_for_model(Group).pk
+    for group, n in ((staff, 2), (editors, 3)):
+        for _ in range(n):
+            assert record_view(f"/g/{group.pk}/", None, ct, group.pk) is not None
+    write_all(pipeline)
+    assert record_view(f"/g/{staff.pk}/", None, ct, staff.pk) is not None
+    assert record_view(f"/g/{staff.pk}/", None, ct, staff.pk) is not None
+    assert PageView.get_popular_objects(Group, limit=5) == [(staff, 4), (editors, 3)]
 
 
 def test_resolution_never_raises_for_a_target() -> None:
