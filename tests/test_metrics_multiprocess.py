@@ -1,0 +1,70 @@
+"""prometheus_client's multiprocess mode: two uvicorn processes share one
+``PROMETHEUS_MULTIPROC_DIR``; a scrape of either gives both processes' counts, summed,
+and a process that has exited still counts (a counter never goes down)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from django_pageviews import stats
+from django_pageviews.metrics.figures import DIRECTORY_VARIABLE
+from tests.conftest import BROWSER_UA
+from tests.metrics_scrape import Samples, parse, value
+from tests.processes import ROOT, free_port, running, subprocess_env, uvicorn, wait_until_serving
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def scrape(base: str) -> Samples:
+    response = httpx.get(base + "/metrics/", headers={"user-agent": "Prometheus/3.0"})
+    assert response.status_code == 200
+    return parse(response.text)
+
+
+def test_two_processes_counts_are_summed(tmp_path: Path) -> None:
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = subprocess_env(
+        "",  # the in-process path: nothing but the files is shared
+        PAGEVIEW_METRICS_ALLOWED_IPS=json.dumps(["127.0.0.1"]),
+        PAGEVIEW_MAX_BUFFER_AGE="300",  # views stay buffered until each process stops
+        **{DIRECTORY_VARIABLE: str(shared)},
+    )
+    ports = [free_port(), free_port()]
+    a, b = (f"http://127.0.0.1:{port}" for port in ports)
+    with running(uvicorn("tests.asgi:application", ports[0]), env, tmp_path / "a.log") as one:
+        with running(
+            uvicorn("tests.asgi:application", ports[1]), env, tmp_path / "b.log"
+        ) as two:
+            wait_until_serving(a + "/plain/", one)  # each: one bot request
+            wait_until_serving(b + "/plain/", two)
+            for i in range(2):
+                assert httpx.get(a + "/plain/", headers={"user-agent": f"{BROWSER_UA} a{i}"})
+            for i in range(3):
+                assert httpx.get(b + "/plain/", headers={"user-agent": f"{BROWSER_UA} b{i}"})
+            samples = scrape(a)
+            assert value(samples, "pageviews_views_total", outcome="recorded") == 5
+            assert value(samples, "pageviews_not_counted_total", reason=stats.SKIP_BOT) == 2
+            assert scrape(b)[("pageviews_views_total", (("outcome", "recorded"),))] == 5
+        # b has exited (and written its views at shutdown): its counts stay in the sum.
+        samples = scrape(a)
+        assert value(samples, "pageviews_views_total", outcome="recorded") == 5
+        assert value(samples, "pageviews_views_total", outcome="written") == 3
+    # A command of the host reads the same files: the process counters are the site's.
+    done = subprocess.run(
+        [sys.executable, "manage.py", "pageviews_status", "--prometheus"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    samples = parse(done.stdout)
+    assert value(samples, "pageviews_views_total", outcome="recorded") == 5
+    assert value(samples, "pageviews_views_total", outcome="written") == 5
