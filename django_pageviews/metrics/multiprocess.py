@@ -16,6 +16,7 @@ read at scrape time instead (figures.py): they need no file.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from prometheus_client import Counter
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -33,6 +34,8 @@ SHARED = "pageviews_process_counter"
 LABEL = "name"
 
 _counter: Counter | None = None
+# Each name's child of the counter, found once: ``labels()`` validates and locks each time.
+_children: dict[str, Any] = {}
 _log = LogLimit()
 
 
@@ -43,20 +46,21 @@ def install() -> bool:
     if multiprocess_directory() is None:
         return False
     if _counter is None:
-        _counter = Counter(SHARED, "Page-view process counters, by stats name.", [LABEL], registry=None)
+        _counter = Counter(
+            SHARED, "Page-view process counters, by stats name.", [LABEL], registry=None
+        )
     stats.on_incr = _copy
     return True
 
 
-def uninstall() -> None:
-    stats.on_incr = None
-
-
 def _copy(name: str, amount: int) -> None:
     """stats.on_incr: runs on the request path, so it never raises."""
-    assert _counter is not None
     try:
-        _counter.labels(name).inc(amount)
+        child = _children.get(name)
+        if child is None:
+            assert _counter is not None
+            child = _children.setdefault(name, _counter.labels(name))
+        child.inc(amount)
     except Exception:
         if _log.due():
             logger.exception("Could not add a page-view count to %s.", multiprocess_directory())
