@@ -373,7 +373,9 @@ def metrics_table(arg: str | None) -> str:
     for family in PageViewsCollector(process_counters=True).describe():
         name = family.name + ("_total" if family.type == "counter" else "")
         labels = ", ".join(f"`{label}`" for label in LABELS.get(family.name, ()))
-        lines.append(f"| `{name}` | {family.type} | {labels or '-'} | {cell(family.documentation)} |")
+        lines.append(
+            f"| `{name}` | {family.type} | {labels or '-'} | {cell(family.documentation)} |"
+        )
     return "\n".join(lines)
 
 

@@ -171,7 +171,7 @@ def test_a_redis_that_stops_answering_mid_scrape_is_counted(
     timeout."""
     asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(1)])
     assert value(scrape(), "pageviews_redis_pending_views") == 1
-    pauser = redis.Redis.from_url(private_redis.url)
+    pauser: Any = redis.Redis.from_url(private_redis.url)  # execute_command is untyped
     try:
         before = stats.snapshot().get(stats.METRICS_ERROR, 0)
         pauser.execute_command("CLIENT", "PAUSE", 2000, "ALL")

@@ -39,9 +39,7 @@ def test_two_processes_counts_are_summed(tmp_path: Path) -> None:
     ports = [free_port(), free_port()]
     a, b = (f"http://127.0.0.1:{port}" for port in ports)
     with running(uvicorn("tests.asgi:application", ports[0]), env, tmp_path / "a.log") as one:
-        with running(
-            uvicorn("tests.asgi:application", ports[1]), env, tmp_path / "b.log"
-        ) as two:
+        with running(uvicorn("tests.asgi:application", ports[1]), env, tmp_path / "b.log") as two:
             wait_until_serving(a + "/plain/", one)  # each: one bot request
             wait_until_serving(b + "/plain/", two)
             for base, n in ((a, 2), (b, 3)):

@@ -67,7 +67,11 @@ GAUGES = (
         "Count fields (day and page) pending in Redis.",
         ("redis", "pending_count_fields"),
     ),
-    ("redis_claimed_batches", "Batches claimed by a drain, not yet acknowledged.", ("redis", "claimed_batches")),
+    (
+        "redis_claimed_batches",
+        "Batches claimed by a drain, not yet acknowledged.",
+        ("redis", "claimed_batches"),
+    ),
     (
         "redis_set_aside_batches",
         "Records set aside in Redis (pageviews_flush --retry-aside).",
@@ -140,10 +144,10 @@ def families(report: dict[str, Any], process_counters: bool = True) -> Iterator[
     """The metric families of ``report``; a null figure has no sample."""
     if process_counters:
         for name, text, key, label in PROCESS_COUNTERS:
-            family = CounterMetricFamily(PREFIX + name, text, labels=[label])
+            counter = CounterMetricFamily(PREFIX + name, text, labels=[label])
             for value, n in report.get(key, {}).items():
-                family.add_metric([value], n)
-            yield family
+                counter.add_metric([value], n)
+            yield counter
         yield _fallback(
             "fallback_views",
             "Views Redis could not take, by action and reason (process counters).",

@@ -69,7 +69,9 @@ def _copy(name: str, amount: int) -> None:
 def shared_counts(path: str) -> dict[str, int]:
     """Every process's counts summed, from the files in ``path``."""
     counts: dict[str, int] = {}
-    for family in MultiProcessCollector(None, path).collect():
+    # prometheus_client leaves this class untyped.
+    collector = MultiProcessCollector(None, path)  # type: ignore[no-untyped-call]
+    for family in collector.collect():  # type: ignore[no-untyped-call]
         if family.name != SHARED:
             continue
         for sample in family.samples:
