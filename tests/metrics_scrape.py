@@ -3,7 +3,12 @@ parser, as a Prometheus server reads it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.processes import ROOT
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -30,3 +35,17 @@ def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
 
 def help_texts(text: str) -> dict[str, str]:
     return {f.name: f.documentation for f in text_string_to_metric_families(text)}
+
+
+def command_scrape(env: dict[str, str]) -> Samples:
+    """``manage.py pageviews_status --prometheus`` in a process of its own (as cron runs
+    it for node-exporter), parsed; it must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "pageviews_status", "--prometheus"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return parse(done.stdout)

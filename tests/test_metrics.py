@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +16,12 @@ from django.test import override_settings
 
 from django_pageviews import stats
 from django_pageviews.metrics.collector import PageViewsCollector, exposition
-from django_pageviews.metrics.figures import SCHEMA, THIS_PROCESS
+from django_pageviews.metrics.figures import DIRECTORY_VARIABLE, SCHEMA, THIS_PROCESS
 from django_pageviews.metrics.names import VIEW_OUTCOMES
 from django_pageviews.recorder import flush
 from tests.conftest import CRAWLER_UA, asgi_get, asgi_requests, distinct_visitors
-from tests.metrics_scrape import Samples, delta, help_texts, parse, value
+from tests.metrics_scrape import Samples, command_scrape, delta, help_texts, parse, value
+from tests.processes import subprocess_env
 from tests.redis_server import PrivateRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -183,3 +185,17 @@ def test_a_redis_that_stops_answering_mid_scrape_is_counted(
         pauser.execute_command("CLIENT", "UNPAUSE")
         pauser.close()
     assert value(scrape(), "pageviews_redis_pending_views") == 1
+
+
+def test_a_database_that_cannot_be_opened_leaves_its_figures_out(tmp_path: Path) -> None:
+    """A command of the host, with the multiprocess files (so that its own counters are
+    printed) and a database that cannot be opened: it still prints, and counts why."""
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = subprocess_env("", **{DIRECTORY_VARIABLE: str(shared)})
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'no-such-directory' / 'db.sqlite3'}"
+    samples = command_scrape(env)
+    assert value(samples, "pageviews_database_up") == 0
+    assert value(samples, "pageviews_last_batch_age_seconds") is None
+    assert value(samples, "pageviews_errors_total", kind=stats.METRICS_ERROR) == 1
+    assert value(samples, "pageviews_drain_lag_seconds") == 0  # nothing buffered here

@@ -5,8 +5,6 @@ and a process that has exited still counts (a counter never goes down)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,8 +13,8 @@ import pytest
 from django_pageviews import stats
 from django_pageviews.metrics.figures import DIRECTORY_VARIABLE
 from tests.conftest import BROWSER_UA
-from tests.metrics_scrape import Samples, parse, value
-from tests.processes import ROOT, free_port, running, subprocess_env, uvicorn, wait_until_serving
+from tests.metrics_scrape import Samples, command_scrape, parse, value
+from tests.processes import free_port, running, subprocess_env, uvicorn, wait_until_serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,14 +53,6 @@ def test_two_processes_counts_are_summed(tmp_path: Path) -> None:
         assert value(samples, "pageviews_views_total", outcome="recorded") == 5
         assert value(samples, "pageviews_views_total", outcome="written") == 3
     # A command of the host reads the same files: the process counters are the site's.
-    done = subprocess.run(
-        [sys.executable, "manage.py", "pageviews_status", "--prometheus"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    samples = parse(done.stdout)
+    samples = command_scrape(env)
     assert value(samples, "pageviews_views_total", outcome="recorded") == 5
     assert value(samples, "pageviews_views_total", outcome="written") == 5
