@@ -154,9 +154,11 @@ def families(report: dict[str, Any], process_counters: bool = True) -> Iterator[
             report.get("fallback", {}),
         )
     redis = report["redis"]
-    for store in ("redis", "database"):
+    for store, shown in (("redis", "Redis"), ("database", "The database")):
         if report[store] is not None:
-            family = GaugeMetricFamily(PREFIX + store + "_up", f"1 if {store} answered.")
+            family = GaugeMetricFamily(
+                PREFIX + store + "_up", f"{shown} answered this scrape: 1, or 0 if not."
+            )
             if report[store]["reachable"] is not None:
                 family.add_metric([], 1 if report[store]["reachable"] else 0)
             yield family
