@@ -19,6 +19,7 @@ from django_pageviews.metrics.collector import PageViewsCollector, exposition
 from django_pageviews.metrics.figures import DIRECTORY_VARIABLE, SCHEMA, THIS_PROCESS
 from django_pageviews.metrics.names import VIEW_OUTCOMES
 from django_pageviews.recorder import flush
+from django_pageviews.redis.buffer import Keys
 from tests.conftest import CRAWLER_UA, asgi_get, asgi_requests, distinct_visitors
 from tests.metrics_scrape import Samples, command_scrape, delta, help_texts, parse, value
 from tests.processes import subprocess_env
@@ -199,3 +200,18 @@ def test_a_database_that_cannot_be_opened_leaves_its_figures_out(tmp_path: Path)
     assert value(samples, "pageviews_last_batch_age_seconds") is None
     assert value(samples, "pageviews_errors_total", kind=stats.METRICS_ERROR) == 1
     assert value(samples, "pageviews_drain_lag_seconds") == 0  # nothing buffered here
+
+
+def test_a_scrape_runs_no_script_however_long_the_backlog(redis_url: str) -> None:
+    """A scrape reads the buffer in one round trip: no script walks the raw events (as
+    ``pageviews_status`` does to count them), so a backlog costs Redis nothing more."""
+    asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(3)])
+    client: Any = redis.Redis.from_url(redis_url)
+    try:
+        assert client.llen(Keys.current().events) > 0  # raw events wait (STORE_RAW)
+        client.config_resetstat()
+        assert value(scrape(), "pageviews_redis_pending_views") == 3
+        commands = client.info("commandstats")
+    finally:
+        client.close()
+    assert not [name for name in commands if "eval" in name or "fcall" in name], commands

@@ -135,7 +135,7 @@ def redis_figures(now: float) -> dict[str, Any]:
 
     try:
         # The process's own client: the web process's other threads use it meanwhile.
-        found = status(get_client())
+        found = status(get_client(), count_raw_events=False)
     except Exception as exc:
         _failed("Redis", exc)
         return {"reachable": False, **dict.fromkeys(REDIS_FIGURES), "fallback": None}

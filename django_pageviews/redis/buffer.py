@@ -353,7 +353,10 @@ def claims_older_than(client: Any, seconds: float) -> list[str]:
     return ids
 
 
-def status(client: Any) -> dict[str, Any]:
+def status(client: Any, count_raw_events: bool = True) -> dict[str, Any]:
+    """The buffer's state, in one round trip (and, with ``count_raw_events``, one script
+    that walks the raw-event list: the metrics, read at every scrape, leave it out, so
+    that a scrape costs Redis the same whatever the backlog)."""
     keys = Keys.current()
     with client.pipeline(transaction=False) as pipe:
         pipe.hget(keys.dims, "t")
@@ -374,7 +377,9 @@ def status(client: Any) -> dict[str, Any]:
     return {
         "pending_views": int(total or 0),
         "pending_count_fields": fields,
-        "pending_raw_events": count_views(client, keys.events) if events else 0,
+        "pending_raw_events": (
+            (count_views(client, keys.events) if events else 0) if count_raw_events else None
+        ),
         "claimed_batches": n_claims,
         "batches_set_aside": aside,
         "restored_groups": restored,
