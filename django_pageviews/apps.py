@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 
 from django.apps import AppConfig
 from django.core import checks
@@ -17,6 +18,7 @@ class PageViewsConfig(AppConfig):
     def ready(self) -> None:
         from . import checks as pageview_checks
         from .aio import handler
+        from .metrics.figures import multiprocess_directory
         from .shutdown import flush_at_exit
 
         checks.register(pageview_checks.check_settings)
@@ -29,3 +31,9 @@ class PageViewsConfig(AppConfig):
         # Views still buffered when the interpreter exits (WSGI servers, daphne, manage.py
         # commands) are written by this hook.
         atexit.register(flush_at_exit)
+        # prometheus_client's multiprocess mode: every process of the host keeps its
+        # counts in the shared files, from its first count on (metrics/multiprocess.py).
+        if multiprocess_directory() and importlib.util.find_spec("prometheus_client"):
+            from .metrics import multiprocess
+
+            multiprocess.install()

@@ -116,6 +116,15 @@ class InProcessBuffer:
         with self.commit_lock, self._lock:
             return self._size()
 
+    def oldest_age(self) -> float | None:
+        """Seconds the oldest view not yet written has waited (failed batches, the batch
+        being written, then the queue), or None when none waits: the in-process drain lag."""
+        with self._lock:
+            firsts = [events[0].timestamp for _, events, _ in self._failed if events]
+            firsts += [e.timestamp for e in self._in_flight[:1]]
+            firsts += [self._queue[0].timestamp] if self._queue else []
+        return max(0.0, time.time() - min(firsts)) if firsts else None
+
     def discard(self) -> int:
         """Drop every buffered view, after any running flush; the number dropped. The
         emptied buffer warns again the next time it is full."""

@@ -166,6 +166,12 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
         lambda v: _is_int(v, 1) and v <= MAX_BEACON_AGE,
         f"an integer number of seconds 1-{MAX_BEACON_AGE}",
     ),
+    (
+        "METRICS_ALLOWED_IPS",
+        "E043",
+        _is_ip_list,
+        "a list of IP addresses or networks such as '10.0.0.0/8'",
+    ),
 )
 
 ASYNC_MODULES = ("celery", "redis", "kombu.transport.redis")

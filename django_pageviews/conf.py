@@ -114,6 +114,9 @@ class PageViewSettings:
     # Beacon ({% pageview_beacon %}): how long a page's token counts, in seconds. Longer
     # than any cache keeps a copy of the page (a CDN's TTL), or its later copies count none.
     BEACON_MAX_AGE = _Setting[int](86_400)
+    # Prometheus metrics (django_pageviews.metrics.urls): addresses that may scrape
+    # without a token.
+    METRICS_ALLOWED_IPS = _Setting[list[str]]([])
 
     @classmethod
     def names(cls) -> list[str]:
@@ -150,6 +153,11 @@ def trusted_networks() -> tuple[IPNetwork, ...]:
 
 
 @cache
+def metrics_networks() -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(v, strict=False) for v in conf.METRICS_ALLOWED_IPS)
+
+
+@cache
 def excluded_paths() -> tuple[str, ...]:
     return tuple(conf.EXCLUDE_PATHS)
 
@@ -173,3 +181,4 @@ def _clear_caches(*, setting: str, **kwargs: object) -> None:
         excluded_networks.cache_clear()
         excluded_paths.cache_clear()
         trusted_networks.cache_clear()
+        metrics_networks.cache_clear()

@@ -63,10 +63,14 @@ EARLY_FLUSH_ERROR = "early_flush_error"  # an early flush task could not be sent
 READ_ERROR = "read_error"  # a live read could not read Redis (database total used)
 THROTTLE_ERROR = "throttle_error"  # the throttle's store failed (the view counted)
 SALT_ERROR = "salt_error"  # the daily salt could not be read or stored
+METRICS_ERROR = "metrics_error"  # a scrape or status could not read Redis or the database
 
 # Who writes unsaved skip counts when no view comes to carry them (the in-process writer),
 # told once each time they go from none to some.
 on_first_unsaved: Callable[[], None] | None = None
+# Told of every count (name, amount) when set: metrics/multiprocess.py copies them to the
+# files in which prometheus_client's multiprocess mode sums the processes of a host.
+on_incr: Callable[[str, int], None] | None = None
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
@@ -84,6 +88,8 @@ def incr(name: str, amount: int = 1) -> None:
             _unsaved[(current_day(), name)] += amount
             if _unsaved_since is None:
                 _unsaved_since, first = time.monotonic(), True
+    if on_incr is not None:  # outside the lock: it takes prometheus_client's
+        on_incr(name, amount)
     if first and on_first_unsaved is not None:  # outside the lock: it takes others
         on_first_unsaved()
 

@@ -362,6 +362,29 @@ def counters_table(arg: str | None) -> str:
     return "\n".join(lines)
 
 
+# Prometheus metrics
+
+
+def metrics_table(arg: str | None) -> str:
+    """Every family the collector can report, as ``describe`` names them."""
+    from django_pageviews.metrics.collector import LABELS, PageViewsCollector
+
+    lines = ["| Metric | Type | Labels | Meaning |", "| --- | --- | --- | --- |"]
+    for family in PageViewsCollector(process_counters=True).describe():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = ", ".join(f"`{label}`" for label in LABELS.get(family.name, ()))
+        lines.append(
+            f"| `{name}` | {family.type} | {labels or '-'} | {cell(family.documentation)} |"
+        )
+    return "\n".join(lines)
+
+
+def alert_rules(arg: str | None) -> str:
+    """The example alerting rules, as the file holds them."""
+    text = (ROOT / "docs" / "howto" / "pageviews-alerts.yml").read_text()
+    return f"```yaml\n{text}```"
+
+
 # Management commands
 
 
@@ -503,6 +526,8 @@ GENERATORS: dict[str, Callable[[str | None], str]] = {
     "settings-table": settings_table,
     "checks": checks_table,
     "counters": counters_table,
+    "metrics": metrics_table,
+    "alert-rules": alert_rules,
     "command": command_help,
     "commands-rest": commands_rest,
     "template-tags": lambda arg: template_library(),

@@ -181,6 +181,8 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("BEACON_MAX_AGE", 7 * 86_400 + 1),
     ("BEACON_MAX_AGE", 3600.0),
     ("BEACON_MAX_AGE", True),
+    ("METRICS_ALLOWED_IPS", "10.0.0.0/8"),
+    ("METRICS_ALLOWED_IPS", ["not-a-network"]),
     ("PUBLIC_COUNTERS", "/blog/*"),
     ("PUBLIC_COUNTERS", ["blog/*"]),
     ("PUBLIC_COUNTERS", ["tests.nosuchmodel"]),
@@ -263,6 +265,7 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("COUNTER_MAX_AGE", 86_400),
     ("BEACON_MAX_AGE", 1),
     ("BEACON_MAX_AGE", 7 * 86_400),
+    ("METRICS_ALLOWED_IPS", ["10.0.0.0/8", "::1", "192.168.1.5"]),
 ]
 
 # E013 (MAX_BUFFER_SIZE < BATCH_SIZE), E020 (async libraries missing) and E030 (Redis
@@ -283,6 +286,7 @@ RULE_IDS = [
     "E033",
     "E034",
     *(f"E{i:03d}" for i in range(38, 42)),
+    "E043",  # METRICS_ALLOWED_IPS
 ]
 
 

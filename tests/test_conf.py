@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "COUNTER_MAX_AGE": 300,
     "API_MAX_AGE": 60,
     "BEACON_MAX_AGE": 86_400,
+    "METRICS_ALLOWED_IPS": [],
 }
 
 LOCAL_REDIS = "redis://localhost:6379/0"
@@ -120,6 +121,7 @@ def test_names_lists_each_full_setting_name_once() -> None:
         "PAGEVIEW_COUNTER_MAX_AGE",
         "PAGEVIEW_API_MAX_AGE",
         "PAGEVIEW_BEACON_MAX_AGE",
+        "PAGEVIEW_METRICS_ALLOWED_IPS",
     ]
 
 

@@ -10,6 +10,7 @@ from . import views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("pageviews/", include("django_pageviews.urls")),
+    path("metrics/", include("django_pageviews.metrics.urls")),
     path("", views.plain, name="plain"),
     path("plain/", views.plain),
     path("whoami/", views.whoami),

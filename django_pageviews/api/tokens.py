@@ -12,6 +12,7 @@ Scopes:
 
 - ``all``: every endpoint, any subject;
 - ``top``: the most-viewed lists;
+- ``metrics``: the Prometheus metrics (django_pageviews.metrics);
 - ``url:<path>``, ``object:<app_label.model>:<pk>``, ``view:<view name>``: the daily
   series and totals of that one subject.
 """
@@ -32,6 +33,7 @@ from django_pageviews.subjects import OBJECT, URL, VIEW, Subject
 SALT = "django_pageviews.api.token"
 ALL = "all"
 TOP = "top"
+METRICS = "metrics"
 MAX_LIFETIME = timedelta(days=366)  # every token expires; none for ever
 MAX_TOKEN_LENGTH = 4096  # longer headers are refused before any signature check
 
@@ -54,7 +56,7 @@ class Grant:
 def normalize_scope(scope: str) -> str:
     """``scope`` in the form requests are compared with (a URL as stored, a model by its
     label); ValueError for a scope that is none of the documented forms."""
-    if scope in (ALL, TOP):
+    if scope in (ALL, TOP, METRICS):
         return scope
     kind, _, rest = scope.partition(":")
     if kind == URL and rest.startswith("/"):
@@ -70,7 +72,7 @@ def normalize_scope(scope: str) -> str:
                 raise ValueError(f"No installed model {label!r} in scope {scope!r}.") from None
             return f"{OBJECT}:{model_label(model)}:{pk}"
     raise ValueError(
-        f"Unknown scope {scope!r}: use 'all', 'top', 'url:/path/', "
+        f"Unknown scope {scope!r}: use 'all', 'top', 'metrics', 'url:/path/', "
         "'object:app_label.model:pk' or 'view:view-name'."
     )
 

@@ -54,6 +54,7 @@ from .packing import views as element_views
 logger = logging.getLogger(__name__)
 
 WENT_BACK = "redis_went_back"  # stats counter: claims refused by a Redis gone back in time
+DRAINED_VIEWS = "drained_views"  # field of the counters hash: views drained, all workers
 SENT_MARKER_TTL = 3600  # seconds a shipment id is remembered for idempotent retries
 # A live read's hold on new claims: the key (after the seq key, as CLAIM builds it), its
 # longest life, what CLAIM answers meanwhile, and how often a held claim asks again.
@@ -352,7 +353,10 @@ def claims_older_than(client: Any, seconds: float) -> list[str]:
     return ids
 
 
-def status(client: Any) -> dict[str, Any]:
+def status(client: Any, count_raw_events: bool = True) -> dict[str, Any]:
+    """The buffer's state, in one round trip (and, with ``count_raw_events``, one script
+    that walks the raw-event list: the metrics, read at every scrape, leave it out, so
+    that a scrape costs Redis the same whatever the backlog)."""
     keys = Keys.current()
     with client.pipeline(transaction=False) as pipe:
         pipe.hget(keys.dims, "t")
@@ -373,7 +377,9 @@ def status(client: Any) -> dict[str, Any]:
     return {
         "pending_views": int(total or 0),
         "pending_count_fields": fields,
-        "pending_raw_events": count_views(client, keys.events) if events else 0,
+        "pending_raw_events": (
+            (count_views(client, keys.events) if events else 0) if count_raw_events else None
+        ),
         "claimed_batches": n_claims,
         "batches_set_aside": aside,
         "restored_groups": restored,
@@ -387,15 +393,21 @@ def status(client: Any) -> dict[str, Any]:
 def record_flush(client: Any, views: int, seconds: float) -> None:
     from redis.exceptions import OutOfMemoryError
 
+    counters = Keys.current().counters
     try:
-        client.hset(
-            Keys.current().counters,
-            mapping={
-                "last_flush_at": int(time.time()),
-                "last_flush_views": views,
-                "last_flush_ms": int(seconds * 1000),
-            },
-        )
+        with client.pipeline(transaction=False) as pipe:
+            pipe.hset(
+                counters,
+                mapping={
+                    "last_flush_at": int(time.time()),
+                    "last_flush_views": views,
+                    "last_flush_ms": int(seconds * 1000),
+                },
+            )
+            # Every drain's views, summed in Redis: the site's drained views whichever
+            # worker drained them (the metrics' pageviews_redis_drained_views_total).
+            pipe.hincrby(counters, DRAINED_VIEWS, views)
+            pipe.execute()
     except OutOfMemoryError:
         # Statistics only: a Redis still full after a drain (memory held by other data)
         # must not turn the drain that wrote its batches into a failure.

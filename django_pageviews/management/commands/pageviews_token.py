@@ -27,7 +27,7 @@ def lifetime(text: str) -> timedelta:
 class Command(BaseCommand):
     help = (
         "Print a signed token for the stats API, sent as 'Authorization: Bearer <token>'. "
-        "Scopes: 'all', 'top', 'url:/path/', 'object:app_label.model:pk', 'view:name'."
+        "Scopes: 'all', 'top', 'metrics', 'url:/path/', 'object:app_label.model:pk', 'view:name'."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,0 +1,58 @@
+"""prometheus_client's multiprocess mode: two uvicorn processes share one
+``PROMETHEUS_MULTIPROC_DIR``; a scrape of either gives both processes' counts, summed,
+and a process that has exited still counts (a counter never goes down)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from django_pageviews import stats
+from django_pageviews.metrics.figures import DIRECTORY_VARIABLE
+from tests.conftest import BROWSER_UA
+from tests.metrics_scrape import Samples, command_scrape, parse, value
+from tests.processes import free_port, running, subprocess_env, uvicorn, wait_until_serving
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def scrape(base: str) -> Samples:
+    response = httpx.get(base + "/metrics/", headers={"user-agent": "Prometheus/3.0"})
+    assert response.status_code == 200
+    return parse(response.text)
+
+
+def test_two_processes_counts_are_summed(tmp_path: Path) -> None:
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = subprocess_env(
+        "",  # the in-process path: nothing but the files is shared
+        PAGEVIEW_METRICS_ALLOWED_IPS=json.dumps(["127.0.0.1"]),
+        PAGEVIEW_MAX_BUFFER_AGE="300",  # views stay buffered until each process stops
+        **{DIRECTORY_VARIABLE: str(shared)},
+    )
+    ports = [free_port(), free_port()]
+    a, b = (f"http://127.0.0.1:{port}" for port in ports)
+    with running(uvicorn("tests.asgi:application", ports[0]), env, tmp_path / "a.log") as one:
+        with running(uvicorn("tests.asgi:application", ports[1]), env, tmp_path / "b.log") as two:
+            wait_until_serving(a + "/plain/", one)  # each: one bot request
+            wait_until_serving(b + "/plain/", two)
+            for base, n in ((a, 2), (b, 3)):
+                for i in range(n):
+                    headers = {"user-agent": f"{BROWSER_UA} {base} {i}"}
+                    assert httpx.get(base + "/plain/", headers=headers).status_code == 200
+            samples = scrape(a)
+            assert value(samples, "pageviews_views_total", outcome="recorded") == 5
+            assert value(samples, "pageviews_not_counted_total", reason=stats.SKIP_BOT) == 2
+            assert value(scrape(b), "pageviews_views_total", outcome="recorded") == 5
+        # b has exited (and written its views at shutdown): its counts stay in the sum.
+        samples = scrape(a)
+        assert value(samples, "pageviews_views_total", outcome="recorded") == 5
+        assert value(samples, "pageviews_views_total", outcome="written") == 3
+    # A command of the host reads the same files: the process counters are the site's.
+    samples = command_scrape(env)
+    assert value(samples, "pageviews_views_total", outcome="recorded") == 5
+    assert value(samples, "pageviews_views_total", outcome="written") == 5
