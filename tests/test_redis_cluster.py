@@ -16,12 +16,14 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from django_pageviews import stats
 from django_pageviews.checks import check_redis_reachable
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
 from django_pageviews.redis import buffer, drain
 from django_pageviews.redis.buffer import Keys
 from django_pageviews.redis.client import get_client
+from django_pageviews.redis.sync_batcher import batcher
 from tests import (
     test_aside,
     test_drain_faults,
@@ -29,10 +31,12 @@ from tests import (
     test_live_reads,
     test_redis_pipeline,
 )
-from tests.conftest import asgi_requests, distinct_visitors
+from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
 from tests.processes import free_port
 from tests.redis_cluster import PrivateCluster, cluster_info
 from tests.test_redis_pipeline import stored_views
+
+SPILLED = "spilled_redis_down"
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
@@ -81,6 +85,23 @@ def test_the_deploy_check_reads_the_cluster(redis_cluster: PrivateCluster) -> No
     # A cluster client connects when it is made: no node there is E030, not a traceback.
     with override_settings(PAGEVIEW_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
         assert [e.id for e in check_redis_reachable()] == ["django_pageviews.E030"]
+
+
+def test_views_shipped_while_no_node_answers_go_to_the_fallback(
+    redis_cluster: PrivateCluster,
+) -> None:
+    """The sync cluster client reads the slot map when it is made: with no node to ask,
+    making it fails, and the thread batcher's views go to the fallback (spilled to the
+    database path), none lost."""
+    spilled = stats.snapshot().get(SPILLED, 0)
+    with override_settings(PAGEVIEW_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
+        for headers in distinct_visitors(4):
+            assert wsgi_get("/plain/", **headers).status_code == 200
+        batcher.ship_all()  # no client: the breaker opens, the views stay queued
+        batcher.ship_all(give_up=True)  # as at exit: the open breaker spills them
+        assert stats.snapshot().get(SPILLED, 0) - spilled == 4
+    flush()  # the spilled views (a flush with no node would raise, as on one server)
+    assert stored_views() == 4
 
 
 @override_settings(PAGEVIEW_BATCH_SIZE=5)
