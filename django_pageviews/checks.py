@@ -318,9 +318,10 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
     drop pending views, a claimed batch or a shipment's sent marker (a retry then counts
     twice)."""
     from .conf import redis_url
+    from .redis.client import eviction_policies
 
     try:
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        policies = eviction_policies(client)
     except Exception as exc:  # CONFIG renamed or refused, as on many managed services
         return [
             Info(
@@ -329,8 +330,10 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
                 id="django_pageviews.I001",
             )
         ]
-    if policy in (None, "noeviction"):
+    evicting = sorted({p for p in policies if p not in (None, "noeviction")})
+    if not evicting:
         return []
+    policy = ", ".join(evicting)
     return [
         Warning(
             f"Redis at {redis_url()} evicts keys under memory pressure (maxmemory-policy "

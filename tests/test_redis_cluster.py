@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from io import StringIO
 
 import pytest
+import redis
 from django.core.management import call_command
 from django.test import override_settings
 
@@ -85,6 +86,20 @@ def test_the_deploy_check_reads_the_cluster(redis_cluster: PrivateCluster) -> No
     # A cluster client connects when it is made: no node there is E030, not a traceback.
     with override_settings(PAGEVIEW_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
         assert [e.id for e in check_redis_reachable()] == ["django_pageviews.E030"]
+
+
+def test_the_deploy_check_reads_the_eviction_policy_of_every_primary(
+    redis_cluster: PrivateCluster,
+) -> None:
+    for node in redis_cluster.masters():
+        with redis.Redis.from_url(node.url) as client:
+            client.config_set("maxmemory-policy", "allkeys-lru")
+        try:
+            assert [e.id for e in check_redis_reachable()] == ["django_pageviews.W001"]
+        finally:
+            with redis.Redis.from_url(node.url) as client:
+                client.config_set("maxmemory-policy", "noeviction")
+    assert check_redis_reachable() == []
 
 
 def test_views_shipped_while_no_node_answers_go_to_the_fallback(

@@ -82,6 +82,17 @@ def make_client(asyncio: bool = False, url: str | None = None) -> Any:
     return redis.Redis.from_url(url, retry=redis.retry.Retry(backoff(), 0), **options)
 
 
+def eviction_policies(client: Any) -> list[str | None]:
+    """``maxmemory-policy`` of the server, or of every primary of a cluster (CONFIG GET
+    goes to one node by default: the buffer lives on whichever primary its slot is)."""
+    from redis.cluster import RedisCluster
+
+    if isinstance(client, RedisCluster):
+        replies = client.config_get("maxmemory-policy", target_nodes=RedisCluster.PRIMARIES)
+        return [reply.get("maxmemory-policy") for reply in replies.values()]
+    return [client.config_get("maxmemory-policy").get("maxmemory-policy")]
+
+
 def get_client() -> Any:
     """The process's client for the configured URL (a new one if the URL changed: a client
     made by another thread while settings changed must not outlive the change)."""
