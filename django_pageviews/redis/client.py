@@ -88,7 +88,8 @@ def eviction_policies(client: Any) -> list[str | None]:
     from redis.cluster import RedisCluster
 
     if isinstance(client, RedisCluster):
-        replies = client.config_get("maxmemory-policy", target_nodes=RedisCluster.PRIMARIES)
+        # Typed as one reply; with several nodes redis-py answers node name -> reply.
+        replies: Any = client.config_get("maxmemory-policy", target_nodes=RedisCluster.PRIMARIES)
         return [reply.get("maxmemory-policy") for reply in replies.values()]
     return [client.config_get("maxmemory-policy").get("maxmemory-policy")]
 
