@@ -123,8 +123,8 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("MAX_BUFFER_SIZE", "E012", lambda v: _is_int(v, 1), "an integer >= 1"),
     ("MAX_BUFFER_AGE", "E036", _is_positive_number, "a number of seconds > 0"),
     ("REDIS_URL", "E014", _is_redis_url, "None or a redis://, rediss:// or unix:// URL"),
-    ("REDIS_CLUSTER", "E043", _is_bool, "True or False"),
-    ("REDIS_SENTINELS", "E045", _is_address_list, "a list of (host, port) pairs"),
+    ("REDIS_CLUSTER", "E044", _is_bool, "True or False"),
+    ("REDIS_SENTINELS", "E046", _is_address_list, "a list of (host, port) pairs"),
     ("REDIS_SOCKET_TIMEOUT", "E015", _is_positive_number, "a number of seconds > 0"),
     ("REDIS_CONNECT_TIMEOUT", "E016", _is_positive_number, "a number of seconds > 0"),
     ("KEY_PREFIX", "E017", _is_key_prefix, "a non-empty string without '{', '}' or spaces"),
@@ -218,7 +218,7 @@ def check_settings(**kwargs: object) -> list[CheckMessage]:
                     f"{PREFIX}REDIS_CLUSTER is True but {problem}.",
                     hint="Set PAGEVIEW_REDIS_URL to redis://<host>:<port>/0 (or rediss://) "
                     "of any node of the cluster.",
-                    id="django_pageviews.E044",
+                    id="django_pageviews.E045",
                 )
             )
     if conf.ASYNC_PROCESSING is True and _is_address_list(conf.REDIS_SENTINELS):
@@ -229,7 +229,7 @@ def check_settings(**kwargs: object) -> list[CheckMessage]:
                     f"{PREFIX}REDIS_SENTINELS is set but {problem}.",
                     hint="Set PAGEVIEW_REDIS_URL to redis://<service name>/<db> (the name "
                     "the Sentinels monitor, as django-redis takes it).",
-                    id="django_pageviews.E046",
+                    id="django_pageviews.E047",
                 )
             )
     return errors

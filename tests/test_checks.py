@@ -282,8 +282,8 @@ RULE_IDS = [
     *(f"E{i:03d}" for i in range(1, 13)),
     "E036",  # MAX_BUFFER_AGE, next to MAX_BUFFER_SIZE
     "E014",
-    "E043",  # REDIS_CLUSTER, next to REDIS_URL
-    "E045",  # REDIS_SENTINELS
+    "E044",  # REDIS_CLUSTER, next to REDIS_URL
+    "E046",  # REDIS_SENTINELS
     *(f"E{i:03d}" for i in range(15, 20)),
     *(f"E{i:03d}" for i in range(21, 24)),
     "E037",  # DRAIN_TRANSACTION_SIZE, next to FLUSH_TIME_BUDGET
@@ -415,7 +415,7 @@ def test_a_cluster_url_that_cannot_name_a_cluster_is_e044(url: str | None, probl
         PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_CLUSTER=True, PAGEVIEW_REDIS_URL=url
     ):
         errors = check_settings()
-    assert [e.id for e in errors] == ["django_pageviews.E044"]
+    assert [e.id for e in errors] == ["django_pageviews.E045"]
     assert errors[0].msg.startswith("PAGEVIEW_REDIS_CLUSTER is True but ")
     assert problem in errors[0].msg
 
@@ -450,7 +450,7 @@ def test_sentinels_without_a_service_to_ask_for_are_e046(
         }
     ):
         errors = check_settings()
-    assert [e.id for e in errors] == ["django_pageviews.E046"]
+    assert [e.id for e in errors] == ["django_pageviews.E047"]
     assert problem in errors[0].msg
 
 

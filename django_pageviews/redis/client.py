@@ -7,7 +7,7 @@ callers have their own fallback and must never hang on Redis.
 With ``PAGEVIEW_REDIS_CLUSTER`` the URL names one node of a Redis Cluster and the client
 is redis-py's cluster client (``redis.cluster.RedisCluster``, or its asyncio twin), which
 finds the other nodes and follows MOVED redirections itself. A URL cannot say "cluster"
-(redis-py, django-redis and kombu have no such scheme; decision 38), hence the setting.
+(redis-py, django-redis and kombu have no such scheme; decision 39), hence the setting.
 Every key of the buffer shares one hash tag, so each script and pipeline goes to one node.
 """
 
