@@ -7,6 +7,7 @@ import ipaddress
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from django.apps import apps
 from django.conf import settings
@@ -49,6 +50,18 @@ def _is_ip_list(value: Any) -> bool:
 def _is_redis_url(value: Any) -> bool:
     return value is None or (
         isinstance(value, str) and value.startswith(("redis://", "rediss://", "unix://"))
+    )
+
+
+def _is_address_list(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(
+        isinstance(a, list | tuple)
+        and len(a) == 2
+        and isinstance(a[0], str)
+        and bool(a[0])
+        and _is_int(a[1], 1)
+        and a[1] <= 65535
+        for a in value
     )
 
 
@@ -110,6 +123,8 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("MAX_BUFFER_SIZE", "E012", lambda v: _is_int(v, 1), "an integer >= 1"),
     ("MAX_BUFFER_AGE", "E036", _is_positive_number, "a number of seconds > 0"),
     ("REDIS_URL", "E014", _is_redis_url, "None or a redis://, rediss:// or unix:// URL"),
+    ("REDIS_CLUSTER", "E044", _is_bool, "True or False"),
+    ("REDIS_SENTINELS", "E046", _is_address_list, "a list of (host, port) pairs"),
     ("REDIS_SOCKET_TIMEOUT", "E015", _is_positive_number, "a number of seconds > 0"),
     ("REDIS_CONNECT_TIMEOUT", "E016", _is_positive_number, "a number of seconds > 0"),
     ("KEY_PREFIX", "E017", _is_key_prefix, "a non-empty string without '{', '}' or spaces"),
@@ -197,7 +212,62 @@ def check_settings(**kwargs: object) -> list[CheckMessage]:
                 id="django_pageviews.E013",
             )
         )
+    if (
+        conf.ASYNC_PROCESSING is True
+        and conf.REDIS_CLUSTER is True
+        and _is_redis_url(conf.REDIS_URL)
+    ):
+        problem = cluster_url_problem(conf.REDIS_URL)
+        if problem:
+            errors.append(
+                Error(
+                    f"{PREFIX}REDIS_CLUSTER is True but {problem}.",
+                    hint="Set PAGEVIEW_REDIS_URL to redis://<host>:<port>/0 (or rediss://) "
+                    "of any node of the cluster.",
+                    id="django_pageviews.E045",
+                )
+            )
+    if conf.ASYNC_PROCESSING is True and _is_address_list(conf.REDIS_SENTINELS):
+        problem = sentinel_problem(conf.REDIS_SENTINELS, conf.REDIS_URL, conf.REDIS_CLUSTER)
+        if problem:
+            errors.append(
+                Error(
+                    f"{PREFIX}REDIS_SENTINELS is set but {problem}.",
+                    hint="Set PAGEVIEW_REDIS_URL to redis://<service name>/<db> (the name "
+                    "the Sentinels monitor, as django-redis takes it).",
+                    id="django_pageviews.E047",
+                )
+            )
     return errors
+
+
+def sentinel_problem(sentinels: Any, url: str | None, cluster: Any) -> str:
+    """Why Sentinels cannot be used with ``url`` ("" if they can, or none are set)."""
+    if not sentinels:
+        return ""
+    if cluster is True:
+        return f"{PREFIX}REDIS_CLUSTER is True too (a cluster fails over by itself)"
+    if url is None:
+        return f"{PREFIX}REDIS_URL is not set (its host names the service)"
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        return f"{PREFIX}REDIS_URL {url!r} does not name a service as its host"
+    return ""
+
+
+def cluster_url_problem(url: str | None) -> str:
+    """Why ``url`` cannot name a node of a Redis Cluster ("" if it can). It must be set:
+    the fallback, CELERY_BROKER_URL, names a broker, and kombu's Redis transport does not
+    speak to a cluster. A cluster has database 0 only, and its nodes talk TCP."""
+    if url is None:
+        return f"{PREFIX}REDIS_URL is not set (the Celery broker cannot be a Redis Cluster)"
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return f"{PREFIX}REDIS_URL {url!r} is not a redis:// or rediss:// URL"
+    db = parts.path.strip("/") or dict(parse_qsl(parts.query)).get("db", "0")
+    if db != "0":
+        return f"{PREFIX}REDIS_URL {url!r} names database {db} (a cluster has only 0)"
+    return ""
 
 
 def check_async_dependencies(**kwargs: object) -> list[CheckMessage]:
@@ -229,8 +299,9 @@ def check_redis_reachable(**kwargs: object) -> list[CheckMessage]:
     from .conf import redis_url
     from .redis.client import make_client
 
-    client = make_client()
+    client = None
     try:
+        client = make_client()  # a cluster client connects here already
         client.ping()
     except Exception as exc:
         return [
@@ -244,7 +315,8 @@ def check_redis_reachable(**kwargs: object) -> list[CheckMessage]:
     else:
         return check_eviction_policy(client)
     finally:
-        client.close()
+        if client is not None:
+            client.close()
 
 
 def check_eviction_policy(client: Any) -> list[CheckMessage]:
@@ -252,9 +324,10 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
     drop pending views, a claimed batch or a shipment's sent marker (a retry then counts
     twice)."""
     from .conf import redis_url
+    from .redis.client import eviction_policies
 
     try:
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        policies = eviction_policies(client)
     except Exception as exc:  # CONFIG renamed or refused, as on many managed services
         return [
             Info(
@@ -263,8 +336,10 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
                 id="django_pageviews.I001",
             )
         ]
-    if policy in (None, "noeviction"):
+    evicting = sorted({p for p in policies if p not in (None, "noeviction")})
+    if not evicting:
         return []
+    policy = ", ".join(evicting)
     return [
         Warning(
             f"Redis at {redis_url()} evicts keys under memory pressure (maxmemory-policy "

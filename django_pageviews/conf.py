@@ -82,6 +82,9 @@ class PageViewSettings:
     MAX_BUFFER_AGE = _Setting[float](1.0)
     # The Redis + Celery path (PAGEVIEW_ASYNC_PROCESSING = True).
     REDIS_URL = _Setting[str | None](None)  # None: CELERY_BROKER_URL if redis://, else local
+    REDIS_CLUSTER = _Setting[bool](False)  # True: REDIS_URL names a node of a Redis Cluster
+    # (host, port) of each Sentinel; REDIS_URL's host then names the service they monitor.
+    REDIS_SENTINELS = _Setting[list[tuple[str, int]]]([])
     REDIS_SOCKET_TIMEOUT = _Setting[float](0.5)
     REDIS_CONNECT_TIMEOUT = _Setting[float](0.5)
     KEY_PREFIX = _Setting[str]("pageviews")

@@ -16,6 +16,7 @@ from django.test import override_settings
 from django_pageviews import salts
 from django_pageviews.buffer import buffer
 from django_pageviews.throttle import throttle
+from tests.redis_cluster import PrivateCluster
 from tests.redis_server import PrivateRedis, named_database
 
 BASE_URL = "http://testserver"
@@ -54,6 +55,31 @@ def redis_url(redis_base_url: str) -> Iterator[str]:
     with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=redis_base_url):
         yield redis_base_url
         _stop_shipping()  # before the settings go back: nothing ships to another Redis
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_base() -> Iterator[PrivateCluster]:
+    """A Redis Cluster of this xdist worker's own (three masters, three replicas), started
+    at the first test that asks for it and stopped at the end of the session."""
+    cluster = PrivateCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_base: PrivateCluster) -> Iterator[PrivateCluster]:
+    """The worker's Redis Cluster, emptied, with the Redis path switched on and pointed at
+    it (PAGEVIEW_REDIS_CLUSTER). A test that kills a node starts a cluster of its own."""
+    cluster = redis_cluster_base
+    cluster.flush()
+    with override_settings(
+        PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=cluster.url, PAGEVIEW_REDIS_CLUSTER=True
+    ):
+        yield cluster
+        _stop_shipping()
 
 
 def _stop_shipping() -> None:

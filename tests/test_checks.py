@@ -82,6 +82,15 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("REDIS_URL", b"redis://localhost:6379/0"),
     ("REDIS_URL", 6379),
     ("REDIS_URL", False),
+    ("REDIS_CLUSTER", "yes"),
+    ("REDIS_CLUSTER", 1),
+    ("REDIS_CLUSTER", None),
+    ("REDIS_SENTINELS", "sentinel-1:26379"),
+    ("REDIS_SENTINELS", [("sentinel-1", "26379")]),
+    ("REDIS_SENTINELS", [("sentinel-1",)]),
+    ("REDIS_SENTINELS", [("", 26379)]),
+    ("REDIS_SENTINELS", [("sentinel-1", 70000)]),
+    ("REDIS_SENTINELS", None),
     ("REDIS_SOCKET_TIMEOUT", 0),
     ("REDIS_SOCKET_TIMEOUT", -0.5),
     ("REDIS_SOCKET_TIMEOUT", True),
@@ -221,6 +230,8 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("REDIS_URL", "redis://:secret@10.0.0.5:6380/3"),
     ("REDIS_URL", "rediss://redis.example.com:6380/0?ssl_cert_reqs=required"),
     ("REDIS_URL", "unix:///run/redis/redis.sock?db=2"),
+    ("REDIS_CLUSTER", True),
+    ("REDIS_SENTINELS", [("sentinel-1", 26379), ["sentinel-2", 26380]]),
     ("REDIS_SOCKET_TIMEOUT", 2),
     ("REDIS_SOCKET_TIMEOUT", 0.05),
     ("REDIS_CONNECT_TIMEOUT", 1),
@@ -273,7 +284,10 @@ GOOD_VALUES: list[tuple[str, Any]] = [
 RULE_IDS = [
     *(f"E{i:03d}" for i in range(1, 13)),
     "E036",  # MAX_BUFFER_AGE, next to MAX_BUFFER_SIZE
-    *(f"E{i:03d}" for i in range(14, 20)),
+    "E014",
+    "E044",  # REDIS_CLUSTER, next to REDIS_URL
+    "E046",  # REDIS_SENTINELS
+    *(f"E{i:03d}" for i in range(15, 20)),
     *(f"E{i:03d}" for i in range(21, 24)),
     "E037",  # DRAIN_TRANSACTION_SIZE, next to FLUSH_TIME_BUDGET
     *(f"E{i:03d}" for i in range(24, 28)),
@@ -389,6 +403,68 @@ def test_redis_setting_errors_say_what_is_expected(name: str, value: Any, messag
     with override_settings(**{f"PAGEVIEW_{name}": value}):
         errors = check_settings()
     assert [e.msg for e in errors] == [message]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (None, "PAGEVIEW_REDIS_URL is not set (the Celery broker cannot be a Redis Cluster)"),
+        ("unix:///run/redis.sock", "is not a redis:// or rediss:// URL"),
+        ("redis://node-1:6379/3", "names database 3 (a cluster has only 0)"),
+        ("redis://node-1:6379?db=2", "names database 2 (a cluster has only 0)"),
+    ],
+)
+def test_a_cluster_url_that_cannot_name_a_cluster_is_e044(url: str | None, problem: str) -> None:
+    with override_settings(
+        PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_CLUSTER=True, PAGEVIEW_REDIS_URL=url
+    ):
+        errors = check_settings()
+    assert [e.id for e in errors] == ["django_pageviews.E045"]
+    assert errors[0].msg.startswith("PAGEVIEW_REDIS_CLUSTER is True but ")
+    assert problem in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://node-1:6379/0", "redis://node-1:6379", "rediss://:pw@node-1:6380/?db=0"]
+)
+def test_a_cluster_url_of_database_0_passes(url: str) -> None:
+    with override_settings(
+        PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_CLUSTER=True, PAGEVIEW_REDIS_URL=url
+    ):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"PAGEVIEW_REDIS_CLUSTER": True}, "PAGEVIEW_REDIS_CLUSTER is True too"),
+        ({"PAGEVIEW_REDIS_URL": None}, "PAGEVIEW_REDIS_URL is not set"),
+        ({"PAGEVIEW_REDIS_URL": "unix:///run/redis.sock"}, "does not name a service"),
+    ],
+)
+def test_sentinels_without_a_service_to_ask_for_are_e046(
+    settings: dict[str, Any], problem: str
+) -> None:
+    with override_settings(
+        **{
+            "PAGEVIEW_ASYNC_PROCESSING": True,
+            "PAGEVIEW_REDIS_SENTINELS": [("sentinel-1", 26379)],
+            "PAGEVIEW_REDIS_URL": "redis://mymaster/0",
+            **settings,
+        }
+    ):
+        errors = check_settings()
+    assert [e.id for e in errors] == ["django_pageviews.E047"]
+    assert problem in errors[0].msg
+
+
+def test_sentinels_with_a_service_pass() -> None:
+    with override_settings(
+        PAGEVIEW_ASYNC_PROCESSING=True,
+        PAGEVIEW_REDIS_SENTINELS=[("sentinel-1", 26379)],
+        PAGEVIEW_REDIS_URL="rediss://:secret@mymaster/2",
+    ):
+        assert check_settings() == []
 
 
 def test_max_buffer_smaller_than_batch_is_e013() -> None:

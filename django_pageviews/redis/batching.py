@@ -96,6 +96,18 @@ class BatcherCore:
         self.retry = shipment
         self.maybe_sent = self.maybe_sent or exc is None or not never_sent(exc)
 
+    def no_client(self, work: Shipment | list[PageViewEvent], exc: BaseException) -> None:
+        """No client could be made (a cluster client reads the slot map when it is made,
+        and no node answered): the events taken go back first in line, a shipment to
+        resend stays where it is, and the breaker opens, so that the next round hands
+        the queue to the fallback. Nothing reached Redis."""
+        if isinstance(work, list):
+            self.put_back(work)
+        self.breaker.failure()
+        stats.incr(stats.REDIS_ERROR)
+        if self.breaker.failures == 1:
+            logger.warning("No Redis client for shipping page views: %s", exc)
+
     def failed(self, shipment: Shipment, exc: BaseException) -> None:
         self.unknown(shipment, exc)
         self.breaker.failure()

@@ -3,6 +3,12 @@
 Created on first use, never at import time, and again after a fork: a connection pool
 must not be shared between processes. Timeouts are short and retries off, because the
 callers have their own fallback and must never hang on Redis.
+
+With ``PAGEVIEW_REDIS_CLUSTER`` the URL names one node of a Redis Cluster and the client
+is redis-py's cluster client (``redis.cluster.RedisCluster``, or its asyncio twin), which
+finds the other nodes and follows MOVED redirections itself. A URL cannot say "cluster"
+(redis-py, django-redis and kombu have no such scheme; decision 39), hence the setting.
+Every key of the buffer shares one hash tag, so each script and pipeline goes to one node.
 """
 
 from __future__ import annotations
@@ -35,19 +41,57 @@ def client_options() -> dict[str, Any]:
 
 
 def make_client(asyncio: bool = False, url: str | None = None) -> Any:
+    """A client for ``url`` (the configured one by default): a cluster client when
+    PAGEVIEW_REDIS_CLUSTER is on. No retries: a failed command reaches the caller's
+    fallback at once (a cluster client still follows MOVED and ASK redirections)."""
     url = url or redis_url()
     options = client_options()
     backoff = options.pop("_backoff")
+    if conf.REDIS_CLUSTER:
+        # Not a keyword of the asyncio cluster client (the sync one drops it): the retry
+        # object without retries says the same.
+        del options["retry_on_timeout"]
+    if conf.REDIS_SENTINELS:
+        import redis.asyncio.retry
+        import redis.retry
+
+        from .sentinels import make_primary
+
+        retries = redis.asyncio.retry.Retry if asyncio else redis.retry.Retry
+        options["retry"] = retries(backoff(), 0)
+        return make_primary(list(conf.REDIS_SENTINELS), url, options, asyncio)
     if asyncio:
         import redis.asyncio
+        import redis.asyncio.cluster
         import redis.asyncio.retry
 
         retry = redis.asyncio.retry.Retry(backoff(), 0)
+        if conf.REDIS_CLUSTER:
+            return redis.asyncio.cluster.RedisCluster.from_url(url, retry=retry, **options)
         return redis.asyncio.Redis.from_url(url, retry=retry, **options)
     import redis
+    import redis.cluster
     import redis.retry
 
+    if conf.REDIS_CLUSTER:
+        # Connects at once, to read the slot map: raises when no node answers (the
+        # callers' fallback takes the views; the next call tries again).
+        return redis.cluster.RedisCluster.from_url(
+            url, retry=redis.retry.Retry(backoff(), 0), **options
+        )
     return redis.Redis.from_url(url, retry=redis.retry.Retry(backoff(), 0), **options)
+
+
+def eviction_policies(client: Any) -> list[str | None]:
+    """``maxmemory-policy`` of the server, or of every primary of a cluster (CONFIG GET
+    goes to one node by default: the buffer lives on whichever primary its slot is)."""
+    from redis.cluster import RedisCluster
+
+    if isinstance(client, RedisCluster):
+        # Typed as one reply; with several nodes redis-py answers node name -> reply.
+        replies: Any = client.config_get("maxmemory-policy", target_nodes=RedisCluster.PRIMARIES)
+        return [reply.get("maxmemory-policy") for reply in replies.values()]
+    return [client.config_get("maxmemory-policy").get("maxmemory-policy")]
 
 
 def get_client() -> Any:

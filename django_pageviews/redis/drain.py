@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.cluster import RedisCluster
+
 from django_pageviews import stats
 from django_pageviews.conf import conf
 from django_pageviews.db_errors import is_data_error
@@ -151,11 +153,21 @@ def write_claims(client: Any, claims: Sequence[Claim], states: Mapping[str, str]
     stats.incr(stats.WRITTEN, sum(views))  # committed, whatever the acknowledgements meet
     # One round trip for the group's acknowledgements; a flusher killed before it leaves
     # claims whose ids are in the database, which cleanup acknowledges.
+    _ack_all(client, fresh)
+    return written + sum(views)
+
+
+def _ack_all(client: Any, claims: list[Claim]) -> None:
+    """``ack`` each claim: in one pipeline, or one by one on a cluster, whose pipelines
+    refuse scripts (redis-py's cluster pipeline blocks EVALSHA)."""
+    if isinstance(client, RedisCluster):
+        for c in claims:
+            ack(client, c)
+        return
     with client.pipeline(transaction=False) as pipe:
-        for c in fresh:
+        for c in claims:
             ack(pipe, c)
         pipe.execute()
-    return written + sum(views)
 
 
 def write_claim(client: object, batch: Claim, state: str | None = None) -> int:

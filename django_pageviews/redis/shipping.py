@@ -10,6 +10,9 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 
+from redis.asyncio.sentinel import MasterNotFoundError as AsyncMasterNotFoundError
+from redis.sentinel import MasterNotFoundError
+
 from django_pageviews import stats
 from django_pageviews.buffer import buffer
 from django_pageviews.conf import conf
@@ -83,8 +86,9 @@ def never_sent(exc: BaseException) -> bool:
     or the host unknown (both only happen before anything is written), or a full Redis
     refused the script's first write (SHIP starts with a deny-oom SET; past the first
     write a script is never refused). A timeout, a reset or another error reply may come
-    after Redis ran the script: outcome unknown."""
-    if OOM_REPLY in str(exc):
+    after Redis ran the script: outcome unknown. Behind Sentinel, "no primary found" comes
+    before any connection to a primary is opened."""
+    if OOM_REPLY in str(exc) or isinstance(exc, MasterNotFoundError | AsyncMasterNotFoundError):
         return True
     seen: BaseException | None = exc
     for _ in range(5):  # redis-py wraps the socket error once or twice

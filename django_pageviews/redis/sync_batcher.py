@@ -16,7 +16,7 @@ from django_pageviews.redis.throttle import first_views, redis_prefix
 
 from .batching import BatcherCore, request_early_flush
 from .client import get_client
-from .unsettled import settle
+from .unsettled import keep, settle
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,15 @@ class ThreadBatcher(BatcherCore):
                 work = self.next_work(final=give_up)
             if work is None:
                 break
-            client = client or get_client()
+            if client is None:
+                try:
+                    client = get_client()
+                except Exception as exc:  # a cluster client that found no node to ask
+                    with self._lock:
+                        self.no_client(work, exc)
+                    if give_up:
+                        continue  # the open breaker hands what is queued to the fallback
+                    break
             if isinstance(work, list):
                 passed = with_visitor_hashes(first_views(client, work, redis_prefix()))
                 with self._lock:
@@ -97,8 +105,10 @@ class ThreadBatcher(BatcherCore):
         if give_up:
             with self._lock:
                 unsettled = self.abandon()
-            if unsettled is not None:
-                result = settle(client or get_client(), unsettled)
+            if unsettled is not None and client is None:
+                keep(unsettled)  # no client to resend it with: kept in the database
+            elif unsettled is not None:
+                result = settle(client, unsettled)
                 if result is not None:
                     with self._lock:
                         self.shipped(unsettled, result)

@@ -122,10 +122,17 @@ def _task_line(task: str) -> re.Pattern[str]:
 class Stack:
     """The processes of one test; all stopped (SIGTERM) when the block ends."""
 
-    def __init__(self, tmp_path: Path, redis_url: str, broker_url: str = "") -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        redis_url: str,
+        broker_url: str = "",
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.tmp_path = tmp_path
         self.redis_url = redis_url
         self.broker_url = broker_url
+        self.settings = settings or {}  # PAGEVIEW_<NAME>: JSON, for every process
         self.procs: list[Proc] = []
 
     def __enter__(self) -> Stack:
@@ -141,7 +148,7 @@ class Stack:
             proc.stop()
 
     def env(self, **settings: str) -> dict[str, str]:
-        env = subprocess_env(self.redis_url, **{**BASE_SETTINGS, **settings})
+        env = subprocess_env(self.redis_url, **{**BASE_SETTINGS, **self.settings, **settings})
         if self.broker_url:
             env["CHAOS_BROKER_URL"] = self.broker_url
         return env

@@ -73,9 +73,9 @@ class Command(BaseCommand):
             raise CommandError(f"Draining Redis failed: {exc}") from exc
         finally:
             if conf.ASYNC_PROCESSING:
-                from django_pageviews.redis.client import get_client
+                from django_pageviews.redis.client import close_client
 
-                get_client().close()
+                close_client()
         result = flushed.drained
         if result is not None:
             if result.batches:
@@ -103,7 +103,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "--retry-aside needs PAGEVIEW_ASYNC_PROCESSING: nothing is set aside without Redis."
             )
-        from django_pageviews.redis.client import get_client
+        from django_pageviews.redis.client import close_client, get_client
         from django_pageviews.redis.retry_aside import retry_aside
 
         try:
@@ -111,7 +111,7 @@ class Command(BaseCommand):
         except Exception as exc:
             raise CommandError(f"Reading the set-aside records failed: {exc}") from exc
         finally:
-            get_client().close()
+            close_client()  # closed and forgotten: a closed cluster client is unusable
         self.stdout.write(
             f"Replayed {result.replayed} set-aside records ({result.views} views); "
             f"{result.refused} still refused by the database."
@@ -130,7 +130,7 @@ class Command(BaseCommand):
                 "--replay-restored needs PAGEVIEW_ASYNC_PROCESSING: nothing is parked "
                 "without Redis."
             )
-        from django_pageviews.redis.client import get_client
+        from django_pageviews.redis.client import close_client
         from django_pageviews.redis.drain import cleanup
         from django_pageviews.redis.restore import replay_restored
 
@@ -140,7 +140,7 @@ class Command(BaseCommand):
         except Exception as exc:
             raise CommandError(f"Replaying restored views failed: {exc}") from exc
         finally:
-            get_client().close()
+            close_client()  # closed and forgotten: a closed cluster client is unusable
         if result.failed:
             raise CommandError(
                 "Writing a replayed batch failed (see the log): it stays claimed for "

@@ -1,0 +1,185 @@
+"""The Redis path on a real Redis Cluster (three masters, three replicas): every script and
+pipeline runs on it, counts and live reads are exact.
+
+The cluster is the xdist worker's own (tests/redis_cluster.py), emptied before each test.
+The first tests here check what the others rely on; then the Redis path's own tests run
+again with ``redis_url`` overridden to name the cluster (PAGEVIEW_REDIS_CLUSTER on), each
+picked for the scripts and pipelines it drives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from io import StringIO
+
+import pytest
+import redis
+from django.core.management import call_command
+from django.test import override_settings
+
+from django_pageviews import stats
+from django_pageviews.checks import check_redis_reachable
+from django_pageviews.models import PageView
+from django_pageviews.recorder import flush
+from django_pageviews.redis import buffer, drain
+from django_pageviews.redis.buffer import Keys
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.sync_batcher import batcher
+from tests import (
+    test_aside,
+    test_drain_faults,
+    test_drain_groups,
+    test_live_reads,
+    test_redis_pipeline,
+)
+from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
+from tests.processes import free_port
+from tests.redis_cluster import PrivateCluster, cluster_info
+from tests.test_redis_pipeline import stored_views
+
+SPILLED = "spilled_redis_down"
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def redis_url(redis_cluster: PrivateCluster) -> Iterator[str]:
+    """The Redis path's tests, reused below, run on the cluster."""
+    yield redis_cluster.url
+
+
+def test_the_fixture_is_a_cluster_of_three_masters_with_a_replica_each(
+    redis_cluster: PrivateCluster,
+) -> None:
+    masters = redis_cluster.masters()
+    replicas = [n for n in redis_cluster.nodes if redis_cluster.role(n) == "slave"]
+    assert (len(masters), len(replicas)) == (3, 3)
+    assert redis_cluster.healthy()
+    info = cluster_info(redis_cluster)
+    assert (info["cluster_state"], info["cluster_slots_ok"], info["cluster_size"]) == (
+        "ok",
+        "16384",
+        "3",
+    )
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=0)
+def test_every_key_of_the_buffer_lives_in_one_slot(redis_cluster: PrivateCluster) -> None:
+    """Shipped, claimed, acknowledged, reported: whatever the path wrote is in the slot of
+    the prefix's hash tag, on one master."""
+    asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(5)])
+    client = get_client()
+    assert buffer.claim(client, 2) is not None  # one claim left open: its chunk keys
+    assert PageView.get_view_count(url="/plain/") == 5
+    call_command("pageviews_status", "--json", stdout=StringIO())
+    keys = sorted(client.scan_iter(match="*", count=1000))
+    assert any(":chunk:" in k for k in keys), keys
+    slots = {client.keyslot(k) for k in keys}
+    assert slots == {client.keyslot(Keys.current().pending)}
+    assert drain.cleanup(stale_after=0).replayed == 1  # the open claim
+    flush()
+    assert stored_views() == 5
+
+
+def test_the_deploy_check_reads_the_cluster(redis_cluster: PrivateCluster) -> None:
+    assert check_redis_reachable() == []
+    # A cluster client connects when it is made: no node there is E030, not a traceback.
+    with override_settings(PAGEVIEW_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
+        assert [e.id for e in check_redis_reachable()] == ["django_pageviews.E030"]
+
+
+def test_the_deploy_check_reads_the_eviction_policy_of_every_primary(
+    redis_cluster: PrivateCluster,
+) -> None:
+    for node in redis_cluster.masters():
+        with redis.Redis.from_url(node.url) as client:
+            client.config_set("maxmemory-policy", "allkeys-lru")
+        try:
+            assert [e.id for e in check_redis_reachable()] == ["django_pageviews.W001"]
+        finally:
+            with redis.Redis.from_url(node.url) as client:
+                client.config_set("maxmemory-policy", "noeviction")
+    assert check_redis_reachable() == []
+
+
+def test_views_shipped_while_no_node_answers_go_to_the_fallback(
+    redis_cluster: PrivateCluster,
+) -> None:
+    """The sync cluster client reads the slot map when it is made: with no node to ask,
+    making it fails, and the thread batcher's views go to the fallback (spilled to the
+    database path), none lost."""
+    spilled = stats.snapshot().get(SPILLED, 0)
+    with override_settings(PAGEVIEW_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
+        for headers in distinct_visitors(4):
+            assert wsgi_get("/plain/", **headers).status_code == 200
+        batcher.ship_all()  # no client: the breaker opens, the views stay queued
+        batcher.ship_all(give_up=True)  # as at exit: the open breaker spills them
+        assert stats.snapshot().get(SPILLED, 0) - spilled == 4
+    flush()  # the spilled views (a flush with no node would raise, as on one server)
+    assert stored_views() == 4
+
+
+@override_settings(PAGEVIEW_BATCH_SIZE=5)
+def test_a_group_of_claims_is_acknowledged_on_a_node_without_the_script(
+    redis_cluster: PrivateCluster,
+) -> None:
+    """A cluster's pipelines refuse scripts: a group's ACKs go one by one, each loading
+    the script where the node has none (SCRIPT FLUSH here; a replica just promoted
+    starts with an empty script cache)."""
+    test_drain_groups.ship_views(10)
+    client = get_client()
+    claims = []
+    for _ in range(2):
+        batch_id = buffer.claim(client, 5)
+        assert batch_id is not None
+        claims.append(buffer.read_claim(client, batch_id))
+    client.script_flush()  # every primary
+    assert drain.write_claims(client, claims, {}) == 10
+    assert test_drain_groups.open_claims() == 0
+    assert (test_drain_faults.total(), PageView.objects.count()) == (10, 10)
+
+
+# The Redis path's own tests, again on the cluster (with the fixtures they use).
+groups = test_drain_groups.groups
+test_a_backlog_is_written_in_groups_of_whole_claims = (
+    test_drain_groups.test_a_backlog_is_written_in_groups_of_whole_claims
+)
+small_batches = test_live_reads.small_batches
+test_wsgi_views_are_shipped_by_the_thread_batcher = (
+    test_redis_pipeline.test_wsgi_views_are_shipped_by_the_thread_batcher
+)
+test_counts_only_and_many_small_batches = (
+    test_redis_pipeline.test_counts_only_and_many_small_batches
+)
+test_a_batch_committed_but_not_acknowledged_is_counted_once = (
+    test_redis_pipeline.test_a_batch_committed_but_not_acknowledged_is_counted_once
+)
+test_a_claimed_batch_never_written_is_replayed_by_cleanup = (
+    test_redis_pipeline.test_a_claimed_batch_never_written_is_replayed_by_cleanup
+)
+test_a_retried_shipment_lands_once = test_redis_pipeline.test_a_retried_shipment_lands_once
+test_poison_records_are_skipped_and_counted = (
+    test_redis_pipeline.test_poison_records_are_skipped_and_counted
+)
+test_status_command_reports_the_buffer = test_redis_pipeline.test_status_command_reports_the_buffer
+test_views_not_yet_shipped_by_this_process_are_live = (
+    test_redis_pipeline.test_views_not_yet_shipped_by_this_process_are_live
+)
+test_skip_counts_ride_through_redis_with_the_views = (
+    test_redis_pipeline.test_skip_counts_ride_through_redis_with_the_views
+)
+test_reads_are_exact_while_a_backlog_drains = (
+    test_live_reads.test_reads_are_exact_while_a_backlog_drains
+)
+test_a_hold_keeps_new_claims_off_until_released = (
+    test_live_reads.test_a_hold_keeps_new_claims_off_until_released
+)
+test_equal_totals_rank_by_key_across_the_database_and_redis = (
+    test_live_reads.test_equal_totals_rank_by_key_across_the_database_and_redis
+)
+test_objects_named_by_pk_and_by_slug_over_several_days = (
+    test_live_reads.test_objects_named_by_pk_and_by_slug_over_several_days
+)
+test_an_old_set_aside_batch_with_a_poison_record_is_split = (
+    test_aside.test_an_old_set_aside_batch_with_a_poison_record_is_split
+)
