@@ -1,0 +1,437 @@
+"""The deployment files of example_asgi/deploy/, as a site installs them.
+
+Each unit is read as systemd reads it and holds what the guide says; every program its
+ExecStart runs is in this virtualenv and every Python path it names imports; the worker's
+queues are the routes' and the user's guide's; ``systemd-analyze verify`` accepts the units
+where systemd is installed (CI installs it). Then the commands run for real, from the unit
+files, against a real Redis and a real SQLite database: the worker consumes its queues,
+each web server answers a page and stores its view when the unit stops it, beat starts
+with either scheduler, Flower answers, and Redis starts with redis.conf.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from django.test import override_settings
+
+from django_pageviews.checks import check_redis_reachable
+from django_pageviews.models import PageView
+from django_pageviews.schedules import TASK_ROUTES, TASK_ROUTES_SINGLE_QUEUE
+from tests.conftest import BROWSER_UA
+from tests.deploy_units import (
+    ALTERNATIVES,
+    DEPLOY,
+    Unit,
+    command,
+    environment,
+    localize,
+    only,
+    parse,
+    read,
+)
+from tests.processes import ROOT, free_port, manage, running, wait_for, wait_until_serving
+from tests.redis_server import reachable, server_binary
+
+UNITS = [
+    "pageviews-web.service",
+    "pageviews-worker.service",
+    "pageviews-worker@.service",
+    "pageviews-beat.service",
+    "pageviews-flower.service",
+]
+# Each drop-in of alternatives/ and the unit it replaces the command of.
+DROPINS = {
+    "web-gunicorn.conf": "pageviews-web.service",
+    "web-daphne.conf": "pageviews-web.service",
+    "web-hypercorn.conf": "pageviews-web.service",
+    "web-granian.conf": "pageviews-web.service",
+    "beat-database-scheduler.conf": "pageviews-beat.service",
+}
+OTHER_FILES = ["pageviews.env", "redis.conf"]
+WEB_SERVERS = {
+    "uvicorn": None,
+    "gunicorn": "web-gunicorn.conf",
+    "daphne": "web-daphne.conf",
+    "hypercorn": "web-hypercorn.conf",
+    "granian": "web-granian.conf",
+}
+# The queues of the user's guide: `pageviews` for every task, or `pageviews-buffer` and
+# `pageviews-process` (its "Separate queues" and "Run dedicated workers").
+GUIDE_QUEUES = {"pageviews", "pageviews-buffer", "pageviews-process"}
+PORT = "8000"
+FLOWER_PORT = "5555"
+
+
+def all_units() -> Iterator[tuple[str, Unit]]:
+    for name in UNITS:
+        yield name, read(name)
+    for dropin, name in DROPINS.items():
+        yield f"{name} + {dropin}", read(name, dropin)
+
+
+def site_env(directory: Path, redis_url: str = "") -> dict[str, str]:
+    """pageviews.env as systemd passes it, with this test's database, Redis and demo
+    directory (so that no developer's .demo/mode.env reaches it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGEVIEW_", "TESTS_"))}
+    env.update(environment())
+    env.update(
+        DATABASE_URL=f"sqlite:///{directory / 'site.sqlite3'}",
+        REDIS_URL=redis_url,
+        DEMO_DIR=str(directory),
+    )
+    return env
+
+
+@contextmanager
+def unit_running(
+    argv: list[str], env: dict[str, str], log: Path, whole_group: bool
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The unit's command in a process group of its own, stopped as its KillMode says:
+    SIGTERM to every process (control-group, the default) or to the main one (mixed);
+    whatever is left is killed."""
+    with running(["setsid", *argv], env, log) as process:
+        try:
+            yield process
+            if whole_group:
+                os.killpg(process.pid, signal.SIGTERM)
+            else:
+                process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+# The files
+
+
+def test_every_file_is_tested_and_named_in_the_guide() -> None:
+    found = {str(p.relative_to(DEPLOY)) for p in DEPLOY.rglob("*") if p.is_file()}
+    expected = {*UNITS, *OTHER_FILES, *(f"alternatives/{d}" for d in DROPINS)}
+    assert found == expected
+    guide = (ROOT / "docs" / "howto" / "deployment.md").read_text()
+    for path in expected:
+        assert Path(path).name in guide, path
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_units_have_what_a_service_needs(name: str) -> None:
+    unit = read(name)
+    assert only(unit, "Unit", "Description")
+    assert "network-online.target" in only(unit, "Unit", "After")
+    service = unit["Service"]
+    assert only(unit, "Service", "Type") == "exec"  # started = the program was executed
+    assert only(unit, "Service", "User") == only(unit, "Service", "Group") == "pageviews"
+    assert only(unit, "Service", "EnvironmentFile") == "/etc/pageviews/pageviews.env"
+    assert only(unit, "Service", "WorkingDirectory") == "/srv/pageviews/app"
+    assert only(unit, "Service", "Restart") == "always"
+    assert len(service["ExecStart"]) == 1
+    assert only(unit, "Install", "WantedBy") == "multi-user.target"
+    if "worker" in name:
+        # Warm shutdown of the main process, longer than one drain run (50 s).
+        assert only(unit, "Service", "KillMode") == "mixed"
+        assert int(only(unit, "Service", "TimeoutStopSec")) > 50
+    else:
+        assert "KillMode" not in service  # control-group: what tests/chaos sends
+
+
+@pytest.mark.parametrize("dropin", sorted(DROPINS))
+def test_dropins_replace_the_command_only(dropin: str) -> None:
+    text = (ALTERNATIVES / dropin).read_text()
+    dropped = parse(text)
+    assert list(dropped) == ["Service"]
+    # An empty ExecStart= first: without it systemd would refuse a second command.
+    assert re.search(r"^ExecStart=\n^ExecStart=\S", text, re.M)
+    merged = read(DROPINS[dropin], dropin)
+    assert merged["Service"]["ExecStart"] == dropped["Service"]["ExecStart"]
+
+
+def test_the_environment_file() -> None:
+    env = environment()
+    assert env["DJANGO_SETTINGS_MODULE"] == "example_asgi.settings"
+    assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= set(env)
+
+
+# Programs and Python paths
+
+
+def python_paths(argv: list[str]) -> list[tuple[str, str]]:
+    """(kind, name) of what a command imports: its Celery app (-A), its ASGI application
+    (module:attribute), its scheduler, worker class, loop and HTTP parser."""
+    found: list[tuple[str, str]] = []
+    for i, arg in enumerate(argv[1:], start=1):
+        before = argv[i - 1]
+        if before == "-A":
+            found.append(("celery-app", arg))
+        elif before in ("--scheduler", "--worker-class", "--loop", "--http"):
+            found.append(("object" if "." in arg else "module", arg))
+        elif re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", arg):
+            found.append(("object", arg))
+    return found
+
+
+RESOLVE = """
+import importlib, json, sys
+from celery import Celery
+from celery.app.utils import find_app
+from kombu.utils.imports import symbol_by_name
+
+out = {}
+for kind, name in json.loads(sys.argv[1]):
+    if kind == "celery-app":
+        app = find_app(name)
+        assert isinstance(app, Celery), name
+        out[name] = {
+            "routes": app.conf.task_routes,
+            "schedule": sorted(app.conf.beat_schedule),
+        }
+    elif kind == "module":
+        importlib.import_module(name)
+    else:
+        symbol_by_name(name)
+print(json.dumps(out))
+"""
+
+
+def resolve(paths: list[tuple[str, str]], env: dict[str, str]) -> dict[str, dict[str, object]]:
+    """Import each path as the unit's process would (its environment and directory)."""
+    done = subprocess.run(
+        [sys.executable, "-c", RESOLVE, json.dumps(paths)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, dict[str, object]] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def test_every_program_and_python_path_exists(tmp_path: Path) -> None:
+    paths: set[tuple[str, str]] = set()
+    for name, unit in all_units():
+        argv = command(unit, tmp_path, instance="pageviews-process")
+        program = Path(argv[0])
+        assert program.is_file() and os.access(program, os.X_OK), f"{name}: {program}"
+        assert python_paths(argv), name
+        paths.update(python_paths(argv))
+    assert ("celery-app", "example_asgi") in paths
+    assert ("object", "example_asgi.asgi:application") in paths
+    assert ("object", "django_celery_beat.schedulers:DatabaseScheduler") in paths
+    assert ("object", "uvicorn_worker.UvicornWorker") in paths
+    assert {("module", "uvloop"), ("module", "httptools")} <= paths
+    apps = resolve(sorted(paths), site_env(tmp_path))
+    # The Celery app the units name carries the guide's schedule.
+    assert apps["example_asgi"]["schedule"] == [
+        "cleanup-old-buffer-data",
+        "process-pageview-buffer",
+    ]
+
+
+def queues_of(argv: list[str]) -> set[str]:
+    return set(argv[argv.index("-Q") + 1].split(","))
+
+
+def test_the_worker_consumes_the_queues_of_the_routes_and_the_guide(tmp_path: Path) -> None:
+    routes = resolve([("celery-app", "example_asgi")], site_env(tmp_path))["example_asgi"]
+    assert isinstance(routes["routes"], dict)
+    routed = {route["queue"] for route in routes["routes"].values()}
+    offered = {r["queue"] for r in [*TASK_ROUTES.values(), *TASK_ROUTES_SINGLE_QUEUE.values()]}
+    worker = command(read("pageviews-worker.service"), tmp_path)
+    assert queues_of(worker) == routed | offered == GUIDE_QUEUES
+    # The dedicated workers: one per queue, named after it.
+    for queue in routed:
+        dedicated = command(read("pageviews-worker@.service"), tmp_path, instance=queue)
+        assert queues_of(dedicated) == {queue}
+        assert dedicated[dedicated.index("-n") + 1].startswith(f"{queue}@")
+
+
+# systemd
+
+
+def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("no systemd-analyze here (Debian: apt-get install systemd; CI has it)")
+    env_file = tmp_path / "pageviews.env"
+    env_file.write_text((DEPLOY / "pageviews.env").read_text())
+    cases: list[tuple[str, str | None]] = [(name, None) for name in UNITS]
+    cases += [(name, dropin) for dropin, name in DROPINS.items()]
+    for name, dropin in cases:
+        directory = tmp_path / (dropin or name)
+        directory.mkdir()
+        (directory / name).write_text(
+            localize((DEPLOY / name).read_text(), tmp_path / "state", env_file)
+        )
+        if dropin is not None:
+            (directory / f"{name}.d").mkdir()
+            (directory / f"{name}.d" / dropin).write_text(
+                localize((ALTERNATIVES / dropin).read_text(), tmp_path / "state", env_file)
+            )
+        target = name.replace("@.", "@pageviews-process.")  # a template needs an instance
+        done = subprocess.run(
+            [analyze, "verify", "--man=no", str(directory / target)],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, f"{name} {dropin}: {done.stdout}{done.stderr}"
+        assert "pageviews" not in done.stderr, f"{name} {dropin}: {done.stderr}"
+
+
+# The commands, for real
+
+
+@pytest.mark.parametrize("instance", [None, "pageviews-process"])
+def test_the_worker_consumes_its_queues_from_redis(
+    instance: str | None, redis_url: str, tmp_path: Path
+) -> None:
+    name = "pageviews-worker.service" if instance is None else "pageviews-worker@.service"
+    argv = command(read(name), tmp_path, instance=instance or "")
+    env = site_env(tmp_path, redis_url)
+    log = tmp_path / "worker.log"
+    seen: dict[str, list[dict[str, object]]] = {}
+
+    def consuming() -> bool:
+        done = subprocess.run(
+            [argv[0], "-A", "example_asgi", "inspect", "active_queues", "--json"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            return False
+        seen.update(json.loads(done.stdout))
+        return bool(seen)
+
+    with unit_running(argv, env, log, whole_group=False) as process:
+        wait_for(consuming, "the worker's answer", explain=log.read_text)
+        assert process.poll() is None
+    assert process.returncode == 0, log.read_text()  # a warm shutdown
+    [(node, queues)] = seen.items()
+    assert {q["name"] for q in queues} == queues_of(argv)
+    if instance is not None:
+        assert node.startswith(f"{instance}@")
+    assert "Warm shutdown" in log.read_text() or "warm shutdown" in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's database, migrated once for the web servers."""
+    directory = tmp_path_factory.mktemp("site")
+    manage(site_env(directory), "migrate", "--noinput")
+    return directory
+
+
+def raw_rows(database: Path) -> int:
+    with closing(sqlite3.connect(database)) as connection:
+        row = connection.execute(f"SELECT COUNT(*) FROM {PageView._meta.db_table}").fetchone()
+    return int(row[0])
+
+
+@pytest.mark.parametrize("server", sorted(WEB_SERVERS))
+def test_each_web_server_serves_and_stores_the_view_at_stop(server: str, site: Path) -> None:
+    port = str(free_port())
+    argv = [
+        re.sub(rf"\b{PORT}\b", port, arg)
+        for arg in command(read("pageviews-web.service", WEB_SERVERS[server]), site)
+    ]
+    assert argv != command(read("pageviews-web.service", WEB_SERVERS[server]), site)
+    before = raw_rows(site / "site.sqlite3")
+    log = site / f"{server}.log"
+    base = f"http://127.0.0.1:{port}"
+    with unit_running(argv, site_env(site), log, whole_group=True) as process:
+        wait_until_serving(base + "/", process)
+        page = httpx.get(base + "/", headers={"user-agent": BROWSER_UA}, timeout=30)
+        assert page.status_code == 200
+    # Stopped as systemd stops the unit: the view answered 200 was written on the way out.
+    assert raw_rows(site / "site.sqlite3") == before + 1, log.read_text()
+
+
+def beat_log_says(log: Path, text: str) -> bool:
+    return text in log.read_text()
+
+
+def test_beat_starts_with_the_guides_schedule(redis_url: str, tmp_path: Path) -> None:
+    argv = command(read("pageviews-beat.service"), tmp_path / "state")
+    (tmp_path / "state" / "pageviews-beat").mkdir(parents=True)  # StateDirectory=
+    log = tmp_path / "beat.log"
+    with unit_running(argv, site_env(tmp_path, redis_url), log, whole_group=True) as process:
+        wait_for(lambda: beat_log_says(log, "beat: Starting..."), "beat", explain=log.read_text)
+        assert process.poll() is None
+    assert list((tmp_path / "state" / "pageviews-beat").glob("celerybeat-schedule*"))
+
+
+def periodic_tasks(database: Path) -> dict[str, str]:
+    with closing(sqlite3.connect(database)) as connection:
+        rows = connection.execute("SELECT name, task FROM django_celery_beat_periodictask")
+        return dict(rows.fetchall())
+
+
+def test_beat_with_the_database_scheduler(redis_url: str, tmp_path: Path) -> None:
+    # The drop-in's prerequisite: django_celery_beat installed and migrated.
+    env = {**site_env(tmp_path, redis_url), "DJANGO_SETTINGS_MODULE": "tests.deploy_settings"}
+    manage(env, "migrate", "--noinput")
+    argv = command(read("pageviews-beat.service", "beat-database-scheduler.conf"), tmp_path)
+    log = tmp_path / "beat.log"
+    database = tmp_path / "site.sqlite3"
+    with unit_running(argv, env, log, whole_group=True) as process:
+        wait_for(
+            lambda: "process-pageview-buffer" in periodic_tasks(database),
+            "the schedule in the database",
+            explain=log.read_text,
+        )
+        assert process.poll() is None
+    tasks = periodic_tasks(database)
+    assert tasks["process-pageview-buffer"] == "django_pageviews.tasks.process_pageview_buffer"
+    assert tasks["cleanup-old-buffer-data"] == "django_pageviews.tasks.cleanup_old_buffer_data"
+
+
+def test_flower_answers(redis_url: str, tmp_path: Path) -> None:
+    port = str(free_port())
+    argv = [a.replace(FLOWER_PORT, port) for a in command(read("pageviews-flower.service"), tmp_path)]
+    log = tmp_path / "flower.log"
+    with unit_running(argv, site_env(tmp_path, redis_url), log, whole_group=True) as process:
+        url = f"http://127.0.0.1:{port}/healthcheck"
+        wait_until_serving(url, process)
+        assert httpx.get(url, timeout=30).text == "OK"
+
+
+def test_redis_starts_with_the_snippet_and_passes_the_deploy_check(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    config = DEPLOY / "redis.conf"
+    args = [server_binary(), str(config), "--port", str(port), "--bind", "127.0.0.1"]
+    with running([*args, "--dir", str(tmp_path)], dict(os.environ), tmp_path / "redis.log"):
+        wait_for(lambda: reachable(url), "redis-server", explain=(tmp_path / "redis.log").read_text)
+        client = redis.Redis.from_url(url, decode_responses=True)
+        try:
+            assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+            assert client.config_get("appendonly") == {"appendonly": "yes"}
+            assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+            assert client.config_get("maxmemory") == {"maxmemory": str(2 * 1024**3)}
+            assert client.config_get("save") == {"save": "3600 1 300 100 60 10000"}
+        finally:
+            client.close()
+        with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=url):
+            assert check_redis_reachable() == []
