@@ -11,6 +11,10 @@ the whole suite on SQLite, with Redis, less what they would only repeat:
 - ``browser`` on Django 5.2: the browser tests check what Django's admin draws (its styles,
   the dashboard in its templates), which changes with Django, not with Python. They run
   once per Django series: 5.2 in the main cell, 6.x in the newest cell.
+- ``deploy`` (tests/test_deploy_files.py, the units of example_asgi/deploy/): the units do
+  not change with Python or Django, and django-celery-beat, whose scheduler they offer,
+  does not install with Django 6.1 (2.9 requires Django < 6.1). The main cell installs
+  the ``deploy`` extra and runs them.
 
 CI (``.ci/run``) runs the main cell and then ``nox --session cells``.
 """
@@ -69,7 +73,7 @@ def cells(session: nox.Session, django: str) -> None:
     """The whole suite on SQLite with Redis (see the module's docstring for what it leaves
     to the main cell). Arguments after ``--`` go to pytest; a later ``-m`` wins."""
     session.install("-e", ".[async,test,docs]", DJANGOS[django])
-    deselected = ["redis62"]
+    deselected = ["redis62", "deploy"]
     if (session.python, django) != BROWSER_CELL:
         deselected.append("browser")
     os.environ.pop("DATABASE_URL", None)  # SQLite, as the main cell's first pass

@@ -7,7 +7,7 @@
 # Browser tests (-m browser): Debian's chromium, installed here when missing and apt-get may
 # run; they run in the SQLite pass only (they serve the demo on its own SQLite file whatever
 # the database: a second pass would test the same thing again).
-extras="async,test,docs"
+extras="async,test,docs,deploy"
 case " ${TEST_DATABASE_URLS:-} " in *postgres*) extras="$extras,postgres" ;; esac
 case " ${TEST_DATABASE_URLS:-} " in *mysql*) extras="$extras,mysql" ;; esac
 
