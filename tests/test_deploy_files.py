@@ -384,12 +384,17 @@ def beat_log_says(log: Path, text: str) -> bool:
 
 def test_beat_starts_with_the_guides_schedule(redis_url: str, tmp_path: Path) -> None:
     argv = command(read("pageviews-beat.service"), tmp_path / "state")
-    (tmp_path / "state" / "pageviews-beat").mkdir(parents=True)  # StateDirectory=
+    state = tmp_path / "state" / "pageviews-beat"
+    state.mkdir(parents=True)  # what StateDirectory= makes
     log = tmp_path / "beat.log"
+
+    def scheduling() -> bool:
+        # Started, and its schedule file written in the state directory.
+        return beat_log_says(log, "beat: Starting...") and any(state.glob("celerybeat-schedule*"))
+
     with unit_running(argv, site_env(tmp_path, redis_url), log, whole_group=True) as process:
-        wait_for(lambda: beat_log_says(log, "beat: Starting..."), "beat", explain=log.read_text)
+        wait_for(scheduling, "beat and its schedule file", explain=log.read_text)
         assert process.poll() is None
-    assert list((tmp_path / "state" / "pageviews-beat").glob("celerybeat-schedule*"))
 
 
 def periodic_tasks(database: Path) -> dict[str, str]:
@@ -405,13 +410,19 @@ def test_beat_with_the_database_scheduler(redis_url: str, tmp_path: Path) -> Non
     argv = command(read("pageviews-beat.service", "beat-database-scheduler.conf"), tmp_path)
     log = tmp_path / "beat.log"
     database = tmp_path / "site.sqlite3"
+    names = {"process-pageview-buffer", "cleanup-old-buffer-data"}
+
+    def scheduling() -> bool:
+        # Both entries stored, and beat past its set-up: a SIGTERM during the set-up
+        # (django-celery-beat storing the entries) raises inside a query that it catches,
+        # so beat would go on until systemd's SIGKILL.
+        started = "DatabaseScheduler: Schedule changed." in log.read_text()
+        return started and names <= set(periodic_tasks(database))
+
     with unit_running(argv, env, log, whole_group=True) as process:
-        wait_for(
-            lambda: "process-pageview-buffer" in periodic_tasks(database),
-            "the schedule in the database",
-            explain=log.read_text,
-        )
+        wait_for(scheduling, "the schedule in the database", explain=log.read_text)
         assert process.poll() is None
+    assert "Cannot add entry" not in log.read_text()
     tasks = periodic_tasks(database)
     assert tasks["process-pageview-buffer"] == "django_pageviews.tasks.process_pageview_buffer"
     assert tasks["cleanup-old-buffer-data"] == "django_pageviews.tasks.cleanup_old_buffer_data"
