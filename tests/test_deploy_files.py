@@ -19,6 +19,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
@@ -31,6 +32,7 @@ from django.test import override_settings
 from django_pageviews.checks import check_redis_reachable
 from django_pageviews.models import PageView
 from django_pageviews.schedules import TASK_ROUTES, TASK_ROUTES_SINGLE_QUEUE
+from tests.chaos.restart_servers import group_alive
 from tests.conftest import BROWSER_UA
 from tests.deploy_units import (
     ALTERNATIVES,
@@ -69,6 +71,16 @@ WEB_SERVERS = {
     "hypercorn": "web-hypercorn.conf",
     "granian": "web-granian.conf",
 }
+# What each server logs once per worker process ready to serve: the test stops a server
+# only once all its workers are up, as a deploy does (a stop while workers still start is
+# another case: see the Deploy guide, "Web servers").
+READY = {
+    "uvicorn": "Application startup complete.",
+    "gunicorn": "Application startup complete.",
+    "daphne": "Listening on TCP address",
+    "hypercorn": "Running on",
+    "granian": "Started worker-",
+}
 # The queues of the user's guide: `pageviews` for every task, or `pageviews-buffer` and
 # `pageviews-process` (its "Separate queues" and "Run dedicated workers").
 GUIDE_QUEUES = {"pageviews", "pageviews-buffer", "pageviews-process"}
@@ -101,19 +113,29 @@ def site_env(directory: Path, redis_url: str = "") -> dict[str, str]:
 
 @contextmanager
 def unit_running(
-    argv: list[str], env: dict[str, str], log: Path, whole_group: bool
+    unit: Unit, argv: list[str], env: dict[str, str], log: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The unit's command in a process group of its own, stopped as its KillMode says:
-    SIGTERM to every process (control-group, the default) or to the main one (mixed);
-    whatever is left is killed."""
+    """The unit's command in a process group of its own, stopped as systemd stops the
+    unit: SIGTERM to every process (KillMode=control-group, the default) or to the main
+    one (mixed), then a wait of up to TimeoutStopSec for every process of the group
+    (control-group) or for the main one (mixed), then SIGKILL to whatever is left."""
+    whole_group = "KillMode" not in unit["Service"]
+    assert whole_group or only(unit, "Service", "KillMode") == "mixed"
+    stop_seconds = float(only(unit, "Service", "TimeoutStopSec"))
     with running(["setsid", *argv], env, log) as process:
         try:
             yield process
             if whole_group:
                 os.killpg(process.pid, signal.SIGTERM)
+                deadline = time.monotonic() + stop_seconds
+                while time.monotonic() < deadline:
+                    process.poll()  # reap the main process: a zombie is still in the group
+                    if not group_alive(process.pid):
+                        break
+                    time.sleep(0.1)
             else:
                 process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
+                process.wait(timeout=stop_seconds)
         finally:
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -319,7 +341,8 @@ def test_the_worker_consumes_its_queues_from_redis(
     instance: str | None, redis_url: str, tmp_path: Path
 ) -> None:
     name = "pageviews-worker.service" if instance is None else "pageviews-worker@.service"
-    argv = command(read(name), tmp_path, instance=instance or "")
+    unit = read(name)
+    argv = command(unit, tmp_path, instance=instance or "")
     env = site_env(tmp_path, redis_url)
     log = tmp_path / "worker.log"
     seen: dict[str, list[dict[str, object]]] = {}
@@ -338,7 +361,7 @@ def test_the_worker_consumes_its_queues_from_redis(
         seen.update(json.loads(done.stdout))
         return bool(seen)
 
-    with unit_running(argv, env, log, whole_group=False) as process:
+    with unit_running(unit, argv, env, log) as process:
         wait_for(consuming, "the worker's answer", explain=log.read_text)
         assert process.poll() is None
     assert process.returncode == 0, log.read_text()  # a warm shutdown
@@ -366,12 +389,19 @@ def raw_rows(database: Path) -> int:
 @pytest.mark.parametrize("server", sorted(WEB_SERVERS))
 def test_each_web_server_serves_and_stores_the_view_at_stop(server: str, site: Path) -> None:
     port = str(free_port())
-    argv = on_port(command(read("pageviews-web.service", WEB_SERVERS[server]), site), PORT, port)
+    unit = read("pageviews-web.service", WEB_SERVERS[server])
+    argv = on_port(command(unit, site), PORT, port)
     before = raw_rows(site / "site.sqlite3")
     log = site / f"{server}.log"
     base = f"http://127.0.0.1:{port}"
-    with unit_running(argv, site_env(site), log, whole_group=True) as process:
+    workers = int(argv[argv.index("--workers") + 1]) if "--workers" in argv else 1
+    with unit_running(unit, argv, site_env(site), log) as process:
         wait_until_serving(base + "/", process)
+        wait_for(
+            lambda: log.read_text().count(READY[server]) == workers,
+            f"{workers} {server} workers",
+            explain=log.read_text,
+        )
         page = httpx.get(base + "/", headers={"user-agent": BROWSER_UA}, timeout=30)
         assert page.status_code == 200
     # Stopped as systemd stops the unit: the view answered 200 was written on the way out.
@@ -383,7 +413,8 @@ def beat_log_says(log: Path, text: str) -> bool:
 
 
 def test_beat_starts_with_the_guides_schedule(redis_url: str, tmp_path: Path) -> None:
-    argv = command(read("pageviews-beat.service"), tmp_path / "state")
+    unit = read("pageviews-beat.service")
+    argv = command(unit, tmp_path / "state")
     state = tmp_path / "state" / "pageviews-beat"
     state.mkdir(parents=True)  # what StateDirectory= makes
     log = tmp_path / "beat.log"
@@ -392,7 +423,7 @@ def test_beat_starts_with_the_guides_schedule(redis_url: str, tmp_path: Path) ->
         # Started, and its schedule file written in the state directory.
         return beat_log_says(log, "beat: Starting...") and any(state.glob("celerybeat-schedule*"))
 
-    with unit_running(argv, site_env(tmp_path, redis_url), log, whole_group=True) as process:
+    with unit_running(unit, argv, site_env(tmp_path, redis_url), log) as process:
         wait_for(scheduling, "beat and its schedule file", explain=log.read_text)
         assert process.poll() is None
 
@@ -407,7 +438,8 @@ def test_beat_with_the_database_scheduler(redis_url: str, tmp_path: Path) -> Non
     # The drop-in's prerequisite: django_celery_beat installed and migrated.
     env = {**site_env(tmp_path, redis_url), "DJANGO_SETTINGS_MODULE": DATABASE_SCHEDULER_SETTINGS}
     manage(env, "migrate", "--noinput")
-    argv = command(read("pageviews-beat.service", "beat-database-scheduler.conf"), tmp_path)
+    unit = read("pageviews-beat.service", "beat-database-scheduler.conf")
+    argv = command(unit, tmp_path)
     log = tmp_path / "beat.log"
     database = tmp_path / "site.sqlite3"
     names = {"process-pageview-buffer", "cleanup-old-buffer-data"}
@@ -419,7 +451,7 @@ def test_beat_with_the_database_scheduler(redis_url: str, tmp_path: Path) -> Non
         started = "DatabaseScheduler: Schedule changed." in log.read_text()
         return started and names <= set(periodic_tasks(database))
 
-    with unit_running(argv, env, log, whole_group=True) as process:
+    with unit_running(unit, argv, env, log) as process:
         wait_for(scheduling, "the schedule in the database", explain=log.read_text)
         assert process.poll() is None
     assert "Cannot add entry" not in log.read_text()
@@ -430,9 +462,10 @@ def test_beat_with_the_database_scheduler(redis_url: str, tmp_path: Path) -> Non
 
 def test_flower_answers(redis_url: str, tmp_path: Path) -> None:
     port = str(free_port())
-    argv = on_port(command(read("pageviews-flower.service"), tmp_path), FLOWER_PORT, port)
+    unit = read("pageviews-flower.service")
+    argv = on_port(command(unit, tmp_path), FLOWER_PORT, port)
     log = tmp_path / "flower.log"
-    with unit_running(argv, site_env(tmp_path, redis_url), log, whole_group=True) as process:
+    with unit_running(unit, argv, site_env(tmp_path, redis_url), log) as process:
         url = f"http://127.0.0.1:{port}/healthcheck"
         wait_until_serving(url, process)
         assert httpx.get(url, timeout=30).text == "OK"
