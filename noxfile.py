@@ -14,6 +14,10 @@ the whole suite on SQLite, with Redis, less what they would only repeat:
 - ``cluster`` (a six-node Redis Cluster per xdist worker): what those tests add is on the
   Redis side, which does not change with Python's or Django's version; the main cell's
   SQLite pass runs them.
+- ``deploy`` (tests/test_deploy_files.py, the units of example_asgi/deploy/): the units do
+  not change with Python or Django, and django-celery-beat, whose scheduler they offer,
+  does not install with Django 6.1 (2.9 requires Django < 6.1). The main cell installs
+  the ``deploy`` extra and runs them.
 
 CI (``.ci/run``) runs the main cell and then ``nox --session cells``.
 """
@@ -72,7 +76,7 @@ def cells(session: nox.Session, django: str) -> None:
     """The whole suite on SQLite with Redis (see the module's docstring for what it leaves
     to the main cell). Arguments after ``--`` go to pytest; a later ``-m`` wins."""
     session.install("-e", ".[async,test,docs]", DJANGOS[django])
-    deselected = ["redis62", "cluster"]
+    deselected = ["redis62", "cluster", "deploy"]
     if (session.python, django) != BROWSER_CELL:
         deselected.append("browser")
     os.environ.pop("DATABASE_URL", None)  # SQLite, as the main cell's first pass

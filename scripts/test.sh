@@ -8,8 +8,10 @@
 # run; they run in the SQLite pass only (they serve the demo on its own SQLite file whatever
 # the database: a second pass would test the same thing again). So do the Redis Cluster
 # tests (-m cluster): what they add is on the Redis side, the same whatever the database,
-# and each pass would start a six-node cluster per worker again.
-extras="async,test,docs"
+# and each pass would start a six-node cluster per worker again. So do the deployment
+# units' tests (-m deploy, tests/test_deploy_files.py), which run the units on a SQLite
+# file of their own.
+extras="async,test,docs,deploy"
 case " ${TEST_DATABASE_URLS:-} " in *postgres*) extras="$extras,postgres" ;; esac
 case " ${TEST_DATABASE_URLS:-} " in *mysql*) extras="$extras,mysql" ;; esac
 
@@ -58,12 +60,12 @@ for url in "sqlite" ${TEST_DATABASE_URLS:-}; do
         env -u DATABASE_URL pytest -n auto "$@" || status=1
     else
         # A -m given in "$@" comes later and wins. Exit code 5 (no test collected): only
-        # browser or cluster tests were selected, and they ran in the SQLite pass, which fails on an
-        # empty selection itself.
+        # browser, cluster or deploy tests were selected, and they ran in the SQLite pass,
+        # which fails on an empty selection itself.
         rc=0
-        DATABASE_URL="$url" pytest -n auto -m "not browser and not cluster" "$@" || rc=$?
+        DATABASE_URL="$url" pytest -n auto -m "not browser and not cluster and not deploy" "$@" || rc=$?
         if [ "$rc" = 5 ]; then
-            echo "(only browser tests selected: run in the SQLite pass)"
+            echo "(only browser, cluster or deploy tests selected: run in the SQLite pass)"
         elif [ "$rc" != 0 ]; then
             status=1
         fi
