@@ -90,13 +90,11 @@ def lookup_values(obj: Model) -> list[tuple[str, str]]:
     return values
 
 
-def lookup_values_of(
-    model: type[Model], pks: Iterable[str], using: str
-) -> dict[str, list[tuple[str, str]]]:
+def lookup_values_of(model: type[Model], pks: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
     """``lookup_values`` of the objects of ``model`` with these pks (those that exist), in
     one query of just those columns: a ranking asks it of every key it may show."""
     fields = sorted(_slug_fields().get(model_label(model), ()))
-    rows = model._default_manager.using(using).filter(pk__in=list(pks))
+    rows = model._default_manager.filter(pk__in=list(pks))  # where the site keeps them
     found: dict[str, list[tuple[str, str]]] = {}
     for pk, *slugs in rows.values_list("pk", *fields):
         values = [(PK, str(pk))]

@@ -86,6 +86,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "apps",
         "conf",
         "checks",
+        "routers",
+        "content_types",
         "admin",
         "stats",
         "forks",

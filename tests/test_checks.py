@@ -156,6 +156,9 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("PROCESSED_BATCH_RETENTION_DAYS", 7.0),
     ("PROCESSED_BATCH_RETENTION_DAYS", "7"),
     ("PROCESSED_BATCH_RETENTION_DAYS", None),
+    ("DATABASE", "nowhere"),
+    ("DATABASE", 1),
+    ("DATABASE", ""),
     ("RESPECT_DNT", "yes"),
     ("RESPECT_DNT", 1),
     ("COUNT_VISITORS", "no"),
@@ -245,6 +248,8 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("EARLY_FLUSH_INTERVAL", 60),
     ("PROCESSED_BATCH_RETENTION_DAYS", 1),
     ("PROCESSED_BATCH_RETENTION_DAYS", 365),
+    ("DATABASE", "default"),
+    ("DATABASE", "pageviews"),
     ("RESPECT_DNT", True),
     ("COUNT_VISITORS", False),
     ("ANONYMIZE_IP", "omit"),
@@ -273,7 +278,9 @@ RULE_IDS = [
     *(f"E{i:03d}" for i in range(14, 20)),
     *(f"E{i:03d}" for i in range(21, 24)),
     "E037",  # DRAIN_TRANSACTION_SIZE, next to FLUSH_TIME_BUDGET
-    *(f"E{i:03d}" for i in range(24, 28)),
+    *(f"E{i:03d}" for i in range(24, 27)),
+    "E043",  # DATABASE, after the drain's settings
+    "E027",
     "E042",  # COUNT_VISITORS, next to the other privacy settings
     "E035",  # ANONYMIZE_IP, next to the other privacy settings
     "E028",

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -106,6 +106,7 @@ class Command(BaseCommand):
             return
         deleted = 0
         after = 0
+        using = router.db_for_write(PageView)  # where the delete goes (routers.py)
         while True:
             ids = list(
                 old.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:chunk_size]
@@ -115,7 +116,7 @@ class Command(BaseCommand):
             after = ids[-1]
             doomed = [i for i in ids if i not in keep]
             if doomed:
-                with transaction.atomic():
+                with transaction.atomic(using=using):
                     deleted += PageView.objects.filter(id__in=doomed).delete()[0]
                 self.stdout.write(f"Deleted {deleted} of {to_delete}")
         self.stdout.write(
