@@ -27,6 +27,7 @@ class PageViewsConfig(AppConfig):
         checks.register(pageview_checks.check_async_dependencies)
         checks.register(pageview_checks.check_middleware_order)
         checks.register(pageview_checks.check_database_router)
+        checks.register(pageview_checks.check_raw_partitions)
         # A content type's views go with it, on their own database (content_types.py).
         pre_delete.connect(delete_views_of, sender=ContentType, dispatch_uid=__name__)
         checks.register(pageview_checks.check_redis_reachable, deploy=True)

@@ -11,11 +11,12 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Warning
-from django.db import router
+from django.db import connections, router
 
 from .client_ip import CLIENT_IP_HEADERS
 from .conf import PREFIX, conf
 from .middleware import MIDDLEWARE_PATH
+from .models import PageView
 from .routers import ROUTER_PATH
 
 
@@ -134,6 +135,8 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("EARLY_FLUSH_INTERVAL", "E025", _is_positive_number, "a number of seconds > 0"),
     ("PROCESSED_BATCH_RETENTION_DAYS", "E026", lambda v: _is_int(v, 1), "an integer >= 1"),
     ("DATABASE", "E043", _is_alias, "None or an alias of the DATABASES setting"),
+    ("RAW_RETENTION_DAYS", "E047", lambda v: v is None or _is_int(v, 1), "None or an integer >= 1"),
+    ("RAW_PARTITIONS", "E048", _is_bool, "True or False"),
     ("RESPECT_DNT", "E027", _is_bool, "True or False"),
     ("COUNT_VISITORS", "E042", _is_bool, "True or False"),
     ("ANONYMIZE_IP", "E035", lambda v: v in ("truncate", "omit"), "'truncate' or 'omit'"),
@@ -364,3 +367,23 @@ def check_database_router(**kwargs: object) -> list[CheckMessage]:
             )
         )
     return found
+
+
+def check_raw_partitions(**kwargs: object) -> list[CheckMessage]:
+    """Monthly partitions are PostgreSQL's declarative partitioning: elsewhere the setting
+    would quietly do nothing."""
+    if conf.RAW_PARTITIONS is not True:
+        return []
+    alias = router.db_for_write(PageView)
+    vendor = connections[alias].vendor
+    if vendor == "postgresql":
+        return []
+    return [
+        Error(
+            f"{PREFIX}RAW_PARTITIONS is True but the raw page views are on {vendor} "
+            f"(database {alias!r}): monthly partitions need PostgreSQL.",
+            hint=f"Set {PREFIX}RAW_PARTITIONS = False, and delete old raw views with "
+            "clean_pageviews.",
+            id="django_pageviews.E046",
+        )
+    ]

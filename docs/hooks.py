@@ -65,6 +65,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "db_errors",
         "upgrade",
         "resumable",
+        "partitions",
     ),
     "Models": ("models",),
     "Read": (

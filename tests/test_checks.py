@@ -159,6 +159,12 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("DATABASE", "nowhere"),
     ("DATABASE", 1),
     ("DATABASE", ""),
+    ("RAW_RETENTION_DAYS", 0),
+    ("RAW_RETENTION_DAYS", 30.0),
+    ("RAW_RETENTION_DAYS", "30"),
+    ("RAW_RETENTION_DAYS", True),
+    ("RAW_PARTITIONS", "yes"),
+    ("RAW_PARTITIONS", 1),
     ("RESPECT_DNT", "yes"),
     ("RESPECT_DNT", 1),
     ("COUNT_VISITORS", "no"),
@@ -250,6 +256,9 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("PROCESSED_BATCH_RETENTION_DAYS", 365),
     ("DATABASE", "default"),
     ("DATABASE", "pageviews"),
+    ("RAW_RETENTION_DAYS", 1),
+    ("RAW_RETENTION_DAYS", 400),
+    ("RAW_PARTITIONS", False),
     ("RESPECT_DNT", True),
     ("COUNT_VISITORS", False),
     ("ANONYMIZE_IP", "omit"),
@@ -279,7 +288,9 @@ RULE_IDS = [
     *(f"E{i:03d}" for i in range(21, 24)),
     "E037",  # DRAIN_TRANSACTION_SIZE, next to FLUSH_TIME_BUDGET
     *(f"E{i:03d}" for i in range(24, 27)),
-    "E043",  # DATABASE, after the drain's settings
+    "E043",  # DATABASE, RAW_RETENTION_DAYS and RAW_PARTITIONS: storage, after the drain's
+    "E047",
+    "E048",
     "E027",
     "E042",  # COUNT_VISITORS, next to the other privacy settings
     "E035",  # ANONYMIZE_IP, next to the other privacy settings

@@ -20,6 +20,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from django_pageviews import visitors
+from django_pageviews.conf import conf
 from django_pageviews.models import PageView
 
 DEFAULT_DAYS = 90  # as in the original 0.2.x command
@@ -41,6 +42,13 @@ def positive_int(option: str, value: object) -> int:
     return number
 
 
+def _days(given: object) -> object:
+    """--days as given, else the site's retention, else 0.2.x's default."""
+    if given is not None:
+        return given
+    return DEFAULT_DAYS if conf.RAW_RETENTION_DAYS is None else conf.RAW_RETENTION_DAYS
+
+
 class Command(BaseCommand):
     help = (
         "Delete raw page views older than --days days, in chunks. Daily totals are kept, "
@@ -50,8 +58,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--days",
-            default=DEFAULT_DAYS,
-            help=f"Delete raw views older than this many days (default: {DEFAULT_DAYS}).",
+            default=None,
+            help="Delete raw views older than this many days (default: "
+            f"PAGEVIEW_RAW_RETENTION_DAYS, or {DEFAULT_DAYS} if that is None).",
         )
         parser.add_argument(
             "--keep-unique",
@@ -70,7 +79,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        days = positive_int("--days", options["days"])
+        days = positive_int("--days", _days(options["days"]))
         chunk_size = positive_int("--chunk-size", options["chunk_size"])
         cutoff = timezone.now() - timedelta(days=days)
         old = PageView.objects.filter(timestamp__lt=cutoff)
