@@ -303,26 +303,103 @@ def test_status_flush_admin_and_api_read_the_other_database(elsewhere: None) -> 
 # -- migrations ----------------------------------------------------------------------------
 
 
-def _tables(path: Path) -> set[str]:
-    with closing(sqlite3.connect(path)) as db:
-        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+class FreshPair:
+    """Two empty databases of the backend under test: SQLite files, or PostgreSQL
+    databases made on the server of DATABASE_URL (and dropped afterwards)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.settings = connections["default"].settings_dict
+        self.vendor = connections["default"].vendor
+        self.names = {
+            alias: str(tmp_path / f"{alias}.sqlite3")
+            if self.vendor == "sqlite"
+            else f"pv_migrations_{os.getpid()}_{alias}"
+            for alias in BOTH
+        }
+        if self.vendor == "postgresql":
+            with self._server() as server:
+                for name in self.names.values():
+                    server.execute(f'CREATE DATABASE "{name}"')
+
+    def _server(self, name: str = "postgres") -> Any:
+        import psycopg  # the postgres extra: only where DATABASE_URL names PostgreSQL
+
+        s = self.settings
+        return psycopg.connect(
+            dbname=name,
+            host=s["HOST"] or None,
+            port=s["PORT"] or None,
+            user=s["USER"] or None,
+            password=s["PASSWORD"] or None,
+            autocommit=True,
+        )
+
+    def url(self, alias: str) -> str:
+        if self.vendor == "sqlite":
+            return f"sqlite:///{self.names[alias]}"
+        s = self.settings
+        login = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+        return (
+            f"postgres://{login}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{self.names[alias]}"
+        )
+
+    def query(self, alias: str, sql: str) -> list[tuple[Any, ...]]:
+        if self.vendor == "sqlite":
+            with closing(sqlite3.connect(self.names[alias])) as db:
+                return list(db.execute(sql))
+        with self._server(self.names[alias]) as db:
+            return list(db.execute(sql).fetchall())
+
+    def tables(self, alias: str) -> set[str]:
+        sql = (
+            "SELECT name FROM sqlite_master WHERE type='table'"
+            if self.vendor == "sqlite"
+            else "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        )
+        return {row[0] for row in self.query(alias, sql)}
+
+    def keys_to_content_types(self, alias: str, tables: set[str]) -> list[str]:
+        """The tables among ``tables`` with a foreign key to django_content_type."""
+        if self.vendor == "sqlite":
+            return [
+                t
+                for t in sorted(tables)
+                if any(
+                    r[2] == "django_content_type"
+                    for r in self.query(alias, f"PRAGMA foreign_key_list({t})")
+                )
+            ]
+        rows = self.query(
+            alias,
+            "SELECT conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
+            "AND confrelid = 'django_content_type'::regclass",
+        )
+        return sorted(t for (t,) in rows if t in tables)
+
+    def close(self) -> None:
+        if self.vendor == "postgresql":
+            with self._server() as server:
+                for name in self.names.values():
+                    server.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
-def _foreign_keys(path: Path, table: str) -> list[str]:
-    with closing(sqlite3.connect(path)) as db:
-        return [r[2] for r in db.execute(f"PRAGMA foreign_key_list({table})")]
+@pytest.fixture
+def fresh_pair(tmp_path: Path) -> Iterator[FreshPair]:
+    if connections["default"].vendor not in ("sqlite", "postgresql"):
+        pytest.skip("fresh databases made here on SQLite and PostgreSQL only")
+    pair = FreshPair(tmp_path)
+    try:
+        yield pair
+    finally:
+        pair.close()
 
 
-@pytest.mark.skipif(
-    connections["default"].vendor != "sqlite", reason="fresh SQLite files, any backend"
-)
-def test_migrations_create_the_tables_in_the_other_database_only(tmp_path: Path) -> None:
-    default, other = tmp_path / "default.sqlite3", tmp_path / "pageviews.sqlite3"
+def test_migrations_create_the_tables_in_the_other_database_only(fresh_pair: FreshPair) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAGEVIEW_")}
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"sqlite:///{default}",
-        TESTS_PAGEVIEW_DATABASE_URL=f"sqlite:///{other}",
+        DATABASE_URL=fresh_pair.url("default"),
+        TESTS_PAGEVIEW_DATABASE_URL=fresh_pair.url(OTHER),
         PAGEVIEW_DATABASE=json.dumps(OTHER),
         PYTHONPATH=str(ROOT),
     )
@@ -342,11 +419,10 @@ def test_migrations_create_the_tables_in_the_other_database_only(tmp_path: Path)
     django("migrate", "--database", OTHER, "-v", "0")
     django("check")
     ours = {m._meta.db_table for m in app_models() if not m._meta.proxy}
-    assert not ours & _tables(default)
-    assert ours <= _tables(other)
-    assert "django_content_type" in _tables(default)
-    # 0.2.x's 0001 made a key to the other database's (empty) content types: gone (0006).
-    for table in ours:
-        assert "django_content_type" not in _foreign_keys(other, table)
+    assert not ours & fresh_pair.tables("default")
+    assert ours <= fresh_pair.tables(OTHER)
+    assert "django_content_type" in fresh_pair.tables("default")
+    # 0.2.x's 0001 made a key to the other database's (unused) content types: gone (0006).
+    assert fresh_pair.keys_to_content_types(OTHER, ours) == []
     plan = django("showmigrations", "django_pageviews", "--database", OTHER)
     assert "[X] 0006_content_type_without_constraint" in plan
