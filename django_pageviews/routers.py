@@ -16,6 +16,7 @@ Without ``PAGEVIEW_DATABASE`` the router answers nothing and the site's other ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
@@ -41,7 +42,9 @@ class PageViewRouter:
     def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
         return self._route(model, router.db_for_write, hints)
 
-    def _route(self, model: type[Model], ask: Any, hints: dict[str, Any]) -> str | None:
+    def _route(
+        self, model: type[Model], ask: Callable[[type[Model]], str], hints: dict[str, Any]
+    ) -> str | None:
         alias = conf.DATABASE
         if alias is None:
             return None
@@ -52,8 +55,7 @@ class PageViewRouter:
             # A row's content type (``view.content_type``): Django would otherwise read it
             # from the row's own database. Asked again without the row: where the site
             # keeps that model.
-            answer: str | None = ask(model)
-            return answer
+            return ask(model)
         return None
 
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool | None:
