@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -40,13 +41,13 @@ if os.environ.get("TESTS_PAGEVIEW_DATABASE_URL"):
     DATABASES[PAGEVIEWS_ALIAS] = dj_database_url.parse(os.environ["TESTS_PAGEVIEW_DATABASE_URL"])
 elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES[PAGEVIEWS_ALIAS] = {
-        **DATABASES["default"],
+        **copy.deepcopy(DATABASES["default"]),
         "NAME": str(BASE_DIR.parent / ".test-db-pageviews.sqlite3"),
         "TEST": {"NAME": str(_test_db.with_name(f"{_test_db.stem}-pageviews.sqlite3"))},
     }
 else:
     DATABASES[PAGEVIEWS_ALIAS] = {
-        **DATABASES["default"],
+        **copy.deepcopy(DATABASES["default"]),
         "NAME": f"{DATABASES['default']['NAME']}_pageviews",
         "TEST": {**DATABASES["default"].get("TEST", {})},
     }
