@@ -51,6 +51,7 @@ from tests.conftest import asgi_requests, distinct_visitors
 from tests.models import Article
 from tests.processes import ROOT
 from tests.settings import PAGEVIEWS_ALIAS
+from tests.test_live_reads import check_every_read, ship_backlog
 
 OTHER = PAGEVIEWS_ALIAS
 BOTH = ["default", OTHER]
@@ -216,6 +217,21 @@ def test_views_are_counted_read_and_drained_in_the_other_database(
     assert dict(PageViewTotal.objects.filter(kind="o").values_list("value", "views")) == {
         str(article.pk): 3
     }
+
+
+@on_both
+def test_live_reads_stay_exact_while_the_other_database_drains(
+    elsewhere: None, redis_url: str
+) -> None:
+    """The live reads' consistent snapshot (a Redis snapshot and a database read that agree
+    on which claims are committed) is taken on the page views' database: every read made
+    while two threads drain a backlog in small claims is exact."""
+    with override_settings(PAGEVIEW_BATCH_SIZE=4, PAGEVIEW_STORE_RAW=False):
+        total = ship_backlog(120)
+        assert total > 0
+        check_every_read(total, inside_transaction=False, pages=120)
+    assert rows_in("default") == {}
+    assert ProcessedBatch.objects.using(OTHER).count() > 10
 
 
 @on_both
