@@ -134,9 +134,9 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("EARLY_FLUSH_THRESHOLD", "E024", lambda v: _is_int(v, 0), "an integer >= 0 (0 disables)"),
     ("EARLY_FLUSH_INTERVAL", "E025", _is_positive_number, "a number of seconds > 0"),
     ("PROCESSED_BATCH_RETENTION_DAYS", "E026", lambda v: _is_int(v, 1), "an integer >= 1"),
-    ("DATABASE", "E043", _is_alias, "None or an alias of the DATABASES setting"),
-    ("RAW_RETENTION_DAYS", "E047", lambda v: v is None or _is_int(v, 1), "None or an integer >= 1"),
-    ("RAW_PARTITIONS", "E048", _is_bool, "True or False"),
+    ("DATABASE", "E048", _is_alias, "None or an alias of the DATABASES setting"),
+    ("RAW_RETENTION_DAYS", "E052", lambda v: v is None or _is_int(v, 1), "None or an integer >= 1"),
+    ("RAW_PARTITIONS", "E053", _is_bool, "True or False"),
     ("RESPECT_DNT", "E027", _is_bool, "True or False"),
     ("COUNT_VISITORS", "E042", _is_bool, "True or False"),
     ("ANONYMIZE_IP", "E035", lambda v: v in ("truncate", "omit"), "'truncate' or 'omit'"),
@@ -350,7 +350,7 @@ def check_database_router(**kwargs: object) -> list[CheckMessage]:
                 f"{', '.join(astray)} elsewhere.",
                 hint=f"Add {ROUTER_PATH!r} to DATABASE_ROUTERS, above any router that "
                 "routes every model.",
-                id="django_pageviews.E044",
+                id="django_pageviews.E049",
             )
         )
     content_type = apps.get_model("contenttypes", "ContentType")
@@ -363,7 +363,7 @@ def check_database_router(**kwargs: object) -> list[CheckMessage]:
                 "which 0006 drops.",
                 hint=f"Let the contenttypes app migrate on {alias!r} too (its table there "
                 "stays unused).",
-                id="django_pageviews.E045",
+                id="django_pageviews.E050",
             )
         )
     return found
@@ -384,6 +384,6 @@ def check_raw_partitions(**kwargs: object) -> list[CheckMessage]:
             f"(database {alias!r}): monthly partitions need PostgreSQL.",
             hint=f"Set {PREFIX}RAW_PARTITIONS = False, and delete old raw views with "
             "clean_pageviews.",
-            id="django_pageviews.E046",
+            id="django_pageviews.E051",
         )
     ]

@@ -288,9 +288,9 @@ RULE_IDS = [
     *(f"E{i:03d}" for i in range(21, 24)),
     "E037",  # DRAIN_TRANSACTION_SIZE, next to FLUSH_TIME_BUDGET
     *(f"E{i:03d}" for i in range(24, 27)),
-    "E043",  # DATABASE, RAW_RETENTION_DAYS and RAW_PARTITIONS: storage, after the drain's
-    "E047",
-    "E048",
+    "E048",  # DATABASE, RAW_RETENTION_DAYS and RAW_PARTITIONS: storage, after the drain's
+    "E052",
+    "E053",
     "E027",
     "E042",  # COUNT_VISITORS, next to the other privacy settings
     "E035",  # ANONYMIZE_IP, next to the other privacy settings

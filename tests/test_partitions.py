@@ -208,4 +208,4 @@ def test_the_command_needs_the_setting_and_postgresql() -> None:
         else:
             with pytest.raises(CommandError, match="need PostgreSQL"):
                 call_command("pageviews_partitions")
-            assert [e.id for e in check_raw_partitions()] == ["django_pageviews.E046"]
+            assert [e.id for e in check_raw_partitions()] == ["django_pageviews.E051"]

@@ -122,14 +122,14 @@ def test_the_router_sends_every_table_of_the_app_and_nothing_else() -> None:
 
 @routed(PAGEVIEW_DATABASE="nowhere")
 def test_an_alias_not_in_databases_is_one_error() -> None:
-    assert [e.id for e in check_settings()] == ["django_pageviews.E043"]
-    assert check_database_router() == []  # said once, by E043
+    assert [e.id for e in check_settings()] == ["django_pageviews.E048"]
+    assert check_database_router() == []  # said once, by E048
 
 
 @override_settings(PAGEVIEW_DATABASE=OTHER, DATABASE_ROUTERS=[])
 def test_the_setting_without_the_router_is_an_error() -> None:
     (error,) = check_database_router()
-    assert error.id == "django_pageviews.E044"
+    assert error.id == "django_pageviews.E049"
     assert ROUTER_PATH in (error.hint or "")
     assert "django_pageviews.PageView" in error.msg
 
@@ -148,7 +148,7 @@ class EverythingToDefault:
     DATABASE_ROUTERS=[f"{__name__}.EverythingToDefault", ROUTER_PATH],
 )
 def test_a_router_above_ours_that_routes_elsewhere_is_an_error() -> None:
-    assert [e.id for e in check_database_router()] == ["django_pageviews.E044"]
+    assert [e.id for e in check_database_router()] == ["django_pageviews.E049"]
 
 
 class ContentTypesAtHome:
@@ -164,7 +164,7 @@ class ContentTypesAtHome:
 )
 def test_contenttypes_kept_from_the_other_database_is_an_error() -> None:
     (error,) = check_database_router()
-    assert error.id == "django_pageviews.E045"
+    assert error.id == "django_pageviews.E050"
     assert "0001" in error.msg
 
 
@@ -173,7 +173,7 @@ def test_the_router_installed_passes_and_the_check_is_registered() -> None:
     assert check_database_router() == []
     with override_settings(DATABASE_ROUTERS=[]):
         out = StringIO()
-        with pytest.raises(SystemCheckError, match="E044"):
+        with pytest.raises(SystemCheckError, match="E049"):
             call_command("check", stdout=out, stderr=out)
 
 
