@@ -12,10 +12,13 @@ from urllib.parse import parse_qsl, urlsplit
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Warning
+from django.db import connections, router
 
 from .client_ip import CLIENT_IP_HEADERS
 from .conf import PREFIX, conf
 from .middleware import MIDDLEWARE_PATH
+from .models import PageView
+from .routers import ROUTER_PATH
 
 
 def _is_int(value: Any, minimum: int) -> bool:
@@ -63,6 +66,10 @@ def _is_address_list(value: Any) -> bool:
         and a[1] <= 65535
         for a in value
     )
+
+
+def _is_alias(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value in settings.DATABASES)
 
 
 def _is_key_prefix(value: Any) -> bool:
@@ -142,6 +149,9 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("EARLY_FLUSH_THRESHOLD", "E024", lambda v: _is_int(v, 0), "an integer >= 0 (0 disables)"),
     ("EARLY_FLUSH_INTERVAL", "E025", _is_positive_number, "a number of seconds > 0"),
     ("PROCESSED_BATCH_RETENTION_DAYS", "E026", lambda v: _is_int(v, 1), "an integer >= 1"),
+    ("DATABASE", "E048", _is_alias, "None or an alias of the DATABASES setting"),
+    ("RAW_RETENTION_DAYS", "E052", lambda v: v is None or _is_int(v, 1), "None or an integer >= 1"),
+    ("RAW_PARTITIONS", "E053", _is_bool, "True or False"),
     ("RESPECT_DNT", "E027", _is_bool, "True or False"),
     ("COUNT_VISITORS", "E042", _is_bool, "True or False"),
     ("ANONYMIZE_IP", "E035", lambda v: v in ("truncate", "omit"), "'truncate' or 'omit'"),
@@ -398,3 +408,63 @@ def check_middleware_order(**kwargs: object) -> list[CheckMessage]:
             )
         )
     return found
+
+
+def check_database_router(**kwargs: object) -> list[CheckMessage]:
+    """``PAGEVIEW_DATABASE`` takes effect through the router: without it (or with another
+    router answering first) the tables would be read, written and migrated elsewhere."""
+    alias = conf.DATABASE
+    if alias is None or not _is_alias(alias):
+        return []
+    astray = sorted(
+        model._meta.label
+        for model in apps.get_app_config("django_pageviews").get_models()
+        if router.db_for_write(model) != alias
+        or router.db_for_read(model) != alias
+        or not router.allow_migrate_model(alias, model)
+    )
+    found: list[CheckMessage] = []
+    if astray:
+        found.append(
+            Error(
+                f"{PREFIX}DATABASE is {alias!r} but the database routers send "
+                f"{', '.join(astray)} elsewhere.",
+                hint=f"Add {ROUTER_PATH!r} to DATABASE_ROUTERS, above any router that "
+                "routes every model.",
+                id="django_pageviews.E049",
+            )
+        )
+    content_type = apps.get_model("contenttypes", "ContentType")
+    if not router.allow_migrate_model(alias, content_type):
+        found.append(
+            Error(
+                f"{PREFIX}DATABASE is {alias!r} but the database routers keep contenttypes "
+                f"from migrating there: migration django_pageviews.0001 (0.2.x's, as it "
+                "shipped) creates a foreign key to django_content_type in that database, "
+                "which 0006 drops.",
+                hint=f"Let the contenttypes app migrate on {alias!r} too (its table there "
+                "stays unused).",
+                id="django_pageviews.E050",
+            )
+        )
+    return found
+
+
+def check_raw_partitions(**kwargs: object) -> list[CheckMessage]:
+    """Monthly partitions are PostgreSQL's declarative partitioning: elsewhere the setting
+    would quietly do nothing."""
+    if conf.RAW_PARTITIONS is not True:
+        return []
+    alias = router.db_for_write(PageView)
+    vendor = connections[alias].vendor
+    if vendor == "postgresql":
+        return []
+    return [
+        Error(
+            f"{PREFIX}RAW_PARTITIONS is True but the raw page views are on {vendor} "
+            f"(database {alias!r}): monthly partitions need PostgreSQL.",
+            hint=f"Set {PREFIX}RAW_PARTITIONS = False, and delete old raw views with "
+            "clean_pageviews.",
+            id="django_pageviews.E051",
+        )
+    ]

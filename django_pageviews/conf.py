@@ -99,6 +99,12 @@ class PageViewSettings:
     EARLY_FLUSH_THRESHOLD = _Setting[int](10_000)  # pending views that trigger a flush
     EARLY_FLUSH_INTERVAL = _Setting[float](10)  # at most one early flush per interval
     PROCESSED_BATCH_RETENTION_DAYS = _Setting[int](7)
+    # Storage: the alias of every table of the app (routers.py); None: the site's routers.
+    DATABASE = _Setting[str | None](None)
+    # Days raw rows are kept (clean_pageviews' default, pageviews_partitions' drops); None:
+    # kept until deleted by hand. Totals are kept whatever this says.
+    RAW_RETENTION_DAYS = _Setting[int | None](None)
+    RAW_PARTITIONS = _Setting[bool](False)  # PostgreSQL: raw rows in monthly partitions
     # Privacy and client addresses.
     RESPECT_DNT = _Setting[bool](False)  # skip views sent with DNT: 1 or Sec-GPC: 1
     COUNT_VISITORS = _Setting[bool](True)  # unique visitors per day (visitors.py)

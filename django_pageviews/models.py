@@ -34,7 +34,13 @@ class PageView(models.Model):
     that something still reads by (docs/decisions.md, "The raw table keeps the indexes
     its readers use")."""
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, null=True, blank=True)
+    # No constraint in the database: the content types may live in another one
+    # (PAGEVIEW_DATABASE, routers.py), and no database enforces a key across two. Nor
+    # Django's cascade, which looks on the content type's database: content_types.py
+    # deletes a deleted content type's views where they are.
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.DO_NOTHING, null=True, blank=True, db_constraint=False
+    )
     # Text, not an integer: objects with UUID or string primary keys can be counted too.
     object_id = models.CharField(max_length=OBJECT_ID_MAX_LENGTH, null=True, blank=True)
     content_object = GenericForeignKey("content_type", "object_id")
@@ -219,7 +225,9 @@ class PageViewDaily(models.Model):
     # Hash of (content type, object id, url, view name): a fixed-width unique key with no
     # NULL in it, which every database can index whatever the URL length.
     target_hash = models.CharField(max_length=TARGET_HASH_LENGTH)
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, null=True, blank=True)
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.DO_NOTHING, null=True, blank=True, db_constraint=False
+    )
     object_id = models.CharField(max_length=OBJECT_ID_MAX_LENGTH, blank=True, default="")
     url = models.CharField(max_length=URL_MAX_LENGTH)
     view_name = models.CharField(max_length=VIEW_NAME_MAX_LENGTH, blank=True, default="")
@@ -252,7 +260,9 @@ class _KeyTotal(models.Model):
     kind = models.CharField(max_length=1)
     # Hash of (kind, content type, value): a fixed-width key every database can index.
     key_hash = models.CharField(max_length=TARGET_HASH_LENGTH)
-    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, null=True, blank=True)
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.DO_NOTHING, null=True, blank=True, db_constraint=False
+    )
     value = models.CharField(max_length=URL_MAX_LENGTH)  # the URL, view name or object id
     views = models.PositiveBigIntegerField(default=0)
 

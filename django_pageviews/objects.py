@@ -86,16 +86,14 @@ def lookup_values(obj: Model) -> list[tuple[str, str]]:
     return _named(obj.pk, columns, [getattr(obj, attname) for _, attname in columns])
 
 
-def lookup_values_of(
-    model: type[Model], pks: Iterable[str], using: str
-) -> dict[str, list[tuple[str, str]]]:
+def lookup_values_of(model: type[Model], pks: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
     """``lookup_values`` of the objects of ``model`` with these pks, in one query of just
     those columns (a ranking asks it of every key it may show), or none when no view looks
     the model up by a slug: each pk then names its object alone."""
     columns = _slug_columns(model)
     if not columns:
         return {pk: [(PK, pk)] for pk in pks}
-    rows = model._default_manager.using(using).filter(pk__in=list(pks))
+    rows = model._default_manager.filter(pk__in=list(pks))  # where the site keeps them
     return {
         str(pk): _named(pk, columns, slugs)
         for pk, *slugs in rows.values_list("pk", *(attname for _, attname in columns))

@@ -42,22 +42,22 @@ class KeySpace:
     """How the keys of one ranking are named in the lists."""
 
     prefix: str  # the names of its lists start with it
-    members_for: Callable[[set[str], str], dict[str, list[Pair]]]  # keys, db alias
-    resolve: Callable[[set[Pair], str], dict[Pair, str | None]]  # members to keys
+    members_for: Callable[[set[str]], dict[str, list[Pair]]]  # keys
+    resolve: Callable[[set[Pair]], dict[Pair, str | None]]  # members to keys
     identity: Callable[[str], bool]  # kind -> its members are the keys themselves
 
 
-def _same(pairs: set[Pair], using: str) -> dict[Pair, str | None]:
+def _same(pairs: set[Pair]) -> dict[Pair, str | None]:
     return {pair: pair[1] for pair in pairs}
 
 
 def urls() -> KeySpace:
-    return KeySpace(URL + SEP, lambda keys, _: {k: [(URL, k)] for k in keys}, _same, lambda _: True)
+    return KeySpace(URL + SEP, lambda keys: {k: [(URL, k)] for k in keys}, _same, lambda _: True)
 
 
 def view_names() -> KeySpace:
     return KeySpace(
-        VIEW + SEP, lambda keys, _: {k: [(VIEW, k)] for k in keys if k}, _same, lambda _: True
+        VIEW + SEP, lambda keys: {k: [(VIEW, k)] for k in keys if k}, _same, lambda _: True
     )
 
 
@@ -66,8 +66,8 @@ def objects(model: type[Model]) -> KeySpace:
     label = model_label(model)
     pk_kind = object_kind(label, PK)
 
-    def members_for(pks: set[str], using: str) -> dict[str, list[Pair]]:
-        found = lookup_values_of(model, pks, using)
+    def members_for(pks: set[str]) -> dict[str, list[Pair]]:
+        found = lookup_values_of(model, pks)
         return {
             pk: [(object_kind(label, f), v) for f, v in found[pk]]
             if pk in found
@@ -75,11 +75,11 @@ def objects(model: type[Model]) -> KeySpace:
             for pk in pks
         }
 
-    def resolve(pairs: set[Pair], using: str) -> dict[Pair, str | None]:
+    def resolve(pairs: set[Pair]) -> dict[Pair, str | None]:
         targets = {
             pair: Target("", "", label, pair[0].rsplit(SEP, 1)[1], pair[1]) for pair in pairs
         }
-        resolved = resolve_targets(set(targets.values()), using)
+        resolved = resolve_targets(set(targets.values()))
         return {pair: resolved[t][1] or None for pair, t in targets.items()}
 
     return KeySpace(f"o{SEP}{label}{SEP}", members_for, resolve, lambda kind: kind == pk_kind)
@@ -151,14 +151,13 @@ def _round(
 ) -> tuple[list[tuple[str, int]] | None, set[str], bool]:
     """The ranking if this depth proves it; else the keys to ask about next time, and
     whether to read deeper (or only ask about keys whose pending views were not read)."""
-    using = stored.using
-    members = space.members_for(guess, using)
+    members = space.members_for(guess)
     ask = [pair for pairs in members.values() for pair in pairs]
 
     def db_read(pending: PendingLists) -> _Db:
         pairs = {(split_name(n)[0], m) for n in pending.names() for m, _ in pending.top(n)}
         pairs |= set(_local_pairs(pending, space, first, last))
-        resolved = space.resolve(pairs, using)
+        resolved = space.resolve(pairs)
         candidates = {key for key in resolved.values() if key} | guess
         # The head's keys at depth k were read into ``guess`` (at that depth) just
         # before, so their pending views were asked for: one round is the common case.

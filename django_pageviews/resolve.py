@@ -15,7 +15,14 @@ from typing import Any, TypeVar
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError, NotSupportedError, ProgrammingError, connections, transaction
+from django.db import (
+    DatabaseError,
+    NotSupportedError,
+    ProgrammingError,
+    connections,
+    router,
+    transaction,
+)
 
 from . import stats
 from .db_errors import is_data_error
@@ -34,12 +41,13 @@ T = TypeVar("T")
 _unresolvable_log = LogLimit(FOREVER)  # per (model, field) pair
 
 
-def resolve_targets(targets: set[Target], using: str) -> dict[Target, Resolved]:
+def resolve_targets(targets: set[Target]) -> dict[Target, Resolved]:
     """Content type and primary key of each target, with one query per model and field.
 
     An object that cannot be found (deleted, a model no longer installed, a field the
     model does not have, a value the field cannot hold) is counted for its URL and view
-    name only. Only an outage raises.
+    name only. Only an outage raises. Objects and content types are looked up where the
+    site's routers keep them, which need not be the page views' database (routers.py).
     """
     lookups: dict[tuple[str, str], set[str]] = defaultdict(set)
     for t in targets:
@@ -47,7 +55,7 @@ def resolve_targets(targets: set[Target], using: str) -> dict[Target, Resolved]:
             lookups[(t.model, t.field)].add(t.value)
     found: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
     for (label, field), values in lookups.items():
-        objects = _find(label, field, values, using)
+        objects = _find(label, field, values)
         if objects is not None:
             found[(label, field)] = objects
     resolved: dict[Target, Resolved] = {}
@@ -58,7 +66,7 @@ def resolve_targets(targets: set[Target], using: str) -> dict[Target, Resolved]:
     return resolved
 
 
-def _find(label: str, name: str, values: set[str], using: str) -> tuple[int, dict[str, str]] | None:
+def _find(label: str, name: str, values: set[str]) -> tuple[int, dict[str, str]] | None:
     """(content type id, {value: primary key}) of the objects of model ``label`` whose
     field ``name`` has one of ``values``; None when none can be looked up."""
     try:
@@ -77,9 +85,10 @@ def _find(label: str, name: str, values: set[str], using: str) -> tuple[int, dic
             _unresolvable(label, name, "a value the field cannot hold")
     if not wanted:
         return None
-    content_type_id = ContentType.objects.db_manager(using).get_for_model(model).pk
+    content_type_id = ContentType.objects.get_for_model(model).pk
     if name == PK:
         return content_type_id, {v: str(pk) for v, pk in wanted.items()}
+    using = router.db_for_read(model)
     manager = model._default_manager.using(using)
     query = manager.filter(**{f"{field.name}__in": set(wanted.values())})
     rows = _refusable(lambda: list(query.values_list(field.name, "pk")), using)

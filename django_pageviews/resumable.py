@@ -53,6 +53,11 @@ class Resumable(Operation):
         from_state: ProjectState,
         to_state: ProjectState,
     ) -> None:
+        # Not on a database the routers keep the app from (PAGEVIEW_DATABASE elsewhere):
+        # there the table is not, and the operation itself would do nothing.
+        model = to_state.apps.get_model(app_label, self.operation.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
         if not made(self.operation, app_label, schema_editor, to_state):
             self.operation.database_forwards(app_label, schema_editor, from_state, to_state)
 

@@ -176,7 +176,7 @@ def _write_checked(
         skipped.update(b.skipped or {})
     events = [e for p in prepared for e in p.events]
     targets = {t for _, t in totals} | {e.target for e in events} | {t for _, t in withdrawn}
-    resolved = resolve_targets(targets, using)
+    resolved = resolve_targets(targets)
     with transaction.atomic(using=using):
         ProcessedBatch.objects.using(using).bulk_create(
             [

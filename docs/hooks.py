@@ -65,6 +65,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "db_errors",
         "upgrade",
         "resumable",
+        "partitions",
     ),
     "Models": ("models",),
     "Read": (
@@ -86,6 +87,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "apps",
         "conf",
         "checks",
+        "routers",
+        "content_types",
         "admin",
         "stats",
         "forks",

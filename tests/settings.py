@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -31,6 +32,30 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 elif DATABASES["default"]["ENGINE"].endswith("mysql"):
     DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+
+# A second database, for the tests of PAGEVIEW_DATABASE (test_routers.py): created only
+# for the tests that ask for it. Next to the default one: a file of its own on SQLite, a
+# database of its own on the same server elsewhere. TESTS_PAGEVIEW_DATABASE_URL: another.
+PAGEVIEWS_ALIAS = "pageviews"
+if os.environ.get("TESTS_PAGEVIEW_DATABASE_URL"):
+    DATABASES[PAGEVIEWS_ALIAS] = dj_database_url.parse(os.environ["TESTS_PAGEVIEW_DATABASE_URL"])
+elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES[PAGEVIEWS_ALIAS] = {
+        **copy.deepcopy(DATABASES["default"]),
+        "NAME": str(BASE_DIR.parent / ".test-db-pageviews.sqlite3"),
+        "TEST": {"NAME": str(_test_db.with_name(f"{_test_db.stem}-pageviews.sqlite3"))},
+    }
+else:
+    DATABASES[PAGEVIEWS_ALIAS] = {
+        **copy.deepcopy(DATABASES["default"]),
+        "NAME": f"{DATABASES['default']['NAME']}_pageviews",
+        "TEST": {**DATABASES["default"].get("TEST", {})},
+    }
+# Listed by the tests that set PAGEVIEW_DATABASE (override_settings), and here for a
+# subprocess started with it: with any router listed, makemigrations checks the history of
+# every database, which the other tests may not touch.
+if os.environ.get("PAGEVIEW_DATABASE"):
+    DATABASE_ROUTERS = ["django_pageviews.routers.PageViewRouter"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

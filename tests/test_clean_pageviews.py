@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from io import StringIO
 
 import pytest
@@ -11,11 +12,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Sum
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from django_pageviews.events import PK, PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch
-from django_pageviews.storage import target_hash
+from django_pageviews.storage import target_hash, write_batch
 from django_pageviews.totals import add as add_to_keys
 from tests.models import Article
 
@@ -199,3 +202,49 @@ def test_bad_days_given_to_call_command_is_a_command_error(value: object) -> Non
 def test_bad_chunk_size_is_a_command_error() -> None:
     with pytest.raises(CommandError, match=r"^--chunk-size must be a positive integer, not '0'\.$"):
         clean("--chunk-size=0")
+
+
+@override_settings(PAGEVIEW_RAW_RETENTION_DAYS=30)
+def test_the_retention_setting_is_the_default_cut_off_and_days_still_wins() -> None:
+    older, newer, newest = (view("/a/", dt.timedelta(days=d, hours=1)) for d in (30, 29, 1))
+    out = clean()
+    assert remaining_ids() == [newer.pk, newest.pk]
+    assert out.splitlines()[-1] == "Deleted 1 page views older than 30 days; daily totals kept."
+    assert not PageView.objects.filter(pk=older.pk).exists()
+    clean("--days=2")
+    assert remaining_ids() == [newest.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(PAGEVIEW_RAW_RETENTION_DAYS=30)
+def test_retention_keeps_every_count_the_site_reads() -> None:
+    """Views drained 40 days ago and today: after the clean, the raw rows of 40 days ago
+    are gone and every read (counts, lists, days) answers as before."""
+    article = Article.objects.create(title="Kept", slug="kept")
+    target = Target(
+        f"/articles/{article.pk}/", "article-detail", "tests.article", PK, str(article.pk)
+    )
+    now = timezone.now()
+    events = [
+        PageViewEvent(
+            uuid.uuid4().hex, (now - dt.timedelta(days=d)).timestamp(), target, None, "", ""
+        )
+        for d in (40, 40, 0)
+    ]
+    assert write_batch("b", events) == 3
+
+    def reads() -> tuple[object, ...]:
+        return (
+            PageView.get_view_count(obj=article),
+            PageView.get_view_count(url=target.url),
+            PageView.get_views_by_period(article, days=60),
+            PageView.get_daily_views(article, days=60),
+            PageView.get_popular_urls(limit=5),
+            PageView.get_popular_objects(Article),
+        )
+
+    before = reads()
+    assert before[0] == 3
+    clean()
+    assert PageView.objects.count() == 1
+    assert reads() == before

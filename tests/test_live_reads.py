@@ -113,8 +113,8 @@ def small_batches(redis_url: str) -> Iterator[None]:
         yield
 
 
-def check_every_read(total: int, inside_transaction: bool) -> None:
-    top = expected_top(5)
+def check_every_read(total: int, inside_transaction: bool, pages: int = PAGES) -> None:
+    top = expected_top(5, pages)
     seen: list[tuple[int, int, list[tuple[str, int]], list[tuple[str, int]]]] = []
 
     def read() -> None:

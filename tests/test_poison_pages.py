@@ -148,7 +148,7 @@ def test_resolution_never_raises_for_a_target() -> None:
         Target("/g2/", "", "tests.article", PK, f"00{article.pk}"),  # the same number
         Target("/g3/", "", "tests.article", "slug", "a"),
     }
-    resolved = resolve_targets({*bad, *good}, "default")
+    resolved = resolve_targets({*bad, *good})
     assert {t: resolved[t] for t in bad} == dict.fromkeys(bad, (None, ""))
     article_ct = ContentType.objects.get_for_model(Article).pk
     permission_ct = ContentType.objects.get_for_model(Permission).pk

@@ -31,7 +31,7 @@ def events(*ips: str | None, timestamp: float | None = None) -> list[PageViewEve
 
 def insert(batch: list[PageViewEvent]) -> None:
     with transaction.atomic():
-        insert_raw_rows(batch, resolve_targets({e.target for e in batch}, "default"), "default")
+        insert_raw_rows(batch, resolve_targets({e.target for e in batch}), "default")
 
 
 @pytest.mark.parametrize("use_tz", [True, False])

@@ -97,7 +97,7 @@ def test_slug_and_pk_targets_resolve_in_one_query_per_model_field() -> None:
         Target("/gone/", "", "nosuch.model", PK, "1"),
     }
     with CaptureQueriesContext(connection) as context:
-        resolved = resolve_targets(targets, "default")
+        resolved = resolve_targets(targets)
     assert len(lookups(context)) == 1
     ct = ContentType.objects.get_for_model(Article).pk
     assert resolved == {

@@ -15,11 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
 from django_pageviews import visitors
+from django_pageviews.conf import conf
 from django_pageviews.models import PageView
 
 DEFAULT_DAYS = 90  # as in the original 0.2.x command
@@ -41,6 +42,13 @@ def positive_int(option: str, value: object) -> int:
     return number
 
 
+def _days(given: object) -> object:
+    """--days as given, else the site's retention, else 0.2.x's default."""
+    if given is not None:
+        return given
+    return DEFAULT_DAYS if conf.RAW_RETENTION_DAYS is None else conf.RAW_RETENTION_DAYS
+
+
 class Command(BaseCommand):
     help = (
         "Delete raw page views older than --days days, in chunks. Daily totals are kept, "
@@ -50,8 +58,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--days",
-            default=DEFAULT_DAYS,
-            help=f"Delete raw views older than this many days (default: {DEFAULT_DAYS}).",
+            default=None,
+            help="Delete raw views older than this many days (default: "
+            f"PAGEVIEW_RAW_RETENTION_DAYS, or {DEFAULT_DAYS} if that is None).",
         )
         parser.add_argument(
             "--keep-unique",
@@ -70,7 +79,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        days = positive_int("--days", options["days"])
+        days = positive_int("--days", _days(options["days"]))
         chunk_size = positive_int("--chunk-size", options["chunk_size"])
         cutoff = timezone.now() - timedelta(days=days)
         old = PageView.objects.filter(timestamp__lt=cutoff)
@@ -106,6 +115,7 @@ class Command(BaseCommand):
             return
         deleted = 0
         after = 0
+        using = router.db_for_write(PageView)  # where the delete goes (routers.py)
         while True:
             ids = list(
                 old.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:chunk_size]
@@ -115,7 +125,7 @@ class Command(BaseCommand):
             after = ids[-1]
             doomed = [i for i in ids if i not in keep]
             if doomed:
-                with transaction.atomic():
+                with transaction.atomic(using=using):
                     deleted += PageView.objects.filter(id__in=doomed).delete()[0]
                 self.stdout.write(f"Deleted {deleted} of {to_delete}")
         self.stdout.write(
