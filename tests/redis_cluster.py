@@ -12,14 +12,13 @@ import random
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from tests.processes import wait_for
 from tests.redis_server import NO_SERVER, PrivateRedis, bundled_binary, server_binary
 
 # How long a master may stay unreachable before its replica takes over (ms): short, so
@@ -125,7 +124,7 @@ class PrivateCluster:
                 capture_output=True,
                 timeout=START_SECONDS,
             )
-            self.wait_until(self.complete, "the cluster to be ok with every replica in sync")
+            wait_for(self.complete, "the cluster to be ok with every replica in sync")
         except BaseException:
             self.close()
             raise
@@ -186,14 +185,6 @@ class PrivateCluster:
             client.flushall()
         finally:
             client.close()
-
-    @staticmethod
-    def wait_until(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
-        deadline = time.monotonic() + seconds
-        while not condition():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out waiting for {what}")
-            time.sleep(0.05)
 
 
 def cluster_info(cluster: PrivateCluster) -> dict[str, Any]:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from tests.processes import free_port
+from tests.processes import free_port, wait_for
 from tests.redis_server import PrivateRedis, reachable, server_binary
 
 SERVICE = "pageviews-primary"
@@ -60,8 +58,8 @@ class PrivateSentinel:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            self.wait_until(self.replica_in_sync, "the replica in sync")
-            self.wait_until(lambda: self.primary_port() == self.primary.port, "the Sentinel")
+            wait_for(self.replica_in_sync, "the replica in sync")
+            wait_for(lambda: self.primary_port() == self.primary.port, "the Sentinel")
         except BaseException:
             self.close()
             raise
@@ -112,11 +110,3 @@ class PrivateSentinel:
         self.replica.close()
         self.primary.close()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    @staticmethod
-    def wait_until(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
-        deadline = time.monotonic() + seconds
-        while not condition():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out waiting for {what}")
-            time.sleep(0.05)
