@@ -59,7 +59,10 @@ async def serve_lifespan(receive: Receive, send: Send) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             sigterm.release()
-            await shutdown()
+            try:
+                await shutdown()
+            finally:
+                sigterm.restore()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -12,10 +12,18 @@ it in this process), the first SIGTERM is therefore taken as "the server is stop
 the worker carries on so that the server's own shutdown (and our lifespan shutdown)
 can run. If no lifespan shutdown has begun GRACE_SECONDS later (the signal was meant for
 this process alone), the views are written and the process ends by SIGTERM as it would
-have. A second SIGTERM ends it at once, and so does the first when the lifespan's loop is
-no longer running (a startup never followed by a shutdown): the guard never swallows one.
-A server that handles SIGTERM itself (uvicorn,
-granian, gunicorn's workers) is left alone.
+have.
+
+More SIGTERMs during the same stop are part of it: hypercorn's parent, as soon as one of
+its workers exits (a worker still starting dies at the first SIGTERM), sends SIGTERM to
+every other worker, which may still be finishing its requests or writing its views
+(tests/chaos/test_restarts.py, a stop while workers start). They are taken until the
+lifespan shutdown ends, for at most GRACE_SECONDS from the lifespan shutdown's start;
+after that a SIGTERM has its default action again. The first SIGTERM ends the process at
+once when the lifespan's loop is no longer running (a startup never followed by a
+shutdown): the guard never keeps a process from ending for longer than the grace period.
+A server that handles SIGTERM itself (uvicorn, granian, gunicorn's workers) is left
+alone.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 GRACE_SECONDS = 10.0
 
-_state: dict[str, object] = {}  # "loop", "timer": while guarded
+_state: dict[str, object] = {}  # "loop", "stopping", "timer": while guarded
 
 
 def guard() -> None:
@@ -45,31 +53,51 @@ def guard() -> None:
 
 
 def release() -> None:
-    """At lifespan shutdown: the server stops in order; SIGTERM gets its default back."""
-    timer = _state.get("timer")
-    if isinstance(timer, asyncio.TimerHandle | asyncio.Task):
-        timer.cancel()
+    """At lifespan shutdown's start: the server stops in order, so the grace period's
+    exit is not needed; a SIGTERM now is part of this stop, for at most GRACE_SECONDS."""
+    _cancel_timer()
+    loop = _state.get("loop")
+    if isinstance(loop, asyncio.AbstractEventLoop) and loop.is_running():
+        _state["stopping"] = True
+        _state["timer"] = loop.call_later(GRACE_SECONDS, _default)
+
+
+def restore() -> None:
+    """At lifespan shutdown's end: SIGTERM gets its default back."""
+    _cancel_timer()
+    _default()
+
+
+def _default() -> None:
     if _state and signal.getsignal(signal.SIGTERM) is _on_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _state.clear()
 
 
+def _cancel_timer() -> None:
+    timer = _state.pop("timer", None)
+    if isinstance(timer, asyncio.TimerHandle | asyncio.Task):
+        timer.cancel()
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process
+    if _state.get("stopping"):
+        return  # the same stop, signalled again (see the module docstring)
     loop = _state.get("loop")
     if isinstance(loop, asyncio.AbstractEventLoop) and loop.is_running():
         with contextlib.suppress(RuntimeError):  # a loop closing meanwhile
             loop.call_soon_threadsafe(_arm, loop)
+            _state["stopping"] = True
             return
     # No loop left to run the grace period (a lifespan started, never shut down, its loop
     # gone: a test harness, a script): swallowing the signal would leave the process
     # running for good. It ends as it would have without the guard.
-    _state.clear()
+    _default()
     signal.raise_signal(signal.SIGTERM)
 
 
 def _arm(loop: asyncio.AbstractEventLoop) -> None:
-    if _state:
+    if _state and "timer" not in _state:  # not if the lifespan shutdown began meanwhile
         _state["timer"] = loop.create_task(_end_after_grace())
 
 
@@ -81,6 +109,6 @@ async def _end_after_grace() -> None:
         "SIGTERM, and no lifespan shutdown after %s s: writing page views and exiting.",
         GRACE_SECONDS,
     )
-    _state.clear()
+    _default()  # a SIGTERM during this last write ends the process
     await shutdown()
     signal.raise_signal(signal.SIGTERM)  # the default action, now

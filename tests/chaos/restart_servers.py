@@ -36,6 +36,14 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
     ),
     "daphne": lambda port: [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), ASGI],
     "hypercorn": lambda port: [str(BIN / "hypercorn"), "--bind", f"127.0.0.1:{port}", ASGI],
+    "hypercorn-workers-4": lambda port: [
+        str(BIN / "hypercorn"),
+        "--workers",
+        "4",
+        "--bind",
+        f"127.0.0.1:{port}",
+        ASGI,
+    ],
     "granian": lambda port: [
         str(BIN / "granian"),
         "--interface",

@@ -17,11 +17,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 from django.db.models import Sum
 
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.recorder import flush
+from tests.conftest import BROWSER_UA
 from tests.processes import ROOT, free_port, subprocess_env, wait_for
 from tests.redis_server import PrivateRedis
 
@@ -134,3 +136,19 @@ def test_a_worker_signalled_alone_writes_its_views_then_dies_by_sigterm() -> Non
     )
     assert result.returncode == -signal.SIGTERM, result.stderr.decode()
     assert PageView.objects.count() == 6
+
+
+@pytest.mark.parametrize("server", ["hypercorn-workers-4", "uvicorn-workers-2"])
+def test_a_stop_while_workers_still_start_stores_the_view(server: str, tmp_path: Path) -> None:
+    """The group stopped right after the first answer, while other workers still start:
+    a starting hypercorn worker dies at the SIGTERM, its parent then sends SIGTERM to
+    every worker again (hypercorn's shutdown), and the worker holding the view must still
+    write it."""
+    log = tmp_path / "server.log"
+    port = free_port()
+    with serving(server, port, subprocess_env(""), log) as process:
+        answer = httpx.get(f"http://127.0.0.1:{port}/plain/", headers={"user-agent": BROWSER_UA})
+        assert answer.status_code == 200
+        stop_group(process, signal.SIGTERM)
+    stored = PageView.objects.count()
+    assert stored == 1, log.read_text(errors="replace")[-3000:]
