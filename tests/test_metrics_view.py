@@ -88,6 +88,8 @@ def test_an_ipv4_peer_of_a_dual_stack_server_is_matched_as_ipv4() -> None:
     assert client.get(METRICS, REMOTE_ADDR="::ffff:10.1.2.3").status_code == 200
     assert client.get(METRICS, REMOTE_ADDR="::ffff:192.168.1.1").status_code == 401
     assert client.get(METRICS, REMOTE_ADDR="::ffff:a01:203").status_code == 200  # same peer
+    with override_settings(PAGEVIEW_METRICS_ALLOWED_IPS=["::ffff:10.0.0.0/104"]):
+        assert client.get(METRICS, REMOTE_ADDR="::ffff:10.1.2.3").status_code == 200
 
 
 @override_settings(PAGEVIEW_METRICS_ALLOWED_IPS=["127.0.0.1"])

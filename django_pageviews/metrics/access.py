@@ -7,7 +7,7 @@ metrics``, which Prometheus sends with ``authorization: {credentials: ...}``). T
 address is the connection's own (``REMOTE_ADDR``), never a forwarding header: a header
 anyone can send must not open the door. A server listening on both IPv4 and IPv6 (``[::]``)
 gives an IPv4 peer as an IPv4-mapped address (``::ffff:10.0.0.5``): that peer is the IPv4
-address, and is matched as such.
+address, and is matched as such (and as written).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def from_allowed_address(request: HttpRequest) -> bool:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
+    addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
+        addresses.append(address.ipv4_mapped)  # and as written, for a ::ffff:... network
+    return any(a in network for a in addresses for network in networks)
