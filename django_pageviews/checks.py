@@ -342,8 +342,8 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
     except Exception as exc:  # CONFIG renamed or refused, as on many managed services
         return [
             Info(
-                f"Could not read maxmemory-policy of Redis at {shown_url(redis_url())} ({exc}); the "
-                "page-view buffer needs noeviction.",
+                f"Could not read maxmemory-policy of Redis at {shown_url(redis_url())} "
+                f"({exc}); the page-view buffer needs noeviction.",
                 id="django_pageviews.I001",
             )
         ]
@@ -353,8 +353,8 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
     policy = ", ".join(evicting)
     return [
         Warning(
-            f"Redis at {shown_url(redis_url())} evicts keys under memory pressure (maxmemory-policy "
-            f"{policy}): buffered page views could be lost or counted twice.",
+            f"Redis at {shown_url(redis_url())} evicts keys under memory pressure "
+            f"(maxmemory-policy {policy}): buffered page views could be lost or counted twice.",
             hint="Set maxmemory-policy noeviction on the Redis that buffers page views "
             "(PAGEVIEW_REDIS_URL), or give it a Redis of its own.",
             id="django_pageviews.W001",
