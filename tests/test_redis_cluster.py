@@ -254,3 +254,19 @@ def test_views_shipped_and_drained_while_the_buffers_slot_migrates_are_counted_o
     flush()
     assert stored_views() == 40
     assert PageView.objects.count() == 40
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=0)
+def test_a_url_naming_a_replica_finds_the_primaries(redis_cluster: PrivateCluster) -> None:
+    """The URL may name any node, a replica too (after a failover the node an operator
+    wrote down may be one): the clients read the slot map there and write to primaries."""
+    replica = next(n for n in redis_cluster.running() if redis_cluster.role(n) == "slave")
+    with override_settings(PAGEVIEW_REDIS_URL=replica.url):
+        asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(3)])
+        for headers in distinct_visitors(6)[3:]:
+            assert wsgi_get("/plain/", **headers).status_code == 200
+        batcher.ship_all()
+        assert PageView.get_view_count(url="/plain/") == 6
+        assert check_redis_reachable() == []
+        flush()
+    assert stored_views() == 6
