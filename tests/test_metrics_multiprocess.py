@@ -12,6 +12,7 @@ import pytest
 
 from django_pageviews import stats
 from django_pageviews.metrics.figures import DIRECTORY_VARIABLE
+from django_pageviews.models import PageView
 from tests.conftest import BROWSER_UA
 from tests.metrics_scrape import Samples, command_scrape, parse, value
 from tests.processes import (
@@ -99,3 +100,27 @@ def test_gunicorn_preload_workers_counts_are_summed_exactly(tmp_path: Path) -> N
             samples = scrape(base)
             assert value(samples, "pageviews_views_total", outcome="recorded") == 8
             assert value(samples, "pageviews_not_counted_total", reason=stats.SKIP_BOT) == 1
+
+
+def test_a_missing_directory_never_breaks_a_request(tmp_path: Path) -> None:
+    """``PROMETHEUS_MULTIPROC_DIR`` names a directory that is not there (a volume not
+    mounted): prometheus_client cannot open its file at the first count; the request is
+    served, the view counted and written (the failure is logged); a scrape reports the
+    process's own counters and counts the failure."""
+    env = subprocess_env(
+        "",
+        PAGEVIEW_METRICS_ALLOWED_IPS=json.dumps(["127.0.0.1"]),
+        PAGEVIEW_MAX_BUFFER_AGE="300",
+        **{DIRECTORY_VARIABLE: str(tmp_path / "not-mounted")},
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running(uvicorn("tests.asgi:application", port), env, tmp_path / "s.log") as server:
+        wait_until_serving(base + "/plain/", server)
+        for i in range(3):
+            headers = {"user-agent": f"{BROWSER_UA} {i}"}
+            assert httpx.get(base + "/plain/", headers=headers).status_code == 200
+        samples = scrape(base)
+        assert value(samples, "pageviews_views_total", outcome="recorded") == 3
+        assert value(samples, "pageviews_errors_total", kind=stats.METRICS_ERROR) == 1
+    assert PageView.objects.count() == 3  # written at shutdown
