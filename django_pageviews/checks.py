@@ -261,8 +261,19 @@ def sentinel_problem(sentinels: Any, url: str | None, cluster: Any) -> str:
         return f"{PREFIX}REDIS_URL is not set (its host names the service)"
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        return f"{PREFIX}REDIS_URL {url!r} does not name a service as its host"
+        return f"{PREFIX}REDIS_URL {shown_url(url)!r} does not name a service as its host"
     return ""
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a check message may show it: without its password. Check messages go to
+    CI logs and deploy output, which are read by more people than the settings."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def cluster_url_problem(url: str | None) -> str:
@@ -273,10 +284,10 @@ def cluster_url_problem(url: str | None) -> str:
         return f"{PREFIX}REDIS_URL is not set (the Celery broker cannot be a Redis Cluster)"
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
-        return f"{PREFIX}REDIS_URL {url!r} is not a redis:// or rediss:// URL"
+        return f"{PREFIX}REDIS_URL {shown_url(url)!r} is not a redis:// or rediss:// URL"
     db = parts.path.strip("/") or dict(parse_qsl(parts.query)).get("db", "0")
     if db != "0":
-        return f"{PREFIX}REDIS_URL {url!r} names database {db} (a cluster has only 0)"
+        return f"{PREFIX}REDIS_URL {shown_url(url)!r} names database {db} (a cluster has only 0)"
     return ""
 
 
@@ -316,7 +327,7 @@ def check_redis_reachable(**kwargs: object) -> list[CheckMessage]:
     except Exception as exc:
         return [
             Error(
-                f"{PREFIX}ASYNC_PROCESSING is True but Redis at {redis_url()} is not "
+                f"{PREFIX}ASYNC_PROCESSING is True but Redis at {shown_url(redis_url())} is not "
                 f"reachable: {exc}",
                 hint="Start Redis or set PAGEVIEW_REDIS_URL.",
                 id="django_pageviews.E030",
@@ -341,8 +352,8 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
     except Exception as exc:  # CONFIG renamed or refused, as on many managed services
         return [
             Info(
-                f"Could not read maxmemory-policy of Redis at {redis_url()} ({exc}); the "
-                "page-view buffer needs noeviction.",
+                f"Could not read maxmemory-policy of Redis at {shown_url(redis_url())} "
+                f"({exc}); the page-view buffer needs noeviction.",
                 id="django_pageviews.I001",
             )
         ]
@@ -352,8 +363,8 @@ def check_eviction_policy(client: Any) -> list[CheckMessage]:
     policy = ", ".join(evicting)
     return [
         Warning(
-            f"Redis at {redis_url()} evicts keys under memory pressure (maxmemory-policy "
-            f"{policy}): buffered page views could be lost or counted twice.",
+            f"Redis at {shown_url(redis_url())} evicts keys under memory pressure "
+            f"(maxmemory-policy {policy}): buffered page views could be lost or counted twice.",
             hint="Set maxmemory-policy noeviction on the Redis that buffers page views "
             "(PAGEVIEW_REDIS_URL), or give it a Redis of its own.",
             id="django_pageviews.W001",

@@ -485,6 +485,40 @@ def test_sentinels_with_a_service_pass() -> None:
         assert check_settings() == []
 
 
+@pytest.mark.parametrize(
+    ("settings", "shown"),
+    [
+        (  # E045
+            {"PAGEVIEW_REDIS_CLUSTER": True, "PAGEVIEW_REDIS_URL": "redis://:s3cret@node-1/4"},
+            "redis://:***@node-1/4",
+        ),
+        (  # E047: a password and no service name
+            {
+                "PAGEVIEW_REDIS_SENTINELS": [("sentinel-1", 26379)],
+                "PAGEVIEW_REDIS_URL": "rediss://app:s3cret@:6379/2",
+            },
+            "rediss://app:***@:6379/2",
+        ),
+    ],
+)
+def test_check_messages_never_show_the_redis_password(settings: dict[str, Any], shown: str) -> None:
+    # Check output goes to CI logs and deploy output: more readers than the settings.
+    with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, **settings):
+        errors = check_settings()
+    assert len(errors) == 1
+    assert "s3cret" not in errors[0].msg
+    assert shown in errors[0].msg
+
+
+def test_the_deploy_check_never_shows_the_redis_password() -> None:
+    url = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1
+    with override_settings(PAGEVIEW_ASYNC_PROCESSING=True, PAGEVIEW_REDIS_URL=url):
+        errors = check_redis_reachable()
+    assert [e.id for e in errors] == ["django_pageviews.E030"]
+    assert "s3cret" not in errors[0].msg
+    assert "redis://:***@127.0.0.1:1/0" in errors[0].msg
+
+
 def test_max_buffer_smaller_than_batch_is_e013() -> None:
     with override_settings(PAGEVIEW_BATCH_SIZE=200, PAGEVIEW_MAX_BUFFER_SIZE=100):
         errors = check_settings()

@@ -197,7 +197,16 @@ def test_a_hold_keeps_new_claims_off_until_released() -> None:
 
 
 def script_calls(client: Any) -> int:
-    stats = client.info("commandstats")
+    """EVALSHA and EVAL calls of the server that holds the buffer: on a cluster, the
+    primary of its slot (INFO would otherwise go to a default node, the buffer's only by
+    chance: a reshard or a failover moves it)."""
+    from redis.cluster import RedisCluster
+
+    if isinstance(client, RedisCluster):
+        node = client.get_node_from_key(Keys.current().pending)  # type: ignore[no-untyped-call]
+        stats = client.info("commandstats", target_nodes=node)
+    else:
+        stats = client.info("commandstats")
     return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("evalsha", "eval"))
 
 

@@ -5,6 +5,7 @@ is not a page view, and a Redis that is down never makes it fail."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -14,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from django_pageviews import stats
 from django_pageviews.api.access import STATS_PERMISSION
 from django_pageviews.api.tokens import mint
+from django_pageviews.metrics.figures import DIRECTORY_VARIABLE, metrics_report
 from django_pageviews.models import PageView
 from django_pageviews.recorder import flush
 from tests.conftest import asgi_requests
@@ -79,6 +81,17 @@ def test_allowed_addresses_scrape_without_a_token() -> None:
     assert client.get(METRICS, REMOTE_ADDR="192.168.1.1", headers=forwarded).status_code == 401
 
 
+@override_settings(PAGEVIEW_METRICS_ALLOWED_IPS=["10.0.0.0/8"])
+def test_an_ipv4_peer_of_a_dual_stack_server_is_matched_as_ipv4() -> None:
+    # gunicorn or uvicorn bound to [::] give an IPv4 peer as an IPv4-mapped address.
+    client = Client()
+    assert client.get(METRICS, REMOTE_ADDR="::ffff:10.1.2.3").status_code == 200
+    assert client.get(METRICS, REMOTE_ADDR="::ffff:192.168.1.1").status_code == 401
+    assert client.get(METRICS, REMOTE_ADDR="::ffff:a01:203").status_code == 200  # same peer
+    with override_settings(PAGEVIEW_METRICS_ALLOWED_IPS=["::ffff:10.0.0.0/104"]):
+        assert client.get(METRICS, REMOTE_ADDR="::ffff:10.1.2.3").status_code == 200
+
+
 @override_settings(PAGEVIEW_METRICS_ALLOWED_IPS=["127.0.0.1"])
 def test_only_get_and_head() -> None:
     assert Client().post(METRICS).status_code == 405
@@ -103,3 +116,25 @@ def test_a_stopped_redis_never_makes_the_view_fail(private_redis: PrivateRedis) 
     samples = parse(response.content.decode())
     assert value(samples, "pageviews_redis_up") == 0
     assert value(samples, "pageviews_database_up") == 1
+
+
+@pytest.mark.parametrize("broken", ["missing", "cut_short"])
+@override_settings(PAGEVIEW_METRICS_ALLOWED_IPS=["127.0.0.1"])
+def test_unreadable_multiprocess_files_never_make_the_scrape_fail(
+    broken: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "prometheus"
+    if broken == "cut_short":  # a disk that filled up while a worker wrote its file
+        directory.mkdir()
+        (directory / "counter_4242.db").write_bytes(b"\x00\x00\x01")
+    monkeypatch.setenv(DIRECTORY_VARIABLE, str(directory))
+    before = stats.snapshot().get(stats.METRICS_ERROR, 0)
+    response = Client().get(METRICS)
+    assert response.status_code == 200
+    samples = parse(response.content.decode())
+    # This process's counters, the failure among them.
+    assert value(samples, "pageviews_errors_total", kind=stats.METRICS_ERROR) == before + 1
+    assert value(samples, "pageviews_database_up") == 1
+    report = metrics_report(str(directory))
+    assert report["process_scope"] == "this_process"
+    assert report["errors"][stats.METRICS_ERROR] == before + 2

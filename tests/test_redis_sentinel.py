@@ -88,3 +88,23 @@ def test_a_primary_killed_and_its_replica_promoted(sentinel: PrivateSentinel) ->
     flush()  # the new primary's views (the spilled ones: by the writer, or here)
     assert stored_views() == 12
     assert PageView.get_view_count(url="/plain/") == 12
+
+
+def test_a_service_name_the_sentinels_do_not_monitor(sentinel: PrivateSentinel) -> None:
+    """A typo in the service name: the deploy check says which name no Sentinel knows,
+    and views go to the fallback (spilled to the database path), none lost."""
+    with override_settings(PAGEVIEW_REDIS_URL="redis://no-such-service/0"):
+        errors = check_redis_reachable()
+        assert [e.id for e in errors] == ["django_pageviews.E030"]
+        assert "'no-such-service'" in errors[0].msg
+        spilled = stats.snapshot().get(SPILLED, 0)
+        responses = asgi_requests(visitors("asgi", 3))
+        assert [r.status_code for r in responses] == [200] * 3
+        for _, path, headers in visitors("wsgi", 2):
+            assert wsgi_get(path, **headers).status_code == 200
+        batcher.ship_all()
+        batcher.ship_all(give_up=True)  # as at exit: what waits for a retry is spilled
+        assert stats.snapshot().get(SPILLED, 0) - spilled == 5
+    flush()  # the spilled views (a flush that cannot ask Redis raises, as on one server)
+    assert stored_views() == 5
+    assert primary_keys(sentinel.primary.port) == 0  # nothing reached any Redis

@@ -5,7 +5,9 @@ A Prometheus server on the site's private network is let in by its address, the 
 gesture for a scrape target; one elsewhere sends a token (``pageviews_token --scope
 metrics``, which Prometheus sends with ``authorization: {credentials: ...}``). The
 address is the connection's own (``REMOTE_ADDR``), never a forwarding header: a header
-anyone can send must not open the door.
+anyone can send must not open the door. A server listening on both IPv4 and IPv6 (``[::]``)
+gives an IPv4 peer as an IPv4-mapped address (``::ffff:10.0.0.5``): that peer is the IPv4
+address, and is matched as such (and as written).
 """
 
 from __future__ import annotations
@@ -34,4 +36,7 @@ def from_allowed_address(request: HttpRequest) -> bool:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
-    return any(address in network for network in networks)
+    addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        addresses.append(address.ipv4_mapped)  # and as written, for a ::ffff:... network
+    return any(a in network for a in addresses for network in networks)

@@ -13,7 +13,9 @@ Three sources, each named in the report because they do not cover the same proce
 
 Reading Redis or the database may fail (that is when they are watched most): the figure
 is then null, ``reachable`` false and the failure counted (``metrics_error``), and the
-rest is reported. A scrape never fails because a store is down.
+rest is reported. A scrape never fails because a store is down; nor because the
+multiprocess files cannot be read (this process's counters are then reported, with
+``process_scope`` ``this_process``).
 """
 
 from __future__ import annotations
@@ -79,14 +81,7 @@ def metrics_report(multiprocess_dir: str | None = None) -> dict[str, Any]:
     redis = redis_figures(now) if conf.ASYNC_PROCESSING else None
     database = database_figures(now)
     # Read last: a failure counted just above is in this report.
-    if multiprocess_dir:
-        # Imported here: prometheus_client is an optional dependency (the prometheus
-        # extra), needed only by sites that set the directory.
-        from .multiprocess import shared_counts
-
-        counts, scope = shared_counts(multiprocess_dir), ALL_PROCESSES
-    else:
-        counts, scope = stats.snapshot(), THIS_PROCESS
+    counts, scope = process_counts(multiprocess_dir)
     oldest_buffered = buffer.oldest_age()
     report: dict[str, Any] = {
         "schema": SCHEMA,
@@ -101,6 +96,23 @@ def metrics_report(multiprocess_dir: str | None = None) -> dict[str, Any]:
     }
     report["drain_lag_seconds"] = _seconds(drain_lag(oldest_buffered, redis))
     return report
+
+
+def process_counts(multiprocess_dir: str | None) -> tuple[dict[str, int], str]:
+    """The process counters and whose they are. The files of ``multiprocess_dir`` may be
+    unreadable (a directory removed or not mounted, a file cut short by a full disk): the
+    scrape then reports this process's own counters, says so in ``process_scope``, and
+    counts the failure, rather than failing."""
+    if multiprocess_dir:
+        # Imported here: prometheus_client is an optional dependency (the prometheus
+        # extra), needed only by sites that set the directory.
+        from .multiprocess import shared_counts
+
+        try:
+            return shared_counts(multiprocess_dir), ALL_PROCESSES
+        except Exception as exc:
+            _failed(f"the multiprocess directory {multiprocess_dir}", exc)
+    return stats.snapshot(), THIS_PROCESS
 
 
 def drain_lag(oldest_buffered: float | None, redis: dict[str, Any] | None) -> float | None:
