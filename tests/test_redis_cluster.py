@@ -34,7 +34,7 @@ from tests import (
     test_redis_pipeline,
 )
 from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
-from tests.processes import free_port
+from tests.processes import free_port, wait_for
 from tests.redis_cluster import PrivateCluster, cluster_info
 from tests.redis_server import PrivateRedis
 from tests.test_redis_pipeline import stored_views
@@ -245,9 +245,7 @@ def test_views_shipped_and_drained_while_the_buffers_slot_migrates_are_counted_o
     for node in redis_cluster.masters():
         with redis.Redis.from_url(node.url) as c:
             c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
-    redis_cluster.wait_until(
-        lambda: redis_cluster.master_of(pending) is target, "the slot to be the target's"
-    )
+    wait_for(lambda: redis_cluster.master_of(pending) is target, "the slot to be the target's")
     ship(10)
     batcher.ship_all(give_up=True)  # a shipment refused during the move: retried, once
     drain.cleanup(stale_after=0)  # the claim opened before the move
