@@ -33,15 +33,21 @@ def scrape(base: str) -> Samples:
     return parse(response.text)
 
 
+def scraped_env(directory: Path) -> dict[str, str]:
+    """A server process on the in-process path (nothing but the files is shared), its
+    views buffered until it stops, scraped from 127.0.0.1, counting into ``directory``."""
+    return subprocess_env(
+        "",
+        PAGEVIEW_METRICS_ALLOWED_IPS=json.dumps(["127.0.0.1"]),
+        PAGEVIEW_MAX_BUFFER_AGE="300",
+        **{DIRECTORY_VARIABLE: str(directory)},
+    )
+
+
 def test_two_processes_counts_are_summed(tmp_path: Path) -> None:
     shared = tmp_path / "prometheus"
     shared.mkdir()
-    env = subprocess_env(
-        "",  # the in-process path: nothing but the files is shared
-        PAGEVIEW_METRICS_ALLOWED_IPS=json.dumps(["127.0.0.1"]),
-        PAGEVIEW_MAX_BUFFER_AGE="300",  # views stay buffered until each process stops
-        **{DIRECTORY_VARIABLE: str(shared)},
-    )
+    env = scraped_env(shared)
     ports = [free_port(), free_port()]
     a, b = (f"http://127.0.0.1:{port}" for port in ports)
     with running(uvicorn("tests.asgi:application", ports[0]), env, tmp_path / "a.log") as one:
@@ -72,12 +78,7 @@ def test_gunicorn_preload_workers_counts_are_summed_exactly(tmp_path: Path) -> N
     every scrape, whichever worker answers it, gives the exact sum."""
     shared = tmp_path / "prometheus"
     shared.mkdir()
-    env = subprocess_env(
-        "",
-        PAGEVIEW_METRICS_ALLOWED_IPS=json.dumps(["127.0.0.1"]),
-        PAGEVIEW_MAX_BUFFER_AGE="300",
-        **{DIRECTORY_VARIABLE: str(shared)},
-    )
+    env = scraped_env(shared)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [
@@ -107,12 +108,7 @@ def test_a_missing_directory_never_breaks_a_request(tmp_path: Path) -> None:
     mounted): prometheus_client cannot open its file at the first count; the request is
     served, the view counted and written (the failure is logged); a scrape reports the
     process's own counters and counts the failure."""
-    env = subprocess_env(
-        "",
-        PAGEVIEW_METRICS_ALLOWED_IPS=json.dumps(["127.0.0.1"]),
-        PAGEVIEW_MAX_BUFFER_AGE="300",
-        **{DIRECTORY_VARIABLE: str(tmp_path / "not-mounted")},
-    )
+    env = scraped_env(tmp_path / "not-mounted")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(uvicorn("tests.asgi:application", port), env, tmp_path / "s.log") as server:
