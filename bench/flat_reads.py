@@ -138,7 +138,6 @@ class Probe:
         def snapshot(
             client: Any, prefix: str, first: str, last: str, k: int, ask: Any, *a: Any, **kw: Any
         ) -> Any:
-            started = time.perf_counter()
             call: dict[str, Any] = {"k": k, "asked": len(ask)}
             self.calls.append(call)
             call["work"] = "failed"

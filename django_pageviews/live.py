@@ -103,25 +103,32 @@ def read_lists(
     prefix: str,
     first: date | None,
     last: date | None,
-    k: int,
+    c: int,
     ask: list[tuple[str, str]],
     db_read: Callable[[PendingLists], T],
+    redis: bool = True,
 ) -> tuple[T, PendingLists]:
     """(``db_read(pending)``, the views not yet in the database by day-list, toplists.py).
 
-    Of the lists whose name starts with ``prefix`` and whose day is in range: their first
-    ``k`` entries and the views of the (kind, member) pairs of ``ask`` and of every member
-    of those tops, in every list of their kind; and this process's pending views. The
-    database read is given the same (without the committed claims taken out), to choose
-    what to read."""
+    Of the lists whose name starts with ``prefix`` and whose day is in range: the first
+    ``c`` entries of each of their sets and the views of the (kind, member) pairs of
+    ``ask`` (and, within the call's budget, of the entries read) in every list of their
+    kind; and this process's pending views. The database read is given the same (without
+    the committed claims taken out), to choose what to read. Without ``redis`` (a caller
+    that already fell back), or when Redis fails or refuses a read over its budget
+    (redis.snapshots.ListsOverBudget: counted and logged as a failure), the lists are
+    left out."""
     with buffer.consistent_read(with_events=True) as (_, events):
         if not conf.ASYNC_PROCESSING:
             pending = PendingLists(None, Counter(), _by_day(events))
             return db_read(pending), pending
         with _unshipped() as unshipped:
             local = _by_day(events + unshipped)
+            if not redis:
+                pending = PendingLists(None, Counter(), local)
+                return db_read(pending), pending
             try:
-                return _read_lists(prefix, first, last, k, ask, db_read, local)
+                return _read_lists(prefix, first, last, c, ask, db_read, local)
             except Exception:
                 pending = PendingLists(None, Counter(), local)
                 return _redis_unavailable(lambda: db_read(pending)), pending
@@ -141,9 +148,15 @@ def _unshipped() -> AbstractContextManager[list[PageViewEvent]]:
 
 def _redis_unavailable(db_read: Callable[[], T]) -> T:
     # A page must still render: count what the database has, and say so.
-    stats.incr(stats.READ_ERROR)
-    logger.warning("Live page-view counts unavailable from Redis.", exc_info=True)
+    lists_unavailable("Live page-view counts unavailable from Redis.", exc_info=True)
     return db_read()
+
+
+def lists_unavailable(message: str, exc_info: bool = False) -> None:
+    """A live read goes on without Redis (the database's counts and this process's):
+    counted as a read error, and logged."""
+    stats.incr(stats.READ_ERROR)
+    logger.warning(message, exc_info=exc_info)
 
 
 def _read_dims(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[str]]:
@@ -164,7 +177,7 @@ def _read_lists(
     prefix: str,
     first: date | None,
     last: date | None,
-    k: int,
+    c: int,
     ask: list[tuple[str, str]],
     db_read: Callable[[PendingLists], T],
     local: Counter[DayTarget],
@@ -173,7 +186,7 @@ def _read_lists(
 
     def take(client: Any) -> ListsSnapshot:
         iso = (first.isoformat() if first else "", last.isoformat() if last else "")
-        return snapshot_lists(client, prefix, *iso, k, ask)
+        return snapshot_lists(client, prefix, *iso, c, ask)
 
     snap, db, committed = _consistently(
         take, lambda snap: db_read(PendingLists(snap, Counter(), local))

@@ -2,17 +2,22 @@
 
 A key's total (a URL's, a view name's, an object's) is its database total plus its views
 in each per-day list of Redis (toplists.py) plus this process's. Each round reads, in one
-consistent live read, the first ``k`` entries of every list, the database's first ``M``
-keys by total, and every component of the keys so found. A key seen nowhere has at most
-the ``k``-th value of each list that has more than ``k`` entries, plus the database's
-``M``-th: the threshold. Once the ``limit``-th best known total is above it, no unseen key
-can rank: the list is exact. Otherwise the round is repeated four times as deep. The work
-depends on how far down the lists the answer lies, not on how much is pending.
+consistent live read, the database's first ``M`` keys by total (of each day's list, for a
+period), the first entries of each set of every list of Redis, and every component of the
+keys so found. A key seen nowhere has at most each cut list's bound (the most views of a
+set's last entry read) plus the database's ``M``-th total: the threshold. Once the
+``limit``-th best known total is above it, no unseen key can rank: the list is exact.
+Otherwise the larger part of the threshold is read deeper: the database (under flat
+traffic: its many equal totals), or the lists. The work depends on how far down the
+lists the answer lies, not on how much is pending, and one call to Redis never does more
+than READ_BUDGET steps (decision 43).
 
-Equal totals rank by key. An unseen key can equal the threshold only by sitting below the
-``k``-th entry of every list with more than ``k`` entries, and a list's entries with equal
-views are in member order: where members are the keys themselves, the unseen key comes
-after that entry, and after the ``limit``-th known key if that one comes before it.
+Equal totals rank by key. An unseen key can equal the threshold only by having, in every
+source cut at a bound (the database, each list), exactly the bound, and every source reads
+equal counts in key order (stored_tops.py, toplists.py): so it comes after that source's
+tie, the last key read with the bound, in each of them. Where one source's tie is at or
+after the ``limit``-th known key (lists whose members are the keys, or the database), no
+unseen key can take its place.
 """
 
 from __future__ import annotations
@@ -31,9 +36,21 @@ from .events import PK, Target
 from .objects import lookup_values_of, model_label
 from .storage import resolve_targets
 from .stored_tops import StoredTop
-from .toplists import SEP, URL, VIEW, PendingLists, kinds, object_kind, split_name
+from .toplists import (
+    LIST_BUCKETS,
+    READ_BUDGET,
+    SEP,
+    URL,
+    VIEW,
+    PendingLists,
+    kinds,
+    object_kind,
+    split_name,
+)
 
 FIRST_DEPTH = 16
+GROWTH = 4  # a list's depth, from one round to the next, when the lists' bound dominates
+DB_GROWTH = 8  # the database's, when its bound does (its reads and asks cost less)
 Pair = tuple[str, str]  # (kind, member)
 
 
@@ -94,6 +111,42 @@ class _Db:
     resolved: dict[Pair, str | None]
 
 
+@dataclass
+class _Plan:
+    """How deep one round reads: the database's first ``db`` keys (of each day's list),
+    the first ``lists`` entries of each list of Redis (about: each of its sets is read
+    ``per_set(lists)`` deep), and Redis's pending views of the keys of ``guess``."""
+
+    db: int
+    lists: int
+    guess: set[str]
+
+
+@dataclass
+class _Outcome:
+    ranked: list[tuple[str, int]] | None  # the list, if this round proved it
+    more: set[str]  # else the keys whose pending views to ask for next
+    deeper: bool  # and whether to read deeper (else only ask for those)
+    db_bound: int  # the threshold's two parts: the database's
+    lists_bound: int  # and the lists' (the sum of their bounds)
+    lists: Counter[str]  # the lists of each kind in range (None read: no Redis)
+    redis: bool  # whether Redis's lists were read
+
+
+def per_set(depth: int) -> int:
+    """Entries read from each set of a list for a top about ``depth`` deep: twice its
+    share, as a list's top is spread over its sets at random."""
+    return max(2, -(-2 * depth // LIST_BUCKETS))
+
+
+def work(plan: _Plan, space: KeySpace, lists: Counter[str]) -> int:
+    """What SNAPSHOT_LISTS must do for ``plan`` at most, with ``lists`` lists of each kind
+    (as redis.scripts.SNAPSHOT_LISTS counts it before reading)."""
+    asked = Counter(kind for pairs in space.members_for(plan.guess).values() for kind, _ in pairs)
+    entries = (LIST_BUCKETS + 1) * per_set(plan.lists)
+    return sum(n * (entries + asked[kind]) for kind, n in lists.items())
+
+
 def top(
     stored: StoredTop,
     space: KeySpace,
@@ -102,42 +155,106 @@ def top(
     last: date | None,
 ) -> list[tuple[str, int]]:
     """The ``limit`` largest totals of ``stored`` keys plus pending views, exactly, most
-    viewed first (equal totals by key)."""
-    depth = max(2 * limit, FIRST_DEPTH)
-    guess: set[str] = set()
-    remembered = _guesses.get(stored.identity(limit))
+    viewed first (equal totals by key).
+
+    Each round reads the database and Redis's lists (one SNAPSHOT_LISTS call) to some
+    depth; when that does not prove the list, the part of the threshold that is larger
+    is read deeper: the database (cheap: its keys' pending views are asked for, a few
+    microseconds each in Redis), or the lists (the costly part). A round whose call to
+    Redis could exceed redis.snapshots.READ_BUDGET is not made: the list is then ranked on
+    the database and this process's views alone, counted and logged as a failed live read
+    (decision 43)."""
+    identity = stored.identity(limit)
+    start = max(2 * limit, FIRST_DEPTH)
+    plan = _Plan(start, start, set())
+    redis = conf.ASYNC_PROCESSING
+    lists: Counter[str] = Counter()  # not known before the first call: the script checks
+    remembered = _guesses.get(identity) if redis else None
+    if remembered is not None:
+        # The depths (and keys) the same list needed last time: one round, usually.
+        plan, lists = _Plan(remembered.db, remembered.lists, set(remembered.keys)), remembered.seen
+        if not plan.guess:
+            plan.guess = stored.keys(plan.db)
+        if work(plan, space, lists) > READ_BUDGET:
+            plan = _Plan(start, start, set())
+            remembered = None
+    if redis and remembered is None:
+        plan.guess = stored.keys(plan.db)
     while True:
-        if conf.ASYNC_PROCESSING:
-            # The database's own top, for Redis to give their pending views: the keys the
-            # same list needed last time (a guess: any key missing costs one more round),
-            # else read beforehand.
-            if remembered is not None:
-                guess |= remembered
-                remembered = None
-            else:
-                guess |= stored.keys(depth)
-        done, more, deeper = _round(stored, space, limit, first, last, depth, guess)
-        if done is not None:
-            if conf.ASYNC_PROCESSING:
-                _remember(stored.identity(limit), guess)
-            return done
-        if deeper or more <= guess:
-            depth *= 4
-        guess |= more
+        if redis and work(plan, space, lists) > READ_BUDGET:
+            live.lists_unavailable(f"A live most-viewed list needs over {READ_BUDGET} steps.")
+            redis = False
+        out = _round(stored, space, limit, first, last, plan, redis)
+        if out.ranked is not None:
+            if out.redis:
+                _remember(identity, plan, out.lists)
+            return out.ranked
+        redis, lists = out.redis, out.lists if out.redis else lists
+        if not redis:
+            plan.db *= DB_GROWTH
+            continue
+        more = out.more - plan.guess
+        if more and not out.deeper:
+            plan.guess |= more
+            continue
+        deeper = _deeper(stored, space, plan, out, lists)
+        if deeper is None:
+            live.lists_unavailable(f"A live most-viewed list needs over {READ_BUDGET} steps.")
+            redis = False
+            plan.db *= DB_GROWTH
+        else:
+            plan = deeper
 
 
-# The keys asked for by the last successful read of each list (up to GUESSES lists): a
-# list shown on every page is read with one database statement less. Only a guess.
+def _deeper(
+    stored: StoredTop, space: KeySpace, plan: _Plan, out: _Outcome, lists: Counter[str]
+) -> _Plan | None:
+    """The next round's plan: the database read deeper (while it is cut), and the lists too
+    when their bound is at least the database's; else the one or the other alone. None
+    when no deeper plan fits in READ_BUDGET."""
+    db = plan.db * DB_GROWTH if out.db_bound else plan.db
+    deep = plan.lists * GROWTH if out.lists_bound else plan.lists
+    if out.lists_bound >= out.db_bound:
+        tries = [(db, deep), (plan.db, deep), (db, plan.lists)]
+    else:
+        tries = [(db, plan.lists)]
+    for db_depth, depth in tries:
+        if (db_depth, depth) == (plan.db, plan.lists):
+            continue
+        guess = plan.guess | out.more
+        if db_depth != plan.db:
+            guess |= stored.keys(db_depth)
+        deeper = _Plan(db_depth, depth, guess)
+        if work(deeper, space, lists) <= READ_BUDGET:
+            return deeper
+    return None
+
+
+# The depths and keys of the last successful read of each list (up to GUESSES lists): a
+# list shown on every page is read in one round, with one database statement less. Only
+# a guess: a key missing costs one more round.
 GUESSES = 256
-_guesses: dict[Hashable, frozenset[str]] = {}
+REMEMBERED_KEYS = 1_000  # more are read again from the database (one statement)
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    db: int
+    lists: int
+    keys: frozenset[str]
+    seen: Counter[str]
+
+
+_guesses: dict[Hashable, _Remembered] = {}
 _guesses_lock = threading.Lock()  # a server's threads read lists at the same time
 
 
-def _remember(identity: Hashable, keys: set[str]) -> None:
+def _remember(identity: Hashable, plan: _Plan, seen: Counter[str]) -> None:
+    keys = frozenset(plan.guess) if len(plan.guess) <= REMEMBERED_KEYS else frozenset()
     with _guesses_lock:
         if len(_guesses) >= GUESSES and identity not in _guesses:
             del _guesses[next(iter(_guesses))]  # the oldest
-        _guesses[identity] = frozenset(keys)
+        _guesses[identity] = _Remembered(plan.db, plan.lists, keys, seen)
 
 
 def _round(
@@ -146,11 +263,11 @@ def _round(
     limit: int,
     first: date | None,
     last: date | None,
-    k: int,
-    guess: set[str],
-) -> tuple[list[tuple[str, int]] | None, set[str], bool]:
-    """The ranking if this depth proves it; else the keys to ask about next time, and
-    whether to read deeper (or only ask about keys whose pending views were not read)."""
+    plan: _Plan,
+    redis: bool,
+) -> _Outcome:
+    """The ranking if this round's reads prove it; else what to read next."""
+    guess = plan.guess if redis else set()
     members = space.members_for(guess)
     ask = [pair for pairs in members.values() for pair in pairs]
 
@@ -159,13 +276,15 @@ def _round(
         pairs |= set(_local_pairs(pending, space, first, last))
         resolved = space.resolve(pairs)
         candidates = {key for key in resolved.values() if key} | guess
-        # The head's keys at depth k were read into ``guess`` (at that depth) just
-        # before, so their pending views were asked for: one round is the common case.
-        head = stored.head(k, candidates)
+        # The head's keys at this depth were read into ``guess`` just before, so their
+        # pending views were asked for: one round is the common case.
+        head = stored.head(plan.db, candidates)
         return _Db(head.keys, head.bound, head.tie_key, head.totals, resolved)
 
-    db, pending = live.read_lists(space.prefix, first, last, k, ask, db_read)
+    c = per_set(plan.lists)
+    db, pending = live.read_lists(space.prefix, first, last, c, ask, db_read, redis)
     names = pending.names()
+    seen = Counter(split_name(n)[0] for n in names)
     known: dict[str, dict[str, str]] = {key: dict(pairs) for key, pairs in members.items()}
     for (kind, member), key in db.resolved.items():
         if key:
@@ -174,9 +293,7 @@ def _round(
     for (kind, member), n in _local_pairs(pending, space, first, last).items():
         if key := db.resolved.get((kind, member)):
             local[key] += n
-    exhausted = {n for n in names if len(pending.top(n)) < k}
-    bound = {n: 0 if n in exhausted else pending.top(n)[-1][1] for n in names}
-    db_bound = db.bound
+    bound = {n: pending.bound(n) for n in names}
 
     totals: dict[str, int] = {}
     ceilings: dict[str, int] = {}  # keys with components not read: their highest total
@@ -187,7 +304,7 @@ def _round(
             named = key if space.identity(kind) else known.get(key, {}).get(kind)
             views = pending.views(name, named) if named is not None else None
             if views is None:
-                unread += bound[name]
+                unread += bound[name][0]
             else:
                 total += views
         if unread:
@@ -195,27 +312,31 @@ def _round(
         else:
             totals[key] = total
     ranked = sorted(((k_, n) for k_, n in totals.items() if n > 0), key=lambda kv: (-kv[1], kv[0]))
-    more = set(ceilings) | set(db.ranked)
+    lists_bound = sum(views for views, _ in bound.values())
+    redis_read = pending.snap is not None
+
+    def outcome(done: list[tuple[str, int]] | None, deeper: bool) -> _Outcome:
+        more = set() if done is not None else set(ceilings) | set(db.ranked)
+        return _Outcome(done, more, deeper, db.bound, lists_bound, seen, redis_read)
+
     if len(ranked) < limit:
-        if not ceilings and len(exhausted) == len(names) and db_bound == 0:
-            return ranked, set(), False
-        return None, more, True
+        if not ceilings and lists_bound == 0 and db.bound == 0:
+            return outcome(ranked, False)
+        return outcome(None, True)
     last_key, last_total = ranked[limit - 1]
-    threshold = db_bound + sum(bound.values())
+    threshold = db.bound + lists_bound
+    # A key read nowhere with a total equal to the threshold has, in every source cut
+    # at its bound (the database, each list), exactly the bound, and so comes after that
+    # source's tie: one tie at or after the last key ranked is enough.
+    ties = [bound[n][1] for n in names if bound[n][0] and space.identity(split_name(n)[0])]
+    if db.bound:
+        ties.append(db.tie_key)
     beyond = last_total > threshold or (
-        last_total == threshold
-        and (
-            (len(exhausted) == len(names) and (db.tie_key is not None and last_key <= db.tie_key))
-            or any(
-                space.identity(split_name(n)[0]) and last_key <= pending.top(n)[-1][0]
-                for n in names
-                if n not in exhausted
-            )
-        )
+        last_total == threshold and any(tie is not None and last_key <= tie for tie in ties)
     )
     if any(c >= last_total for c in ceilings.values()):
-        return None, more, not beyond
-    return (ranked[:limit], set(), False) if beyond else (None, more, True)
+        return outcome(None, not beyond)
+    return outcome(ranked[:limit], False) if beyond else outcome(None, True)
 
 
 def _local_pairs(

@@ -16,6 +16,11 @@ bound on the total of every other key. Neither reads history:
 The work depends on the depth the answer needs (how far the lists must be read before the
 ``limit``-th total exceeds the bound), which is small for the skewed traffic of real sites,
 not on how many days or keys are stored.
+
+Every list is read with equal views in key order, the order of Python's strings (UTF-8
+bytes: ``COLLATE "C"`` on PostgreSQL, the bytes on MySQL/MariaDB, SQLite's own), so that
+a key not read that has as many views as the bound comes after a key the caller knows
+(``Head.tie_key``): equal totals at the bound end the rounds (ranking.py, decision 43).
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ from .models import PageViewKeyDaily, PageViewTotal
 from .totals import key_hash
 
 MAX_LIST_DAYS = 31  # longer periods are bounded by the all-time list
+BYTE_ORDER = {
+    "postgresql": 'value COLLATE "C"',
+    "mysql": "CAST(value AS BINARY)",
+    "sqlite": "value",  # BINARY, the default collation: memcmp of the UTF-8
+}
 
 
 @dataclass
@@ -74,7 +84,7 @@ class StoredTop:
         of ``extra`` keys, and the bound on any other key's total (two statements)."""
         if self._all_time() or not self._short():
             return self._head_by_all_time(depth, extra)
-        listed, full, bound = self._day_lists(depth)
+        listed, full, bound, tie = self._day_lists(depth)
         # A key named on every day whose list was cut at ``depth`` has all its views in
         # the rows read (a day's list not cut holds every key with views that day).
         found = {
@@ -83,7 +93,7 @@ class StoredTop:
         if not full:
             found.update((key, 0) for key in extra if key not in found)
         missing = (set(listed) | set(extra)) - found.keys()
-        return Head({**found, **self.totals(missing)}, sorted(listed), bound, None)
+        return Head({**found, **self.totals(missing)}, sorted(listed), bound, tie)
 
     def _head_by_all_time(self, depth: int, extra: Iterable[str]) -> Head:
         """All time, or a period bounded by the all-time list (a key's total in it is at
@@ -91,12 +101,16 @@ class StoredTop:
         ranked = self._all_time_head(depth)
         cut = len(ranked) == depth
         bound, tie = (ranked[-1][1], ranked[-1][0]) if cut else (0, None)
+        if self._byte_order() is None:
+            tie = None
         keys = [value for value, _ in ranked]
         if self._all_time():
             found = dict(ranked)
             missing = [key for key in extra if key not in found]
             return Head({**found, **self.totals(missing)}, keys, bound, tie)
-        return Head(self.totals({*keys, *extra}), keys, bound, None)
+        # A key's total in the period is at most its all-time total: as many as the bound
+        # only with as many all time, and then after the tie.
+        return Head(self.totals({*keys, *extra}), keys, bound, tie)
 
     def _all_time_head(self, depth: int) -> list[tuple[str, int]]:
         """The first ``depth`` all-time rows, most viewed first (equal views by value)."""
@@ -105,7 +119,7 @@ class StoredTop:
         where, params = self._where()
         sql = (
             f"SELECT value, views FROM {table} WHERE {where}views > 0 "
-            f"ORDER BY views DESC, value ASC LIMIT {int(depth)}"
+            f"ORDER BY views DESC, {self._byte_order() or 'value'} LIMIT {int(depth)}"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -149,9 +163,14 @@ class StoredTop:
             and (self.last - self.first).days < MAX_LIST_DAYS
         )
 
-    def _day_lists(self, depth: int) -> tuple[dict[str, dict[object, int]], set[object], int]:
+    def _day_lists(
+        self, depth: int
+    ) -> tuple[dict[str, dict[object, int]], set[object], int, str | None]:
         """The first ``depth`` rows of each day of the period (key -> day -> views), the
-        days whose list was cut there, and the bound on any key not read: one statement."""
+        days whose list was cut there, the bound on any key not read, and its tie: one
+        statement. A key not read with as many views as the bound has, on each cut day,
+        as many as that day's last row, and comes after it: after the greatest of those
+        rows' keys."""
         connection = connections[self.using]
         if connection.vendor == "postgresql":
             sql, params = self._lateral_sql(depth)
@@ -160,13 +179,24 @@ class StoredTop:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        per_day: dict[object, list[int]] = {}
+        per_day: dict[object, list[tuple[int, str]]] = {}
         listed: dict[str, dict[object, int]] = {}
         for day, value, views in rows:
-            per_day.setdefault(day, []).append(views)
+            per_day.setdefault(day, []).append((views, value))
             listed.setdefault(value, {})[day] = views
-        full = {day for day, views in per_day.items() if len(views) == depth}
-        return listed, full, sum(min(per_day[day]) for day in full)
+        full = {day for day, read in per_day.items() if len(read) == depth}
+        bound, tie = 0, None
+        for day in full:  # its last row: the fewest views, the greatest key of those
+            fewest = min(views for views, _ in per_day[day])
+            bound += fewest
+            last = max(value for views, value in per_day[day] if views == fewest)
+            tie = last if tie is None else max(tie, last)
+        return listed, full, bound, tie if self._byte_order() else None
+
+    def _byte_order(self) -> str | None:
+        """The key column as an ORDER BY term that sorts as Python's strings (UTF-8
+        bytes), whatever the column's collation; None on another database."""
+        return BYTE_ORDER.get(connections[self.using].vendor)
 
     def _where(self) -> tuple[str, list[str | int]]:
         """The rows of this kind (and content type): URL and view-name rows never have
@@ -188,7 +218,7 @@ class StoredTop:
             "SELECT d.n, t.value, t.views FROM generate_series(0, %s) AS d(n) "
             f"CROSS JOIN LATERAL (SELECT value, views FROM {table} WHERE {where}"
             "day = CAST(%s AS date) + d.n AND views > 0 "
-            f"ORDER BY views DESC LIMIT {int(depth)}) AS t"
+            f"ORDER BY views DESC, {self._byte_order()} LIMIT {int(depth)}) AS t"
         )
         first = connection.ops.adapt_datefield_value(self.first)
         return sql, [len(self._days()) - 1, *params, first]
@@ -202,7 +232,7 @@ class StoredTop:
         part = (
             f"SELECT * FROM (SELECT {{i}} AS n, value, views FROM {table} "
             f"WHERE {where}day = %s AND views > 0 "
-            f"ORDER BY views DESC LIMIT {int(depth)}) AS d{{i}}"
+            f"ORDER BY views DESC, {self._byte_order() or 'value'} LIMIT {int(depth)}) AS d{{i}}"
         )
         days = self._days()
         sql = " UNION ALL ".join(part.format(i=i) for i in range(len(days)))

@@ -13,9 +13,10 @@ list of an earlier version as one set ``top:<name>`` until its members leave it
 (redis.scripts.LISTS). The registry ``top`` lists every list with its views, and ACK takes
 a batch out of both, as it does from ``dims``. Scores are minus the views: ZRANGE from 0
 then lists the most viewed first, and equal counts in member order, which is Python's
-string order (the members are compared as UTF-8 bytes); SNAPSHOT_LISTS merges a list's
-sets in that order. A period read asks a few sets for one member; a most-viewed list reads
-the top of each list and merges it with the database's (ranking.py).
+string order (the members are compared as UTF-8 bytes). A period read asks a few sets for
+one member; a most-viewed list reads the first entries of each set of each list
+(SNAPSHOT_LISTS, within a budget of work per call) and merges them with the database's
+(ranking.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ DAY_LENGTH = 10  # YYYY-MM-DD, at the end of every list name
 # Redis's compact encoding while it holds at most 128 members (zset-max-listpack-entries,
 # Redis 7; zset-max-ziplist-entries, 6.2): decision 28.
 LIST_BUCKETS = 64
+# Entries read plus members looked up by one SNAPSHOT_LISTS call at most (decision 43):
+# ~0.7 us an entry and ~1.5 us a member of Redis's time on the 2-core machine, so a call
+# stays under ~25 ms; ranking.py plans its rounds within it, and the script refuses more.
+READ_BUDGET = 16_000
 
 
 def member_bucket(kind: str, member: str) -> int:
@@ -115,8 +120,14 @@ class PendingLists:
         return list(self.snap.tops) if self.snap is not None else []
 
     def top(self, name: str) -> list[tuple[str, int]]:
-        """The list's first entries, most viewed first (committed claims still in)."""
+        """The list's entries read, most viewed first (committed claims still in)."""
         return self.snap.tops[name] if self.snap is not None else []
+
+    def bound(self, name: str) -> tuple[int, str | None]:
+        """(views, member): a member not in ``top`` has at most that many views in the
+        list and, with as many, comes after that member; (0, None): ``top`` is the whole
+        list (redis.snapshots.snapshot_lists)."""
+        return self.snap.bounds[name] if self.snap is not None else (0, None)
 
     def views(self, name: str, member: str) -> int | None:
         """Views of ``member`` in the list, None if the snapshot was not asked for them."""

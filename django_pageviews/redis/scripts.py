@@ -350,114 +350,107 @@ return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 )
 
 # KEYS: list registry, claims, claim sequence
-# ARGV: chunk key prefix, list name prefix, first day, last day ('' for an open end), k,
-#       then kind/member pairs
+# ARGV: chunk key prefix, list name prefix, first day, last day ('' for an open end), c,
+#       work budget, then kind/member/bucket triples (toplists.member_bucket)
 # For reads by day (toplists.py): of every list whose name starts with the prefix and whose
-# day is in range, its name, the first k entries of each of its sets (LISTS: the caller
-# merges them into the list's top), and the scores of the members asked for and of every
-# member of those tops, in every list of the same kind (nil when absent); then the open
-# claims with their counts and the claim sequence number, as SNAPSHOT.
+# day is in range, its name and the first c entries of each of its sets (no merge here:
+# the caller merges them, and takes its bound from each set's last entry); the scores of
+# the members asked for in every list of their kind (nil when absent), and, while the
+# budget lasts, those of the members of the tops read in the other lists of their kind
+# (a member's bucket is the set it was read from); then the open claims with their counts
+# and the claim sequence number, as SNAPSHOT, and the work done: entries read plus members
+# looked up. Bounded (decision 43): when what must be read (c entries of every set of
+# every list, every member asked in every list of its kind) could exceed the budget, it
+# reads nothing and answers {'over', that work}.
 SNAPSHOT_LISTS = (
     DIMS
     + LISTS
     + f"""
--- Members compared as bytes, as a sorted set orders them (Lua's own string order follows
--- the server's locale).
-local function bytes_less(a, b)
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
--- The first k entries (member, score, ...) of a list: a merge of its sets (each member is
--- in one set only) through a heap of the sets' heads, reading each set a few entries at a
--- time (a list's top is spread over its sets: about k / LIST_BUCKETS from each).
-local function list_top(list, k)
-  local chunk = math.max(2, math.ceil(2 * k / {LIST_BUCKETS}))
-  local sets, heap = {{}}, {{}}
-  local function fill(set)  -- the set's next entries; false when it has no more
-    local part = redis.call('ZRANGE', set.key, set.next, set.next + chunk - 1, 'WITHSCORES')
-    set.part, set.at, set.next = part, 1, set.next + chunk
-    return #part > 0
-  end
-  for b = -1, {LIST_BUCKETS - 1} do
-    local set = {{key = list, next = 0}}
-    if b >= 0 then set.key = list .. ':' .. b end
-    if fill(set) then
-      sets[#sets + 1] = set
-      heap[#heap + 1] = #sets
-    end
-  end
-  local function before(i, j)
-    local a, b = sets[i], sets[j]
-    local sa, sb = tonumber(a.part[a.at + 1]), tonumber(b.part[b.at + 1])
-    if sa ~= sb then return sa < sb end
-    return bytes_less(a.part[a.at], b.part[b.at])
-  end
-  local function down(at)
-    while true do
-      local l, r, m = 2 * at, 2 * at + 1, at
-      if l <= #heap and before(heap[l], heap[m]) then m = l end
-      if r <= #heap and before(heap[r], heap[m]) then m = r end
-      if m == at then return end
-      heap[at], heap[m] = heap[m], heap[at]
-      at = m
-    end
-  end
-  for at = math.floor(#heap / 2), 1, -1 do down(at) end
-  local top = {{}}
-  while #heap > 0 and #top < 2 * k do
-    local set = sets[heap[1]]
-    top[#top + 1] = set.part[set.at]
-    top[#top + 1] = set.part[set.at + 1]
-    set.at = set.at + 2
-    if set.at > #set.part and not (#set.part == 2 * chunk and fill(set)) then
-      heap[1] = heap[#heap]
-      heap[#heap] = nil
-    end
-    down(1)
-  end
-  return top
-end
-local k = tonumber(ARGV[5])
-local names, tops = {{}}, {{}}
-for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+local c, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
+local registry = redis.call('ZRANGE', KEYS[1], 0, -1)
+local work = #registry
+local names = {{}}
+for _, name in ipairs(registry) do
   local day = string.sub(name, -10)
   if string.sub(name, 1, #ARGV[2]) == ARGV[2] and (ARGV[3] == '' or day >= ARGV[3])
       and (ARGV[4] == '' or day <= ARGV[4]) then
     names[#names + 1] = name
-    local top = {{}}
-    if k > 0 then top = list_top(KEYS[1] .. ':' .. name, k) end
-    tops[#tops + 1] = top
   end
 end
-local asked, seen = {{}}, {{}}
-local function ask(kind, member)
-  local key = kind .. '\0' .. member
-  if seen[key] then return end
-  seen[key] = true
-  asked[kind] = asked[kind] or {{}}
-  table.insert(asked[kind], member)
+local wanted, buckets = {{}}, {{}}  -- kind -> members asked; kind -> member -> bucket
+for i = 7, #ARGV, 3 do
+  local kind, member = ARGV[i], ARGV[i + 1]
+  wanted[kind] = wanted[kind] or {{}}
+  buckets[kind] = buckets[kind] or {{}}
+  if not buckets[kind][member] then
+    buckets[kind][member] = tonumber(ARGV[i + 2])
+    table.insert(wanted[kind], member)
+  end
 end
-for i = 6, #ARGV, 2 do ask(ARGV[i], ARGV[i + 1]) end
+local need = work
+for _, name in ipairs(names) do
+  need = need + {LIST_BUCKETS + 1} * c + #(wanted[string.sub(name, 1, -12)] or {{}})
+end
+if need > budget then return {{'over', need}} end
+local tops, own = {{}}, {{}}  -- per list: its sets' first entries; member -> score, bucket
 for j, name in ipairs(names) do
-  local kind = string.sub(name, 1, -12)
-  for m = 1, #tops[j], 2 do ask(kind, tops[j][m]) end
+  local list, sets, mine = KEYS[1] .. ':' .. name, {{}}, {{}}
+  for b = -1, c > 0 and {LIST_BUCKETS - 1} or -2 do  -- b = -1: an earlier version's set
+    local key = list
+    if b >= 0 then key = list .. ':' .. b end
+    local part = redis.call('ZRANGE', key, 0, c - 1, 'WITHSCORES')
+    work = work + #part / 2
+    for m = 1, #part, 2 do mine[part[m]] = {{part[m + 1], b}} end
+    sets[#sets + 1] = part
+  end
+  tops[j], own[j] = sets, mine
+end
+-- Its score in list ``name``, where it is in set ``bucket`` (nil: unknown); counted.
+local function score(name, member, bucket)
+  local key = list_key(KEYS[1], name, member, bucket)
+  if old_lists[name] then work = work + 1 end  -- list_key looked in the old set first
+  work = work + 1
+  return redis.call('ZSCORE', key, member)
 end
 local members, scores = {{}}, {{}}
 for j, name in ipairs(names) do
-  local wanted = asked[string.sub(name, 1, -12)] or {{}}
-  local got = {{}}
-  for m = 1, #wanted do
-    got[m] = redis.call('ZSCORE', list_key(KEYS[1], name, wanted[m]), wanted[m])
+  local kind, got, asked = string.sub(name, 1, -12), {{}}, {{}}
+  for _, member in ipairs(wanted[kind] or {{}}) do
+    asked[#asked + 1] = member
+    local entry = own[j][member]
+    if entry then
+      got[#asked] = entry[1]
+    else
+      got[#asked] = score(name, member, buckets[kind][member])
+    end
   end
-  members[j], scores[j] = wanted, got
+  members[j], scores[j] = asked, got
+end
+-- The tops' members in the other lists of their kind, rank by rank, while the budget lasts.
+for rank = 1, c do
+  for j, name in ipairs(names) do
+    local kind = string.sub(name, 1, -12)
+    for _, part in ipairs(tops[j]) do
+      local member = part[2 * rank - 1]
+      if member then
+        for i, other in ipairs(names) do
+          if i ~= j and work < budget and string.sub(other, 1, -12) == kind
+              and not own[i][member] and not (buckets[kind] and buckets[kind][member]) then
+            local bucket = own[j][member][2]
+            local asked = members[i]
+            asked[#asked + 1] = member
+            scores[i][#asked] = score(other, member, bucket >= 0 and bucket or nil)
+            own[i][member] = {{scores[i][#asked], bucket}}
+          end
+        end
+      end
+    end
+  end
 end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {{}}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
-return {{names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3]) or '0'}}
+return {{names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3]) or '0', work}}
 """
 )
 

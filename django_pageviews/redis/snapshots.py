@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django_pageviews.toplists import READ_BUDGET, member_bucket
+
 from .buffer import HOLD_MS, HOLD_SUFFIX, Keys
 
 
@@ -40,27 +42,48 @@ class ListsSnapshot:
     """What SNAPSHOT_LISTS saw: per list, its top entries and the members asked about."""
 
     tops: dict[str, list[tuple[str, int]]]  # list name -> [(member, views)], most first
+    bounds: dict[str, tuple[int, str | None]]  # list name -> (views, member): see below
     views: dict[tuple[str, str], int]  # (list name, member) -> views, for those it has
     asked: dict[str, set[str]]  # list name -> members whose views it gave (0 if absent)
     claims: dict[str, dict[str, int]]
     seq: str
+    work: int  # entries read and members looked up by the call
+
+
+class ListsOverBudget(Exception):
+    """SNAPSHOT_LISTS refused a read that could have taken more than its budget."""
 
 
 def snapshot_lists(
-    client: Any, prefix: str, first: str, last: str, k: int, ask: list[tuple[str, str]]
+    client: Any,
+    prefix: str,
+    first: str,
+    last: str,
+    c: int,
+    ask: list[tuple[str, str]],
+    budget: int = READ_BUDGET,
 ) -> ListsSnapshot:
     """The lists named ``prefix...`` of the days from ``first`` to ``last`` (ISO dates, ""
-    for an open end): their first ``k`` entries and the views of the (kind, member) pairs
-    of ``ask`` and of those entries, in each list of their kind; and the open claims."""
+    for an open end): the first ``c`` entries of each of their sets, the views of the
+    (kind, member) pairs of ``ask`` and (within ``budget``) of those entries, in each list
+    of their kind; and the open claims. ListsOverBudget when that could take more than
+    ``budget`` entries read and members looked up: nothing is read then.
+
+    A list's top is the entries read, most viewed first (equal views in member order, as
+    Redis orders them: by their UTF-8 bytes, Python's string order); its bound is (0,
+    None) when every set was read to its end, else the most views of the last entry read
+    of a set cut at ``c``, with the least member of those last entries that have as many:
+    a member not read has at most that many views, and if as many, comes after it."""
     from .scripts import snapshot_lists as snapshot_script
 
     keys = Keys.current()
-    args: list[Any] = [keys.prefix + "chunk:", prefix, first, last, k]
+    args: list[Any] = [keys.prefix + "chunk:", prefix, first, last, c, budget]
     for kind, member in ask:
-        args += (kind, member)
-    names, tops, members, scores, claim_ids, chunks, seq = snapshot_script(
-        keys=[keys.top, keys.claims, keys.seq], args=args, client=client
-    )
+        args += (kind, member, member_bucket(kind, member))
+    reply = snapshot_script(keys=[keys.top, keys.claims, keys.seq], args=args, client=client)
+    if reply[0] == "over":
+        raise ListsOverBudget(f"a live list read needs {reply[1]} > {budget} steps in Redis")
+    names, tops, members, scores, claim_ids, chunks, seq, work = reply
     views: dict[tuple[str, str], int] = {}
     asked: dict[str, set[str]] = {}
     for name, wanted, got in zip(names, members, scores, strict=True):
@@ -68,16 +91,22 @@ def snapshot_lists(
         for member, score in zip(wanted, got, strict=True):
             if score is not None:
                 views[(name, member)] = -int(float(score))
-    return ListsSnapshot(
-        {
-            name: [(top[i], -int(float(top[i + 1]))) for i in range(0, len(top), 2)]
-            for name, top in zip(names, tops, strict=True)
-        },
-        views,
-        asked,
-        _claims(claim_ids, chunks),
-        seq,
-    )
+    snap = ListsSnapshot({}, {}, views, asked, _claims(claim_ids, chunks), seq, int(work))
+    for name, sets in zip(names, tops, strict=True):
+        entries, cut = [], []
+        for part in sets:
+            read = [(part[i], -int(float(part[i + 1]))) for i in range(0, len(part), 2)]
+            entries += read
+            if len(read) == c:
+                cut.append(read[-1])
+        entries.sort(key=lambda entry: (-entry[1], entry[0]))
+        snap.tops[name] = entries
+        # The members read have their views in the list: the script did not ask again.
+        asked.setdefault(name, set()).update(member for member, _ in entries)
+        views.update(((name, member), n) for member, n in entries)
+        most = max((n for _, n in cut), default=0)
+        snap.bounds[name] = (most, min((m for m, n in cut if n == most), default=None))
+    return snap
 
 
 def _pairs(flat: list[str]) -> dict[str, int]:
