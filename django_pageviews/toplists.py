@@ -42,9 +42,10 @@ DAY_LENGTH = 10  # YYYY-MM-DD, at the end of every list name
 # Redis 7; zset-max-ziplist-entries, 6.2): decision 28.
 LIST_BUCKETS = 64
 # Entries read plus members looked up by one SNAPSHOT_LISTS call at most (decision 43):
-# ~0.7 us an entry and ~1.5 us a member of Redis's time on the 2-core machine, so a call
-# stays under ~25 ms; ranking.py plans its rounds within it, and the script refuses more.
-READ_BUDGET = 16_000
+# ~1.4 us an entry and ~1.5-2.2 us a member of Redis's time on the shared 2-core machine,
+# so that a call takes ~20-30 ms at most; ranking.py plans its rounds within it, and the
+# script refuses a call that could do more.
+READ_BUDGET = 12_000
 
 
 def member_bucket(kind: str, member: str) -> int:

@@ -355,13 +355,13 @@ return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 # For reads by day (toplists.py): of every list whose name starts with the prefix and whose
 # day is in range, its name and the first c entries of each of its sets (no merge here:
 # the caller merges them, and takes its bound from each set's last entry); the scores of
-# the members asked for in every list of their kind (nil when absent), and, while the
-# budget lasts, those of the members of the tops read in the other lists of their kind
-# (a member's bucket is the set it was read from); then the open claims with their counts
-# and the claim sequence number, as SNAPSHOT, and the work done: entries read plus members
-# looked up. Bounded (decision 43): when what must be read (c entries of every set of
-# every list, every member asked in every list of its kind) could exceed the budget, it
-# reads nothing and answers {'over', that work}.
+# the members asked for, in every list of their kind, in the order asked (nil when
+# absent); while the budget lasts, (member, score) of the members of the tops read in the
+# other lists of their kind (a member's bucket is the set it was read from); then the open
+# claims with their counts and the claim sequence number, as SNAPSHOT, and the work done:
+# entries read plus members looked up. Bounded (decision 43): when what must be done (c
+# entries of every set of every list, every member asked in every list of its kind)
+# could exceed the budget, it reads nothing and answers {'over', that work}.
 SNAPSHOT_LISTS = (
     DIMS
     + LISTS
@@ -377,70 +377,79 @@ for _, name in ipairs(registry) do
     names[#names + 1] = name
   end
 end
-local wanted, buckets = {{}}, {{}}  -- kind -> members asked; kind -> member -> bucket
+-- kind -> the members asked and their buckets (member, bucket, ...), and, where tops are
+-- looked up in other lists, kind -> member -> true
+local wanted, counts, asked = {{}}, {{}}, {{}}
+local crossing = c > 0 and #names > 1
 for i = 7, #ARGV, 3 do
   local kind, member = ARGV[i], ARGV[i + 1]
-  wanted[kind] = wanted[kind] or {{}}
-  buckets[kind] = buckets[kind] or {{}}
-  if not buckets[kind][member] then
-    buckets[kind][member] = tonumber(ARGV[i + 2])
-    table.insert(wanted[kind], member)
-  end
+  local w, n = wanted[kind], counts[kind]
+  if not w then w, n = {{}}, 0; wanted[kind], asked[kind] = w, {{}} end
+  w[n + 1], w[n + 2] = member, tonumber(ARGV[i + 2])
+  counts[kind] = n + 2
+  if crossing then asked[kind][member] = true end
 end
 local need = work
 for _, name in ipairs(names) do
-  need = need + {LIST_BUCKETS + 1} * c + #(wanted[string.sub(name, 1, -12)] or {{}})
+  need = need + 1 + {LIST_BUCKETS + 1} * c + (counts[string.sub(name, 1, -12)] or 0) / 2
 end
 if need > budget then return {{'over', need}} end
-local tops, own = {{}}, {{}}  -- per list: its sets' first entries; member -> score, bucket
+-- Per list: its key (an earlier version's whole set), whether that set exists, its sets.
+local lists, olds, sets = {{}}, {{}}, {{}}
 for j, name in ipairs(names) do
-  local list, sets, mine = KEYS[1] .. ':' .. name, {{}}, {{}}
+  lists[j] = KEYS[1] .. ':' .. name
+  olds[j] = redis.call('EXISTS', lists[j]) == 1
+  work = work + 1
+  sets[j] = {{}}
+  for b = 0, {LIST_BUCKETS - 1} do sets[j][b] = lists[j] .. ':' .. b end
+end
+-- A member's score in list j (false when absent), ``bucket`` its set (nil: unknown): in
+-- the earlier version's set if it is there (LISTS), else in its bucket's; counted.
+local function score(j, member, bucket)
+  if olds[j] then
+    work = work + 1
+    local found = redis.call('ZSCORE', lists[j], member)
+    if found then return found end
+  end
+  work = work + 1
+  if bucket then return redis.call('ZSCORE', sets[j][bucket], member) end
+  return redis.call('ZSCORE', list_key(KEYS[1], names[j], member), member)
+end
+local tops, own = {{}}, {{}}  -- per list: its sets' first entries; member -> score, bucket
+for j in ipairs(names) do
+  local parts, mine = {{}}, {{}}
   for b = -1, c > 0 and {LIST_BUCKETS - 1} or -2 do  -- b = -1: an earlier version's set
-    local key = list
-    if b >= 0 then key = list .. ':' .. b end
-    local part = redis.call('ZRANGE', key, 0, c - 1, 'WITHSCORES')
+    local part = redis.call('ZRANGE', sets[j][b] or lists[j], 0, c - 1, 'WITHSCORES')
     work = work + #part / 2
     for m = 1, #part, 2 do mine[part[m]] = {{part[m + 1], b}} end
-    sets[#sets + 1] = part
+    parts[#parts + 1] = part
   end
-  tops[j], own[j] = sets, mine
+  tops[j], own[j] = parts, mine
 end
--- Its score in list ``name``, where it is in set ``bucket`` (nil: unknown); counted.
-local function score(name, member, bucket)
-  local key = list_key(KEYS[1], name, member, bucket)
-  if old_lists[name] then work = work + 1 end  -- list_key looked in the old set first
-  work = work + 1
-  return redis.call('ZSCORE', key, member)
-end
-local members, scores = {{}}, {{}}
+local scores, cross = {{}}, {{}}
 for j, name in ipairs(names) do
-  local kind, got, asked = string.sub(name, 1, -12), {{}}, {{}}
-  for _, member in ipairs(wanted[kind] or {{}}) do
-    asked[#asked + 1] = member
-    local entry = own[j][member]
-    if entry then
-      got[#asked] = entry[1]
-    else
-      got[#asked] = score(name, member, buckets[kind][member])
-    end
+  local kind = string.sub(name, 1, -12)
+  local w, mine, got = wanted[kind] or {{}}, own[j], {{}}
+  for m = 1, counts[kind] or 0, 2 do
+    local entry = mine[w[m]]
+    if entry then got[(m + 1) / 2] = entry[1] else got[(m + 1) / 2] = score(j, w[m], w[m + 1]) end
   end
-  members[j], scores[j] = asked, got
+  scores[j], cross[j] = got, {{}}
 end
--- The tops' members in the other lists of their kind, rank by rank, while the budget lasts.
 for rank = 1, c do
   for j, name in ipairs(names) do
     local kind = string.sub(name, 1, -12)
     for _, part in ipairs(tops[j]) do
       local member = part[2 * rank - 1]
-      if member then
+      if member and not (asked[kind] and asked[kind][member]) then
+        local bucket = own[j][member][2]
         for i, other in ipairs(names) do
-          if i ~= j and work < budget and string.sub(other, 1, -12) == kind
-              and not own[i][member] and not (buckets[kind] and buckets[kind][member]) then
-            local bucket = own[j][member][2]
-            local asked = members[i]
-            asked[#asked + 1] = member
-            scores[i][#asked] = score(other, member, bucket >= 0 and bucket or nil)
-            own[i][member] = {{scores[i][#asked], bucket}}
+          if i ~= j and work < budget and not own[i][member]
+              and string.sub(other, 1, -12) == kind then
+            local found = score(i, member, bucket >= 0 and bucket or nil)
+            own[i][member] = {{found, bucket}}
+            local pairs_ = cross[i]
+            pairs_[#pairs_ + 1], pairs_[#pairs_ + 2] = member, found
           end
         end
       end
@@ -450,7 +459,7 @@ end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {{}}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
-return {{names, tops, members, scores, claims, chunks, redis.call('GET', KEYS[3]) or '0', work}}
+return {{names, tops, scores, cross, claims, chunks, redis.call('GET', KEYS[3]) or '0', work}}
 """
 )
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django_pageviews.toplists import READ_BUDGET, member_bucket
+from django_pageviews.toplists import READ_BUDGET, member_bucket, split_name
 
 from .buffer import HOLD_MS, HOLD_SUFFIX, Keys
 
@@ -83,12 +83,19 @@ def snapshot_lists(
     reply = snapshot_script(keys=[keys.top, keys.claims, keys.seq], args=args, client=client)
     if reply[0] == "over":
         raise ListsOverBudget(f"a live list read needs {reply[1]} > {budget} steps in Redis")
-    names, tops, members, scores, claim_ids, chunks, seq, work = reply
+    names, tops, scores, cross, claim_ids, chunks, seq, work = reply
+    by_kind: dict[str, list[str]] = {}  # the members asked, in the order the script keeps
+    for kind, member in ask:
+        by_kind.setdefault(kind, []).append(member)
     views: dict[tuple[str, str], int] = {}
     asked: dict[str, set[str]] = {}
-    for name, wanted, got in zip(names, members, scores, strict=True):
-        asked[name] = set(wanted)
-        for member, score in zip(wanted, got, strict=True):
+    for name, got, more in zip(names, scores, cross, strict=True):
+        wanted = by_kind.get(split_name(name)[0], [])
+        asked[name] = {*wanted, *more[::2]}
+        for member, score in [
+            *zip(wanted, got, strict=True),
+            *zip(more[::2], more[1::2], strict=True),
+        ]:
             if score is not None:
                 views[(name, member)] = -int(float(score))
     snap = ListsSnapshot({}, {}, views, asked, _claims(claim_ids, chunks), seq, int(work))

@@ -1,0 +1,164 @@
+"""Most-viewed lists under flat traffic (decision 43): exact, in a few rounds, and no call
+to Redis does more than its budget.
+
+Flat: every stored article has the same views, thousands of distinct pages are pending
+with 1-5 views each (thousands of equal counts), and the lists are compared with sums
+made here from what was written and shipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from django_pageviews import ranking
+from django_pageviews.events import PK, Target, current_day
+from django_pageviews.models import PageView
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.snapshots import ListsOverBudget, snapshot_lists
+from django_pageviews.stats import READ_ERROR
+from django_pageviews.stats import snapshot as stats_snapshot
+from django_pageviews.storage import write_batch
+from django_pageviews.toplists import LIST_BUCKETS, URL, list_name
+from tests.models import Article
+from tests.test_live_reads import script_calls, ship_totals
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ARTICLES = 240
+PENDING = 4_000
+STORED = 8  # views of every article on each of two stored days
+LABEL = "tests.article"
+
+Views = dict[tuple[date, Target], int]
+
+
+def by_pk(a: Article, i: int) -> Target:
+    return Target(f"/a/{a.pk}/", f"view-{i % 20}", LABEL, PK, str(a.pk))
+
+
+def by_slug(a: Article, i: int) -> Target:
+    return Target(f"/s/{a.slug}/", f"view-{i % 20}", LABEL, "slug", a.slug)
+
+
+@pytest.fixture(params=["apart", "on stored"])
+def flat(request: Any, redis_url: str) -> tuple[Views, Views, dict[str, str]]:
+    """Stored: every article ``STORED`` views yesterday and ten days ago. Pending today:
+    ``PENDING`` distinct pages of 1-5 views, 400 view names; "on stored": the first ones
+    are the stored articles (by pk or by slug), whose totals then tie at the top."""
+    today = current_day()
+    articles = [Article.objects.create(title=str(i), slug=f"s-{i}") for i in range(ARTICLES)]
+    stored: Views = {}
+    for i, a in enumerate(articles):
+        for age in (1, 10):
+            stored[(today - timedelta(days=age), by_pk(a, i))] = STORED
+    pending: Views = {}
+    for j in range(PENDING):
+        if request.param == "on stored" and j < ARTICLES:
+            target = (by_slug if j % 2 else by_pk)(articles[j], j)
+        else:
+            target = Target(f"/p/{j}/", f"page-{j % 400}", "", "", "")
+        pending[(today, target)] = 1 + (j * 7919) % 5
+    write_batch(uuid.uuid4().hex, [], stored)
+    ship_totals(pending)
+    return stored, pending, {a.slug: str(a.pk) for a in articles}
+
+
+def expected(
+    flat: tuple[Views, Views, dict[str, str]], what: str, days: int | None
+) -> list[tuple[str, int]]:
+    stored, pending, pks = flat
+    first = None if days is None else current_day() - timedelta(days=days - 1)
+    totals: Counter[str] = Counter()
+    for source in (stored, pending):
+        for (day, t), n in source.items():
+            if first is not None and day < first:
+                continue
+            if what == "url":
+                totals[t.url] += n
+            elif what == "view":
+                totals[t.view_name] += n
+            elif t.model:
+                totals[pks.get(t.value, t.value)] += n
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@pytest.mark.parametrize("days", [7, None])
+def test_flat_lists_are_exact_in_a_few_rounds(
+    flat: tuple[Views, Views, dict[str, str]], days: int | None
+) -> None:
+    client = get_client()
+    errors = stats_snapshot().get(READ_ERROR, 0)
+    for limit in (1, 10, 25):
+        calls = script_calls(client)
+        assert (
+            PageView.get_popular_urls(limit=limit, days=days) == expected(flat, "url", days)[:limit]
+        )
+        # Each round is one script call (and ACK/SHIP run none here): a few rounds.
+        assert script_calls(client) - calls <= 4
+        got = PageView.get_popular_view_names(limit=limit, days=days)
+        assert got == expected(flat, "view", days)[:limit]
+        objects = PageView.get_popular_objects(Article, limit=limit, days=days)
+        assert [(str(o.pk), n) for o, n in objects] == expected(flat, "object", days)[:limit]
+    assert stats_snapshot().get(READ_ERROR, 0) == errors  # never fell back
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_a_call_does_no_more_than_its_budget() -> None:
+    """SNAPSHOT_LISTS counts the entries it reads and the members it looks up: never more
+    than the budget; a read that could take more is refused before anything is read."""
+    today = current_day()
+    pending: Views = {}
+    for day in (today, today - timedelta(days=1)):  # two lists: members asked in both
+        for j in range(3_000):
+            pending[(day, Target(f"/p/{j}/", "", "", "", ""))] = 1 + (j * 7919) % 5
+    ship_totals(pending)
+    client = get_client()
+    ask = [(URL, f"/p/{j}/") for j in range(0, 3_000, 3)]
+    names = {list_name(URL, day) for day, _ in pending}
+    for c, budget in ((2, 3_000), (10, 5_000), (10, 100_000), (40, 6_000)):
+        # The registry, then per list: its earlier version's set, its sets, the asks.
+        need = 2 + len(names) * (1 + (LIST_BUCKETS + 1) * c + len(ask))
+        if need > budget:
+            with pytest.raises(ListsOverBudget):
+                snapshot_lists(client, "u|", "", "", c, ask, budget)
+            continue
+        snap = snapshot_lists(client, "u|", "", "", c, ask, budget)
+        assert set(snap.tops) == names
+        entries = sum(len(top) for top in snap.tops.values())
+        assert entries == len(names) * LIST_BUCKETS * c  # every set holds more than c
+        assert snap.work <= budget
+        # The registry, each list's earlier version's set, the entries, the members asked
+        # (in both lists, but not where they were read already), and members of each top
+        # looked up in the other list while the budget lasted.
+        asked = {m for _, m in ask}
+        looked_up = sum(len(asked - {m for m, _ in snap.tops[name]}) for name in names)
+        cross = snap.work - 2 - len(names) - entries - looked_up
+        assert 0 <= cross <= entries
+        for name in names:
+            day = date.fromisoformat(name[-10:])
+            for member in snap.asked[name]:
+                page = Target(member, "", "", "", "")
+                assert snap.views.get((name, member), 0) == pending.get((day, page), 0)
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_a_list_over_the_budget_falls_back_to_the_stored_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where no round fits in the budget, the list is the database's (and this
+    process's) at once, counted and logged as a failed live read, as when Redis fails."""
+    today = current_day()
+    stored = {(today, Target(f"/a/{i}/", "", "", "", "")): STORED for i in range(300)}
+    pending = {(today, Target(f"/p/{j}/", "", "", "", "")): 1 for j in range(2_000)}
+    write_batch(uuid.uuid4().hex, [], stored)
+    ship_totals(pending)
+    monkeypatch.setattr(ranking, "READ_BUDGET", 200)  # the 300 stored keys need more
+    errors = stats_snapshot().get(READ_ERROR, 0)
+    urls = sorted(f"/a/{i}/" for i in range(300))
+    assert PageView.get_popular_urls(limit=5) == [(url, STORED) for url in urls[:5]]
+    assert stats_snapshot().get(READ_ERROR, 0) == errors + 1
