@@ -139,12 +139,13 @@ def per_set(depth: int) -> int:
     return max(2, -(-2 * depth // LIST_BUCKETS))
 
 
-def work(plan: _Plan, space: KeySpace, lists: Counter[str]) -> int:
-    """What SNAPSHOT_LISTS must do for ``plan`` at most, with ``lists`` lists of each kind
-    (as redis.scripts.SNAPSHOT_LISTS counts it before reading)."""
-    asked = Counter(kind for pairs in space.members_for(plan.guess).values() for kind, _ in pairs)
-    entries = (LIST_BUCKETS + 1) * per_set(plan.lists)
-    return sum(n * (entries + asked[kind]) for kind, n in lists.items())
+def work(plan: _Plan, lists: Counter[str]) -> int:
+    """What SNAPSHOT_LISTS may have to do for ``plan`` at most, with ``lists`` lists of each
+    kind (the script counts it exactly before reading; here a key counts as a member of
+    every kind, which it is at most)."""
+    return sum(
+        n * (1 + (LIST_BUCKETS + 1) * per_set(plan.lists) + len(plan.guess)) for n in lists.values()
+    )
 
 
 def top(
@@ -175,13 +176,13 @@ def top(
         plan, lists = _Plan(remembered.db, remembered.lists, set(remembered.keys)), remembered.seen
         if not plan.guess:
             plan.guess = stored.keys(plan.db)
-        if work(plan, space, lists) > READ_BUDGET:
+        if work(plan, lists) > READ_BUDGET:
             plan = _Plan(start, start, set())
             remembered = None
     if redis and remembered is None:
         plan.guess = stored.keys(plan.db)
     while True:
-        if redis and work(plan, space, lists) > READ_BUDGET:
+        if redis and work(plan, lists) > READ_BUDGET:
             live.lists_unavailable(f"A live most-viewed list needs over {READ_BUDGET} steps.")
             redis = False
         out = _round(stored, space, limit, first, last, plan, redis)
@@ -225,7 +226,7 @@ def _deeper(
         if db_depth != plan.db:
             guess |= stored.keys(db_depth)
         deeper = _Plan(db_depth, depth, guess)
-        if work(deeper, space, lists) <= READ_BUDGET:
+        if work(deeper, lists) <= READ_BUDGET:
             return deeper
     return None
 
@@ -297,11 +298,11 @@ def _round(
 
     totals: dict[str, int] = {}
     ceilings: dict[str, int] = {}  # keys with components not read: their highest total
+    kinds_of = [(name, *_kind(space, name)) for name in names]
     for key in set(db.totals) | set(known) | set(local):
         total, unread = db.totals.get(key, 0) + local[key], 0
-        for name in names:
-            kind = split_name(name)[0]
-            named = key if space.identity(kind) else known.get(key, {}).get(kind)
+        for name, kind, identity in kinds_of:
+            named = key if identity else known.get(key, {}).get(kind)
             views = pending.views(name, named) if named is not None else None
             if views is None:
                 unread += bound[name][0]
@@ -337,6 +338,12 @@ def _round(
     if any(c >= last_total for c in ceilings.values()):
         return outcome(None, not beyond)
     return outcome(ranked[:limit], False) if beyond else outcome(None, True)
+
+
+def _kind(space: KeySpace, name: str) -> tuple[str, bool]:
+    """A list's kind, and whether its members are the keys themselves."""
+    kind = split_name(name)[0]
+    return kind, space.identity(kind)
 
 
 def _local_pairs(
