@@ -274,7 +274,7 @@ def table(results: list[dict[str, Any]]) -> str:
         "ms",
         "rounds",
         "db depth per round",
-        "redis k per call",
+        "lists depth per call (k; after decision 43: per set)",
         "members asked",
         "work per call",
         "Lua ms per call",
