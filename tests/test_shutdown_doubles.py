@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from django_pageviews.aio.client import get_client as get_loop_client
 from django_pageviews.manual import make_event, record_view
 from django_pageviews.models import PageView, PageViewDaily, UnsettledShipment
 from django_pageviews.recorder import flush
+from django_pageviews.redis import buffer
 from django_pageviews.redis.buffer import Keys, Shipment
 from django_pageviews.redis.client import get_client
 from django_pageviews.redis.drain import cleanup
@@ -87,10 +89,10 @@ def landed(server: PrivateRedis, shipment: Shipment) -> None:
     client = admin(server)
     try:
         wait_for(
-            lambda: client.get(Keys.current().sent(shipment.shipment_id)) == "1",
+            lambda: client.get(Keys.shard(shipment.shard).sent(shipment.shipment_id)) == "1",
             "the timed-out shipment to land",
         )
-        assert int(client.hget(Keys.current().dims, "t") or 0) == VIEWS
+        assert int(client.hget(Keys.shard(shipment.shard).dims, "t") or 0) == VIEWS
     finally:
         client.close()
 
@@ -275,3 +277,48 @@ def test_the_flush_command_settles_a_kept_shipment(
     assert UnsettledShipment.objects.count() == 0
     assert stored() == VIEWS
     assert out.getvalue().endswith("Wrote 0 page views.\n")  # written by the settling
+
+
+def test_a_lost_reply_is_resent_to_its_shard_and_a_kept_shipment_settles_there(
+    private_redis: PrivateRedis, store_raw: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With three shards: a shipment whose reply was lost is resent to the shard it went
+    to (its ``sent:`` marker is there), and counts once; one whose reply was lost at
+    shutdown is kept in the database with its shard, and cleanup finds its marker there
+    (settled from shard 0 it would be written to the database as well: twice)."""
+    with override_settings(PAGEVIEW_BUFFER_SHARDS=3):
+        record_view(URL)
+        batcher.ship_all()  # the first shipment, to shard 0, registers three shards
+        monkeypatch.setattr(buffer, "_turns", itertools.count(1))  # the next: shard 1, 2
+        admin(private_redis).script_load(SHIP)
+        get_client().ping()
+        for _ in range(VIEWS):
+            record_view(URL)
+        with Frozen(private_redis):
+            batcher.ship_all()
+        resent = batcher.retry
+        assert resent is not None and resent.shard == 1
+        landed(private_redis, resent)
+        wait_for(batcher.breaker.allows, "the breaker to let a resend through")
+        batcher.ship_all()  # the resend: refused as a duplicate by shard 1's marker
+        assert batcher.retry is None
+        assert int(get_client().hget(Keys.shard(1).dims, "t") or 0) == VIEWS
+
+        for _ in range(VIEWS):
+            record_view(URL)
+        with Frozen(private_redis):
+            batcher.ship_all()
+        kept = batcher.retry
+        assert kept is not None and kept.shard == 2
+        landed(private_redis, kept)
+        stop_keeping_data(private_redis)
+        flush_all()  # shutdown with Redis stopped: kept, with its shard
+        record = UnsettledShipment.objects.get()
+        assert json.loads(record.payload)["shard"] == 2
+        private_redis.start()
+        cleanup()  # the marker is in shard 2: Redis has the views
+        assert UnsettledShipment.objects.count() == 0
+        assert stored() == 0
+        flush()
+    assert stored() == 1 + 2 * VIEWS
+    assert PageView.objects.count() == (1 + 2 * VIEWS if store_raw else 0)

@@ -1,0 +1,262 @@
+"""PAGEVIEW_BUFFER_SHARDS: views spread over shards, drained and read exactly (decision 42).
+
+Real Redis (one server here; tests/test_redis_cluster.py runs the same on a cluster), real
+database. Counts are exact: every view shipped is read once while pending, while claims
+are open and committed, and stored once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+from django.db.models import Sum
+from django.test import override_settings
+
+from django_pageviews.events import PageViewEvent, Target
+from django_pageviews.models import PageView, PageViewDaily
+from django_pageviews.redis import buffer, drain
+from django_pageviews.redis.buffer import Keys, all_shards, read_claim, status
+from django_pageviews.redis.client import get_client
+from django_pageviews.redis.scripts import ship
+from django_pageviews.redis.shipping import build_shipment
+from django_pageviews.redis.splitting import store
+from django_pageviews.redis.sync_batcher import batcher
+from tests import test_live_reads
+from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
+from tests.models import Article
+from tests.test_seams_restore_lists import LEFT_BEHIND, article_views, check_reads, url_views
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SHARDS = 3
+
+
+@pytest.fixture
+def shards(redis_url: str) -> Iterator[None]:
+    with override_settings(PAGEVIEW_BUFFER_SHARDS=SHARDS, PAGEVIEW_THROTTLE_SECONDS=0):
+        yield
+
+
+def pending_by_shard(client: Any, shards: int = SHARDS) -> list[int]:
+    """Views not yet acknowledged, per shard."""
+    return [int(client.hget(Keys.shard(n).dims, "t") or 0) for n in range(shards)]
+
+
+def stored_views() -> int:
+    return int(PageViewDaily.objects.aggregate(n=Sum("views"))["n"] or 0)
+
+
+def ship_to(shard: int, targets: list[Target], shards: int = SHARDS) -> None:
+    """One shipment of a view of each target, to ``shard`` (made with ``shards``)."""
+    now = time.time()
+    events = [PageViewEvent(uuid.uuid4().hex, now, t, None, "", "") for t in targets]
+    shipment = build_shipment(events, Counter())
+    shipment.shard, shipment.shards = shard, shards
+    keys, args = shipment.script_args()
+    ship(keys=keys, args=args, client=get_client())
+
+
+def assert_nothing_left(client: Any) -> None:
+    """No list, total, pending view, claim or restored group left in any shard."""
+    for keys in all_shards(client):
+        names = [str(k) for k in client.keys(keys.prefix + "*")]
+        left = [k for k in names if k[len(keys.prefix) :].split(":")[0] in LEFT_BEHIND]
+        assert left == [], keys.number
+
+
+def test_the_shards_keys_and_the_default_names() -> None:
+    with override_settings(PAGEVIEW_KEY_PREFIX="pv"):
+        assert Keys.current() == Keys.shard(0) == Keys("{pv}:")  # as before shards existed
+        assert Keys.shard(2) == Keys("{pv:2}:", 2)
+        assert Keys.shard(2).pending == "{pv:2}:pending"
+        assert Keys.current().registry == "{pv}:shards"
+
+
+@pytest.mark.usefixtures("shards")
+@override_settings(PAGEVIEW_SHIP_BATCH_SIZE=5, PAGEVIEW_BATCH_SIZE=7)
+def test_both_batchers_spread_views_over_shards_and_a_drain_stores_each_once() -> None:
+    client = get_client()
+    responses = asgi_requests([("GET", "/async/", h) for h in distinct_visitors(60)])
+    assert {r.status_code for r in responses} == {200}
+    by_shard = pending_by_shard(client)
+    assert sum(by_shard) == 60
+    assert sum(1 for n in by_shard if n) > 1, by_shard  # the asyncio batcher spread them
+    for i, headers in enumerate(distinct_visitors(40)):
+        assert wsgi_get("/plain/", **headers).status_code == 200
+        if i % 5 == 4:
+            batcher.ship_all()
+    batcher.ship_all()
+    grown = [
+        after - before for after, before in zip(pending_by_shard(client), by_shard, strict=True)
+    ]
+    assert sum(grown) == 40
+    assert sum(1 for n in grown if n) > 1, grown  # so did the thread batcher
+    assert client.get(Keys.current().registry) == str(SHARDS)
+    assert PageView.get_view_count(url="/async/") == 60  # live: every shard's pending views
+    assert PageView.get_view_count() == 100
+    result = drain.drain_redis(time_budget=None)
+    assert result.views == 100
+    assert stored_views() == 100
+    assert PageView.get_view_count(url="/plain/") == 40
+    assert pending_by_shard(client) == [0, 0, 0]
+    assert status(client)["shards"] == SHARDS
+    assert_nothing_left(client)
+
+
+@pytest.mark.usefixtures("shards")
+@override_settings(PAGEVIEW_STORE_RAW=True, PAGEVIEW_BATCH_SIZE=2)
+def test_live_reads_are_exact_with_views_in_every_shard_and_claims_open() -> None:
+    client = get_client()
+    articles = {s: Article.objects.create(title=s, slug=s) for s in ("a1", "a2", "a3")}
+    truth: Counter[str] = Counter()
+    # The same URLs and objects in several shards: a key's views are summed over them.
+    parts = [
+        [*url_views("/x/", 4), *url_views("/y/", 1), *article_views(articles["a1"], 3)],
+        [*url_views("/x/", 1), *url_views("/y/", 3), *article_views(articles["a2"], 5)],
+        [
+            *url_views("/z/", 2),
+            *article_views(articles["a1"], 1),
+            *article_views(articles["a3"], 2),
+        ],
+    ]
+    for shard, targets in enumerate(parts):
+        ship_to(shard, targets)
+        truth.update(t.url for t in targets)
+    assert all(pending_by_shard(client))
+    check_reads(truth, articles)
+
+    shard1 = Keys.shard(1)
+    batch_id = buffer.claim(client, 2, shard1)  # open, not written
+    assert batch_id is not None
+    check_reads(truth, articles)
+    committed = read_claim(client, batch_id, shard1)
+    assert committed.keys == shard1
+    store(client, committed)  # committed, not yet acknowledged: in both places
+    check_reads(truth, articles)
+
+    drain.drain_redis(time_budget=None)  # every shard but that claim
+    check_reads(truth, articles)
+    assert drain.cleanup(stale_after=0).acknowledged == 1
+    check_reads(truth, articles)
+    assert stored_views() == sum(truth.values()) == 22
+    assert_nothing_left(client)
+
+
+@pytest.mark.usefixtures("shards", "small_batches")
+def test_reads_are_exact_while_two_drains_empty_every_shard() -> None:
+    """test_live_reads' reads (a count, a count by view name, two most-viewed lists,
+    every one checked) while two threads drain a backlog spread over three shards."""
+    client = get_client()
+    now = time.time()
+    total = 0
+    for n, first in enumerate(range(0, test_live_reads.PAGES, 40)):
+        pages = range(first, min(first + 40, test_live_reads.PAGES))
+        targets = [
+            test_live_reads.event(i, now).target
+            for i in pages
+            for _ in range(test_live_reads.page_views(i))
+        ]
+        ship_to(n % SHARDS, targets)
+        total += len(targets)
+    assert all(pending_by_shard(client))
+    test_live_reads.check_every_read(total, inside_transaction=False)
+    assert stored_views() == total  # each view once, whichever drain took it
+    assert_nothing_left(client)
+
+
+small_batches = test_live_reads.small_batches
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=0)
+def test_views_of_one_shard_are_drained_after_the_setting_grows(redis_url: str) -> None:
+    client = get_client()
+    for headers in distinct_visitors(5):
+        wsgi_get("/plain/", **headers)
+    batcher.ship_all()
+    assert pending_by_shard(client) == [5, 0, 0]  # shard 0: the names of every version
+    assert client.get(Keys.current().registry) is None  # one shard: no registry
+    with override_settings(PAGEVIEW_BUFFER_SHARDS=SHARDS, PAGEVIEW_SHIP_BATCH_SIZE=2):
+        for i, headers in enumerate(distinct_visitors(12)):
+            wsgi_get("/plain/", **headers)
+            if i % 2 == 1:
+                batcher.ship_all()
+        assert all(pending_by_shard(client)), pending_by_shard(client)
+        assert PageView.get_view_count(url="/plain/") == 17
+        drain.drain_redis(time_budget=None)
+    assert stored_views() == 17
+    assert_nothing_left(client)
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=0, PAGEVIEW_BATCH_SIZE=2)
+def test_views_of_every_shard_are_read_and_drained_after_the_setting_is_lowered(
+    redis_url: str,
+) -> None:
+    client = get_client()
+    with override_settings(PAGEVIEW_BUFFER_SHARDS=SHARDS):
+        for shard in range(SHARDS):
+            ship_to(shard, url_views(f"/s{shard}/", 3 + shard))
+        assert pending_by_shard(client) == [3, 4, 5]
+        # A claim left open in shard 2 by a drain that stopped.
+        assert buffer.claim(client, 2, Keys.shard(2)) is not None
+    # Back to one shard: the registry still names three.
+    assert client.get(Keys.current().registry) == str(SHARDS)
+    assert PageView.get_view_count() == 12  # the live read visits every shard
+    assert PageView.get_view_count(url="/s2/") == 5
+    out = StringIO()
+    call_command("pageviews_status", "--json", stdout=out)
+    assert '"pending_views": 12' in out.getvalue()
+    for headers in distinct_visitors(2):  # new views: shard 0 only
+        wsgi_get("/plain/", **headers)
+    batcher.ship_all()
+    assert pending_by_shard(client) == [5, 4, 5]
+    result = drain.drain_redis(time_budget=None)
+    assert result.views == 14 - 5  # shard 2 is all in its open claim, left to cleanup
+    assert drain.cleanup(stale_after=0).replayed == 1
+    assert stored_views() == 14
+    assert PageView.get_view_count() == 14
+    assert {u: PageView.get_view_count(url=u) for u in ("/s0/", "/s1/", "/s2/", "/plain/")} == {
+        "/s0/": 3,
+        "/s1/": 4,
+        "/s2/": 5,
+        "/plain/": 2,
+    }
+    assert_nothing_left(client)
+
+
+@pytest.mark.usefixtures("shards")
+def test_two_drains_at_once_store_each_view_once() -> None:
+    client = get_client()
+    with override_settings(PAGEVIEW_BATCH_SIZE=3, PAGEVIEW_STORE_RAW=True):
+        for n in range(30):
+            ship_to(n % SHARDS, url_views(f"/p/{n % 7}/", 1 + n % 4))
+        expected = sum(1 + n % 4 for n in range(30))
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                while drain.drain_redis(time_budget=None).batches:
+                    pass
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert stored_views() == expected
+    assert PageView.objects.count() == expected  # raw rows: each once too
+    assert PageView.get_view_count() == expected
+    assert_nothing_left(client)
