@@ -16,6 +16,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+import redis
 from django.core.management import call_command
 from django.db import connections
 from django.db.models import Sum
@@ -24,20 +25,25 @@ from django.test import override_settings
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.redis import buffer, drain
+from django_pageviews.redis.aside import aside_ids, aside_status
 from django_pageviews.redis.buffer import Keys, all_shards, read_claim, status
 from django_pageviews.redis.client import get_client
+from django_pageviews.redis.restore import restored_status
 from django_pageviews.redis.scripts import ship
 from django_pageviews.redis.shipping import build_shipment
 from django_pageviews.redis.splitting import store
 from django_pageviews.redis.sync_batcher import batcher
 from tests import test_live_reads
 from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
+from tests.db_faults import allow_all, refuse_url
 from tests.models import Article
+from tests.redis_server import PrivateRedis
 from tests.test_seams_restore_lists import LEFT_BEHIND, article_views, check_reads, url_views
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SHARDS = 3
+POISON = "/long/poison/"
 
 
 @pytest.fixture
@@ -260,3 +266,55 @@ def test_two_drains_at_once_store_each_view_once() -> None:
     assert PageView.objects.count() == expected  # raw rows: each once too
     assert PageView.get_view_count() == expected
     assert_nothing_left(client)
+
+
+@pytest.mark.usefixtures("shards")
+@override_settings(PAGEVIEW_STORE_RAW=False)
+def test_a_poison_record_is_set_aside_in_its_shard_and_replayed_from_there() -> None:
+    client = get_client()
+    ship_to(0, url_views("/ok/", 2))
+    ship_to(2, [*url_views("/ok/", 1), *url_views(POISON, 3)])
+    refuse_url(PageViewDaily, POISON)
+    try:
+        drain.drain_redis(time_budget=None)
+        assert stored_views() == 3
+        assert aside_ids(client) == []
+        assert len(aside_ids(client, Keys.shard(2))) == 1
+        assert aside_status(client)["views"] == 3  # summed over the shards
+        assert PageView.get_view_count() == 3  # set aside: counted as invalid meanwhile
+    finally:
+        allow_all(PageViewDaily)
+    out = StringIO()
+    call_command("pageviews_flush", "--retry-aside", stdout=out)
+    assert "Replayed 1 set-aside records (3 views)" in out.getvalue()
+    assert stored_views() == 6
+    assert aside_status(client)["batches"] == 0
+    assert_nothing_left(client)
+
+
+@override_settings(
+    PAGEVIEW_BUFFER_SHARDS=SHARDS, PAGEVIEW_THROTTLE_SECONDS=0, PAGEVIEW_STORE_RAW=True
+)
+def test_a_shard_restored_from_an_old_snapshot_is_parked_not_drained_twice(
+    private_redis: PrivateRedis,
+) -> None:
+    client = get_client()
+    ship_to(0, url_views("/a/", 2))
+    ship_to(2, url_views("/b/", 4))
+    assert drain.drain_redis(time_budget=None).views == 6
+    ship_to(2, url_views("/c/", 3))  # pending in the snapshot, drained after it
+    redis.Redis.from_url(private_redis.url).save()
+    assert drain.drain_redis(time_budget=None).views == 3
+    private_redis.restart()  # back from the old snapshot: shard 2's claim sequence went back
+    assert drain.drain_redis(time_budget=None).views == 0  # /c/ parked, not drained again
+    [group] = restored_status(client)
+    assert (group["shard"], group["views"]) == (2, 3)
+    assert status(client)["restored_groups"] == 1
+    assert PageView.get_view_count() == 9
+    out = StringIO()
+    call_command("pageviews_flush", "--replay-restored", stdout=out)
+    # Its raw events show every view of /c/ in the database already: none written again.
+    assert "(0 views)" in out.getvalue()
+    assert restored_status(client) == []
+    assert stored_views() == 9
+    assert PageView.objects.count() == 9

@@ -285,37 +285,45 @@ def test_a_lost_reply_is_resent_to_its_shard_and_a_kept_shipment_settles_there(
     """With three shards: a shipment whose reply was lost is resent to the shard it went
     to (its ``sent:`` marker is there), and counts once; one whose reply was lost at
     shutdown is kept in the database with its shard, and cleanup finds its marker there
-    (settled from shard 0 it would be written to the database as well: twice)."""
-    with override_settings(PAGEVIEW_BUFFER_SHARDS=3):
-        record_view(URL)
-        batcher.ship_all()  # the first shipment, to shard 0, registers three shards
+    (settled from shard 0 it would be written to the database as well: twice). The
+    asyncio batcher: its own task sleeps SHIP_INTERVAL (30 s) and ships nothing meanwhile."""
+    admin(private_redis).script_load(SHIP)
+
+    async def main() -> None:
+        loop_batcher = get_batcher()
+        loop_batcher.submit(make_event(URL))
+        await loop_batcher.ship_all()  # the first shipment, to shard 0, registers three
         monkeypatch.setattr(buffer, "_turns", itertools.count(1))  # the next: shard 1, 2
-        admin(private_redis).script_load(SHIP)
-        get_client().ping()
+        await get_loop_client().ping()
         for _ in range(VIEWS):
-            record_view(URL)
+            loop_batcher.submit(make_event(URL))
         with Frozen(private_redis):
-            batcher.ship_all()
-        resent = batcher.retry
+            await loop_batcher.ship_all()
+        resent = loop_batcher.retry
         assert resent is not None and resent.shard == 1
-        landed(private_redis, resent)
-        wait_for(batcher.breaker.allows, "the breaker to let a resend through")
-        batcher.ship_all()  # the resend: refused as a duplicate by shard 1's marker
-        assert batcher.retry is None
-        assert int(get_client().hget(Keys.shard(1).dims, "t") or 0) == VIEWS
+        await asyncio.to_thread(landed, private_redis, resent)
+        await asyncio.to_thread(wait_for, loop_batcher.breaker.allows, "a resend let through")
+        await loop_batcher.ship_all()  # the resend: a duplicate to shard 1's marker
+        assert loop_batcher.retry is None
 
         for _ in range(VIEWS):
-            record_view(URL)
+            loop_batcher.submit(make_event(URL))
         with Frozen(private_redis):
-            batcher.ship_all()
-        kept = batcher.retry
+            await loop_batcher.ship_all()
+        kept = loop_batcher.retry
         assert kept is not None and kept.shard == 2
-        landed(private_redis, kept)
+        await asyncio.to_thread(landed, private_redis, kept)
         stop_keeping_data(private_redis)
-        flush_all()  # shutdown with Redis stopped: kept, with its shard
+        await aclose()  # shutdown with Redis stopped: kept, with its shard
+
+    with override_settings(PAGEVIEW_BUFFER_SHARDS=3):
+        run_async(main)
         record = UnsettledShipment.objects.get()
         assert json.loads(record.payload)["shard"] == 2
         private_redis.start()
+        client = admin(private_redis)
+        assert int(client.hget(Keys.shard(1).dims, "t") or 0) == VIEWS  # once
+        client.close()
         cleanup()  # the marker is in shard 2: Redis has the views
         assert UnsettledShipment.objects.count() == 0
         assert stored() == 0
