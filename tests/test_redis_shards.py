@@ -21,6 +21,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.models import Sum
 from django.test import override_settings
+from redis.connection import Connection
 
 from django_pageviews.events import PageViewEvent, Target
 from django_pageviews.models import PageView, PageViewDaily
@@ -33,9 +34,11 @@ from django_pageviews.redis.scripts import ship
 from django_pageviews.redis.shipping import build_shipment
 from django_pageviews.redis.splitting import store
 from django_pageviews.redis.sync_batcher import batcher
-from tests import test_live_reads
+from django_pageviews.reports import get_popular_urls
+from tests import test_live_reads, test_metrics
 from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
 from tests.db_faults import allow_all, refuse_url
+from tests.metrics_scrape import value
 from tests.models import Article
 from tests.redis_server import PrivateRedis
 from tests.test_seams_restore_lists import LEFT_BEHIND, article_views, check_reads, url_views
@@ -318,3 +321,61 @@ def test_a_shard_restored_from_an_old_snapshot_is_parked_not_drained_twice(
     assert restored_status(client) == []
     assert stored_views() == 9
     assert PageView.objects.count() == 9
+
+
+@override_settings(PAGEVIEW_THROTTLE_SECONDS=0)
+def test_one_shard_costs_no_round_trip_more(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry rides in round trips made anyway (a live read's script, a drain's and
+    a cleanup's first pipeline): with one shard, each path makes as many round trips as
+    before shards existed (measured on the version before: the same numbers)."""
+    for headers in distinct_visitors(4):
+        wsgi_get("/plain/", **headers)
+    batcher.ship_all()
+    PageView.get_view_count(url="/plain/")  # scripts loaded, connection made
+    get_popular_urls(limit=3)
+    for headers in distinct_visitors(4):
+        wsgi_get("/plain/", **headers)
+    sent: list[bytes] = []
+    send = Connection.send_packed_command
+
+    def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        send(self, command, check_health)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
+
+    def round_trips(work: Any) -> int:
+        sent.clear()
+        work()
+        return len(sent)
+
+    assert round_trips(batcher.ship_all) in (0, 1)  # SHIP (0: the thread shipped first)
+    assert round_trips(lambda: PageView.get_view_count(url="/plain/")) == 2  # SNAPSHOT, seq
+    assert round_trips(lambda: get_popular_urls(limit=3)) == 2  # SNAPSHOT_LISTS, seq
+    assert round_trips(drain.cleanup) == 1  # stale claims (and the registry)
+    drain.drain_redis(time_budget=None)
+    # An empty buffer: the restore check (and the registry), failed claims, a claim.
+    assert round_trips(lambda: drain.drain_redis(time_budget=None)) == 3
+
+
+@pytest.mark.usefixtures("shards")
+def test_the_metrics_and_the_status_sum_the_shards() -> None:
+    client = get_client()
+    for shard in range(SHARDS):
+        ship_to(shard, url_views(f"/m{shard}/", 2 + shard))
+    assert buffer.claim(client, 1, Keys.shard(2)) is not None
+    samples = test_metrics.scrape()
+    assert value(samples, "pageviews_redis_pending_views") == 9  # the buffer's depth
+    assert value(samples, "pageviews_redis_claimed_batches") == 1
+    report = test_metrics.status_json()["redis"]
+    assert (report["pending_views"], report["claimed_batches"], report["shards"]) == (9, 1, 3)
+    assert report["oldest_claim_age_seconds"] is not None
+    assert report["oldest_pending_age_seconds"] is not None
+    drain.drain_redis(time_budget=None)
+    drain.cleanup(stale_after=0)
+    samples = test_metrics.scrape()
+    assert value(samples, "pageviews_redis_pending_views") == 0
+    # The drains' views: a claim replayed by cleanup is not counted there (as before shards).
+    assert value(samples, "pageviews_redis_drained_views_total") == 9 - 4
