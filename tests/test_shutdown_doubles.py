@@ -289,30 +289,28 @@ def test_a_lost_reply_is_resent_to_its_shard_and_a_kept_shipment_settles_there(
     asyncio batcher: its own task sleeps SHIP_INTERVAL (30 s) and ships nothing meanwhile."""
     admin(private_redis).script_load(SHIP)
 
+    async def reply_lost(loop_batcher: Any, shard: int) -> Shipment:
+        """VIEWS views shipped while Redis is frozen: landed, with no reply."""
+        for _ in range(VIEWS):
+            loop_batcher.submit(make_event(URL))
+        with Frozen(private_redis):
+            await loop_batcher.ship_all()
+        shipment: Shipment | None = loop_batcher.retry
+        assert shipment is not None and shipment.shard == shard
+        await asyncio.to_thread(landed, private_redis, shipment)
+        return shipment
+
     async def main() -> None:
         loop_batcher = get_batcher()
         loop_batcher.submit(make_event(URL))
         await loop_batcher.ship_all()  # the first shipment, to shard 0, registers three
         monkeypatch.setattr(buffer, "_turns", itertools.count(1))  # the next: shard 1, 2
         await get_loop_client().ping()
-        for _ in range(VIEWS):
-            loop_batcher.submit(make_event(URL))
-        with Frozen(private_redis):
-            await loop_batcher.ship_all()
-        resent = loop_batcher.retry
-        assert resent is not None and resent.shard == 1
-        await asyncio.to_thread(landed, private_redis, resent)
+        await reply_lost(loop_batcher, 1)
         await asyncio.to_thread(wait_for, loop_batcher.breaker.allows, "a resend let through")
         await loop_batcher.ship_all()  # the resend: a duplicate to shard 1's marker
         assert loop_batcher.retry is None
-
-        for _ in range(VIEWS):
-            loop_batcher.submit(make_event(URL))
-        with Frozen(private_redis):
-            await loop_batcher.ship_all()
-        kept = loop_batcher.retry
-        assert kept is not None and kept.shard == 2
-        await asyncio.to_thread(landed, private_redis, kept)
+        await reply_lost(loop_batcher, 2)
         stop_keeping_data(private_redis)
         await aclose()  # shutdown with Redis stopped: kept, with its shard
 
