@@ -16,6 +16,9 @@ PAGEVIEW_DRAIN_TRANSACTION_SIZE records), each under its own batch id, and ackno
 together after the commit: a flusher killed in between leaves claims whose ids are in the
 database, which cleanup acknowledges one by one. A group refused for its data is written
 again claim by claim, through the same splitting as a claim alone.
+
+With PAGEVIEW_BUFFER_SHARDS above 1 each shard is drained in turn as above, and cleanup
+visits each (decision 42): a claim belongs to its shard, and carries its keys.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def drain_redis(
     first = random.randrange(shards) if shards > 1 else 0
     order = [(first + n) % shards for n in range(shards)]
     visited = 0
-    while visited < len(order) and _within(started, time_budget):
+    while visited < len(order) and (visited == 0 or _within(started, time_budget)):
         keys = Keys.shard(order[visited])
         visited += 1
         registry, stop = _drain_shard(client, keys, result, started, time_budget, progress)
