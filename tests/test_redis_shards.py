@@ -64,14 +64,16 @@ def stored_views() -> int:
     return int(PageViewDaily.objects.aggregate(n=Sum("views"))["n"] or 0)
 
 
-def ship_to(shard: int, targets: list[Target], shards: int = SHARDS) -> None:
-    """One shipment of a view of each target, to ``shard`` (made with ``shards``)."""
+def ship_to(shard: int, targets: list[Target], shards: int = SHARDS) -> list[int]:
+    """One shipment of a view of each target, to ``shard`` (made with ``shards``); SHIP's
+    reply (the shard's views waiting, whether to flush early)."""
     now = time.time()
     events = [PageViewEvent(uuid.uuid4().hex, now, t, None, "", "") for t in targets]
     shipment = build_shipment(events, Counter())
     shipment.shard, shipment.shards = shard, shards
     keys, args = shipment.script_args()
-    ship(keys=keys, args=args, client=get_client())
+    reply: list[int] = ship(keys=keys, args=args, client=get_client())
+    return reply
 
 
 def assert_nothing_left(client: Any) -> None:
@@ -379,3 +381,16 @@ def test_the_metrics_and_the_status_sum_the_shards() -> None:
     assert value(samples, "pageviews_redis_pending_views") == 0
     # The drains' views: a claim replayed by cleanup is not counted there (as before shards).
     assert value(samples, "pageviews_redis_drained_views_total") == 9 - 4
+
+
+@pytest.mark.usefixtures("shards")
+@override_settings(PAGEVIEW_EARLY_FLUSH_THRESHOLD=8)
+def test_an_early_flush_comes_at_a_shards_share_of_the_threshold() -> None:
+    """Each shard sees its own views: a shipment asks for an early flush when its shard
+    holds the threshold divided by the shard count (rounded up: 3 of 8), once per shard
+    and interval."""
+    assert ship_to(1, url_views("/e/", 2)) == [2, 0]
+    assert ship_to(2, url_views("/e/", 2)) == [2, 0]
+    assert ship_to(1, url_views("/e/", 1)) == [3, 1]
+    assert ship_to(1, url_views("/e/", 1)) == [4, 0]  # within the interval
+    assert ship_to(2, url_views("/e/", 1)) == [3, 1]

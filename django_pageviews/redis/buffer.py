@@ -168,7 +168,8 @@ class Shipment:
         args: list[Any] = [
             SENT_MARKER_TTL,
             time.time(),
-            conf.EARLY_FLUSH_THRESHOLD,
+            # A shard's share (shipments go round): SHIP sees its own shard's views only.
+            -(-conf.EARLY_FLUSH_THRESHOLD // self.shards),
             int(conf.EARLY_FLUSH_INTERVAL * 1000),
             len(self.counts),
             len(self.counters),
