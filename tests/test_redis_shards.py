@@ -24,7 +24,7 @@ from django.test import override_settings
 from redis.connection import Connection
 
 from django_pageviews.events import PageViewEvent, Target
-from django_pageviews.models import PageView, PageViewDaily
+from django_pageviews.models import PageView, PageViewDaily, UnsettledShipment
 from django_pageviews.redis import buffer, drain
 from django_pageviews.redis.aside import aside_ids, aside_status
 from django_pageviews.redis.buffer import Keys, all_shards, read_claim, status
@@ -34,6 +34,7 @@ from django_pageviews.redis.scripts import ship
 from django_pageviews.redis.shipping import build_shipment
 from django_pageviews.redis.splitting import store
 from django_pageviews.redis.sync_batcher import batcher
+from django_pageviews.redis.unsettled import reconcile
 from django_pageviews.reports import get_popular_urls
 from tests import test_live_reads, test_metrics
 from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
@@ -394,3 +395,12 @@ def test_an_early_flush_comes_at_a_shards_share_of_the_threshold() -> None:
     assert ship_to(1, url_views("/e/", 1)) == [3, 1]
     assert ship_to(1, url_views("/e/", 1)) == [4, 0]  # within the interval
     assert ship_to(2, url_views("/e/", 1)) == [3, 1]
+
+
+def test_a_kept_shipment_that_cannot_be_read_fails_alone(redis_url: str) -> None:
+    """Its shard is read from its payload: one that is not JSON fails (counted) where its
+    write would, and cleanup goes on."""
+    UnsettledShipment.objects.create(shipment_id="bad", payload="not json", views=1)
+    result = reconcile(get_client())
+    assert (result.failed, result.written, result.in_redis) == (1, 0, 0)
+    assert UnsettledShipment.objects.filter(shipment_id="bad").exists()

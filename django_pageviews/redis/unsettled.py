@@ -154,8 +154,7 @@ def reconcile(client: Any, limit: int = RECONCILE_LIMIT) -> ReconcileResult:
     result = ReconcileResult()
     late = timezone.now() - timedelta(seconds=SENT_MARKER_TTL)
     for record in UnsettledShipment.objects.order_by("created_at")[:limit]:
-        shard = json.loads(record.payload).get("shard", 0)
-        marker = Keys.shard(shard).sent(record.shipment_id)
+        marker = Keys.shard(_shard_of(record)).sent(record.shipment_id)
         try:
             ours = client.set(marker, DB_MARKER, nx=True, ex=SENT_MARKER_TTL)
             in_redis = not ours and client.get(marker) != DB_MARKER
@@ -187,6 +186,15 @@ def reconcile(client: Any, limit: int = RECONCILE_LIMIT) -> ReconcileResult:
         result.written += 1
         record.delete()
     return result
+
+
+def _shard_of(record: UnsettledShipment) -> int:
+    """Where the record's marker is; shard 0 for a payload that cannot be read (whose
+    write then fails, counted, in ``_write``)."""
+    try:
+        return int(json.loads(record.payload).get("shard", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 def _write(record: UnsettledShipment) -> int:
