@@ -404,3 +404,22 @@ def test_a_kept_shipment_that_cannot_be_read_fails_alone(redis_url: str) -> None
     result = reconcile(get_client())
     assert (result.failed, result.written, result.in_redis) == (1, 0, 0)
     assert UnsettledShipment.objects.filter(shipment_id="bad").exists()
+
+
+@pytest.mark.usefixtures("shards")
+def test_a_shard_that_fails_leaves_the_others_drained() -> None:
+    """A shard whose claim fails (here a key of the wrong type, a real Redis error) does
+    not keep the drain from the other shards; the drain raises once they are done."""
+    client = get_client()
+    for shard in range(SHARDS):
+        ship_to(shard, url_views(f"/f{shard}/", 2))
+    client.rename(Keys.shard(1).pending, "elsewhere")
+    client.set(Keys.shard(1).pending, "not a hash")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        drain.drain_redis(time_budget=None)
+    assert stored_views() == 4  # shards 0 and 2
+    client.delete(Keys.shard(1).pending)
+    client.rename("elsewhere", Keys.shard(1).pending)
+    assert drain.drain_redis(time_budget=None).views == 2
+    assert stored_views() == 6
+    assert_nothing_left(client)

@@ -79,10 +79,20 @@ def drain_redis(
     first = random.randrange(shards) if shards > 1 else 0
     order = [(first + n) % shards for n in range(shards)]
     visited = 0
+    failure: Exception | None = None
     while visited < len(order) and (visited == 0 or _within(started, time_budget)):
         keys = Keys.shard(order[visited])
         visited += 1
-        registry, stop = _drain_shard(client, keys, result, started, time_budget, progress)
+        try:
+            registry, stop = _drain_shard(client, keys, result, started, time_budget, progress)
+        except Exception as exc:
+            if len(order) == 1:
+                raise
+            # This shard could not be claimed from (its primary failing over, say): the
+            # others are drained all the same, and the error is raised at the end.
+            logger.warning("Draining page-view shard %d failed: %s", keys.number, exc)
+            failure = failure or exc
+            continue
         # Shard 0 read the registry: shards a producer shipped to beyond the setting's
         # (the setting was lowered) are drained too.
         order += range(len(order), shard_count(registry))
@@ -91,6 +101,8 @@ def drain_redis(
     result.seconds = time.monotonic() - started
     if result.batches:
         record_flush(client, result.views, result.seconds)
+    if failure is not None:
+        raise failure
     return result
 
 
