@@ -17,6 +17,10 @@ they are: cleanup acknowledges those the database has and writes the others.
 
 A Redis that restarted empty names a new epoch with its first shipment: nothing it holds
 was drained before, so it is drained as usual.
+
+Each shard of the buffer (decision 42) names its own epoch and keeps its own claim
+sequence, so each is checked, parked and replayed apart: on a cluster one shard's
+primary may go back in time while the others do not.
 """
 
 from __future__ import annotations
