@@ -100,6 +100,10 @@ MAX_BATCH_SIZE = 50_000
 # locks (and the claims it acknowledges) longer.
 MAX_TRANSACTION_SIZE = 1_000_000
 
+# Shards of the Redis buffer at most: every live read takes a snapshot of each, and a
+# drain visits each. More shards than a cluster has primaries (many times over) buy nothing.
+MAX_BUFFER_SHARDS = 1024
+
 # A beacon token counts its page for at most this long (a copy of the page as old as that
 # is stale anyway); a leaked token counts no longer.
 MAX_BEACON_AGE = 7 * 86_400
@@ -135,6 +139,12 @@ RULES: Sequence[tuple[str, str, Callable[[Any], bool], str]] = (
     ("REDIS_SOCKET_TIMEOUT", "E015", _is_positive_number, "a number of seconds > 0"),
     ("REDIS_CONNECT_TIMEOUT", "E016", _is_positive_number, "a number of seconds > 0"),
     ("KEY_PREFIX", "E017", _is_key_prefix, "a non-empty string without '{', '}' or spaces"),
+    (
+        "BUFFER_SHARDS",
+        "E054",
+        lambda v: _is_int(v, 1) and v <= MAX_BUFFER_SHARDS,
+        f"an integer 1-{MAX_BUFFER_SHARDS} (1: one buffer, as before shards existed)",
+    ),
     ("SHIP_INTERVAL", "E018", _is_positive_number, "a number of seconds > 0"),
     ("SHIP_BATCH_SIZE", "E019", lambda v: _is_int(v, 1) and v <= 5000, "an integer 1-5000"),
     ("LOCAL_QUEUE_SIZE", "E021", lambda v: _is_int(v, 1), "an integer >= 1"),

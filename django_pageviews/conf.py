@@ -88,6 +88,8 @@ class PageViewSettings:
     REDIS_SOCKET_TIMEOUT = _Setting[float](0.5)
     REDIS_CONNECT_TIMEOUT = _Setting[float](0.5)
     KEY_PREFIX = _Setting[str]("pageviews")
+    # Redis buffers (each its own hash tag) that producers spread views over (decision 42).
+    BUFFER_SHARDS = _Setting[int](1)
     SHIP_INTERVAL = _Setting[float](0.05)  # seconds between shipments to Redis
     SHIP_BATCH_SIZE = _Setting[int](500)  # events per shipment at most
     LOCAL_QUEUE_SIZE = _Setting[int](50_000)  # events waiting per process/loop at most

@@ -41,6 +41,10 @@ change under the data read. Under REPEATABLE READ set by the caller (not Django'
 on MySQL), the transaction's snapshot may predate R: batches acknowledged since it was
 taken are then in neither source until the transaction ends.
 
+With several shards (decision 42), R is one snapshot per shard, taken one after the other,
+and all before S: a batch holds views of one shard only, so the argument holds shard by
+shard, with the sequence number of each (redis/snapshots.py).
+
 Bounded: after ATTEMPTS failed attempts, the reader holds new claims off (a key that CLAIM
 honours, with an expiry of HOLD_MS; a drain's claim waits) and tries again. With no new
 claim possible, an attempt outside a transaction succeeds at once, and one inside a
@@ -68,7 +72,7 @@ from .conf import conf
 from .events import PageViewEvent, Target, local_day
 from .ledger import committed_counts
 from .models import ProcessedBatch
-from .toplists import PendingLists, list_entries
+from .toplists import PendingLists, list_entries, shard_name
 from .wire import dimension_totals
 
 if TYPE_CHECKING:
@@ -191,12 +195,15 @@ def _read_lists(
     snap, db, committed = _consistently(
         take, lambda snap: db_read(PendingLists(snap, Counter(), local))
     )
-    # The lists still count the claims already committed: those are taken out.
+    # The lists still count the claims already committed: those are taken out, of the
+    # lists of their shard.
     taken: Counter[tuple[str, str]] = Counter()
-    for counts in committed.values():
-        for entry, n in list_entries(counts.items()).items():
-            if entry[0] in snap.tops:
-                taken[entry] += n
+    for batch_id, counts in committed.items():
+        shard = snap.claim_shards.get(batch_id, 0)
+        for (name, member), n in list_entries(counts.items()).items():
+            named = shard_name(shard, name)
+            if named in snap.tops:
+                taken[(named, member)] += n
     return db, PendingLists(snap, taken, local)
 
 
@@ -233,7 +240,7 @@ def _consistently(take: Callable[[Any], S], db_read: Callable[[S], T]) -> tuple[
         snap, done = attempt(client, alias, take, db_read, False)
         if done is not None:
             return done
-    with hold_claims(client):
+    with hold_claims(client, snap.shards):
         snap, done = attempt(client, alias, take, db_read, False)
         # No claim is made now: each failure is a commit of one of the open claims.
         for _ in range(len(snap.claims) + 1):
@@ -257,7 +264,7 @@ def _without_claims(client: Any, snap: S, db_read: Callable[[S], T], last: bool)
     from .redis.snapshots import claim_sequence
 
     db = db_read(snap)
-    if claim_sequence(client) != snap.seq and not last:
+    if claim_sequence(client, snap.shards) != snap.seq and not last:
         return None
     return snap, db, {}
 
@@ -272,7 +279,7 @@ def _in_snapshot(
     with transaction.atomic(using=alias):
         _snapshot_isolation(connections[alias])
         committed = _committed(snap.claims, alias)  # the first read: the snapshot is taken
-        if claim_sequence(client) != snap.seq and not last:
+        if claim_sequence(client, snap.shards) != snap.seq and not last:
             return None
         return snap, db_read(snap), committed
 
@@ -287,7 +294,7 @@ def _in_callers_transaction(
     before = _committed(snap.claims, alias)
     db = db_read(snap)
     after = _committed(snap.claims, alias)
-    if (before != after or claim_sequence(client) != snap.seq) and not last:
+    if (before != after or claim_sequence(client, snap.shards) != snap.seq) and not last:
         return None
     return snap, db, after
 

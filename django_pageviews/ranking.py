@@ -9,8 +9,10 @@ set's last entry read) plus the database's ``M``-th total: the threshold. Once t
 ``limit``-th best known total is above it, no unseen key can rank: the list is exact.
 Otherwise the larger part of the threshold is read deeper: the database (under flat
 traffic: its many equal totals), or the lists. The work depends on how far down the
-lists the answer lies, not on how much is pending, and one call to Redis never does more
-than READ_BUDGET steps (decision 43).
+lists the answer lies, not on how much is pending, and no call to Redis does more than
+READ_BUDGET steps (decision 43). A buffer in shards (decision 42) is read with one call
+per shard, each within the budget: each shard's copy of a list is a list of its own here,
+with its own bound (toplists.shard_name).
 
 Equal totals rank by key. An unseen key can equal the threshold only by having, in every
 source cut at a bound (the database, each list), exactly the bound, and every source reads
@@ -44,6 +46,7 @@ from .toplists import (
     VIEW,
     PendingLists,
     kinds,
+    name_shard,
     object_kind,
     split_name,
 )
@@ -129,7 +132,7 @@ class _Outcome:
     deeper: bool  # and whether to read deeper (else only ask for those)
     db_bound: int  # the threshold's two parts: the database's
     lists_bound: int  # and the lists' (the sum of their bounds)
-    lists: Counter[str]  # the lists of each kind in range (None read: no Redis)
+    lists: Counter[int]  # the lists in range in each shard (none read: no Redis)
     redis: bool  # whether Redis's lists were read
 
 
@@ -139,13 +142,13 @@ def per_set(depth: int) -> int:
     return max(2, -(-2 * depth // LIST_BUCKETS))
 
 
-def work(plan: _Plan, lists: Counter[str]) -> int:
-    """What SNAPSHOT_LISTS may have to do for ``plan`` at most, with ``lists`` lists of each
-    kind (the script counts it exactly before reading; here a key counts as a member of
-    every kind, which it is at most)."""
-    return sum(
-        n * (1 + (LIST_BUCKETS + 1) * per_set(plan.lists) + len(plan.guess)) for n in lists.values()
-    )
+def work(plan: _Plan, lists: Counter[int]) -> int:
+    """What one SNAPSHOT_LISTS call may have to do for ``plan`` at most, with ``lists``
+    lists in range in each shard: each shard's call is asked the same and bounded alone,
+    so the most of any shard (the script counts it exactly before reading; here a key
+    counts as a member of every kind, which it is at most)."""
+    per_list = 1 + (LIST_BUCKETS + 1) * per_set(plan.lists) + len(plan.guess)
+    return per_list * max(lists.values(), default=0)
 
 
 def top(
@@ -158,18 +161,18 @@ def top(
     """The ``limit`` largest totals of ``stored`` keys plus pending views, exactly, most
     viewed first (equal totals by key).
 
-    Each round reads the database and Redis's lists (one SNAPSHOT_LISTS call) to some
-    depth; when that does not prove the list, the part of the threshold that is larger
-    is read deeper: the database (cheap: its keys' pending views are asked for, a few
-    microseconds each in Redis), or the lists (the costly part). A round whose call to
-    Redis could exceed redis.snapshots.READ_BUDGET is not made: the list is then ranked on
-    the database and this process's views alone, counted and logged as a failed live read
-    (decision 43)."""
+    Each round reads the database and Redis's lists (one SNAPSHOT_LISTS call per shard) to
+    some depth; when that does not prove the list, the part of the threshold that is
+    larger is read deeper: the database (cheap: its keys' pending views are asked for, a
+    few microseconds each in Redis), or the lists (the costly part). A round whose call to
+    Redis (any shard's) could exceed toplists.READ_BUDGET is not made: the list is then
+    ranked on the database and this process's views alone, counted and logged as a failed
+    live read (decision 43)."""
     identity = stored.identity(limit)
     start = max(2 * limit, FIRST_DEPTH)
     plan = _Plan(start, start, set())
     redis = conf.ASYNC_PROCESSING
-    lists: Counter[str] = Counter()  # not known before the first call: the script checks
+    lists: Counter[int] = Counter()  # not known before the first call: the script checks
     remembered = _guesses.get(identity) if redis else None
     if remembered is not None:
         # The depths (and keys) the same list needed last time: one round, usually.
@@ -208,7 +211,7 @@ def top(
 
 
 def _deeper(
-    stored: StoredTop, space: KeySpace, plan: _Plan, out: _Outcome, lists: Counter[str]
+    stored: StoredTop, space: KeySpace, plan: _Plan, out: _Outcome, lists: Counter[int]
 ) -> _Plan | None:
     """The next round's plan: the database read deeper (while it is cut), and the lists too
     when their bound is at least the database's; else the one or the other alone. None
@@ -243,14 +246,14 @@ class _Remembered:
     db: int
     lists: int
     keys: frozenset[str]
-    seen: Counter[str]
+    seen: Counter[int]
 
 
 _guesses: dict[Hashable, _Remembered] = {}
 _guesses_lock = threading.Lock()  # a server's threads read lists at the same time
 
 
-def _remember(identity: Hashable, plan: _Plan, seen: Counter[str]) -> None:
+def _remember(identity: Hashable, plan: _Plan, seen: Counter[int]) -> None:
     keys = frozenset(plan.guess) if len(plan.guess) <= REMEMBERED_KEYS else frozenset()
     with _guesses_lock:
         if len(_guesses) >= GUESSES and identity not in _guesses:
@@ -285,7 +288,7 @@ def _round(
     c = per_set(plan.lists)
     db, pending = live.read_lists(space.prefix, first, last, c, ask, db_read, redis)
     names = pending.names()
-    seen = Counter(split_name(n)[0] for n in names)
+    seen = Counter(name_shard(n) for n in names)
     known: dict[str, dict[str, str]] = {key: dict(pairs) for key, pairs in members.items()}
     for (kind, member), key in db.resolved.items():
         if key:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 URL = "u"
 VIEW = "v"
 SEP = "|"
+SHARD_MARK = "#"  # "<shard>#<name>": a list of a shard other than 0, as a live read names it
 DAY_LENGTH = 10  # YYYY-MM-DD, at the end of every list name
 # Each list is spread over this many sorted sets (by its members' SHA-1), each kept in
 # Redis's compact encoding while it holds at most 128 members (zset-max-listpack-entries,
@@ -68,8 +69,24 @@ def list_name(kind: str, day: date) -> str:
 
 
 def split_name(name: str) -> tuple[str, date]:
-    """(kind, day) of a list name."""
-    return name[: -DAY_LENGTH - 1], date.fromisoformat(name[-DAY_LENGTH:])
+    """(kind, day) of a list name (of any shard: ``shard_name``)."""
+    kind = name[: -DAY_LENGTH - 1]
+    return kind[kind.find(SHARD_MARK) + 1 :], date.fromisoformat(name[-DAY_LENGTH:])
+
+
+def shard_name(shard: int, name: str) -> str:
+    """A list's name in a live read of several shards: each shard's copy of a list is a
+    list of its own there (a key's pending views are their sum; ranking.py's bounds add
+    up over lists). Shard 0's keep their names. No kind holds the mark (a kind is "u",
+    "v" or "o|<model label>|<field name>")."""
+    return name if shard == 0 else f"{shard}{SHARD_MARK}{name}"
+
+
+def name_shard(name: str) -> int:
+    """The shard of a list named by ``shard_name``."""
+    kind = name[: -DAY_LENGTH - 1]
+    mark = kind.find(SHARD_MARK)
+    return int(kind[:mark]) if mark >= 0 else 0
 
 
 def kinds(target: Target) -> list[tuple[str, str]]:

@@ -113,6 +113,13 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("KEY_PREFIX", None),
     ("KEY_PREFIX", b"pageviews"),
     ("KEY_PREFIX", 1),
+    ("BUFFER_SHARDS", 0),
+    ("BUFFER_SHARDS", -1),
+    ("BUFFER_SHARDS", 1025),
+    ("BUFFER_SHARDS", 2.0),
+    ("BUFFER_SHARDS", "3"),
+    ("BUFFER_SHARDS", True),
+    ("BUFFER_SHARDS", None),
     ("SHIP_INTERVAL", 0),
     ("SHIP_INTERVAL", -0.05),
     ("SHIP_INTERVAL", True),
@@ -248,6 +255,9 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("KEY_PREFIX", "pv"),
     ("KEY_PREFIX", "site-1:pageviews"),
     ("KEY_PREFIX", "a.b_c/d"),
+    ("BUFFER_SHARDS", 1),
+    ("BUFFER_SHARDS", 3),
+    ("BUFFER_SHARDS", 1024),
     ("SHIP_INTERVAL", 1),
     ("SHIP_INTERVAL", 0.001),
     ("SHIP_BATCH_SIZE", 1),
@@ -301,7 +311,10 @@ RULE_IDS = [
     "E014",
     "E044",  # REDIS_CLUSTER, next to REDIS_URL
     "E046",  # REDIS_SENTINELS
-    *(f"E{i:03d}" for i in range(15, 20)),
+    *(f"E{i:03d}" for i in range(15, 18)),
+    "E054",  # BUFFER_SHARDS, next to KEY_PREFIX
+    "E018",
+    "E019",
     *(f"E{i:03d}" for i in range(21, 24)),
     "E037",  # DRAIN_TRANSACTION_SIZE, next to FLUSH_TIME_BUDGET
     *(f"E{i:03d}" for i in range(24, 27)),

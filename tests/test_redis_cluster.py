@@ -32,6 +32,7 @@ from tests import (
     test_drain_groups,
     test_live_reads,
     test_redis_pipeline,
+    test_redis_shards,
 )
 from tests.conftest import asgi_requests, distinct_visitors, wsgi_get
 from tests.processes import free_port, wait_for
@@ -268,3 +269,51 @@ def test_a_url_naming_a_replica_finds_the_primaries(redis_cluster: PrivateCluste
         assert check_redis_reachable() == []
         flush()
     assert stored_views() == 6
+
+
+# PAGEVIEW_BUFFER_SHARDS on the cluster: each shard's keys in one slot of their own.
+shards = test_redis_shards.shards
+
+
+@pytest.mark.usefixtures("shards")
+@override_settings(PAGEVIEW_SHIP_BATCH_SIZE=4)
+def test_each_shard_keeps_its_keys_in_a_slot_of_its_own(redis_cluster: PrivateCluster) -> None:
+    """Shipped by both batchers, one claim left open, reported: every key the path wrote
+    is in the slot of its shard's hash tag, and the three shards are three slots."""
+    asgi_requests([("GET", "/plain/", h) for h in distinct_visitors(24)])
+    for i, headers in enumerate(distinct_visitors(12)):
+        wsgi_get("/plain/", **headers)
+        if i % 4 == 3:
+            batcher.ship_all()
+    client = get_client()
+    assert all(test_redis_shards.pending_by_shard(client))
+    assert buffer.claim(client, 2, Keys.shard(1)) is not None
+    assert PageView.get_view_count(url="/plain/") == 36
+    call_command("pageviews_status", "--json", stdout=StringIO())
+    slots = {n: client.keyslot(Keys.shard(n).pending) for n in range(test_redis_shards.SHARDS)}
+    assert len(set(slots.values())) == test_redis_shards.SHARDS
+    written = sorted(client.scan_iter(match="*", count=1000))
+    for key in written:
+        shard = next(n for n in slots if key.startswith(Keys.shard(n).prefix))
+        assert client.keyslot(key) == slots[shard], key
+    assert {client.keyslot(k) for k in written} == set(slots.values())
+    nodes = {client.get_node_from_key(Keys.shard(n).pending).name for n in slots}
+    assert len(nodes) > 1  # {pageviews}, {pageviews:1}: one primary; {pageviews:2}: another
+    assert drain.drain_redis(time_budget=None).views + drain.cleanup(stale_after=0).replayed
+    flush()
+    assert stored_views() == 36
+    assert PageView.get_view_count(url="/plain/") == 36
+
+
+test_shards_spread_and_drain_exactly = (
+    test_redis_shards.test_both_batchers_spread_views_over_shards_and_a_drain_stores_each_once
+)
+test_shards_live_reads_with_claims_open = (
+    test_redis_shards.test_live_reads_are_exact_with_views_in_every_shard_and_claims_open
+)
+test_shards_reads_while_two_drains_run = (
+    test_redis_shards.test_reads_are_exact_while_two_drains_empty_every_shard
+)
+test_shards_lowered = (
+    test_redis_shards.test_views_of_every_shard_are_read_and_drained_after_the_setting_is_lowered
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from django_pageviews.aio.client import get_client as get_loop_client
 from django_pageviews.manual import make_event, record_view
 from django_pageviews.models import PageView, PageViewDaily, UnsettledShipment
 from django_pageviews.recorder import flush
+from django_pageviews.redis import buffer
 from django_pageviews.redis.buffer import Keys, Shipment
 from django_pageviews.redis.client import get_client
 from django_pageviews.redis.drain import cleanup
@@ -87,10 +89,10 @@ def landed(server: PrivateRedis, shipment: Shipment) -> None:
     client = admin(server)
     try:
         wait_for(
-            lambda: client.get(Keys.current().sent(shipment.shipment_id)) == "1",
+            lambda: client.get(Keys.shard(shipment.shard).sent(shipment.shipment_id)) == "1",
             "the timed-out shipment to land",
         )
-        assert int(client.hget(Keys.current().dims, "t") or 0) == VIEWS
+        assert int(client.hget(Keys.shard(shipment.shard).dims, "t") or 0) == VIEWS
     finally:
         client.close()
 
@@ -275,3 +277,54 @@ def test_the_flush_command_settles_a_kept_shipment(
     assert UnsettledShipment.objects.count() == 0
     assert stored() == VIEWS
     assert out.getvalue().endswith("Wrote 0 page views.\n")  # written by the settling
+
+
+def test_a_lost_reply_is_resent_to_its_shard_and_a_kept_shipment_settles_there(
+    private_redis: PrivateRedis, store_raw: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With three shards: a shipment whose reply was lost is resent to the shard it went
+    to (its ``sent:`` marker is there), and counts once; one whose reply was lost at
+    shutdown is kept in the database with its shard, and cleanup finds its marker there
+    (settled from shard 0 it would be written to the database as well: twice). The
+    asyncio batcher: its own task sleeps SHIP_INTERVAL (30 s) and ships nothing meanwhile."""
+    admin(private_redis).script_load(SHIP)
+
+    async def reply_lost(loop_batcher: Any, shard: int) -> Shipment:
+        """VIEWS views shipped while Redis is frozen: landed, with no reply."""
+        for _ in range(VIEWS):
+            loop_batcher.submit(make_event(URL))
+        with Frozen(private_redis):
+            await loop_batcher.ship_all()
+        shipment: Shipment | None = loop_batcher.retry
+        assert shipment is not None and shipment.shard == shard
+        await asyncio.to_thread(landed, private_redis, shipment)
+        return shipment
+
+    async def main() -> None:
+        loop_batcher = get_batcher()
+        loop_batcher.submit(make_event(URL))
+        await loop_batcher.ship_all()  # the first shipment, to shard 0, registers three
+        monkeypatch.setattr(buffer, "_turns", itertools.count(1))  # the next: shard 1, 2
+        await get_loop_client().ping()
+        await reply_lost(loop_batcher, 1)
+        await asyncio.to_thread(wait_for, loop_batcher.breaker.allows, "a resend let through")
+        await loop_batcher.ship_all()  # the resend: a duplicate to shard 1's marker
+        assert loop_batcher.retry is None
+        await reply_lost(loop_batcher, 2)
+        stop_keeping_data(private_redis)
+        await aclose()  # shutdown with Redis stopped: kept, with its shard
+
+    with override_settings(PAGEVIEW_BUFFER_SHARDS=3):
+        run_async(main)
+        record = UnsettledShipment.objects.get()
+        assert json.loads(record.payload)["shard"] == 2
+        private_redis.start()
+        client = admin(private_redis)
+        assert int(client.hget(Keys.shard(1).dims, "t") or 0) == VIEWS  # once
+        client.close()
+        cleanup()  # the marker is in shard 2: Redis has the views
+        assert UnsettledShipment.objects.count() == 0
+        assert stored() == 0
+        flush()
+    assert stored() == 1 + 2 * VIEWS
+    assert PageView.objects.count() == (1 + 2 * VIEWS if store_raw else 0)

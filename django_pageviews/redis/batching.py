@@ -17,7 +17,7 @@ from django_pageviews import stats
 from django_pageviews.conf import conf
 from django_pageviews.events import PageViewEvent
 
-from .buffer import Shipment
+from .buffer import Shipment, shipped_to
 from .shipping import Breaker, Fallback, build_shipment, never_sent
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class BatcherCore:
         """Record success; True when this shipment crossed the early-flush threshold."""
         self.retry = None
         self.breaker.success()
+        shipped_to(shipment)
         self.fallback.unreported -= shipment.counters
         stats.incr(stats.SHIPPED, len(shipment.events))
         _total, early = result

@@ -1,6 +1,12 @@
 """The Redis buffer: ship pre-aggregated counts in, claim batches out, acknowledge them.
 
-Keys (all under one hash tag, ``{prefix}``):
+The buffer is PAGEVIEW_BUFFER_SHARDS shards, each its own hash tag (one slot of a Redis
+Cluster): shard 0 is ``{prefix}:``, the only one before shards existed, and shard i > 0
+is ``{prefix:i}:`` (decision 42). Each shard holds the keys below; ``shards``, in shard 0
+only, is the registry: the highest shard count any producer shipped with, so that drains
+and live reads of a process set to fewer shards still visit every shard that holds views.
+
+Keys of each shard:
 
 - ``pending``: hash, count field (day + target) -> views not yet claimed
 - ``dims``: hash, the total of views not yet acknowledged (``t``), and ``dims:<n>``: small
@@ -34,6 +40,7 @@ acknowledged; a flusher killed in between leaves the claim, which cleanup acknow
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -42,8 +49,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
 from django_pageviews import stats
-from django_pageviews.conf import conf, redis_url
+from django_pageviews.conf import PREFIX, conf, redis_url
 from django_pageviews.events import PageViewEvent
 from django_pageviews.toplists import DAY_LENGTH, list_entries, member_bucket
 from django_pageviews.wire import TOTAL, RawEvent, dimension_slot, dimension_totals
@@ -84,6 +94,7 @@ class Keys:
     prefix's hash tag."""
 
     prefix: str
+    number: int = 0  # the shard's
 
     pending = _Key("pending")
     events = _Key("events")
@@ -99,10 +110,18 @@ class Keys:
     aside = _Key("aside")
     failed = _Key("failed")
     attempts = _Key("attempts")  # left by earlier development versions: ACK deletes it
+    registry = _Key("shards")  # shard 0's only: the highest shard count ever shipped with
 
     @classmethod
     def current(cls) -> Keys:
-        return cls("{" + conf.KEY_PREFIX + "}:")
+        """Shard 0's keys: the buffer's as it was before shards (and its registry)."""
+        return cls.shard(0)
+
+    @classmethod
+    def shard(cls, number: int) -> Keys:
+        if number == 0:
+            return cls("{" + conf.KEY_PREFIX + "}:")
+        return cls("{" + f"{conf.KEY_PREFIX}:{number}" + "}:", number)
 
     def chunk(self, batch_id: str) -> str:
         return f"{self.prefix}chunk:{batch_id}"
@@ -140,13 +159,17 @@ class Shipment:
     counters: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[date, str]] = field(default_factory=Counter)  # (day, reason)
     shipment_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Its shard, chosen once: a resend goes where its ``sent:`` marker is.
+    shard: int = field(default_factory=lambda: next_shard())
+    shards: int = field(default_factory=lambda: conf.BUFFER_SHARDS)  # the count it was made with
 
     def script_args(self) -> tuple[list[str], list[Any]]:
-        keys = Keys.current()
+        keys = Keys.shard(self.shard)
         args: list[Any] = [
             SENT_MARKER_TTL,
             time.time(),
-            conf.EARLY_FLUSH_THRESHOLD,
+            # A shard's share (shipments go round): SHIP sees its own shard's views only.
+            -(-conf.EARLY_FLUSH_THRESHOLD // self.shards),
             int(conf.EARLY_FLUSH_INTERVAL * 1000),
             len(self.counts),
             len(self.counters),
@@ -156,7 +179,7 @@ class Shipment:
             for pair in counter.items():
                 args += pair
         args += self.raw
-        return [
+        names = [
             keys.pending,
             keys.dims,
             keys.events,
@@ -166,7 +189,50 @@ class Shipment:
             keys.early,
             keys.epoch,
             keys.top,
-        ], args
+        ]
+        if self.shard == 0 and self.shards > 1:  # SHIP raises the registry to its count
+            names.append(keys.registry)
+            args.append(self.shards)
+        return names, args
+
+
+# Shards of this process's shipments: round-robin over PAGEVIEW_BUFFER_SHARDS once a
+# shipment to shard 0 has put that count in the registry (SHIP does), shard 0 until then,
+# so that no view reaches a shard the registry does not cover. Per (URL, prefix, count).
+_registered: set[tuple[str, str, int]] = set()
+_turns = itertools.count()
+
+
+def next_shard() -> int:
+    shards = conf.BUFFER_SHARDS
+    if shards == 1:
+        return 0
+    if (redis_url(), conf.KEY_PREFIX, shards) not in _registered:
+        return 0
+    return next(_turns) % shards
+
+
+@receiver(setting_changed)
+def _forget_registered(*, setting: str, **kwargs: object) -> None:
+    if setting.startswith(PREFIX):  # another Redis, prefix or count: register again
+        _registered.clear()
+
+
+def shipped_to(shipment: Shipment) -> None:
+    """A shipment landed: one to shard 0 registered its shard count."""
+    if shipment.shard == 0 and shipment.shards > 1:
+        _registered.add((redis_url(), conf.KEY_PREFIX, shipment.shards))
+
+
+def shard_count(registry: str | int | None) -> int:
+    """The shards to visit: the setting's, or more if the registry (shard 0's ``shards``,
+    as read) says a producer shipped to more."""
+    return max(conf.BUFFER_SHARDS, int(registry or 1))
+
+
+def all_shards(client: Any) -> list[Keys]:
+    """Every shard that may hold views (one GET: for what runs rarely)."""
+    return [Keys.shard(i) for i in range(shard_count(client.get(Keys.current().registry)))]
 
 
 @dataclass
@@ -175,6 +241,7 @@ class Claim:
     counts: dict[str, int]
     raw_events: list[RawEvent]  # one per view (packing.unpack)
     mark: tuple[str, int] | None = None  # (epoch, claim sequence number), for redis/restore.py
+    keys: Keys = field(default_factory=Keys.current)  # its shard's
 
 
 def parse_mark(mark: str | None) -> tuple[str, int] | None:
@@ -190,15 +257,16 @@ def parse_mark(mark: str | None) -> tuple[str, int] | None:
 _seen: dict[tuple[str, str], tuple[str, int]] = {}
 
 
-def saw_mark(epoch: str, seq: int) -> None:
-    _seen[(redis_url(), Keys.current().prefix)] = (epoch, seq)
+def saw_mark(epoch: str, seq: int, keys: Keys | None = None) -> None:
+    _seen[(redis_url(), (keys or Keys.current()).prefix)] = (epoch, seq)
 
 
-def claim(client: Any, size: int) -> str | None:
-    """Atomically take up to ``size`` count fields and raw events; the batch id or None."""
+def claim(client: Any, size: int, keys: Keys | None = None) -> str | None:
+    """Atomically take up to ``size`` count fields and raw events of a shard (shard 0 by
+    default); the batch id or None."""
     from .scripts import claim as claim_script
 
-    keys = Keys.current()
+    keys = keys or Keys.current()
     batch_id = uuid.uuid4().hex
     seen_epoch, seen_seq = _seen.get((redis_url(), keys.prefix), ("", 0))
     claimed = CLAIM_HELD
@@ -230,24 +298,32 @@ def claim(client: Any, size: int) -> str | None:
     mark = parse_mark(claimed) if isinstance(claimed, str) else None
     if mark is None:
         return None
-    saw_mark(*mark)
+    saw_mark(*mark, keys)
     return batch_id
 
 
-def read_claim(client: Any, batch_id: str) -> Claim:
-    keys = Keys.current()
-    return read_chunks(client, keys.chunk(batch_id), keys.evchunk(batch_id), batch_id)
+def read_claim(client: Any, batch_id: str, keys: Keys | None = None) -> Claim:
+    keys = keys or Keys.current()
+    return read_chunks(client, keys.chunk(batch_id), keys.evchunk(batch_id), batch_id, keys)
 
 
-def read_chunks(client: Any, chunk: str, evchunk: str, batch_id: str) -> Claim:
-    """A batch's counts and raw events, stored under the keys ``chunk`` and ``evchunk``."""
+def read_chunks(
+    client: Any, chunk: str, evchunk: str, batch_id: str, keys: Keys | None = None
+) -> Claim:
+    """A batch's counts and raw events, stored under the keys ``chunk`` and ``evchunk``
+    of the shard ``keys`` (shard 0 by default)."""
+    keys = keys or Keys.current()
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(chunk)
         read_elements(pipe, evchunk)
-        pipe.hget(Keys.current().claimmarks, batch_id)
+        pipe.hget(keys.claimmarks, batch_id)
         counts, elements, mark = pipe.execute()
     return Claim(
-        batch_id, {f: int(n) for f, n in counts.items()}, unpack_all(elements), parse_mark(mark)
+        batch_id,
+        {f: int(n) for f, n in counts.items()},
+        unpack_all(elements),
+        parse_mark(mark),
+        keys,
     )
 
 
@@ -273,7 +349,7 @@ def ack(client: Any, claim: Claim) -> bool:
     """Remove a written batch from Redis and from the live totals (once, however often)."""
     from .scripts import ack as ack_script
 
-    keys = Keys.current()
+    keys = claim.keys
     batch_id = claim.batch_id
     dims = dimension_totals(claim.counts.items())
     args: list[Any] = [batch_id, len(dims)]
@@ -314,23 +390,23 @@ def _stage(client: Any, key: str, values: list[Any]) -> None:
         pipe.execute()
 
 
-def mark_failed(client: Any, batch_id: str) -> None:
+def mark_failed(client: Any, batch_id: str, keys: Keys | None = None) -> None:
     """Remember a claim the database could not write (an outage): the next drain retries
     it before claiming more. Not remembered on a full (or failing) Redis: the next drain
     then claims on, and cleanup writes this claim in time."""
     from redis.exceptions import RedisError
 
     try:
-        client.zadd(Keys.current().failed, {batch_id: time.time()})
+        client.zadd((keys or Keys.current()).failed, {batch_id: time.time()})
     except RedisError:
         stats.incr(stats.REDIS_ERROR)
         logger.warning("Redis did not take the mark of page-view batch %s.", batch_id)
 
 
-def failed_claims(client: Any) -> list[str]:
+def failed_claims(client: Any, keys: Keys | None = None) -> list[str]:
     """The claims the database failed to write and still open, oldest first (those
     finished meanwhile, by cleanup, are forgotten)."""
-    keys = Keys.current()
+    keys = keys or Keys.current()
     ids: list[str] = client.zrange(keys.failed, 0, -1)
     if not ids:
         return []
@@ -344,20 +420,54 @@ def failed_claims(client: Any) -> list[str]:
     return [b for b, score in zip(ids, scores, strict=True) if score is not None]
 
 
-def forget_failed(client: Any, batch_id: str) -> None:
-    client.zrem(Keys.current().failed, batch_id)
+def forget_failed(client: Any, batch_id: str, keys: Keys | None = None) -> None:
+    client.zrem((keys or Keys.current()).failed, batch_id)
 
 
-def claims_older_than(client: Any, seconds: float) -> list[str]:
-    ids: list[str] = client.zrangebyscore(Keys.current().claims, "-inf", time.time() - seconds)
+def claims_older_than(client: Any, seconds: float, keys: Keys | None = None) -> list[str]:
+    keys = keys or Keys.current()
+    ids: list[str] = client.zrangebyscore(keys.claims, "-inf", time.time() - seconds)
     return ids
 
 
 def status(client: Any, count_raw_events: bool = True) -> dict[str, Any]:
-    """The buffer's state, in one round trip (and, with ``count_raw_events``, one script
-    that walks the raw-event list: the metrics, read at every scrape, leave it out, so
-    that a scrape costs Redis the same whatever the backlog)."""
-    keys = Keys.current()
+    """The buffer's state, summed over its shards: one round trip per shard, shard 0's
+    with the registry (and, with ``count_raw_events``, one script per shard that walks
+    its raw-event list: the metrics, read at every scrape, leave it out, so that a scrape
+    costs Redis the same whatever the backlog)."""
+    first = _shard_status(client, Keys.current(), count_raw_events, with_registry=True)
+    found = [first] + [
+        _shard_status(client, Keys.shard(i), count_raw_events)
+        for i in range(1, shard_count(first[-1]))
+    ]
+    now = time.time()
+    counters: Counter[str] = Counter()
+    for shard in found:
+        counters.update({k: int(v) for k, v in shard[6].items()})
+    views, ms = counters.get("last_flush_views", 0), counters.get("last_flush_ms", 0)
+    claim_times = [shard[3][0][1] for shard in found if shard[3]]
+    pending_since = [float(shard[5]) for shard in found if shard[5]]
+    raw = [shard[2] for shard in found]
+    return {
+        "pending_views": sum(int(shard[0] or 0) for shard in found),
+        "pending_count_fields": sum(shard[1] for shard in found),
+        "pending_raw_events": sum(raw) if count_raw_events else None,
+        "claimed_batches": sum(shard[4] for shard in found),
+        "batches_set_aside": sum(shard[7] for shard in found),
+        "restored_groups": sum(shard[8] for shard in found),
+        "oldest_claim_age_seconds": round(now - min(claim_times), 3) if claim_times else None,
+        "oldest_pending_age_seconds": (
+            round(now - min(pending_since), 3) if pending_since else None
+        ),
+        "last_flush_rate_views_per_second": round(views * 1000 / ms) if ms else None,
+        "counters": dict(counters),
+        "shards": len(found),
+    }
+
+
+def _shard_status(
+    client: Any, keys: Keys, count_raw_events: bool, with_registry: bool = False
+) -> list[Any]:
     with client.pipeline(transaction=False) as pipe:
         pipe.hget(keys.dims, "t")
         pipe.hlen(keys.pending)
@@ -368,26 +478,12 @@ def status(client: Any, count_raw_events: bool = True) -> dict[str, Any]:
         pipe.hgetall(keys.counters)
         pipe.zcard(keys.aside)
         pipe.zcard(keys.restored_groups)
-        (total, fields, events, oldest_claim, n_claims, oldest, counters, aside, restored) = (
-            pipe.execute()
-        )
-    now = time.time()
-    counters = {k: int(v) for k, v in counters.items()}
-    views, ms = counters.get("last_flush_views", 0), counters.get("last_flush_ms", 0)
-    return {
-        "pending_views": int(total or 0),
-        "pending_count_fields": fields,
-        "pending_raw_events": (
-            (count_views(client, keys.events) if events else 0) if count_raw_events else None
-        ),
-        "claimed_batches": n_claims,
-        "batches_set_aside": aside,
-        "restored_groups": restored,
-        "oldest_claim_age_seconds": round(now - oldest_claim[0][1], 3) if oldest_claim else None,
-        "oldest_pending_age_seconds": round(now - float(oldest), 3) if oldest else None,
-        "last_flush_rate_views_per_second": round(views * 1000 / ms) if ms else None,
-        "counters": counters,
-    }
+        if with_registry:
+            pipe.get(keys.registry)
+        found: list[Any] = pipe.execute()
+    events = found[2]
+    found[2] = (count_views(client, keys.events) if events else 0) if count_raw_events else 0
+    return found
 
 
 def record_flush(client: Any, views: int, seconds: float) -> None:

@@ -8,7 +8,8 @@ With ``PAGEVIEW_REDIS_CLUSTER`` the URL names one node of a Redis Cluster and th
 is redis-py's cluster client (``redis.cluster.RedisCluster``, or its asyncio twin), which
 finds the other nodes and follows MOVED redirections itself. A URL cannot say "cluster"
 (redis-py, django-redis and kombu have no such scheme; decision 39), hence the setting.
-Every key of the buffer shares one hash tag, so each script and pipeline goes to one node.
+Every key of a shard of the buffer shares its hash tag (redis/buffer.py), so each script
+and pipeline of a shard goes to one node.
 """
 
 from __future__ import annotations

@@ -16,11 +16,15 @@ PAGEVIEW_DRAIN_TRANSACTION_SIZE records), each under its own batch id, and ackno
 together after the commit: a flusher killed in between leaves claims whose ids are in the
 database, which cleanup acknowledges one by one. A group refused for its data is written
 again claim by claim, through the same splitting as a claim alone.
+
+With PAGEVIEW_BUFFER_SHARDS above 1 each shard is drained in turn as above, and cleanup
+visits each (decision 42): a claim belongs to its shard, and carries its keys.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +40,7 @@ from django_pageviews.storage import trim_old_rows, write_group
 
 from .buffer import (
     Claim,
+    Keys,
     ack,
     claim,
     claims_older_than,
@@ -44,9 +49,10 @@ from .buffer import (
     mark_failed,
     read_claim,
     record_flush,
+    shard_count,
 )
 from .client import get_client
-from .restore import park_restored
+from .restore import check_restored
 from .splitting import contents, store
 
 logger = logging.getLogger(__name__)
@@ -63,21 +69,71 @@ class DrainResult:
 def drain_redis(
     time_budget: float | None, progress: Callable[[int, int], None] | None = None
 ) -> DrainResult:
-    """Claim and write BATCH_SIZE chunks until Redis is empty or ``time_budget`` is spent."""
+    """Claim and write BATCH_SIZE chunks until Redis is empty or ``time_budget`` is spent:
+    each shard in turn (decision 42), from a shard drawn at random, so that drains
+    running at once start apart."""
     client = get_client()
     result = DrainResult()
     started = time.monotonic()
-    park_restored(client)  # a Redis restored from an old snapshot: not drained twice
-    retry = failed_claims(client)  # left by drains that met an outage: written first
+    shards = conf.BUFFER_SHARDS
+    first = random.randrange(shards) if shards > 1 else 0
+    order = [(first + n) % shards for n in range(shards)]
+    visited = 0
+    failure: Exception | None = None
+    while visited < len(order) and (visited == 0 or _within(started, time_budget)):
+        keys = Keys.shard(order[visited])
+        visited += 1
+        try:
+            registry, stop = _drain_shard(client, keys, result, started, time_budget, progress)
+        except Exception as exc:
+            if len(order) == 1:
+                raise
+            # This shard could not be claimed from (its primary failing over, say): the
+            # others are drained all the same, and the error is raised at the end.
+            logger.warning("Draining page-view shard %d failed: %s", keys.number, exc)
+            failure = failure or exc
+            continue
+        # Shard 0 read the registry: shards a producer shipped to beyond the setting's
+        # (the setting was lowered) are drained too.
+        order += range(len(order), shard_count(registry))
+        if stop:
+            break
+    result.seconds = time.monotonic() - started
+    if result.batches:
+        record_flush(client, result.views, result.seconds)
+    if failure is not None:
+        raise failure
+    return result
+
+
+def _within(started: float, time_budget: float | None) -> bool:
+    return time_budget is None or time.monotonic() - started < time_budget
+
+
+def _drain_shard(
+    client: Any,
+    keys: Keys,
+    result: DrainResult,
+    started: float,
+    time_budget: float | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[str | None, bool]:
+    """Drain one shard into ``result``: (the registry if read, True when the database
+    failed and the drain must stop)."""
+    # A Redis restored from an old snapshot: not drained twice. Shard 0's check reads the
+    # registry in the same round trip.
+    _, registry = check_restored(client, keys)
+    retry = failed_claims(client, keys)  # left by drains that met an outage: written first
     # The first claim of a drain is written alone: during an outage, each drain then
     # leaves one claim. Once the database took one, claims are grouped while a backlog
     # lasts (each full claim says there is more).
     grouping = False
-    while time_budget is None or time.monotonic() - started < time_budget:
+    while _within(started, time_budget):
         retried = len(retry)
         taken: list[str] = []
         try:
-            claims = _take(client, retry, conf.DRAIN_TRANSACTION_SIZE if grouping else 0, taken)
+            size = conf.DRAIN_TRANSACTION_SIZE if grouping else 0
+            claims = _take(client, keys, retry, size, taken)
             if not claims:
                 break
             retried -= len(retry)
@@ -91,35 +147,33 @@ def drain_redis(
             result.failed += 1
             for batch_id in taken:
                 _failed(batch_id)
-                mark_failed(client, batch_id)
-            break
+                mark_failed(client, batch_id, keys)
+            return registry, True
         for c in claims[:retried]:
-            forget_failed(client, c.batch_id)
+            forget_failed(client, c.batch_id, keys)
         result.batches += len(claims)
         grouping = _full(claims[-1])
         if progress is not None:
             progress(result.batches, result.views)
-    result.seconds = time.monotonic() - started
-    if result.batches:
-        record_flush(client, result.views, result.seconds)
-    return result
+    return registry, False
 
 
-def _take(client: object, retry: list[str], size: int, taken: list[str]) -> list[Claim]:
-    """The claims to write in one transaction: the claims left failed first (taken off
-    ``retry``), then new ones; more than one while they hold under ``size`` records
-    together and each new one is full. Each id goes to ``taken`` as soon as it is held."""
+def _take(client: object, keys: Keys, retry: list[str], size: int, taken: list[str]) -> list[Claim]:
+    """The claims of a shard to write in one transaction: the claims left failed first
+    (taken off ``retry``), then new ones; more than one while they hold under ``size``
+    records together and each new one is full. Each id goes to ``taken`` as soon as it
+    is held."""
     claims: list[Claim] = []
     records = 0
     while not claims or records + conf.BATCH_SIZE <= size:
-        batch_id = retry.pop(0) if retry else claim(client, conf.BATCH_SIZE)
+        batch_id = retry.pop(0) if retry else claim(client, conf.BATCH_SIZE, keys)
         if batch_id is None:
             break
         taken.append(batch_id)
-        claims.append(read_claim(client, batch_id))
+        claims.append(read_claim(client, batch_id, keys))
         records += len(claims[-1].counts) + len(claims[-1].raw_events)
         if not retry and not _full(claims[-1]):
-            break  # Redis is empty (for now)
+            break  # the shard is empty (for now)
     return claims
 
 
@@ -199,22 +253,21 @@ def cleanup(stale_after: float | None = None) -> CleanupResult:
     """Finish the claims of flushers that died, and trim old batch ids."""
     client = get_client()
     result = CleanupResult()
-    stale = claims_older_than(client, conf.BUFFER_TIMEOUT if stale_after is None else stale_after)
-    states = batch_states(stale)
-    for batch_id in stale:
-        batch = read_claim(client, batch_id)
-        if states.get(batch_id) == WRITTEN:
-            result.acknowledged += ack(client, batch)
-            continue
-        try:
-            write_claim(client, batch, states.get(batch_id))
-        except Exception:
-            # The database cannot write now: the others would fail alike.
-            result.failed += 1
-            _failed(batch_id)
-            break
-        result.replayed += 1
-        logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)
+    seconds = conf.BUFFER_TIMEOUT if stale_after is None else stale_after
+    shards = conf.BUFFER_SHARDS
+    number = 0
+    while number < shards and not result.failed:
+        keys = Keys.shard(number)
+        if number == 0:  # with the registry, in the same round trip
+            with client.pipeline(transaction=False) as pipe:
+                claims_older_than(pipe, seconds, keys)
+                pipe.get(keys.registry)
+                stale, registry = pipe.execute()
+            shards = shard_count(registry)
+        else:
+            stale = claims_older_than(client, seconds, keys)
+        _finish_stale(client, keys, stale, result)
+        number += 1
     from .unsettled import reconcile  # shipments of unknown outcome kept at shutdown
 
     reconcile(client)
@@ -225,3 +278,22 @@ def cleanup(stale_after: float | None = None) -> CleanupResult:
             stats.incr(stats.FLUSH_ERROR)
             logger.exception("Trimming old page-view batch ids failed; tried again next time.")
     return result
+
+
+def _finish_stale(client: Any, keys: Keys, stale: list[str], result: CleanupResult) -> None:
+    """Acknowledge or replay a shard's stale claims; stop at the first the database
+    cannot write (the others would fail alike)."""
+    states = batch_states(stale)
+    for batch_id in stale:
+        batch = read_claim(client, batch_id, keys)
+        if states.get(batch_id) == WRITTEN:
+            result.acknowledged += ack(client, batch)
+            continue
+        try:
+            write_claim(client, batch, states.get(batch_id))
+        except Exception:
+            result.failed += 1
+            _failed(batch_id)
+            return
+        result.replayed += 1
+        logger.warning("Replayed page-view batch %s left by a stopped flusher.", batch_id)

@@ -17,6 +17,10 @@ they are: cleanup acknowledges those the database has and writes the others.
 
 A Redis that restarted empty names a new epoch with its first shipment: nothing it holds
 was drained before, so it is drained as usual.
+
+Each shard of the buffer (decision 42) names its own epoch and keeps its own claim
+sequence, so each is checked, parked and replayed apart: on a cluster one shard's
+primary may go back in time while the others do not.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from django_pageviews.models import ProcessedBatch
 from django_pageviews.toplists import list_entries
 from django_pageviews.wire import counts_views, dimension_totals
 
-from .buffer import Keys, count_views, saw_mark
+from .buffer import Keys, all_shards, count_views, saw_mark
 from .restore_replay import replay_restored as replay_restored  # in slices: its own module
 
 logger = logging.getLogger(__name__)
@@ -53,29 +57,40 @@ class RestoreCheckError(RuntimeError):
     """Redis kept changing while a restored state was being parked: drain nothing now."""
 
 
-def park_restored(client: Any) -> str | None:
-    """Park what a Redis that went back in time holds as pending; the new group's id, or
-    None when Redis did not go back (or held nothing pending)."""
+def park_restored(client: Any, keys: Keys | None = None) -> str | None:
+    """Park what a shard (shard 0 by default) of a Redis that went back in time holds as
+    pending; the new group's id, or None when it did not go back (or held nothing
+    pending)."""
+    return check_restored(client, keys or Keys.current())[0]
+
+
+def check_restored(client: Any, keys: Keys) -> tuple[str | None, str | None]:
+    """``park_restored``, and the registry (buffer.shard_count) read in the same round
+    trip for shard 0 (None for the others): a drain learns which shards to visit at no
+    cost."""
     from .scripts import park
 
-    keys = Keys.current()
+    registry = None
     for _ in range(ATTEMPTS):
         with client.pipeline(transaction=False) as pipe:
             pipe.get(keys.epoch)
             pipe.get(keys.seq)
             pipe.zrange(keys.claims, 0, -1)
-            epoch, seq, claim_ids = pipe.execute()
+            if keys.number == 0:
+                pipe.get(keys.registry)
+            epoch, seq, claim_ids, *rest = pipe.execute()
+        registry = rest[0] if rest else registry
         if epoch is None:
-            return None  # nothing was ever shipped to this Redis since it started empty
+            return None, registry  # nothing was shipped to this shard since it was empty
         high = _high_water_mark(epoch)
         if high is None or int(seq or 0) >= high:
-            saw_mark(epoch, int(seq or 0))
-            return None
+            saw_mark(epoch, int(seq or 0), keys)
+            return None, registry
         group_id = uuid.uuid4().hex
         resume = high + SEQUENCE_GAP
         args: list[Any] = [seq or "", epoch, high, resume, group_id, time.time(), len(claim_ids)]
         args += claim_ids
-        dims, lists = _open_claim_totals(client, claim_ids)
+        dims, lists = _open_claim_totals(client, claim_ids, keys)
         args.append(2 * len(dims))
         for dim, n in dims.items():
             args += (dim, n)
@@ -101,11 +116,12 @@ def park_restored(client: Any) -> str | None:
         )
         if parked == -1:
             continue
-        saw_mark(epoch, resume)
+        saw_mark(epoch, resume, keys)
         stats.incr(RESTORED)
         logger.error(
-            "The Redis page-view buffer went back in time (claim sequence %s, the database "
-            "has written up to %d): it was restored from an older snapshot. %s",
+            "The Redis page-view buffer (shard %d) went back in time (claim sequence %s, the "
+            "database has written up to %d): it was restored from an older snapshot. %s",
+            keys.number,
             seq or "missing",
             high,
             f"Its pending views are parked as restored group {group_id}, not drained: they "
@@ -113,7 +129,7 @@ def park_restored(client: Any) -> str | None:
             if parked
             else "It held nothing pending.",
         )
-        return group_id if parked else None
+        return (group_id if parked else None), registry
     raise RestoreCheckError("The Redis page-view buffer kept changing while being checked.")
 
 
@@ -124,10 +140,9 @@ def _high_water_mark(epoch: str) -> int | None:
 
 
 def _open_claim_totals(
-    client: Any, claim_ids: Sequence[str]
+    client: Any, claim_ids: Sequence[str], keys: Keys
 ) -> tuple[Counter[str], Counter[tuple[str, str]]]:
     """The live totals and per-day lists (toplists.py) of the open claims."""
-    keys = Keys.current()
     with client.pipeline(transaction=False) as pipe:
         for batch_id in claim_ids:
             pipe.hgetall(keys.chunk(batch_id))
@@ -137,10 +152,16 @@ def _open_claim_totals(
 
 
 def restored_status(client: Any) -> list[dict[str, Any]]:
-    """The parked restored groups, oldest first, for pageviews_status."""
-    keys = Keys.current()
+    """The parked restored groups of every shard, oldest first, for pageviews_status."""
     groups = []
-    for group_id, _ in client.zrange(keys.restored_groups, 0, -1, withscores=True):
+    for keys, group_id, _ in sorted(
+        (
+            (shard, group_id, at)
+            for shard in all_shards(client)
+            for group_id, at in client.zrange(shard.restored_groups, 0, -1, withscores=True)
+        ),
+        key=lambda found: found[2],
+    ):
         with client.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.restored(group_id, "info"))
             pipe.hgetall(keys.restored(group_id, "counts"))
@@ -155,6 +176,7 @@ def restored_status(client: Any) -> list[dict[str, Any]]:
                 "raw_events": count_views(client, keys.restored(group_id, "events")),
                 "redis_seq": info.get("redis_seq"),
                 "database_seq": info.get("database_seq"),
+                "shard": keys.number,
             }
         )
     return groups

@@ -36,7 +36,7 @@ from django_pageviews.wire import (
     encode_event,
 )
 
-from .buffer import Keys, read_elements
+from .buffer import Keys, all_shards, read_elements
 from .client import get_client
 from .packing import unpack
 
@@ -63,16 +63,15 @@ def replay_restored(group_ids: Sequence[str] | None = None) -> list[str]:
     parked because they were written already are then counted again.
     """
     client = get_client()
-    if group_ids is None:
-        group_ids = client.zrange(Keys.current().restored_groups, 0, -1)
     batch_ids: list[str] = []
-    for group_id in group_ids:
-        batch_ids += _replay_group(client, group_id)
+    for keys in all_shards(client):  # a group is replayed into its own shard
+        parked = client.zrange(keys.restored_groups, 0, -1)
+        for group_id in parked if group_ids is None else [g for g in group_ids if g in parked]:
+            batch_ids += _replay_group(client, group_id, keys)
     return batch_ids
 
 
-def _replay_group(client: Any, group_id: str) -> list[str]:
-    keys = Keys.current()
+def _replay_group(client: Any, group_id: str, keys: Keys) -> list[str]:
     batch_ids: list[str] = []
     for _ in range(ATTEMPTS):
         # Not one transaction (the elements are read undecoded, which EXEC's reply cannot
@@ -106,7 +105,7 @@ def _replay_group(client: Any, group_id: str) -> list[str]:
             ]
             counts = Counter({f: net[f] for f in taken if net[f] > 0})
             status, batch_id = _replay_slice(
-                client, group_id, version, taken, hi - lo, counts, kept, claimed_at
+                client, keys, group_id, version, taken, hi - lo, counts, kept, claimed_at
             )
             if status == -1:
                 break  # another replay took a slice: read the group again
@@ -136,6 +135,7 @@ def _element_slices(unpacked: list[list[RawEvent]], n: int) -> list[tuple[int, i
 
 def _replay_slice(
     client: Any,
+    keys: Keys,
     group_id: str,
     version: int,
     taken: list[str],
@@ -147,7 +147,6 @@ def _replay_slice(
     """(REPLAY's status, the new claim's batch id if one was made)."""
     from .scripts import replay
 
-    keys = Keys.current()
     dims = dimension_totals(counts.items())
     lists = list_entries(counts.items())
     batch_id = uuid.uuid4().hex

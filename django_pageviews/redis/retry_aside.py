@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django_pageviews.ledger import batch_states
 
 from .aside import aside_ids, read_aside, unpark
+from .buffer import all_shards
 from .splitting import StillRefused, store
 
 logger = logging.getLogger(__name__)
@@ -28,23 +29,25 @@ class ReplayResult:
 
 
 def retry_aside(client: object) -> ReplayResult:
-    """Write every set-aside record the database now takes; leave the others."""
+    """Write every set-aside record (of every shard) the database now takes; leave the
+    others."""
     result = ReplayResult()
-    ids = aside_ids(client)
-    states = batch_states(ids)
-    for batch_id in ids:
-        record = read_aside(client, batch_id)
-        try:
-            written = store(client, record, states.get(batch_id), replaying=True)
-        except StillRefused:
-            result.refused += 1
-            continue
-        except Exception:
-            result.failed = True
-            logger.exception("Replaying set-aside page-view record %s failed.", batch_id)
-            break
-        unpark(client, batch_id)
-        result.replayed += 1
-        result.views += written
-        logger.info("Replayed set-aside page-view record %s (%d views).", batch_id, written)
+    for keys in all_shards(client):
+        ids = aside_ids(client, keys)
+        states = batch_states(ids)
+        for batch_id in ids:
+            record = read_aside(client, batch_id, keys)
+            try:
+                written = store(client, record, states.get(batch_id), replaying=True)
+            except StillRefused:
+                result.refused += 1
+                continue
+            except Exception:
+                result.failed = True
+                logger.exception("Replaying set-aside page-view record %s failed.", batch_id)
+                return result
+            unpark(client, batch_id, keys)
+            result.replayed += 1
+            result.views += written
+            logger.info("Replayed set-aside page-view record %s (%d views).", batch_id, written)
     return result

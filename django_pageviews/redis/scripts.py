@@ -1,7 +1,7 @@
 """Lua scripts: each one a step that must be atomic in Redis.
 
-All keys share one hash tag (``{prefix}``), so that they would stay in one slot of a
-Redis Cluster; the client used today is a plain (non-cluster) one.
+The keys of each call share one hash tag (its shard's, redis/buffer.py), so that they stay
+in one slot of a Redis Cluster.
 
 Two rules every script here keeps, because Redis does not roll back a script that fails
 midway:
@@ -142,10 +142,11 @@ end
 """
 
 # KEYS: pending, dims, events, sent-marker, oldest, counters, early-lock, epoch,
-#       list registry
+#       list registry, and, to register a shard count (shard 0 only), the shard registry
 # ARGV: marker ttl, now, early threshold, early interval ms, n fields, n counters,
 #       shipment id, then field/count pairs, counter/count pairs, then raw-event list
-#       elements (redis/packing.py: one per shipment).
+#       elements (redis/packing.py: one per shipment), then, with the shard registry, the
+#       shard count it is raised to (decision 42; a buffer of one shard sends neither).
 # Idempotent per shipment id (the sent marker): a retried shipment whose first attempt
 # did reach Redis is not added twice. The first shipment into an empty Redis names its
 # epoch (redis/restore.py: claim sequence numbers are compared within one epoch).
@@ -190,7 +191,14 @@ for i = 8, 6 + 2 * nf, 2 do
     end
   end
 end
+local last = #ARGV
 if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[1]) then return {-1, 0} end
+if #KEYS == 10 then
+  if tonumber(redis.call('GET', KEYS[10]) or '1') < tonumber(ARGV[last]) then
+    redis.call('SET', KEYS[10], ARGV[last])
+  end
+  last = last - 1
+end
 local i = 8
 for _ = 1, nf do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
 for _ = 1, nc do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1]); i = i + 2 end
@@ -201,7 +209,7 @@ for name, members in pairs(lists) do
   end
 end
 for name, n in pairs(listed) do redis.call('ZINCRBY', KEYS[9], n, name) end
-if i <= #ARGV then chunked('RPUSH', KEYS[3], ARGV, i, #ARGV) end
+if i <= last then chunked('RPUSH', KEYS[3], ARGV, i, last) end
 if nf > 0 then redis.call('SET', KEYS[5], ARGV[2], 'NX') end
 redis.call('SET', KEYS[8], ARGV[7], 'NX')
 local total = tonumber(redis.call('HGET', KEYS[2], 't') or '0')
@@ -330,7 +338,7 @@ return 1
 """
 )
 
-# KEYS: dims, claims, claim sequence
+# KEYS: dims, claims, claim sequence, shard registry (buffer.py: set in shard 0 only)
 # ARGV: chunk key prefix, then the dimensions asked for
 # One consistent picture for a live read: totals, open claims with their counts, and the
 # claim sequence number (a reader re-checks it after reading the database). A
@@ -345,11 +353,11 @@ for i = 2, #ARGV do values[i - 1] = dim_get(KEYS[1], old, ARGV[i]) end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
-return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
+return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4])}
 """
 )
 
-# KEYS: list registry, claims, claim sequence
+# KEYS: list registry, claims, claim sequence, shard registry (as SNAPSHOT)
 # ARGV: chunk key prefix, list name prefix, first day, last day ('' for an open end), c,
 #       work budget, then kind/member/bucket triples (toplists.member_bucket)
 # For reads by day (toplists.py): of every list whose name starts with the prefix and whose
@@ -358,10 +366,12 @@ return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0'}
 # the members asked for, in every list of their kind, in the order asked (nil when
 # absent); while the budget lasts, (member, score) of the members of the tops read in the
 # other lists of their kind (a member's bucket is the set it was read from); then the open
-# claims with their counts and the claim sequence number, as SNAPSHOT, and the work done:
-# entries read plus members looked up. Bounded (decision 43): when what must be done (c
-# entries of every set of every list, every member asked in every list of its kind)
-# could exceed the budget, it reads nothing and answers {'over', that work}.
+# claims with their counts, the claim sequence number, the work done (entries read plus
+# members looked up), and last the shard registry, as SNAPSHOT. Bounded (decision 43):
+# when what must be done (c entries of every set of every list, every member asked in
+# every list of its kind) could exceed the budget, it reads nothing and answers
+# {'over', that work, the shard registry}. A buffer in shards is read with one call per
+# shard (redis/snapshots.py), each with its own budget.
 SNAPSHOT_LISTS = (
     DIMS
     + LISTS
@@ -393,7 +403,7 @@ local need = work
 for _, name in ipairs(names) do
   need = need + 1 + {LIST_BUCKETS + 1} * c + (counts[string.sub(name, 1, -12)] or 0) / 2
 end
-if need > budget then return {{'over', need}} end
+if need > budget then return {{'over', need, redis.call('GET', KEYS[4])}} end
 -- Per list: its key (an earlier version's whole set), whether that set exists, its sets.
 local lists, olds, sets = {{}}, {{}}, {{}}
 for j, name in ipairs(names) do
@@ -459,7 +469,8 @@ end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {{}}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
-return {{names, tops, scores, cross, claims, chunks, redis.call('GET', KEYS[3]) or '0', work}}
+local seq, shards = redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4])
+return {{names, tops, scores, cross, claims, chunks, seq, work, shards}}
 """
 )
 

@@ -72,6 +72,8 @@ def ship_once(event: PageViewEvent, shipment_id: str, marker_ttl: int) -> None:
 
     shipment = build_shipment([event], Counter(), take_skipped=False)
     shipment.shipment_id = shipment_id
+    # Shard 0 whatever the setting: a redelivery, in any process, finds its marker there.
+    shipment.shard = 0
     keys, args = shipment.script_args()
     args[0] = marker_ttl  # the SHIP script's ARGV[1]: how long the sent marker lives
     total, early = ship(keys=keys, args=args, client=get_client())

@@ -60,7 +60,7 @@ def store(client: object, batch: Claim, state: str | None = None, replaying: boo
     ledger already says of its id, if the caller asked. ``replaying``: ``batch`` was set
     aside, and a single record still refused raises StillRefused."""
     records: list[Record] = [*sorted(batch.counts.items()), *((r, None) for r in batch.raw_events)]
-    writer = _Writer(client, batch.batch_id, records, replaying, batch.mark)
+    writer = _Writer(client, batch, records, replaying)
     return writer.root(state)
 
 
@@ -68,14 +68,14 @@ class _Writer:
     def __init__(
         self,
         client: object,
-        root_id: str,
+        batch: Claim,
         records: list[Record],
         replaying: bool,
-        mark: tuple[str, int] | None,
     ):
         self.client = client
-        self.mark = mark  # the claim's (epoch, sequence number), kept with each part
-        self.root_id = root_id
+        self.mark = batch.mark  # the claim's (epoch, sequence number), kept with each part
+        self.keys = batch.keys  # its shard's: a part set aside stays in that shard
+        self.root_id = batch.batch_id
         self.records = records
         self.replaying = replaying
 
@@ -148,7 +148,7 @@ class _Writer:
     def _claim(self, batch_id: str, lo: int, hi: int) -> Claim:
         chosen = self.records[lo:hi]
         counts = {f: n for f, n in chosen if n is not None and isinstance(f, str)}
-        return Claim(batch_id, counts, [r for r, n in chosen if n is None], self.mark)
+        return Claim(batch_id, counts, [r for r, n in chosen if n is None], self.mark, self.keys)
 
 
 def _write(batch: Claim, replacing_invalid: bool) -> int | None:

@@ -11,6 +11,9 @@ database (``UnsettledShipment``), and ``cleanup_old_buffer_data`` settles it lat
 - no marker: ``SET NX`` puts one of our own (DB_MARKER), so a late copy can no longer
   land, and the views are written once under a batch id derived from the shipment id.
 
+The marker lives in the shipment's shard (decision 42), which the record keeps (its
+payload's ``shard``; none: shard 0, as before shards).
+
 The bound: the marker lives SENT_MARKER_TTL seconds. A record settled later than that, or
 after Redis restarted empty having already drained the shipment, may be counted twice
 (logged and counted as ``unsettled_late``).
@@ -104,10 +107,13 @@ def keep(shipment: Shipment, close: bool = False) -> None:
     # Raw events as one JSON text per event, as earlier versions kept them (the list
     # elements of redis/packing.py are binary).
     raw = [encode_event(e) for e in shipment.events] if shipment.raw else []
-    payload = json.dumps({"counts": dict(shipment.counts), "raw": raw})
+    payload: dict[str, Any] = {"counts": dict(shipment.counts), "raw": raw}
+    if shipment.shard:
+        payload["shard"] = shipment.shard  # where its marker is (none: shard 0)
     try:
         UnsettledShipment.objects.get_or_create(
-            shipment_id=shipment.shipment_id, defaults={"payload": payload, "views": views}
+            shipment_id=shipment.shipment_id,
+            defaults={"payload": json.dumps(payload), "views": views},
         )
     except Exception:
         stats.incr(LOST, views)
@@ -146,10 +152,9 @@ def reconcile(client: Any, limit: int = RECONCILE_LIMIT) -> ReconcileResult:
     """Settle the kept shipments (oldest first). Never raises: while Redis cannot be
     asked nothing can be decided, and the records wait for the next run."""
     result = ReconcileResult()
-    keys = Keys.current()
     late = timezone.now() - timedelta(seconds=SENT_MARKER_TTL)
     for record in UnsettledShipment.objects.order_by("created_at")[:limit]:
-        marker = keys.sent(record.shipment_id)
+        marker = Keys.shard(_shard_of(record)).sent(record.shipment_id)
         try:
             ours = client.set(marker, DB_MARKER, nx=True, ex=SENT_MARKER_TTL)
             in_redis = not ours and client.get(marker) != DB_MARKER
@@ -181,6 +186,15 @@ def reconcile(client: Any, limit: int = RECONCILE_LIMIT) -> ReconcileResult:
         result.written += 1
         record.delete()
     return result
+
+
+def _shard_of(record: UnsettledShipment) -> int:
+    """Where the record's marker is; shard 0 for a payload that cannot be read (whose
+    write then fails, counted, in ``_write``)."""
+    try:
+        return int(json.loads(record.payload).get("shard", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 def _write(record: UnsettledShipment) -> int:

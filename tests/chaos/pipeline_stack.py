@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +22,7 @@ from typing import Any
 from django.db.models import Sum
 
 from django_pageviews.models import PageView, PageViewDaily, ProcessedBatch, SkippedDaily
-from django_pageviews.redis.buffer import Keys, raw_event_count
+from django_pageviews.redis.buffer import all_shards, raw_event_count
 from django_pageviews.stats import DROPPED, SKIP_INVALID
 from django_pageviews.wire import TOTAL, parse_skipped_field
 from tests.processes import (
@@ -228,16 +229,18 @@ class Ledger:
 
 
 def redis_state(client: Any) -> dict[str, int]:
-    keys = Keys.current()
-    aside_keys = sum(1 for _ in client.scan_iter(match=f"{keys.prefix}aside*", count=1000))
-    return {
-        "pending_views": int(client.hget(keys.dims, TOTAL) or 0),
-        "pending_fields": int(client.hlen(keys.pending)),
-        "raw_events": raw_event_count(client, keys.events),
-        "claims": int(client.zcard(keys.claims)),
-        "aside_batches": int(client.zcard(keys.aside)),
-        "aside_keys": aside_keys,
-    }
+    """What the buffer holds, summed over its shards (one with the default setting)."""
+    state: Counter[str] = Counter()
+    for keys in all_shards(client):
+        state["pending_views"] += int(client.hget(keys.dims, TOTAL) or 0)
+        state["pending_fields"] += int(client.hlen(keys.pending))
+        state["raw_events"] += raw_event_count(client, keys.events)
+        state["claims"] += int(client.zcard(keys.claims))
+        state["aside_batches"] += int(client.zcard(keys.aside))
+        state["aside_keys"] += sum(
+            1 for _ in client.scan_iter(match=f"{keys.prefix}aside*", count=1000)
+        )
+    return dict(state)
 
 
 def read_ledger(client: Any) -> Ledger:

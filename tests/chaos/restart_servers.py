@@ -16,6 +16,7 @@ from pathlib import Path
 from tests.processes import BIN, running, wait_for, wait_until_serving
 
 ASGI = "tests.chaos.plain_asgi:application"
+STOP_TIMEOUT = 60  # seconds a signalled server may take to exit
 WSGI = "tests.chaos.plain_wsgi:application"
 
 
@@ -75,7 +76,8 @@ def serving(
     """The server answering on ``port``; whatever of its group is left at the end is
     killed (a test that failed half way must not leave workers behind)."""
     args = ["setsid", *SERVERS[server](port)]  # not a group leader: setsid execs in place
-    with running(args, env, log) as process:
+    # A process that does not stop is made to print its threads' stacks (stop_group).
+    with running(args, {**env, "PYTHONFAULTHANDLER": "1"}, log) as process:
         try:
             wait_until_serving(f"http://127.0.0.1:{port}/plain/", process)
             yield process
@@ -85,8 +87,19 @@ def serving(
                     os.killpg(process.pid, signal.SIGKILL)
 
 
-def stop_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    """Send ``sig`` to the server's whole process group and wait until all of it exited."""
+def stop_group(process: subprocess.Popen[bytes], sig: signal.Signals, log: Path) -> None:
+    """Send ``sig`` to the server's whole process group and wait until all of it exited.
+    If it has not within STOP_TIMEOUT, SIGABRT makes each of its Python processes print
+    every thread's stack to ``log`` (faulthandler), and the failure quotes them."""
     os.killpg(process.pid, sig)
-    process.wait(timeout=60)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        stacks = log.read_text(errors="replace")[-12000:]
+        raise AssertionError(
+            f"the server did not exit within {STOP_TIMEOUT} s of {sig.name}; its stacks:\n{stacks}"
+        ) from None
     wait_for(lambda: not group_alive(process.pid), f"the server's processes to exit on {sig.name}")

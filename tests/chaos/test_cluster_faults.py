@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
+from django_pageviews.models import ProcessedBatch
 from django_pageviews.redis.buffer import Keys
 from tests.chaos.pipeline_load import Load
 from tests.chaos.pipeline_stack import Stack
@@ -41,23 +42,30 @@ def broker() -> Iterator[PrivateRedis]:
         server.close()
 
 
-def stack(tmp_path: Path, cluster: PrivateCluster, broker: PrivateRedis) -> Stack:
-    return Stack(tmp_path, cluster.url, broker_url=broker.url, settings=CLUSTER_SETTINGS)
+def stack(tmp_path: Path, cluster: PrivateCluster, broker: PrivateRedis, **settings: str) -> Stack:
+    every = {**CLUSTER_SETTINGS, **settings}
+    return Stack(tmp_path, cluster.url, broker_url=broker.url, settings=every)
 
 
+@pytest.mark.parametrize("shards", [1, 3])
 def test_exact_counts_with_two_uvicorn_processes_and_two_drain_workers(
-    redis_cluster: PrivateCluster, broker: PrivateRedis, tmp_path: Path
+    redis_cluster: PrivateCluster, broker: PrivateRedis, tmp_path: Path, shards: int
 ) -> None:
+    """With PAGEVIEW_BUFFER_SHARDS 1 and 3 (decision 42)."""
     client = redis_cluster.client()
-    with stack(tmp_path, redis_cluster, broker) as procs, client:
+    settings = {"PAGEVIEW_BUFFER_SHARDS": str(shards)}
+    with stack(tmp_path, redis_cluster, broker, **settings) as procs, client:
         webs = [procs.web("web-a"), procs.web("web-b")]
         procs.worker("worker-a")
         procs.worker("worker-b")
         procs.beat("beat")
         load = Load([w.base for w in webs], 1200, "cluster", article_pages, rate=200).start()
         result, ledger = finish(procs, load, client)
-        account(result, ledger, what="cluster, 2 web processes, 2 workers")
+        account(result, ledger, what=f"cluster, {shards} shards, 2 web processes, 2 workers")
         assert procs.tasks_done() >= 2
+    # Each shard names its own epoch, which every batch drained from it records.
+    epochs = ProcessedBatch.objects.values("redis_epoch").distinct().count()
+    assert epochs == 1 if shards == 1 else epochs > 1
 
 
 @pytest.fixture

@@ -130,7 +130,7 @@ def test_an_outage_outlasting_the_shutdown_is_counted_and_the_server_stops(
     log, port = tmp_path / "server.log", free_port()
     with outage(), serving("uvicorn", port, env(), log) as process:
         send_views(port)
-        stop_group(process, signal.SIGTERM)
+        stop_group(process, signal.SIGTERM, log)
         text = log.read_text(errors="replace")
     assert stored() == (0, 0)
     lost = f"{VIEWS} page views could not be written before exit and are lost"

@@ -45,7 +45,7 @@ def restart_under_load(server: str, sig: signal.Signals, env: dict[str, str], lo
         Load(f"http://127.0.0.1:{port}") as load,
     ):
         wait_for(lambda: len(load.outcome.ok) >= BEFORE_SIGNAL, "the load to get going")
-        stop_group(process, sig)
+        stop_group(process, sig, log)
     assert load.outcome.refused > 0, "the load had stopped before the server did"
     return load.outcome
 
@@ -120,7 +120,7 @@ def test_a_sigkill_loses_no_view_older_than_the_flush_interval(tmp_path: Path) -
             "the writer to write the views without being asked",
             explain=lambda: f"{PageView.objects.count()} stored",
         )
-        stop_group(process, signal.SIGKILL)
+        stop_group(process, signal.SIGKILL, log)
     assert assert_stored_once(load.outcome, log) == 12
 
 
@@ -149,6 +149,6 @@ def test_a_stop_while_workers_still_start_stores_the_view(server: str, tmp_path:
     with serving(server, port, subprocess_env(""), log) as process:
         answer = httpx.get(f"http://127.0.0.1:{port}/plain/", headers={"user-agent": BROWSER_UA})
         assert answer.status_code == 200
-        stop_group(process, signal.SIGTERM)
+        stop_group(process, signal.SIGTERM, log)
     stored = PageView.objects.count()
     assert stored == 1, log.read_text(errors="replace")[-3000:]
