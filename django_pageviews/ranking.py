@@ -214,18 +214,20 @@ def _deeper(
     stored: StoredTop, space: KeySpace, plan: _Plan, out: _Outcome, lists: Counter[int]
 ) -> _Plan | None:
     """The next round's plan: the database read deeper (while it is cut), and the lists too
-    when their bound is at least the database's; else the one or the other alone. None
-    when no deeper plan fits in READ_BUDGET."""
+    when their bound is at least the database's; else the one or the other alone; else the
+    same depths, asking for the keys found (their views in the lists that did not read
+    them: under flat traffic, with shards, most keys read in one shard's copy of a list).
+    None when no such plan fits in READ_BUDGET."""
     db = plan.db * DB_GROWTH if out.db_bound else plan.db
     deep = plan.lists * GROWTH if out.lists_bound else plan.lists
     if out.lists_bound >= out.db_bound:
         tries = [(db, deep), (plan.db, deep), (db, plan.lists)]
     else:
         tries = [(db, plan.lists)]
-    for db_depth, depth in tries:
-        if (db_depth, depth) == (plan.db, plan.lists):
-            continue
+    for db_depth, depth in [*tries, (plan.db, plan.lists)]:
         guess = plan.guess | out.more
+        if (db_depth, depth) == (plan.db, plan.lists) and guess <= plan.guess:
+            continue
         if db_depth != plan.db:
             guess |= stored.keys(db_depth)
         deeper = _Plan(db_depth, depth, guess)

@@ -215,14 +215,17 @@ def script_calls(client: Any) -> int:
 BIG = 200_000
 
 
-def ship_totals(totals: dict[tuple[date, Target], int]) -> None:
-    """Ship pre-aggregated counts as producers do (fields, dimensions, day lists)."""
+def ship_totals(totals: dict[tuple[date, Target], int], shard: int | None = None) -> None:
+    """Ship pre-aggregated counts as producers do (fields, dimensions, day lists); to
+    ``shard`` if given (made with PAGEVIEW_BUFFER_SHARDS)."""
     client = get_client()
     items = list(totals.items())
     for start in range(0, len(items), 1000):
         part = items[start : start + 1000]
         counts = Counter({count_field(day, target): n for (day, target), n in part})
         shipment = Shipment(counts, [], [])  # SHIP derives the dimensions and day lists
+        if shard is not None:
+            shipment.shard = shard
         keys, args = shipment.script_args()
         ship(keys=keys, args=args, client=client)
 

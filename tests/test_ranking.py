@@ -14,16 +14,19 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from django_pageviews import ranking
 from django_pageviews.events import PK, Target, current_day
 from django_pageviews.models import PageView
+from django_pageviews.redis.buffer import Keys
 from django_pageviews.redis.client import get_client
 from django_pageviews.redis.snapshots import ListsOverBudget, snapshot_lists
 from django_pageviews.stats import READ_ERROR
 from django_pageviews.stats import snapshot as stats_snapshot
 from django_pageviews.storage import write_batch
-from django_pageviews.toplists import LIST_BUCKETS, URL, list_name
+from django_pageviews.stored_tops import StoredTop
+from django_pageviews.toplists import LIST_BUCKETS, READ_BUDGET, URL, list_name, name_shard
 from tests.models import Article
 from tests.test_live_reads import script_calls, ship_totals
 
@@ -32,6 +35,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ARTICLES = 240
 PENDING = 4_000
 STORED = 8  # views of every article on each of two stored days
+SHARDS = 3
 LABEL = "tests.article"
 
 Views = dict[tuple[date, Target], int]
@@ -50,6 +54,14 @@ def flat(request: Any, redis_url: str) -> tuple[Views, Views, dict[str, str]]:
     """Stored: every article ``STORED`` views yesterday and ten days ago. Pending today:
     ``PENDING`` distinct pages of 1-5 views, 400 view names; "on stored": the first ones
     are the stored articles (by pk or by slug), whose totals then tie at the top."""
+    stored, pending, pks = flat_views(request.param == "on stored")
+    write_batch(uuid.uuid4().hex, [], stored)
+    ship_totals(pending)
+    return stored, pending, pks
+
+
+def flat_views(on_stored: bool) -> tuple[Views, Views, dict[str, str]]:
+    """The ``flat`` fixture's articles (created), stored and pending views (not written)."""
     today = current_day()
     articles = [Article.objects.create(title=str(i), slug=f"s-{i}") for i in range(ARTICLES)]
     stored: Views = {}
@@ -58,13 +70,11 @@ def flat(request: Any, redis_url: str) -> tuple[Views, Views, dict[str, str]]:
             stored[(today - timedelta(days=age), by_pk(a, i))] = STORED
     pending: Views = {}
     for j in range(PENDING):
-        if request.param == "on stored" and j < ARTICLES:
+        if on_stored and j < ARTICLES:
             target = (by_slug if j % 2 else by_pk)(articles[j], j)
         else:
             target = Target(f"/p/{j}/", f"page-{j % 400}", "", "", "")
         pending[(today, target)] = 1 + (j * 7919) % 5
-    write_batch(uuid.uuid4().hex, [], stored)
-    ship_totals(pending)
     return stored, pending, {a.slug: str(a.pk) for a in articles}
 
 
@@ -87,10 +97,11 @@ def expected(
     return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-@pytest.mark.parametrize("days", [7, None])
-def test_flat_lists_are_exact_in_a_few_rounds(
-    flat: tuple[Views, Views, dict[str, str]], days: int | None
+def check_flat_lists(
+    flat: tuple[Views, Views, dict[str, str]], days: int | None, rounds: int
 ) -> None:
+    """Every list (URLs, view names, objects; limits 1, 10, 25) equal to the sums, each
+    URL list in at most ``rounds`` script calls, and no read fell back."""
     client = get_client()
     errors = stats_snapshot().get(READ_ERROR, 0)
     for limit in (1, 10, 25):
@@ -98,13 +109,79 @@ def test_flat_lists_are_exact_in_a_few_rounds(
         assert (
             PageView.get_popular_urls(limit=limit, days=days) == expected(flat, "url", days)[:limit]
         )
-        # Each round is one script call (and ACK/SHIP run none here): a few rounds.
-        assert script_calls(client) - calls <= 4
+        # Each round is one script call per shard (and ACK/SHIP run none here).
+        assert script_calls(client) - calls <= rounds
         got = PageView.get_popular_view_names(limit=limit, days=days)
         assert got == expected(flat, "view", days)[:limit]
         objects = PageView.get_popular_objects(Article, limit=limit, days=days)
         assert [(str(o.pk), n) for o, n in objects] == expected(flat, "object", days)[:limit]
     assert stats_snapshot().get(READ_ERROR, 0) == errors  # never fell back
+
+
+@pytest.mark.parametrize("days", [7, None])
+def test_flat_lists_are_exact_in_a_few_rounds(
+    flat: tuple[Views, Views, dict[str, str]], days: int | None
+) -> None:
+    check_flat_lists(flat, days, rounds=4)
+
+
+@pytest.mark.usefixtures("redis_url")
+@pytest.mark.parametrize("on_stored", [False, True])
+@override_settings(PAGEVIEW_BUFFER_SHARDS=SHARDS)
+def test_flat_lists_are_exact_with_the_buffer_in_shards(on_stored: bool) -> None:
+    """The same flat traffic spread over three shards (decision 42), half the pending
+    keys with views in two of them: each shard's copy of a list is read as a list of its
+    own, in a call of its own within the budget, and the lists are still the sums."""
+    stored, pending, pks = flat_views(on_stored)
+    write_batch(uuid.uuid4().hex, [], stored)
+    parts: list[Views] = [{} for _ in range(SHARDS)]
+    for j, (entry, n) in enumerate(pending.items()):
+        if n > 1 and j % 2:  # one of its views in the next shard
+            parts[(j + 1) % SHARDS][entry] = 1
+            n -= 1
+        parts[j % SHARDS][entry] = n
+    for shard, part in enumerate(parts):
+        ship_totals(part, shard)
+    client = get_client()
+    waiting = [int(client.hget(Keys.shard(n).dims, "t") or 0) for n in range(SHARDS)]
+    assert waiting == [sum(part.values()) for part in parts]
+    assert sum(waiting) == sum(pending.values())
+    snap = snapshot_lists(client, "u|", "", "", 2, [])
+    assert {name_shard(name) for name in snap.tops} == set(range(SHARDS))
+    assert 0 < snap.work <= READ_BUDGET
+    for days in (7, None):
+        check_flat_lists((stored, pending, pks), days, rounds=4 * SHARDS)
+
+
+def test_a_round_is_planned_within_the_budget_of_each_shards_call() -> None:
+    """Each shard's SNAPSHOT_LISTS call is bounded alone: a round's work is its busiest
+    shard's (two lists here), asked for every key of the plan in each list."""
+    plan = ranking._Plan(64, 64, {"/a/", "/b/", "/c/"})
+    per_list = 1 + (LIST_BUCKETS + 1) * ranking.per_set(64) + 3
+    assert ranking.work(plan, Counter({0: 2, 1: 2, 2: 1})) == 2 * per_list
+    assert ranking.work(plan, Counter({0: 2})) == 2 * per_list
+    assert ranking.work(plan, Counter()) == 0
+
+
+def test_a_round_that_cannot_read_deeper_within_the_budget_asks_for_the_keys_found() -> None:
+    """Under flat traffic with shards, most keys are read in one shard's copy of a list
+    only (a call looks members up in its own shard's lists): when reading deeper does not
+    fit in a call's budget, the next round keeps its depths and asks for the keys found
+    (a read seen in test_flat_lists_are_exact_with_the_buffer_in_shards after a plan
+    remembered from the unsharded test, which fell back to the stored counts before)."""
+    today = current_day()
+    stored = StoredTop(URL, None, today, today)
+    plan = ranking._Plan(1024, 1024, {f"/g/{i}/" for i in range(480)})
+    found = {f"/p/{i}/" for i in range(4_071)}
+    lists = Counter({0: 1, 1: 1, 2: 1})
+    out = ranking._Outcome(None, found, True, 0, 3, lists, True)
+    deeper = ranking._deeper(stored, ranking.urls(), plan, out, lists)
+    assert deeper is not None
+    assert (deeper.db, deeper.lists, deeper.guess) == (1024, 1024, plan.guess | found)
+    assert ranking.work(ranking._Plan(1024, 4 * 1024, deeper.guess), lists) > READ_BUDGET
+    assert ranking.work(deeper, lists) <= READ_BUDGET
+    # Asked for already, and still no deeper plan fits: none.
+    assert ranking._deeper(stored, ranking.urls(), deeper, out, lists) is None
 
 
 @pytest.mark.usefixtures("redis_url")
