@@ -43,7 +43,7 @@ from bench.report import Section, spread
 
 SHARDS = (1, 3)
 WORKERS = (1, 2, 4)
-FULL = (200_000, 2_000)  # views, pages: 18 drains in about 5 minutes
+FULL = (200_000, 2_000)  # views, pages: the 18 drains take about 2.5 minutes here
 QUICK = (20_000, 200)
 REPEATS = {False: 3, True: 1}
 TEMPLATE = "bench-scale-{shards}"  # the key prefix a filled buffer is kept under
