@@ -40,6 +40,7 @@ SCENARIOS = (
     "memory",
     "scaling",
     "sqlite_wal",
+    "scale_out",
 )
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
 # A scenario still running after this long is stopped and reported as failed.

@@ -37,10 +37,10 @@ class Runner:
             shutil.copyfile(name, self.sqlite_copy)
 
     def run(self, command: dict[str, Any]) -> dict[str, Any]:
-        self._reset_database()
+        reset_database(self.sqlite_copy)
         self._reset_redis(command["template"])
         with override_settings(PAGEVIEW_STORE_RAW=command["raw"]):
-            seconds, drained, cpu, server = _drain(command["workers"])
+            seconds, drained, cpu, server = drain(command["workers"])
             problem = self._problem(command["views"], command["raw"], drained)
         return {
             "seconds": seconds,
@@ -50,27 +50,6 @@ class Runner:
             "ok": not problem,
             "problem": problem,
         }
-
-    def _reset_database(self) -> None:
-        tables = [m._meta.db_table for m in apps.get_app_config("django_pageviews").get_models()]
-        if self.sqlite_copy is not None:
-            connection.close()
-            name = Path(str(connection.settings_dict["NAME"]))
-            for leftover in (
-                name.with_name(name.name + "-journal"),
-                name.with_name(name.name + "-wal"),
-            ):
-                leftover.unlink(missing_ok=True)
-            shutil.copyfile(self.sqlite_copy, name)
-            return
-        qn = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(f"TRUNCATE {', '.join(qn(t) for t in tables)} RESTART IDENTITY")
-            else:
-                for table in tables:
-                    cursor.execute(f"TRUNCATE TABLE {qn(table)}")
-        connections.close_all()
 
     def _reset_redis(self, template: str) -> None:
         """The package's keys as the batchers left them in the template (COPY, server-side)."""
@@ -106,7 +85,31 @@ class Runner:
         return "; ".join(problems)
 
 
-def _drain(workers: int) -> tuple[float, int, float, float]:
+def reset_database(sqlite_copy: Path | None = None) -> None:
+    """The package's tables emptied: the migrated copy put back on SQLite, TRUNCATE
+    elsewhere."""
+    tables = [m._meta.db_table for m in apps.get_app_config("django_pageviews").get_models()]
+    if sqlite_copy is not None:
+        connection.close()
+        name = Path(str(connection.settings_dict["NAME"]))
+        for leftover in (
+            name.with_name(name.name + "-journal"),
+            name.with_name(name.name + "-wal"),
+        ):
+            leftover.unlink(missing_ok=True)
+        shutil.copyfile(sqlite_copy, name)
+        return
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(qn(t) for t in tables)} RESTART IDENTITY")
+        else:
+            for table in tables:
+                cursor.execute(f"TRUNCATE TABLE {qn(table)}")
+    connections.close_all()
+
+
+def drain(workers: int) -> tuple[float, int, float, float]:
     """Fork ``workers`` drains, release them together: the seconds until the last one
     returned, the views they wrote, the CPU seconds they used, and those of their
     PostgreSQL server processes (NaN elsewhere)."""

@@ -133,8 +133,8 @@ class Result:
     worker_cpu: float  # the Celery worker's CPU seconds during the run
 
 
-def pinned(cpu: str) -> list[str]:
-    return ["taskset", "-c", cpu] if PIN else []
+def pinned(cpu: str, pin: bool = True) -> list[str]:
+    return ["taskset", "-c", cpu] if PIN and pin else []
 
 
 def pin_private_redis(cpu: str) -> str:
@@ -265,10 +265,12 @@ def database(workdir: Path, kind: str, stack: str, config: str) -> Path:
     return workdir / f"{kind}-{stack}-{config}.sqlite3"
 
 
-def server_args(kind: str, port: int) -> list[str]:
+def server_args(kind: str, port: int, workers: int = 1, pin: bool = True) -> list[str]:
+    """The server's command: on SERVER_CPU, unless ``pin`` is off (bench/scale_out.py's
+    several workers need every core)."""
     if kind == "uvicorn":
         return [
-            *pinned(SERVER_CPU),
+            *pinned(SERVER_CPU, pin),
             PYTHON,
             "-m",
             "uvicorn",
@@ -277,17 +279,17 @@ def server_args(kind: str, port: int) -> list[str]:
             f"--port={port}",
             "--loop=uvloop",
             "--http=httptools",
-            "--workers=1",
+            f"--workers={workers}",
             "--lifespan=on",
             "--no-access-log",
             "--log-level=warning",
         ]
     return [
-        *pinned(SERVER_CPU),
+        *pinned(SERVER_CPU, pin),
         str(BIN / "gunicorn"),
         "bench.wsgi:application",
         f"--bind=127.0.0.1:{port}",
-        "--workers=1",
+        f"--workers={workers}",
         "--worker-class=sync",
         "--log-level=warning",
     ]
@@ -295,9 +297,15 @@ def server_args(kind: str, port: int) -> list[str]:
 
 @contextmanager
 def servers(
-    cases: list[tuple[str, str, str]], workdir: Path, template: Path, env_extra: dict[str, str]
+    cases: list[tuple[str, str, str]],
+    workdir: Path,
+    template: Path,
+    env_extra: dict[str, str],
+    workers: int = 1,
+    pin: bool = True,
 ) -> Iterator[list[Server]]:
-    """Every server of ``cases`` (kind, stack, config) running, and the Celery worker."""
+    """Every server of ``cases`` (kind, stack, config) running, each with ``workers``
+    worker processes, and the Celery worker."""
     with ExitStack() as stack:
         for kind, st, config in cases:
             db = database(workdir, kind, st, config)
@@ -312,7 +320,7 @@ def servers(
         worker = stack.enter_context(
             running(
                 [
-                    *pinned(CLIENT_CPU),
+                    *pinned(CLIENT_CPU, pin),
                     str(BIN / "celery"),
                     "-A",
                     "tests.celery_app",
@@ -337,7 +345,9 @@ def servers(
                 **env_extra,
             )
             log = workdir / f"{kind}-{st}-{config}.log"
-            process = stack.enter_context(running(server_args(kind, port), env, log, 120))
+            process = stack.enter_context(
+                running(server_args(kind, port, workers, pin), env, log, 120)
+            )
             started.append(
                 (Server(kind, st, config, f"http://127.0.0.1:{port}", process.pid), process, log)
             )

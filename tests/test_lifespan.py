@@ -158,7 +158,7 @@ def test_demo_under_uvicorn_counts_visits_and_flushes_on_sigterm(tmp_path: Path)
     # uvicorn re-raises the signal once its graceful shutdown is complete.
     assert process.returncode in (0, -signal.SIGTERM), output
     # Views: the listing and two article visits (the readiness probe is a bot).
-    assert "Wrote 3 buffered page views at shutdown" in output
+    assert "Wrote 3 buffered page views at shutdown" in output, output
     with closing(sqlite3.connect(db)) as connection:
         rows = connection.execute(
             f"SELECT url, COUNT(*) FROM {PageView._meta.db_table} GROUP BY url ORDER BY url"

@@ -242,7 +242,7 @@ def test_a_redis_restored_from_an_old_snapshot_is_not_drained_twice(
     # tell which views the database lacks (the two of /h/), and only those are written.
     out = io.StringIO()
     call_command("pageviews_flush", "--replay-restored", stdout=out)
-    assert "Replayed 1 restored groups (2 views)." in out.getvalue()
+    assert "Replayed restored views: 1 batches, 2 views." in out.getvalue()
     assert replay_restored() == []
     assert restored_status(client) == []
     assert (stored("/b/"), stored("/h/"), stored("/i/"), stored()) == (7, 2, 3, 40)

@@ -148,5 +148,5 @@ class Command(BaseCommand):
             )
         written = ProcessedBatch.objects.filter(batch_id__in=batch_ids).aggregate(n=Sum("views"))
         views: int = written["n"] or 0
-        self.stdout.write(f"Replayed {len(batch_ids)} restored groups ({views} views).")
+        self.stdout.write(f"Replayed restored views: {len(batch_ids)} batches, {views} views.")
         return views
