@@ -103,14 +103,12 @@ def main(views: int, pages: int) -> str:
 
 
 def _reset() -> None:
-    from django.apps import apps
     from django.core.management import call_command
-    from django.db import connection
+
+    from bench.drain_runner import reset_database
 
     call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        for model in apps.get_app_config("django_pageviews").get_models():
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+    reset_database()
 
 
 if __name__ == "__main__":

@@ -86,8 +86,8 @@ class Runner:
 
 
 def reset_database(sqlite_copy: Path | None = None) -> None:
-    """The package's tables emptied: the migrated copy put back on SQLite, TRUNCATE
-    elsewhere."""
+    """The package's tables emptied (nothing else): the migrated copy put back on SQLite
+    when there is one, else TRUNCATE (DELETE on SQLite)."""
     tables = [m._meta.db_table for m in apps.get_app_config("django_pageviews").get_models()]
     if sqlite_copy is not None:
         connection.close()
@@ -103,6 +103,9 @@ def reset_database(sqlite_copy: Path | None = None) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {', '.join(qn(t) for t in tables)} RESTART IDENTITY")
+        elif connection.vendor == "sqlite":
+            for table in tables:
+                cursor.execute(f"DELETE FROM {qn(table)}")
         else:
             for table in tables:
                 cursor.execute(f"TRUNCATE TABLE {qn(table)}")

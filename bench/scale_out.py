@@ -33,9 +33,7 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.common import POSTGRES_URL, PYTHON, ROOT, markdown_table, subprocess_env
@@ -130,29 +128,17 @@ def _drains(url: str, views: int, repeats: int) -> dict[tuple[int, int], list[di
 def _requests(quick: bool) -> dict[int, list[Any]]:
     """Per uvicorn worker count, bench/throughput.py's results of its rounds."""
     from bench import throughput as tp
-    from bench.common import flush_redis, redis_client
 
     seconds, warmup = tp.QUICK_SECONDS if quick else tp.SECONDS
     env_extra = {"PAGEVIEW_THROTTLE_SECONDS": "20", "PAGEVIEW_EARLY_FLUSH_THRESHOLD": "10000"}
     cases = [("uvicorn", "project", config) for config in REQUEST_CONFIGS]
     found: dict[int, list[Any]] = {}
     for workers in UVICORN_WORKERS:
-        redis = redis_client()
-        flush_redis(redis)
-        redis.close()
-        with tempfile.TemporaryDirectory(prefix="pageviews-scale-out-") as tmp:
-            workdir = Path(tmp)
-            template = workdir / "template.sqlite3"
-            subprocess.run(
-                [PYTHON, "manage.py", "migrate", "--settings=bench.settings", "-v0"],
-                cwd=ROOT,
-                env=subprocess_env(BENCH_DATABASE_URL=f"sqlite:///{template}"),
-                check=True,
-            )
-            script = workdir / "visitors.lua"
-            tp.visitors_script(script)
-            with tp.servers(cases, workdir, template, env_extra, workers, pin=False) as servers:
-                found[workers] = tp.run_rounds(servers, tp.ROUNDS, seconds, warmup, script)
+        with (
+            tp.prepared("pageviews-scale-out-") as (workdir, template, script),
+            tp.servers(cases, workdir, template, env_extra, workers, pin=False) as servers,
+        ):
+            found[workers] = tp.run_rounds(servers, tp.ROUNDS, seconds, warmup, script)
     return found
 
 

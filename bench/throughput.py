@@ -554,6 +554,29 @@ def count_table(results: list[Result], workdir: Path) -> str:
     return markdown_table(headers, rows)
 
 
+@contextmanager
+def prepared(prefix: str) -> Iterator[tuple[Path, Path, Path]]:
+    """A work folder with a migrated template database and wrk's script, on an empty Redis.
+
+    Every round starts from the same state, so the servers' counts can be checked exactly.
+    """
+    redis = redis_client()
+    flush_redis(redis)
+    redis.close()
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        template = workdir / "template.sqlite3"
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--settings=bench.settings", "-v0"],
+            cwd=ROOT,
+            env=subprocess_env(BENCH_DATABASE_URL=f"sqlite:///{template}"),
+            check=True,
+        )
+        script = workdir / "visitors.lua"
+        visitors_script(script)
+        yield workdir, template, script
+
+
 def run(quick: bool) -> Section:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
@@ -567,21 +590,8 @@ def run(quick: bool) -> Section:
     env_extra = {"PAGEVIEW_THROTTLE_SECONDS": "20", "PAGEVIEW_EARLY_FLUSH_THRESHOLD": "10000"}
     started = time.monotonic()
     busy = wait_for_quiet_machine(limit=10)
-    redis = redis_client()
-    flush_redis(redis)
-    redis.close()
     redis_where = pin_private_redis(CLIENT_CPU)  # before any server: the same for all
-    with tempfile.TemporaryDirectory(prefix="pageviews-throughput-") as tmp:
-        workdir = Path(tmp)
-        template = workdir / "template.sqlite3"
-        subprocess.run(
-            [PYTHON, "manage.py", "migrate", "--settings=bench.settings", "-v0"],
-            cwd=ROOT,
-            env=subprocess_env(BENCH_DATABASE_URL=f"sqlite:///{template}"),
-            check=True,
-        )
-        script = workdir / "visitors.lua"
-        visitors_script(script)
+    with prepared("pageviews-throughput-") as (workdir, template, script):
         with servers(cases, workdir, template, env_extra) as running_servers:
             results = run_rounds(running_servers, rounds, seconds, warmup, script)
         drained = drain(workdir, env_extra)

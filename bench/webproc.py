@@ -214,18 +214,12 @@ def drain(views: int, every: int) -> None:
 
 def reset() -> None:
     """Migrate the benchmark database and empty the package's tables (nothing else)."""
-    from django.apps import apps
     from django.core.management import call_command
-    from django.db import connection
+
+    from bench.drain_runner import reset_database
 
     call_command("migrate", verbosity=0)
-    tables = [m._meta.db_table for m in apps.get_app_config("django_pageviews").get_models()]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(tables)}")
-        else:
-            for table in tables:
-                cursor.execute(f"DELETE FROM {table}")
+    reset_database()
 
 
 def _stats() -> dict[str, int]:
