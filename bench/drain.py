@@ -20,6 +20,14 @@ run. One long-lived runner process per database takes the runs in turn, repetiti
 repetition, so that the repetitions of every case are interleaved. The quick run drains
 PostgreSQL only; SQLite and MariaDB drain fewer views in the full run (their per-view
 cost is what the table compares; the full run must stay within about six minutes).
+
+On PostgreSQL, each repetition also times the drain of the original 0.2.6
+(bench/original.py: one RPOP, one JSON decode and one content type query per view, a bulk
+INSERT per 100), by the same runner, 1 worker, timed and checked the same way, right
+after our cases, so that issue #11's figures and 0.2.6's come from the same run. A few
+thousand views/s at best (a query per view), it drains 1/ORIGINAL_SHARE of our views,
+over the same pages, from a list filled afresh before each run (as its buffer task
+filled it: one JSON element per view).
 """
 
 from __future__ import annotations
@@ -56,6 +64,10 @@ FULL = {"postgresql": Size(1_000_000, 10_000)}
 FULL_OTHERS = Size(200_000, 10_000)  # SQLite and MariaDB, within the run's budget
 QUICK = {"postgresql": Size(100_000, 1_000)}
 CASES = [(raw, workers) for raw in (True, False) for workers in (1, 2)]
+# The 0.2.6-like drain's views: ours / this (quick: 1,000; full: 10,000), so that its 3
+# repetitions add seconds (quick) or under a minute (full) at its 500-2,000 views/s.
+ORIGINAL_SHARE = 100
+ORIGINAL = ("postgresql", True, 0)  # its key in the results: raw rows, 0 = not ours
 
 
 def run(quick: bool) -> Section:
@@ -76,21 +88,30 @@ def run(quick: bool) -> Section:
         try:
             for _ in range(REPEATS):
                 for vendor, runner in runners.items():
-                    size = sizes[vendor]
-                    for raw, workers in CASES:
-                        command = {
-                            "raw": raw,
-                            "workers": workers,
-                            "template": _template(size, raw),
-                            "views": size.views,
-                        }
+                    for key, command in _commands(vendor, sizes[vendor]):
                         result = runner.ask(command)
-                        results.setdefault((vendor, raw, workers), []).append(result)
-                        print(f"drain {vendor} {command} -> {result}", file=sys.stderr)
+                        results.setdefault(key, []).append(result)
+                        print(f"drain {key} {command} -> {result}", file=sys.stderr)
         finally:
             for runner in runners.values():
                 runner.close()
     return _section(results, sizes, fill_seconds, time.monotonic() - started)
+
+
+def _commands(vendor: str, size: Size) -> list[tuple[tuple[str, bool, int], dict[str, Any]]]:
+    """The runs of one repetition on ``vendor``, by their key in the results: our CASES,
+    then (PostgreSQL) the 0.2.6-like drain."""
+    commands: list[tuple[tuple[str, bool, int], dict[str, Any]]] = [
+        (
+            (vendor, raw, workers),
+            {"raw": raw, "workers": workers, "template": _template(size, raw), "views": size.views},
+        )
+        for raw, workers in CASES
+    ]
+    if vendor == "postgresql":
+        views = max(size.views // ORIGINAL_SHARE, 1)
+        commands.append((ORIGINAL, {"original": True, "views": views, "pages": size.pages}))
+    return commands
 
 
 def _template(size: Size, raw: bool) -> str:
@@ -184,32 +205,24 @@ def _section(
     names = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MariaDB"}
     rows = []
     headline = []
+    original = _rates(results.get(ORIGINAL, []))
     for (vendor, raw, workers), runs in results.items():
-        rates = [r["views"] / r["seconds"] for r in runs]
-        ok = all(r["ok"] for r in runs)
-        size = sizes[vendor]
-        rows.append(
-            [
-                names[vendor],
-                "on" if raw else "off",
-                str(workers),
-                f"{size.views:,} / {size.pages:,}",
-                spread(rates),
-                spread([rate / workers for rate in rates]),
-                spread([r["cpu"] / r["views"] * 1e6 for r in runs], 1),
-                _server_cpu(runs),
-                "yes" if ok else "NO: " + "; ".join(r["problem"] for r in runs if not r["ok"]),
-            ]
-        )
+        pages = sizes[vendor].pages
+        if (vendor, raw, workers) == ORIGINAL:
+            rows.append(_row(f"{names[vendor]}, 0.2.6-like", True, 1, runs, pages))
+            continue
+        rows.append(_row(names[vendor], raw, workers, runs, pages))
         if workers == 1:
             target = (
                 (" (target >= 100,000)" if raw else " (target >= 300,000)")
                 if vendor == "postgresql"
                 else ""
             )
+            if original and (vendor, raw) == ORIGINAL[:2]:
+                target += f"; 0.2.6-like: {spread(original)} views/s"
             what = "raw rows" if raw else "counts only"
             headline.append(
-                f"drain, {names[vendor]}, {what}, 1 worker: {spread(rates)} views/s{target}"
+                f"drain, {names[vendor]}, {what}, 1 worker: {spread(_rates(runs))} views/s{target}"
             )
     headers = [
         "database",
@@ -232,8 +245,13 @@ def _section(
         "processes' own (user + system); PostgreSQL server CPU is that of their "
         "connections' server processes (read from /proc). Redis filled as "
         f"the batchers fill it ({SHIPMENT} views per ship script call, {FILLERS} processes; "
-        f"{fills}), then copied to the drained keys before each run. Whole scenario: "
-        f"{seconds:.0f} s."
+        f"{fills}), then copied to the drained keys before each run. "
+        "PostgreSQL, 0.2.6-like: the original 0.2.6's drain (`bench/original.py`: one "
+        "RPOP, one JSON decode and one content type query per view, one bulk INSERT per "
+        "100 views, into the same table), timed and checked the same way right after our "
+        f"cases in each repetition, on 1/{ORIGINAL_SHARE} of our views (at its rate, ours "
+        "would take minutes) over the same pages, from a list filled as its buffer task filled it "
+        f"(one JSON element per view) before each run. Whole scenario: {seconds:.0f} s."
     )
     profiles = ["profiles/drain-before.txt", "profiles/drain-after.txt"]
     body += (
@@ -242,6 +260,27 @@ def _section(
         + " (`bench/drain_profile.py`)."
     )
     return Section(title="Drain rate", body=body, headline=headline, files=profiles)
+
+
+def _row(name: str, raw: bool, workers: int, runs: list[dict[str, Any]], pages: int) -> list[str]:
+    """One case's row of the table: its repetitions' rates, CPU and check."""
+    rates = _rates(runs)
+    ok = all(r["ok"] for r in runs)
+    return [
+        name,
+        "on" if raw else "off",
+        str(workers),
+        f"{runs[0]['views']:,} / {pages:,}",
+        spread(rates),
+        spread([rate / workers for rate in rates]),
+        spread([r["cpu"] / r["views"] * 1e6 for r in runs], 1),
+        _server_cpu(runs),
+        "yes" if ok else "NO: " + "; ".join(r["problem"] for r in runs if not r["ok"]),
+    ]
+
+
+def _rates(runs: list[dict[str, Any]]) -> list[float]:
+    return [r["views"] / r["seconds"] for r in runs]
 
 
 def _server_cpu(runs: list[dict[str, Any]]) -> str:

@@ -1,5 +1,6 @@
 """The drains of bench/drain.py, in a process configured for one database (Django set
-up): reset the database and Redis, release 1 or 2 forked workers, check the outcome."""
+up): reset the database and Redis, release 1 or 2 forked workers, check the outcome; or
+the same for the 0.2.6-like drain of bench/original.py, 1 worker."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import multiprocessing
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.test import override_settings
 
+from bench import original
+from bench.common import realistic_event
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.redis.buffer import Keys
 
@@ -38,10 +42,15 @@ class Runner:
 
     def run(self, command: dict[str, Any]) -> dict[str, Any]:
         reset_database(self.sqlite_copy)
-        self._reset_redis(command["template"])
-        with override_settings(PAGEVIEW_STORE_RAW=command["raw"]):
-            seconds, drained, cpu, server = drain(command["workers"])
-            problem = self._problem(command["views"], command["raw"], drained)
+        if command.get("original"):
+            self._fill_original(command["views"], command["pages"])
+            seconds, drained, cpu, server = drain(1, original.prepared_drain)
+            problem = self._original_problem(command["views"], drained)
+        else:
+            self._reset_redis(command["template"])
+            with override_settings(PAGEVIEW_STORE_RAW=command["raw"]):
+                seconds, drained, cpu, server = drain(command["workers"])
+                problem = self._problem(command["views"], command["raw"], drained)
         return {
             "seconds": seconds,
             "views": command["views"],
@@ -61,6 +70,27 @@ class Runner:
             for key in self.redis.scan_iter(source + "*", count=1000):
                 pipe.copy(key, ours + key[len(source) :], replace=True)
             pipe.execute()
+
+    def _fill_original(self, views: int, pages: int) -> None:
+        """0.2.6's list, as its buffer task left it (the same pages as ours, one JSON
+        element per view), built afresh: the drain leaves no list behind."""
+        self.redis.delete(original.KEY)
+        events = [realistic_event(i % pages) for i in range(views)]
+        content_type = original.content_type_id(events[0])
+        with self.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.lpush(original.KEY, original.encode(original.fields(event, content_type)))
+            pipe.execute()
+
+    def _original_problem(self, views: int, drained: int) -> str:
+        """As ``_problem``, for the 0.2.6-like drain: one row per view, an empty list (the
+        list is removed when it is not)."""
+        rows, left = PageView.objects.count(), self.redis.llen(original.KEY)
+        self.redis.delete(original.KEY)
+        connections.close_all()
+        if rows == drained == views and not left:
+            return ""
+        return f"{rows:,} rows, {drained:,} drained of {views:,}, {left:,} left in Redis"
 
     def _problem(self, views: int, raw: bool, drained: int) -> str:
         """What the database or Redis lacks or still holds; "" when every view is there."""
@@ -112,14 +142,18 @@ def reset_database(sqlite_copy: Path | None = None) -> None:
     connections.close_all()
 
 
-def drain(workers: int) -> tuple[float, int, float, float]:
+def drain(
+    workers: int, prepare: Callable[[], Callable[[], int]] | None = None
+) -> tuple[float, int, float, float]:
     """Fork ``workers`` drains, release them together: the seconds until the last one
     returned, the views they wrote, the CPU seconds they used, and those of their
-    PostgreSQL server processes (NaN elsewhere)."""
+    PostgreSQL server processes (NaN elsewhere). ``prepare``, called in each worker
+    before the release, returns its drain (default: the package's ``drain_redis``)."""
     connections.close_all()  # each worker opens its own
     ready = CONTEXT.Barrier(workers + 1)
     results = CONTEXT.Queue()
-    processes = [CONTEXT.Process(target=_worker, args=(ready, results)) for _ in range(workers)]
+    args = (ready, results, prepare or _package_drain)
+    processes = [CONTEXT.Process(target=_worker, args=args) for _ in range(workers)]
     for p in processes:
         p.start()
     ready.wait()
@@ -135,19 +169,25 @@ def drain(workers: int) -> tuple[float, int, float, float]:
     )
 
 
-def _worker(ready: Any, results: Any) -> None:
+def _package_drain() -> Callable[[], int]:
+    """The package's drain, with its Redis connection open (as a worker's would be)."""
     from django_pageviews.redis.client import get_client
     from django_pageviews.redis.drain import drain_redis
 
-    connection.ensure_connection()
     get_client().ping()
+    return lambda: drain_redis(None).views
+
+
+def _worker(ready: Any, results: Any, prepare: Callable[[], Callable[[], int]]) -> None:
+    connection.ensure_connection()
+    run = prepare()
     backend = _backend()
     ready.wait()
     cpu, server = time.process_time(), _cpu_seconds(backend)
-    result = drain_redis(None)
+    views = run()
     end = time.perf_counter()
     server = _cpu_seconds(backend) - server
-    results.put((end, result.views, time.process_time() - cpu, server))
+    results.put((end, views, time.process_time() - cpu, server))
     connections.close_all()
 
 

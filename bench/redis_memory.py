@@ -9,7 +9,9 @@ bench/user_agents.py, also Zipf-like), hashed and shipped by the package's own
 in shipments of 1, 50 and 500 views (a micro-batch's size decides how much its events
 share). "previous" is how the version before shipped them (bench/previous_format.py: one
 JSON list element per view, live totals and day lists computed by the producer), in the
-same run, with the same shipments.
+same run, with the same shipments. "0.2.6-like" is the original 0.2.6's buffer
+(bench/original.py): one LPUSH of one JSON object per view (its full address, session key,
+content type and object ids), the same views as the shipments of 1.
 
 - bytes per view: the INFO used_memory after shipping N views into an empty database,
   with raw events on, less the same shipments with raw events off (what the raw events
@@ -46,6 +48,7 @@ VISITORS = 5_000
 USER_AGENTS = 3_000
 SIZES = (1, 50, 500)
 FORMATS = ("compact", "previous")
+ORIGINAL = ("0.2.6-like", 1, True)  # its key in the results: a view per LPUSH
 CLAIM_SIZE = 1000
 REPEATS = 3
 
@@ -227,6 +230,43 @@ def key_families(client: Any) -> dict[str, int]:
     return found
 
 
+def original_cost(client: Any, events: list[Any]) -> dict[str, float]:
+    """0.2.6's buffer of ``events`` (bench/original.py) in an empty database: bytes (the
+    list is all it kept), the CPU of building and pushing each view (its Celery task's),
+    the server's, and that of popping and decoding them all (its drain's)."""
+    from bench import original
+    from bench.common import flush_redis
+
+    flush_redis(client)
+    client.config_resetstat()
+    before = used_memory(client)
+    content_type = original.content_type_id(events[0])
+    sent = [original.fields(event, content_type) for event in events]
+    build_cpu = push_cpu = 0.0
+    for one in sent:
+        started = time.process_time()
+        view = original.encode(one)
+        built = time.process_time()
+        original.push(client, view)
+        push_cpu += time.process_time() - built
+        build_cpu += built - started
+    stats = client.info("commandstats")
+    server = sum(stats.get(f"cmdstat_{c}", {}).get("usec", 0) for c in ("lpush", "llen"))
+    n = len(events)
+    cost = {
+        "bytes": (used_memory(client) - before) / n,
+        "list": (client.memory_usage(original.KEY, samples=0) or 0) / n,
+        "build": build_cpu / n * 1e6,
+        "ship": push_cpu / n * 1e6,
+        "server": server / n,
+    }
+    started = time.process_time()
+    while original.pop_batch(client):
+        pass
+    client.delete(original.KEY)  # gone once empty; removed in any case
+    return cost | {"claim": (time.process_time() - started) / n * 1e6}
+
+
 def claim_cost(client: Any) -> float:
     """CPU per view of claiming everything shipped, reading and decoding it."""
     from django_pageviews.redis.buffer import claim, read_claim
@@ -261,6 +301,8 @@ def measure(quick: bool) -> dict[tuple[str, int, bool], list[dict[str, float]]]:
                 # measured against it (raw events carry the hash: no visitor field then).
                 cost = ship_cost(client, batches, fmt, False, visitors=False)
                 results.setdefault((fmt, size, None), []).append(cost)
+            if size == 1:  # 0.2.6 buffered each view on its own
+                results.setdefault(ORIGINAL, []).append(original_cost(client, events))
     return results
 
 
@@ -298,13 +340,22 @@ COUNT_HEADERS = (
 )
 
 
+def raw_row(fmt: str, size: int, added: list[float], runs: list[dict[str, float]]) -> list[object]:
+    """A row of the raw events' table: ``added``, the bytes per view the events take."""
+    cpu = [column(runs, name) for name in ("build", "ship", "server", "claim")]
+    return [fmt, size, spread(added), column(runs, "list", 0), *cpu]
+
+
 def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Section:
     from bench.common import markdown_table
 
     rows: list[list[object]] = []
     counts: list[list[object]] = []
     headline = []
+    original = [r["bytes"] for r in results[ORIGINAL]]
     for size in SIZES:
+        if size == 1:
+            rows.append(raw_row(ORIGINAL[0], size, original, results[ORIGINAL]))
         for fmt in FORMATS:
             on, with_visitors = results[(fmt, size, True)], results[(fmt, size, False)]
             off = results[(fmt, size, None)]
@@ -314,18 +365,7 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
                 for v, b in zip(with_visitors, off, strict=True)
                 if v["visitor_fields"]
             ]
-            rows.append(
-                [
-                    fmt,
-                    size,
-                    spread(added),
-                    column(on, "list", 0),
-                    column(on, "build"),
-                    column(on, "ship"),
-                    column(on, "server"),
-                    column(on, "claim"),
-                ]
-            )
+            rows.append(raw_row(fmt, size, added, on))
             per_pair = [r["bytes"] * r["views"] / r["pairs"] for r in off]
             rest = [
                 r["bytes"] * r["views"] / r["pairs"] - sum(r[f"mem_{n}"] for n in FAMILIES)
@@ -352,6 +392,7 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
                     f"counts only {spread(per_pair)} B per (day, target) (target <= 200); "
                     f"unique visitors add {column(with_visitors, 'bytes', 0)} - "
                     f"{column(off, 'bytes', 0)} B/view with raw events off"
+                    + (f"; 0.2.6-like: {spread(original)} B/view" if fmt == "compact" else "")
                 )
     body = "\n\n".join(
         (
@@ -380,7 +421,15 @@ Redis no longer keeps in its compact encoding. Those columns and the raw events'
 measured with PAGEVIEW_COUNT_VISITORS off (raw events carry the visitor hash: with them
 on, no visitor field is shipped). The last three: with it on (the default), the visitor
 fields a counts-only shipment adds (one per visitor and day pending, decision 34), their
-bytes each, and used_memory per view of the whole counts-only run."""
+bytes each, and used_memory per view of the whole counts-only run.
+
+0.2.6-like: the original 0.2.6's buffer (bench/original.py), one JSON list element per
+view pushed on its own (LPUSH, then LLEN), the views of the shipments of 1. Its bytes per
+view are all of used_memory's growth (the list was all 0.2.6 kept in Redis; it counted
+nothing there). Build: ``json.dumps`` of the view and its time; SHIP call: the LPUSH and
+LLEN; claim + decode: an RPOP and ``json.loads`` per view. 0.2.6 spent that CPU in its
+Celery worker's ``buffer_page_view`` task, not in the web process (which sent a Celery
+message per view instead: the throughput scenario measures that)."""
 
 
 def run(quick: bool) -> Section:
