@@ -1,7 +1,10 @@
 """The timing of bench/reads.py, in the subprocess of one database (its own settings):
 every read, interleaved, ``REPEATS`` times, stored and live, after ``RECENT_DAYS`` days of
-history and again after ``ALL_DAYS``. Prints nothing; ``case`` returns what the report
-needs, as JSON-ready data."""
+history and again after ``ALL_DAYS``; then, after ``ALL_DAYS``, the 0.2.6-like reads
+(bench/reads_original.py) over the raw rows, each up to ``ORIGINAL_REPEATS`` times but no
+more once its timed calls have taken ``ORIGINAL_CAP_S`` seconds (a ``GROUP BY`` over
+10,000,000 rows takes seconds). Prints nothing; ``case`` returns what the report needs, as
+JSON-ready data."""
 
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ ALL_DAYS = 100
 PENDING = 200_000  # distinct pages pending in Redis for the live reads
 PENDING_QUICK = 2_000
 MODES = ("stored", "live")
+ORIGINAL_REPEATS = 3
+ORIGINAL_CAP_S = 4.0
 
 # read -> target in ms ("": none); the reads themselves are in ``reads``, in this order.
 TARGETS = {
@@ -72,7 +77,16 @@ def case(vendor: str, quick: bool) -> dict[str, Any]:
     made["key_daily"] = data.count("django_pageviews_pageviewkeydaily")
     made["raw_stored"] = data.count("django_pageviews_pageview")
     full = measure(articles, quick)
-    return {"made": made, "recent": recent, "full": full}
+    original = measure_original(articles, quick)
+    return {"made": made, "recent": recent, "full": full, "original": original}
+
+
+def sample(articles: int) -> tuple[Any, list[Any]]:
+    """The article whose count is read, and 50 random ones for the counts of many."""
+    from tests.models import Article
+
+    obj = Article.objects.get(pk=50)
+    return obj, list(Article.objects.filter(pk__lte=articles).order_by("?")[:50])
 
 
 def reads(articles: int) -> dict[str, Callable[[], object]]:
@@ -81,8 +95,7 @@ def reads(articles: int) -> dict[str, Callable[[], object]]:
     from django_pageviews.models import PageView
     from tests.models import Article
 
-    obj = Article.objects.get(pk=50)
-    many = list(Article.objects.filter(pk__lte=articles).order_by("?")[:50])
+    obj, many = sample(articles)
     todo: dict[str, Callable[[], object]] = {
         "get_view_count(obj)": lambda: PageView.get_view_count(obj=obj),
         "get_view_count(url=...)": lambda: PageView.get_view_count(url="/articles/50/"),
@@ -135,3 +148,23 @@ def measure(articles: int, quick: bool) -> Times:
         result[mode] = times
     flush_redis(redis_client())
     return result
+
+
+def measure_original(articles: int, quick: bool) -> dict[str, list[float]]:
+    """Each 0.2.6-like read once untimed (warm), then timed in ms, one read after the
+    other: ``ORIGINAL_REPEATS`` times, or fewer once its calls have taken
+    ``ORIGINAL_CAP_S`` seconds. ``quick``: one timed call, not warmed (the raw rows a full
+    run made are kept, and each call over 10,000,000 of them takes a second or two)."""
+    from bench.reads_original import reads as original_reads
+
+    repeats = 1 if quick else ORIGINAL_REPEATS
+    times: dict[str, list[float]] = {}
+    for name, read in original_reads(*sample(articles)).items():
+        if not quick:
+            read()
+        spent = times[name] = []
+        while len(spent) < repeats and sum(spent) < ORIGINAL_CAP_S * 1000:
+            started = time.perf_counter()
+            read()
+            spent.append((time.perf_counter() - started) * 1000)
+    return times
