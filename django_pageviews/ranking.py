@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -62,7 +62,8 @@ class KeySpace:
     """How the keys of one ranking are named in the lists."""
 
     prefix: str  # the names of its lists start with it
-    members_for: Callable[[set[str]], dict[str, list[Pair]]]  # keys
+    # keys -> their members, in the given kinds' lists at least (None: every kind)
+    members_for: Callable[[set[str], frozenset[str] | None], dict[str, list[Pair]]]
     resolve: Callable[[set[Pair]], dict[Pair, str | None]]  # members to keys
     identity: Callable[[str], bool]  # kind -> its members are the keys themselves
 
@@ -72,12 +73,12 @@ def _same(pairs: set[Pair]) -> dict[Pair, str | None]:
 
 
 def urls() -> KeySpace:
-    return KeySpace(URL + SEP, lambda keys: {k: [(URL, k)] for k in keys}, _same, lambda _: True)
+    return KeySpace(URL + SEP, lambda keys, _: {k: [(URL, k)] for k in keys}, _same, lambda _: True)
 
 
 def view_names() -> KeySpace:
     return KeySpace(
-        VIEW + SEP, lambda keys: {k: [(VIEW, k)] for k in keys if k}, _same, lambda _: True
+        VIEW + SEP, lambda keys, _: {k: [(VIEW, k)] for k in keys if k}, _same, lambda _: True
     )
 
 
@@ -86,7 +87,9 @@ def objects(model: type[Model]) -> KeySpace:
     label = model_label(model)
     pk_kind = object_kind(label, PK)
 
-    def members_for(pks: set[str]) -> dict[str, list[Pair]]:
+    def members_for(pks: set[str], kinds: frozenset[str] | None) -> dict[str, list[Pair]]:
+        if kinds is not None and kinds <= {pk_kind}:  # no slug's lists: no query
+            return {pk: [(pk_kind, pk)] for pk in pks}
         found = lookup_values_of(model, pks)
         return {
             pk: [(object_kind(label, f), v) for f, v in found[pk]]
@@ -112,6 +115,7 @@ class _Db:
     tie_key: str | None  # and, if equal to it, comes after this key (None: unknown)
     totals: dict[str, int]  # of those and of every key the lists named
     resolved: dict[Pair, str | None]
+    cannot_rank: set[str]  # keys the lists named whose total cannot reach the list
 
 
 @dataclass
@@ -123,6 +127,9 @@ class _Plan:
     db: int
     lists: int
     guess: set[str]
+    # the kinds whose members are asked for (None: every kind): a remembered list's first
+    # round asks for those of the lists it saw last time (no slug query when only pks)
+    kinds: frozenset[str] | None = None
 
 
 @dataclass
@@ -134,6 +141,7 @@ class _Outcome:
     lists_bound: int  # and the lists' (the sum of their bounds)
     lists: Counter[int]  # the lists in range in each shard (none read: no Redis)
     redis: bool  # whether Redis's lists were read
+    kinds: frozenset[str]  # the kinds of the lists in range
 
 
 def per_set(depth: int) -> int:
@@ -176,7 +184,8 @@ def top(
     remembered = _guesses.get(identity) if redis else None
     if remembered is not None:
         # The depths (and keys) the same list needed last time: one round, usually.
-        plan, lists = _Plan(remembered.db, remembered.lists, set(remembered.keys)), remembered.seen
+        plan = _Plan(remembered.db, remembered.lists, set(remembered.keys), remembered.kinds)
+        lists = remembered.seen
         if not plan.guess:
             plan.guess = stored.keys(plan.db)
         if work(plan, lists) > READ_BUDGET:
@@ -191,9 +200,13 @@ def top(
         out = _round(stored, space, limit, first, last, plan, redis)
         if out.ranked is not None:
             if out.redis:
-                _remember(identity, plan, out.lists)
+                _remember(identity, plan, out)
             return out.ranked
         redis, lists = out.redis, out.lists if out.redis else lists
+        kinds, plan.kinds = plan.kinds, None
+        if redis and kinds is not None and not out.kinds <= kinds:
+            plan.guess |= out.more  # lists of a kind not asked for: ask again, for every kind
+            continue
         if not redis:
             plan.db *= DB_GROWTH
             continue
@@ -249,18 +262,19 @@ class _Remembered:
     lists: int
     keys: frozenset[str]
     seen: Counter[int]
+    kinds: frozenset[str]
 
 
 _guesses: dict[Hashable, _Remembered] = {}
 _guesses_lock = threading.Lock()  # a server's threads read lists at the same time
 
 
-def _remember(identity: Hashable, plan: _Plan, seen: Counter[int]) -> None:
+def _remember(identity: Hashable, plan: _Plan, out: _Outcome) -> None:
     keys = frozenset(plan.guess) if len(plan.guess) <= REMEMBERED_KEYS else frozenset()
     with _guesses_lock:
         if len(_guesses) >= GUESSES and identity not in _guesses:
             del _guesses[next(iter(_guesses))]  # the oldest
-        _guesses[identity] = _Remembered(plan.db, plan.lists, keys, seen)
+        _guesses[identity] = _Remembered(plan.db, plan.lists, keys, out.lists, out.kinds)
 
 
 def _round(
@@ -274,45 +288,50 @@ def _round(
 ) -> _Outcome:
     """The ranking if this round's reads prove it; else what to read next."""
     guess = plan.guess if redis else set()
-    members = space.members_for(guess)
+    members = space.members_for(guess, plan.kinds)
     ask = [pair for pairs in members.values() for pair in pairs]
 
     def db_read(pending: PendingLists) -> _Db:
-        pairs = {(split_name(n)[0], m) for n in pending.names() for m, _ in pending.top(n)}
-        pairs |= set(_local_pairs(pending, space, first, last))
-        resolved = space.resolve(pairs)
-        candidates = {key for key in resolved.values() if key} | guess
         # The head's keys at this depth were read into ``guess`` just before, so their
         # pending views were asked for: one round is the common case.
-        head = stored.head(plan.db, candidates)
-        return _Db(head.keys, head.bound, head.tie_key, head.totals, resolved)
+        head = stored.head(plan.db, guess)
+        # Only keys that could rank are looked for beyond the head: a key the head did not
+        # read has at most its bound in the database, and the list's last total is at
+        # least the ``limit``-th of the head's. The committed claims are still in
+        # ``pending``: a ceiling taken from it is, if anything, too high.
+        floor = _floor(head.totals.values(), limit)
+        local = _local_pairs(pending, space, first, last)
+        # A pair of the head's keys need not be resolved where its views were asked for
+        # (or the member is the key): the views are then known without it.
+        asked = set(head.keys) <= guess
+
+        def known(kind: str) -> bool:
+            return space.identity(kind) or (asked and (plan.kinds is None or kind in plan.kinds))
+
+        pairs = set(local) | _reaching(pending, head.bound + sum(local.values()), floor, known)
+        resolved = space.resolve(pairs)
+        found = {key for key in resolved.values() if key} - head.totals.keys()
+        views = _PendingViews(space, pending, members, resolved, (first, last))
+        # Of those, only the ones that still could are summed in the database (the costly
+        # statement: a key's rows of every day of the period).
+        wanted = {key for key in found if head.bound + views.ceiling(key) >= floor}
+        # With no bound, the head holds every key with stored views.
+        more = stored.totals(wanted) if head.bound else dict.fromkeys(wanted, 0)
+        totals = {**head.totals, **more}
+        return _Db(head.keys, head.bound, head.tie_key, totals, resolved, found - wanted)
 
     c = per_set(plan.lists)
     db, pending = live.read_lists(space.prefix, first, last, c, ask, db_read, redis)
     names = pending.names()
     seen = Counter(name_shard(n) for n in names)
-    known: dict[str, dict[str, str]] = {key: dict(pairs) for key, pairs in members.items()}
-    for (kind, member), key in db.resolved.items():
-        if key:
-            known.setdefault(key, {})[kind] = member
-    local: Counter[str] = Counter()
-    for (kind, member), n in _local_pairs(pending, space, first, last).items():
-        if key := db.resolved.get((kind, member)):
-            local[key] += n
-    bound = {n: pending.bound(n) for n in names}
+    views = _PendingViews(space, pending, members, db.resolved, (first, last))
+    bound = views.bounds
 
     totals: dict[str, int] = {}
     ceilings: dict[str, int] = {}  # keys with components not read: their highest total
-    kinds_of = [(name, *_kind(space, name)) for name in names]
-    for key in set(db.totals) | set(known) | set(local):
-        total, unread = db.totals.get(key, 0) + local[key], 0
-        for name, kind, identity in kinds_of:
-            named = key if identity else known.get(key, {}).get(kind)
-            views = pending.views(name, named) if named is not None else None
-            if views is None:
-                unread += bound[name][0]
-            else:
-                total += views
+    for key in (set(db.totals) | set(views.known) | set(views.local)) - db.cannot_rank:
+        total, unread = views.of(key)
+        total += db.totals.get(key, 0)
         if unread:
             ceilings[key] = total + unread
         else:
@@ -323,7 +342,8 @@ def _round(
 
     def outcome(done: list[tuple[str, int]] | None, deeper: bool) -> _Outcome:
         more = set() if done is not None else set(ceilings) | set(db.ranked)
-        return _Outcome(done, more, deeper, db.bound, lists_bound, seen, redis_read)
+        kinds = frozenset(kind for _, kind, _ in views.kinds_of)
+        return _Outcome(done, more, deeper, db.bound, lists_bound, seen, redis_read, kinds)
 
     if len(ranked) < limit:
         if not ceilings and lists_bound == 0 and db.bound == 0:
@@ -343,6 +363,82 @@ def _round(
     if any(c >= last_total for c in ceilings.values()):
         return outcome(None, not beyond)
     return outcome(ranked[:limit], False) if beyond else outcome(None, True)
+
+
+def _known(members: dict[str, list[Pair]], resolved: dict[Pair, str | None]) -> Known:
+    """Each key's members by kind: those asked for it, and those the lists named."""
+    known: Known = {key: dict(pairs) for key, pairs in members.items()}
+    for (kind, member), key in resolved.items():
+        if key:
+            known.setdefault(key, {})[kind] = member
+    return known
+
+
+Known = dict[str, dict[str, str]]  # key -> kind -> its member in the lists of that kind
+
+
+class _PendingViews:
+    """A key's views pending in one live read: in Redis's lists (those read, or asked
+    for) and in this process."""
+
+    def __init__(
+        self,
+        space: KeySpace,
+        pending: PendingLists,
+        members: dict[str, list[Pair]],
+        resolved: dict[Pair, str | None],
+        days: tuple[date | None, date | None],
+    ) -> None:
+        self.pending, self.known = pending, _known(members, resolved)
+        names = pending.names()
+        self.bounds = {n: pending.bound(n) for n in names}
+        self.kinds_of = [(name, *_kind(space, name)) for name in names]
+        self.local: Counter[str] = Counter()
+        for pair, n in _local_pairs(pending, space, *days).items():
+            if key := resolved.get(pair):
+                self.local[key] += n
+
+    def of(self, key: str) -> tuple[int, int]:
+        """(views read, the most views the lists that did not read it may hold)."""
+        total, unread = self.local[key], 0
+        for name, kind, identity in self.kinds_of:
+            named = key if identity else self.known.get(key, {}).get(kind)
+            views = self.pending.views(name, named) if named is not None else None
+            if views is None:
+                unread += self.bounds[name][0]
+            else:
+                total += views
+        return total, unread
+
+    def ceiling(self, key: str) -> int:
+        return sum(self.of(key))
+
+
+def _reaching(
+    pending: PendingLists, base: int, floor: int, known: Callable[[str], bool]
+) -> set[Pair]:
+    """The (kind, member) pairs of the lists' entries read whose key could have ``floor``
+    views, if not the head's: ``base`` (its most outside the lists) plus, in each list,
+    its views there or at most that list's most (its first entry's, or its bound); and
+    every pair of a kind whose views of the head's keys are not ``known`` without it."""
+    names = pending.names()
+    most = {
+        n: max([pending.bound(n)[0], *(views for _, views in pending.top(n)[:1])]) for n in names
+    }
+    everywhere = base + sum(most.values())
+    return {
+        (split_name(n)[0], member)
+        for n in names
+        for member, views in pending.top(n)
+        if everywhere - most[n] + views >= floor or not known(split_name(n)[0])
+    }
+
+
+def _floor(totals: Iterable[int], limit: int) -> int:
+    """The ``limit``-th largest of some keys' totals (0 with fewer): the list's last total
+    is at least this."""
+    ranked = sorted(totals, reverse=True)
+    return ranked[limit - 1] if len(ranked) >= limit else 0
 
 
 def _kind(space: KeySpace, name: str) -> tuple[str, bool]:

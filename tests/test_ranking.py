@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -174,7 +175,7 @@ def test_a_round_that_cannot_read_deeper_within_the_budget_asks_for_the_keys_fou
     plan = ranking._Plan(1024, 1024, {f"/g/{i}/" for i in range(480)})
     found = {f"/p/{i}/" for i in range(4_071)}
     lists = Counter({0: 1, 1: 1, 2: 1})
-    out = ranking._Outcome(None, found, True, 0, 3, lists, True)
+    out = ranking._Outcome(None, found, True, 0, 3, lists, True, frozenset({URL}))
     deeper = ranking._deeper(stored, ranking.urls(), plan, out, lists)
     assert deeper is not None
     assert (deeper.db, deeper.lists, deeper.guess) == (1024, 1024, plan.guess | found)
@@ -255,3 +256,113 @@ def test_equal_totals_rank_by_the_keys_bytes_on_every_database(
     expected = sorted((key, 5) for key in keys)
     for limit in (1, 7, 20):
         assert PageView.get_popular_urls(limit=limit, days=days) == expected[:limit]
+
+
+# Keys that cannot rank are not looked for in the database.
+
+HEAD = 30  # stored URLs /h/0/../h/29/ with 100 - i views
+
+
+@pytest.mark.usefixtures("redis_url")
+@pytest.mark.parametrize("days", [7, None])
+def test_keys_that_cannot_rank_are_not_summed_in_the_database(days: int | None) -> None:
+    """The lists name thousands of keys with a few pending views: only those whose most
+    (the database's bound, as the head did not read them, plus their pending views) could
+    reach the head's 10th total are summed in the database; the others are left out, and
+    the list is still the sums, a key lifted from below the head by its pending views and
+    one that ties with the 10th included."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from django_pageviews.totals import URL as URL_ROWS
+    from django_pageviews.totals import key_hash
+
+    ranking._guesses.clear()  # no plan remembered from another test: the head is the guess
+    today = current_day()
+    stored: Views = {
+        (today - timedelta(days=1), Target(f"/h/{i}/", "", "", "", "")): 100 - i
+        for i in range(HEAD)
+    }
+    write_batch(uuid.uuid4().hex, [], stored)
+    lifted, tied, below = "/h/25/", "/h/22/", "/h/29/"  # 75, 78 and 71 views stored
+    pending: Views = {(today, Target(f"/p/{j}/", "", "", "", "")): 1 + j % 5 for j in range(2_000)}
+    for url, n in ((lifted, 30), (tied, 14), (below, 5)):  # 105, 92 (the 10th's) and 76
+        pending[(today, Target(url, "", "", "", ""))] = n
+    ship_totals(pending)
+    want = expected((stored, pending, {}), "url", days)[:10]
+    assert want[0] == (lifted, 105) and want[-1] == (tied, 92)  # before /h/8/'s 92
+    with CaptureQueriesContext(connection) as queries:
+        assert PageView.get_popular_urls(limit=10, days=days) == want
+    sql = "".join(q["sql"] for q in queries.captured_queries)  # with their parameters
+    assert key_hash(URL_ROWS, None, lifted) in sql and key_hash(URL_ROWS, None, tied) in sql
+    assert key_hash(URL_ROWS, None, below) not in sql
+    assert not any(key_hash(URL_ROWS, None, f"/p/{j}/") in sql for j in range(2_000))
+
+
+Read = Callable[[], tuple[list[tuple[str, int]], int]]
+
+
+def remembered_articles() -> tuple[list[Article], Views, Views, Read]:
+    """12 articles, 50 + i views stored and 1-3 pending by pk; and a read of their top 5
+    (by pk, with its queries of the articles' slugs), made once: the list is remembered."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ranking._guesses.clear()
+    today = current_day()
+    articles = [Article.objects.create(title=str(i), slug=f"r-{i}") for i in range(12)]
+    stored: Views = {
+        (today - timedelta(days=1), by_pk(a, i)): 50 + i for i, a in enumerate(articles)
+    }
+    write_batch(uuid.uuid4().hex, [], stored)
+    pending: Views = {(today, by_pk(a, i)): 1 + i % 3 for i, a in enumerate(articles)}
+    ship_totals(pending)
+
+    def read() -> tuple[list[tuple[str, int]], int]:
+        with CaptureQueriesContext(connection) as queries:
+            got = PageView.get_popular_objects(Article, limit=5)
+        sql = [q["sql"] for q in queries.captured_queries]
+        return [(str(o.pk), n) for o, n in got], sum(
+            "tests_article" in q and "title" not in q for q in sql
+        )
+
+    pks = {a.slug: str(a.pk) for a in articles}
+    assert read() == (expected((stored, pending, pks), "object", None)[:5], 1)
+    return articles, stored, pending, read
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_a_remembered_list_asks_for_slugs_only_when_it_saw_their_lists() -> None:
+    """A list read again asks for the kinds of lists it saw last time: with only lists by
+    pk pending, no query for the articles' slugs; the entries of a list by slug shipped
+    since are resolved to their articles (and the slugs asked for from then on), and the
+    list is still the sums."""
+    articles, stored, pending, read = remembered_articles()
+    pks = {a.slug: str(a.pk) for a in articles}
+    assert read() == (expected((stored, pending, pks), "object", None)[:5], 0)
+    by_slug_views: Views = {(current_day(), by_slug(articles[0], 0)): 40}  # to the top
+    ship_totals(by_slug_views)
+    top5 = expected((stored, {**pending, **by_slug_views}, pks), "object", None)[:5]
+    assert top5[0] == (str(articles[0].pk), 50 + 1 + 40)
+    assert read() == (top5, 1)  # the entries read by slug resolved to their articles
+    assert read() == (top5, 1)  # the lists by slug remembered: asked for by slug
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_a_remembered_list_asks_again_for_every_kind_when_a_new_kind_is_cut() -> None:
+    """A list by slug shipped since, too long to be read whole: the articles' views in it
+    are not known from the first round (their slugs were not asked for), whose ceilings
+    then stop it; the round after asks for every kind, and the list is the sums."""
+    articles, stored, pending, read = remembered_articles()
+    pks = {a.slug: str(a.pk) for a in articles}
+    today = current_day()
+    more: Views = {(today, Target(f"/x/{j}/", "", LABEL, "slug", f"x-{j}")): 5 for j in range(600)}
+    more[(today, by_slug(articles[0], 0))] = 3  # not among the first entries read
+    ship_totals(more)
+    calls = script_calls(get_client())
+    depths = [(r.db, r.lists) for r in ranking._guesses.values()]
+    want = expected((stored, {**pending, **more}, pks), "object", None)[:5]
+    # The entries read by slug resolved (one query), then the slugs asked for (one).
+    assert read() == (want, 2)
+    assert script_calls(get_client()) - calls == 2  # two rounds, of the same depths
+    assert [(r.db, r.lists) for r in ranking._guesses.values()] == depths
