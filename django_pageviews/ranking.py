@@ -426,12 +426,13 @@ def _reaching(
         n: max([pending.bound(n)[0], *(views for _, views in pending.top(n)[:1])]) for n in names
     }
     everywhere = base + sum(most.values())
-    return {
-        (split_name(n)[0], member)
-        for n in names
-        for member, views in pending.top(n)
-        if everywhere - most[n] + views >= floor or not known(split_name(n)[0])
-    }
+    found: set[Pair] = set()
+    for n in names:
+        kind = split_name(n)[0]
+        least = floor - everywhere + most[n]  # the fewest views in ``n`` that could reach it
+        everyone = not known(kind)
+        found.update((kind, m) for m, views in pending.top(n) if everyone or views >= least)
+    return found
 
 
 def _floor(totals: Iterable[int], limit: int) -> int:
