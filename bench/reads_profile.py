@@ -71,7 +71,8 @@ def instrumented(split: Split) -> Iterator[None]:
     from django.db import connection
     from redis.connection import AbstractConnection
 
-    send, read = AbstractConnection.send_packed_command, AbstractConnection.read_response
+    send: Callable[..., Any] = AbstractConnection.send_packed_command
+    read: Callable[..., Any] = AbstractConnection.read_response
 
     def timed_send(self: Any, *args: Any, **kwargs: Any) -> Any:
         split.round_trips += 1

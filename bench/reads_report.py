@@ -6,7 +6,7 @@ from __future__ import annotations
 from statistics import median
 from typing import Any
 
-from bench.common import markdown_table
+from bench.common import ROOT, markdown_table
 from bench.reads_measure import (
     ALL_DAYS,
     MODES,
@@ -16,6 +16,7 @@ from bench.reads_measure import (
     REPEATS,
     TARGETS,
 )
+from bench.reads_profile import PROFILE
 from bench.report import Section, spread
 
 NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
@@ -103,5 +104,11 @@ def section(results: dict[str, dict[str, Any]], description: str) -> Section:
             "\n\n" + table(result)
         )
     body = "\n\n".join(parts) + "\n\n" + description
+    files = [PROFILE] if (ROOT / "docs" / PROFILE).exists() else []
+    for name in files:
+        body += (
+            f"\n\nWhere a live read's time goes (Redis, round trips, SQL, Python): [{name}]"
+            f"({name}) (`bench/reads_profile.py`)."
+        )
     lines = [headline(vendor, result) for vendor, result in results.items()]
-    return Section(title="Reads at size", body=body, headline=lines)
+    return Section(title="Reads at size", body=body, headline=lines, files=files)
