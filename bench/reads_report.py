@@ -22,6 +22,7 @@ from bench.report import Section, spread
 NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 PHASES = ("recent", "full")
 DASHBOARD = "admin dashboard (page render)"
+PROFILES = ("profiles/reads-live-before.txt", PROFILE)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -104,11 +105,13 @@ def section(results: dict[str, dict[str, Any]], description: str) -> Section:
             "\n\n" + table(result)
         )
     body = "\n\n".join(parts) + "\n\n" + description
-    files = [PROFILE] if (ROOT / "docs" / PROFILE).exists() else []
-    for name in files:
+    files = [name for name in PROFILES if (ROOT / "docs" / name).exists()]
+    if files:
         body += (
-            f"\n\nWhere a live read's time goes (Redis, round trips, SQL, Python): [{name}]"
-            f"({name}) (`bench/reads_profile.py`)."
+            "\n\nWhere a live read's time goes (Redis, round trips, SQL, Python), before "
+            "and after decision 44: "
+            + " and ".join(f"[{name}]({name})" for name in files)
+            + " (`bench/reads_profile.py`)."
         )
     lines = [headline(vendor, result) for vendor, result in results.items()]
     return Section(title="Reads at size", body=body, headline=lines, files=files)

@@ -10,9 +10,12 @@ set's last entry read) plus the database's ``M``-th total: the threshold. Once t
 Otherwise the larger part of the threshold is read deeper: the database (under flat
 traffic: its many equal totals), or the lists. The work depends on how far down the
 lists the answer lies, not on how much is pending, and no call to Redis does more than
-READ_BUDGET steps (decision 43). A buffer in shards (decision 42) is read with one call
-per shard, each within the budget: each shard's copy of a list is a list of its own here,
-with its own bound (toplists.shard_name).
+READ_BUDGET steps (decision 43). The keys the lists name are resolved and summed in the
+database only if they could reach the ``limit``-th of the database's first totals
+(decision 44): the lists' first entries name many keys with a few views each. A buffer
+in shards (decision 42) is read with one call per shard, each within the budget: each
+shard's copy of a list is a list of its own here, with its own bound
+(toplists.shard_name).
 
 Equal totals rank by key. An unseen key can equal the threshold only by having, in every
 source cut at a bound (the database, each list), exactly the bound, and every source reads
@@ -113,7 +116,7 @@ class _Db:
     ranked: list[str]  # the database's first keys at the depth read (stored_tops.py)
     bound: int  # the database's total of any other key is at most this
     tie_key: str | None  # and, if equal to it, comes after this key (None: unknown)
-    totals: dict[str, int]  # of those and of every key the lists named
+    totals: dict[str, int]  # of those and of every key the lists named that could rank
     resolved: dict[Pair, str | None]
     cannot_rank: set[str]  # keys the lists named whose total cannot reach the list
 
