@@ -90,10 +90,11 @@ def lookup_values_of(model: type[Model], pks: Iterable[str]) -> dict[str, list[t
     """``lookup_values`` of the objects of ``model`` with these pks, in one query of just
     those columns (a ranking asks it of every key it may show), or none when no view looks
     the model up by a slug: each pk then names its object alone."""
-    columns = _slug_columns(model)
+    pks = list(pks)
+    columns = _slug_columns(model) if pks else []  # none asked (a read without Redis): no query
     if not columns:
         return {pk: [(PK, pk)] for pk in pks}
-    rows = model._default_manager.filter(pk__in=list(pks))  # where the site keeps them
+    rows = model._default_manager.filter(pk__in=pks)  # where the site keeps them
     return {
         str(pk): _named(pk, columns, slugs)
         for pk, *slugs in rows.values_list("pk", *(attname for _, attname in columns))
