@@ -14,6 +14,9 @@ and for a web process at least its first PAGEVIEW_THROTTLE_SECONDS (by then the 
 table holds the views' keys, no longer the fill's). A process that served less than a
 quarter of its views after its warm-up is "too short to tell" (a quick run; a slow or
 busy machine).
+A web process's last reading is taken after its last view, before its shutdown ships or
+writes what it still holds; the RSS after that shutdown is shown next to it, as the
+allocations of one final shipment are not memory kept per view.
 One run per process: RSS is a level read 100 times along the run, not a rate to repeat.
 The bytes each cache holds at its bound are measured in a process of their own
 (``python -m bench.caches``: tracemalloc, each cache filled in turn).
@@ -160,6 +163,7 @@ def section(result: dict[str, Any]) -> Section:
                 fmt(end, 1),
                 f"{end - warm:+.1f}",
                 verdict,
+                fmt(done["shutdown_rss"] / 2**20, 1) if "shutdown_rss" in done else "-",
                 ", ".join(f"{k} {fmt(v)}" for k, v in sorted(counters.items())) or "-",
             ]
         )
@@ -189,6 +193,7 @@ def section(result: dict[str, Any]) -> Section:
                     "RSS at end",
                     "MB",
                     "verdict",
+                    "RSS after shutdown",
                     "counters",
                 ],
                 summary,
