@@ -92,6 +92,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "admin",
         "stats",
         "forks",
+        "threads",
         "log_limit",
         "schedules",
     ),
