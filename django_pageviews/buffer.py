@@ -24,7 +24,7 @@ from datetime import date
 
 from django.db import close_old_connections
 
-from . import forks, stats, threads
+from . import forks, stats
 from .conf import conf
 from .db_errors import is_data_error
 from .events import PageViewEvent, Target, current_day
@@ -277,7 +277,10 @@ class InProcessBuffer:
         with self._writer_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._stop = threading.Event()  # the stopped thread keeps its own, set
-                self._thread = threads.start("pageviews-writer", self._run, self._stop)
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._stop,), name="pageviews-writer", daemon=True
+                )
+                self._thread.start()
 
     def _run(self, stop: threading.Event) -> None:
         delay = RETRY_DELAYS[0]

@@ -92,7 +92,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "admin",
         "stats",
         "forks",
-        "threads",
         "log_limit",
         "schedules",
     ),

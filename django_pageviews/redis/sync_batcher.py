@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django_pageviews import forks, salts, threads
+from django_pageviews import forks, salts
 from django_pageviews.conf import conf
 from django_pageviews.events import PageViewEvent
 from django_pageviews.privacy import with_visitor_hashes
@@ -116,7 +116,10 @@ class ThreadBatcher(BatcherCore):
     def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threads.start("pageviews-shipper", self._run)
+                self._thread = threading.Thread(
+                    target=self._run, name="pageviews-shipper", daemon=True
+                )
+                self._thread.start()
 
     def _run(self) -> None:
         while True:
