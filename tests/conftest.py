@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -18,6 +19,14 @@ from django_pageviews.buffer import buffer
 from django_pageviews.throttle import throttle
 from tests.redis_cluster import PrivateCluster
 from tests.redis_server import PrivateRedis, named_database
+
+# A test run started in the background by a shell without job control (``cmd &`` in a
+# script, ``(nohup cmd &)``) inherits SIGINT ignored, and so would every server the tests
+# start: Twisted then installs no SIGINT handler and daphne sleeps through Ctrl-C
+# (tests/chaos/test_restarts.py waited 60 s for it). The servers of the users' sites are
+# not started that way: give the tests' servers SIGINT's default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 BASE_URL = "http://testserver"
 BROWSER_UA = (
