@@ -123,13 +123,16 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 @pytest.fixture(autouse=True)
 def _fresh_pipeline() -> Iterator[None]:
-    """Each test starts with empty buffers, throttle table and salts in memory."""
+    """Each test starts with empty buffers, throttle table and salts in memory, and no
+    most-viewed list's depths remembered (ranking.py: another test's data would set them)."""
+    from django_pageviews import ranking
     from django_pageviews.redis.sync_batcher import batcher
 
     buffer.discard()
     batcher.discard()
     throttle.clear()
     salts.forget_memory()
+    ranking._guesses.clear()
     yield
     buffer.discard()
     batcher.discard()

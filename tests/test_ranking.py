@@ -277,7 +277,6 @@ def test_keys_that_cannot_rank_are_not_summed_in_the_database(days: int | None) 
     from django_pageviews.totals import URL as URL_ROWS
     from django_pageviews.totals import key_hash
 
-    ranking._guesses.clear()  # no plan remembered from another test: the head is the guess
     today = current_day()
     stored: Views = {
         (today - timedelta(days=1), Target(f"/h/{i}/", "", "", "", "")): 100 - i
@@ -308,7 +307,6 @@ def remembered_articles() -> tuple[list[Article], Views, Views, Read]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    ranking._guesses.clear()
     today = current_day()
     articles = [Article.objects.create(title=str(i), slug=f"r-{i}") for i in range(12)]
     stored: Views = {
