@@ -17,7 +17,8 @@ content type and object ids), the same views as the shipments of 1.
   with raw events on, less the same shipments with raw events off (what the raw events
   add), and MEMORY USAGE of the events list divided by N;
 - counts only: used_memory per distinct (day, target) pair, with the live totals and the
-  per-day top lists (toplists.py) included;
+  per-day top lists (toplists.py) included; also for a large site (LARGE_PAGES pages, a
+  day's lists then past the size at which Redis keeps their sets compact);
 - shipping CPU: this process's CPU (time.process_time) per view of building a shipment
   and its SHIP arguments (visitor hashes, counts, raw-event encoding; before: also the
   live totals and day lists) and of the SHIP call (command encoding, socket), and the
@@ -49,6 +50,9 @@ USER_AGENTS = 3_000
 SIZES = (1, 50, 500)
 FORMATS = ("compact", "previous")
 ORIGINAL = ("0.2.6-like", 1, True)  # its key in the results: a view per LPUSH
+# A large site's day, counts only: pages and views (quick: fewer), and its results' key.
+LARGE_PAGES, LARGE_VIEWS = 100_000, 300_000
+LARGE = ("large", 500, None)
 CLAIM_SIZE = 1000
 REPEATS = 3
 
@@ -83,7 +87,7 @@ def zipf(n: int) -> list[float]:
 class Views:
     """A stream of realistic events (not yet hashed: build_shipment hashes them)."""
 
-    def __init__(self, seed: int = 11) -> None:
+    def __init__(self, seed: int = 11, pages: int = PAGES) -> None:
         from django_pageviews.events import PK, Target
 
         self.rng = random.Random(seed)
@@ -106,9 +110,9 @@ class Views:
                 PK,
                 str(page),
             )
-            for page in range(PAGES)
+            for page in range(pages)
         ]
-        self.page_weights = zipf(PAGES)
+        self.page_weights = zipf(pages)
 
     def take(self, n: int) -> list[Any]:
         from django_pageviews.events import PageViewEvent
@@ -280,13 +284,16 @@ def claim_cost(client: Any) -> float:
     return (time.process_time() - started) / max(views, 1) * 1e6
 
 
-def measure(quick: bool) -> dict[tuple[str, int, bool], list[dict[str, float]]]:
+def measure(quick: bool) -> dict[tuple[str, int, bool | None], list[dict[str, float]]]:
     from bench.common import redis_client
 
     client = redis_client()
     stream = Views()
     total = 5_000 if quick else 10_000
-    results: dict[tuple[str, int, bool], list[dict[str, float]]] = {}
+    results: dict[tuple[str, int, bool | None], list[dict[str, float]]] = {}
+    scale = 5 if quick else 1
+    large = Views(pages=LARGE_PAGES // scale).take(LARGE_VIEWS // scale)
+    large_batches = [large[i : i + LARGE[1]] for i in range(0, len(large), LARGE[1])]
     for _ in range(1 if quick else REPEATS):
         for size in SIZES:
             events = stream.take(total)
@@ -303,6 +310,8 @@ def measure(quick: bool) -> dict[tuple[str, int, bool], list[dict[str, float]]]:
                 results.setdefault((fmt, size, None), []).append(cost)
             if size == 1:  # 0.2.6 buffered each view on its own
                 results.setdefault(ORIGINAL, []).append(original_cost(client, events))
+        cost = ship_cost(client, large_batches, "compact", False, visitors=False)
+        results.setdefault(LARGE, []).append(cost | {"pages": LARGE_PAGES // scale})
     return results
 
 
@@ -346,13 +355,31 @@ def raw_row(fmt: str, size: int, added: list[float], runs: list[dict[str, float]
     return [fmt, size, spread(added), column(runs, "list", 0), *cpu]
 
 
-def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Section:
+def per_pair(runs: list[dict[str, float]]) -> list[float]:
+    return [r["bytes"] * r["views"] / r["pairs"] for r in runs]
+
+
+def count_row(fmt: str, size: int, off: list[dict[str, float]]) -> list[object]:
+    """A row of the counts-only table, but for its visitor columns."""
+    families = [sum(r[f"mem_{n}"] for n in FAMILIES) for r in off]
+    rest = [p - f for p, f in zip(per_pair(off), families, strict=True)]
+    keys = f"{off[0]['n buckets']:,.0f} + {off[0]['n sets']:,.0f} ({off[0]['n loose']:,.0f})"
+    return (
+        [fmt, size, f"{off[0]['pairs']:,.0f}", spread(per_pair(off))]
+        + [column(off, f"mem_{name}", 0) for name in FAMILIES]
+        + [spread(rest, 0), keys]
+    )
+
+
+def render(results: dict[tuple[str, int, bool | None], list[dict[str, float]]]) -> Section:
     from bench.common import markdown_table
 
     rows: list[list[object]] = []
     counts: list[list[object]] = []
     headline = []
     original = [r["bytes"] for r in results[ORIGINAL]]
+    large = results[LARGE]
+    large_pairs = spread(per_pair(large))
     for size in SIZES:
         if size == 1:
             rows.append(raw_row(ORIGINAL[0], size, original, results[ORIGINAL]))
@@ -366,18 +393,8 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
                 if v["visitor_fields"]
             ]
             rows.append(raw_row(fmt, size, added, on))
-            per_pair = [r["bytes"] * r["views"] / r["pairs"] for r in off]
-            rest = [
-                r["bytes"] * r["views"] / r["pairs"] - sum(r[f"mem_{n}"] for n in FAMILIES)
-                for r in off
-            ]
-            keys = (
-                f"{off[0]['n buckets']:,.0f} + {off[0]['n sets']:,.0f} ({off[0]['n loose']:,.0f})"
-            )
             counts.append(
-                [fmt, size, f"{off[0]['pairs']:,.0f}", spread(per_pair)]
-                + [column(off, f"mem_{name}", 0) for name in FAMILIES]
-                + [spread(rest, 0), keys]
+                count_row(fmt, size, off)
                 + [
                     f"{with_visitors[0]['visitor_fields']:,.0f}",
                     spread(per_visitor, 0) if per_visitor else "-",
@@ -389,11 +406,14 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
                 headline.append(
                     f"Redis, raw events, {fmt}, shipments of 50 views: {spread(added)} B/view "
                     f"(target <= 120), shipping {spread(cpu, 1)} us/view of web-process CPU; "
-                    f"counts only {spread(per_pair)} B per (day, target) (target <= 200); "
+                    f"counts only {spread(per_pair(off))} B per (day, target) (target <= 200"
+                    f", {large_pairs} at a large site's {large[0]['pairs']:,.0f}); "
                     f"unique visitors add {column(with_visitors, 'bytes', 0)} - "
                     f"{column(off, 'bytes', 0)} B/view with raw events off"
                     + (f"; 0.2.6-like: {spread(original)} B/view" if fmt == "compact" else "")
                 )
+    counts.append(count_row(f"compact, {large[0]['pages']:,.0f} pages", LARGE[1], large))
+    counts[-1] += ["-"] * (len(COUNT_HEADERS) - len(counts[-1]))
     body = "\n\n".join(
         (
             markdown_table(RAW_HEADERS, rows),
@@ -404,7 +424,7 @@ def render(results: dict[tuple[str, int, bool], list[dict[str, float]]]) -> Sect
     return Section("Redis memory per view", body, headline, files=["profiles/redis_shipping.txt"])
 
 
-NOTES = """Raw events: used_memory with raw events on less the same shipments with them off (what
+NOTES = f"""Raw events: used_memory with raw events on less the same shipments with them off (what
 the events add), and MEMORY USAGE of the events list, per view. Build: the producer's CPU
 per view for a shipment and its SHIP arguments; SHIP call: the client's CPU for the call;
 Redis: the server's CPU for SHIP (INFO commandstats); claim + decode: the drain's CPU per
@@ -421,7 +441,11 @@ Redis no longer keeps in its compact encoding. Those columns and the raw events'
 measured with PAGEVIEW_COUNT_VISITORS off (raw events carry the visitor hash: with them
 on, no visitor field is shipped). The last three: with it on (the default), the visitor
 fields a counts-only shipment adds (one per visitor and day pending, decision 34), their
-bytes each, and used_memory per view of the whole counts-only run.
+bytes each, and used_memory per view of the whole counts-only run. The last row: a large
+site's day, counts only, visitors off ({LARGE_VIEWS:,} views over {LARGE_PAGES:,} pages,
+shipments of {LARGE[1]}; quick: a fifth of both): a list's sets then hold more members
+than Redis keeps in its compact encoding (128 by default, zset-max-listpack-entries),
+and each member costs more.
 
 0.2.6-like: the original 0.2.6's buffer (bench/original.py), one JSON list element per
 view pushed on its own (LPUSH, then LLEN), the views of the shipments of 1. Its bytes per
