@@ -184,16 +184,8 @@ def section(result: dict[str, Any]) -> Section:
     quick = result["quick"]
     runs = result["runs"]
     names = list(runs)
-    reached = max(runs[name][0][-1]["views"] for name in names)
-    every = max(result["every"], reached // ROWS // result["every"] * result["every"])
-    buckets: dict[int, dict[str, float]] = {}
-    for name in names:
-        for s in runs[name][0]:
-            buckets.setdefault(s["views"] // every * every, {}).setdefault(name, s["rss"] / 2**20)
-    rows = [
-        [fmt(v), *[fmt(buckets[v][n], 1) if n in buckets[v] else "-" for n in names]]
-        for v in sorted(buckets)
-    ]
+    theirs = [ORIGINAL, ORIGINAL_WORKER]
+    ours = [name for name in names if name not in theirs]
     summary, headline = [], []
     for name in names:
         samples, done = runs[name]
@@ -216,9 +208,10 @@ def section(result: dict[str, Any]) -> Section:
         start = f"{samples[0]['rss'] / 2**20:.1f} MB at start"
         if unfilled:
             start = f"{unfilled / 2**20:.1f} MB at start, {start[:-9]} with its caches full"
+        target = "" if name in theirs else "; target: flat"
         headline.append(
             f"RSS, {name}: {start}, {warm:.1f} after "
-            f"warm-up, {end:.1f} after {span:,} more views ({verdict}; target: flat)"
+            f"warm-up, {end:.1f} after {span:,} more views ({verdict}{target})"
         )
     caches, held = cache_table(result)
     headline += held
@@ -230,7 +223,9 @@ def section(result: dict[str, Any]) -> Section:
             f"given {ORIGINAL_SECONDS[quick]:g} s, its drain worker "
             f"{ORIGINAL_DRAINED[quick]:,} views (below). "
             "RSS in MB, by views so far (for the worker: views written).",
-            markdown_table(["views", *names], rows),
+            by_views(runs, ours, result["every"]),
+            "The 0.2.6-like processes, by views so far (it serves and drains fewer):\n\n"
+            + by_views(runs, [n for n in theirs if n in runs], ORIGINAL_EVERY[quick]),
             markdown_table(
                 [
                     "process",
@@ -250,6 +245,22 @@ def section(result: dict[str, Any]) -> Section:
         ]
     )
     return Section("Memory of a web process and a worker", body, headline)
+
+
+def by_views(runs: dict[str, Any], names: list[str], step: int) -> str:
+    """RSS in MB of each named process, about ROWS rows by views so far (multiples of
+    ``step``, the readings' interval)."""
+    reached = max(runs[name][0][-1]["views"] for name in names)
+    every = max(step, reached // ROWS // step * step)
+    buckets: dict[int, dict[str, float]] = {}
+    for name in names:
+        for s in runs[name][0]:
+            buckets.setdefault(s["views"] // every * every, {}).setdefault(name, s["rss"] / 2**20)
+    rows = [
+        [fmt(v), *[fmt(buckets[v][n], 1) if n in buckets[v] else "-" for n in names]]
+        for v in sorted(buckets)
+    ]
+    return markdown_table(["views", *names], rows)
 
 
 def cache_table(result: dict[str, Any]) -> tuple[str, list[str]]:
