@@ -9,6 +9,13 @@ message per view (``buffer_page_view``), sent to a queue of its own that no work
 benchmark consumes: what is measured is the web process's cost, and the package's drain
 running meanwhile is not slowed by the baseline's work (the queue is emptied after each
 run).
+``RedisListMiddleware``: its async mode as bench/memory.py and bench/scaling.py run it
+without Celery: the same session throttle, then what its ``buffer_page_view`` task did
+with the view (bench/original.py: one LPUSH of one JSON object, and an LLEN), done in the
+web process. The Celery message that carried the view to a worker, and that worker's
+task dispatch, are left out: its cost is a lower bound of 0.2.6's.
+``COUNTS``: the views each baseline INSERTed or pushed in this process (bench/webproc.py
+reports them, and scaling.py waits for the drain to write the pushed ones).
 
 Importable without Django set up (throughput.py reads ``QUEUE``): the model is looked up
 when Django builds the middleware, and the task is sent by name.
@@ -17,6 +24,7 @@ when Django builds the middleware, and the task is sent by name.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from celery import current_app
@@ -28,6 +36,7 @@ from django_pageviews.schedules import BUFFER_TASK
 
 THROTTLE_SECONDS = 20
 QUEUE = "bench-baseline-views"
+COUNTS: Counter[str] = Counter()
 
 
 def _first_view(request: HttpRequest) -> bool:
@@ -59,6 +68,7 @@ class SyncInsertMiddleware(MiddlewareMixin):
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 session_key=request.session.session_key,
             )
+            COUNTS["inserted"] += 1
         return response
 
 
@@ -76,4 +86,31 @@ class CeleryMessageMiddleware(MiddlewareMixin):
                 },
                 queue=QUEUE,
             )
+        return response
+
+
+class RedisListMiddleware(MiddlewareMixin):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        from bench import original
+
+        super().__init__(get_response)
+        self.original = original
+        self.client = original.connect()
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        if _is_view(request, response) and _first_view(request):
+            match = request.resolver_match
+            sent = {
+                "url": request.path,
+                "view_name": match.view_name if match else None,
+                "content_type_id": None,  # the benchmark's pages are of no object
+                "object_id": None,
+                "ip_address": request.META.get("REMOTE_ADDR"),
+                "user_agent": request.META.get("HTTP_USER_AGENT", ""),
+                "session_key": request.session.session_key,
+            }
+            self.original.push(self.client, self.original.encode(sent))
+            COUNTS["pushed"] += 1
         return response

@@ -18,7 +18,6 @@ from django.db import connection, connections
 from django.test import override_settings
 
 from bench import original
-from bench.common import realistic_event
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.redis.buffer import Keys
 
@@ -43,7 +42,7 @@ class Runner:
     def run(self, command: dict[str, Any]) -> dict[str, Any]:
         reset_database(self.sqlite_copy)
         if command.get("original"):
-            self._fill_original(command["views"], command["pages"])
+            original.fill(self.redis, command["views"], command["pages"])
             seconds, drained, cpu, server = drain(1, original.prepared_drain)
             problem = self._original_problem(command["views"], drained)
         else:
@@ -69,17 +68,6 @@ class Runner:
                 pipe.unlink(key)
             for key in self.redis.scan_iter(source + "*", count=1000):
                 pipe.copy(key, ours + key[len(source) :], replace=True)
-            pipe.execute()
-
-    def _fill_original(self, views: int, pages: int) -> None:
-        """0.2.6's list, as its buffer task left it (the same pages as ours, one JSON
-        element per view), built afresh: the drain leaves no list behind."""
-        self.redis.delete(original.KEY)
-        events = [realistic_event(i % pages) for i in range(views)]
-        content_type = original.content_type_id(events[0])
-        with self.redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.lpush(original.KEY, original.encode(original.fields(event, content_type)))
             pipe.execute()
 
     def _original_problem(self, views: int, drained: int) -> str:

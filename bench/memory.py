@@ -20,6 +20,17 @@ allocations of one final shipment are not memory kept per view.
 One run per process: RSS is a level read 100 times along the run, not a rate to repeat.
 The bytes each cache holds at its bound are measured in a process of their own
 (``python -m bench.caches``: tracemalloc, each cache filled in turn).
+
+0.2.6-like, in the same run: a web process doing what the original 0.2.6 did by default
+(its synchronous path; its async mode needed Celery and Redis, and 0.2.x switched it on
+only when Celery was installed): bench/baseline.py's SyncInsertMiddleware behind Django's
+SessionMiddleware, so a session saved and a PageView INSERTed per view, as every view here
+is of a new visitor. It has no cache to fill, and is given ORIGINAL_SECONDS rather than
+the views: at a session save and an INSERT per view it serves a few hundred views a
+second here, so its row shows the views it managed. Then 0.2.6's drain worker
+(bench/original.py: an RPOP, a JSON decode and a content type query per view, a bulk
+INSERT per 100) over ORIGINAL_DRAINED views its buffer task would have pushed (article
+views of the same 10,000 pages, one JSON list element each), filled before it starts.
 """
 
 from __future__ import annotations
@@ -54,6 +65,11 @@ THROTTLE_SECONDS = "20"  # the package's default (bench.settings sets 0 for load
 # writer's commits bound the web process to a few thousand views/s, too few to get past
 # the throttle table's warm-up within the time a benchmark has.
 BATCH_SIZE = "1000"
+ORIGINAL = "web, 0.2.6-like"
+ORIGINAL_WORKER = "0.2.6-like drain worker"
+ORIGINAL_SECONDS = {False: 45.0, True: 2.0}
+ORIGINAL_EVERY = {False: 200, True: 20}  # views between readings: it serves few
+ORIGINAL_DRAINED = {False: 20_000, True: 1_000}
 
 
 def _env(mode: str) -> dict[str, str]:
@@ -114,9 +130,37 @@ def measure(quick: bool) -> dict[str, Any]:
     last = worker.last("drained") or {"drained": 0}
     written = {"written": last["drained"], "left in Redis when stopped": shipped - last["drained"]}
     runs["drain worker"] = (worker.samples(), {"stats": written, "all": drained})
+    runs.update(measure_original(quick))
     # Quick: no time for the fill under tracemalloc; a full run measures the bytes.
     sized = None if quick else cache_bytes()
-    return {"views": views, "every": every, "runs": runs, "caches": caches, "sized": sized}
+    result = {"views": views, "every": every, "runs": runs, "caches": caches, "sized": sized}
+    return result | {"quick": quick}
+
+
+def measure_original(quick: bool) -> dict[str, Any]:
+    """The 0.2.6-like web process (sync-insert) and drain worker, one after the other."""
+    runs: dict[str, Any] = {}
+    every = ORIGINAL_EVERY[quick]
+    reset("sync-insert")
+    args = ["--views", str(VIEWS[quick]), "--seconds", str(ORIGINAL_SECONDS[quick])]
+    web = Child("web", _env("sync-insert"), *args, "--every", str(every))
+    done = web.finish()
+    runs[ORIGINAL] = (web.samples(), done)
+    reset("redis")
+    views = ORIGINAL_DRAINED[quick]
+    worker = Child(
+        "drain",
+        _env("redis"),
+        "--views",
+        str(views),
+        "--every",
+        str(views // 100),
+        "--original",
+        "--fill",
+    )
+    done = worker.finish()
+    runs[ORIGINAL_WORKER] = (worker.samples(), {"stats": {"written": done["views"]}})
+    return runs
 
 
 def growth(name: str, samples: list[dict[str, Any]]) -> tuple[float, float, int, str]:
@@ -137,18 +181,11 @@ def growth(name: str, samples: list[dict[str, Any]]) -> tuple[float, float, int,
 
 
 def section(result: dict[str, Any]) -> Section:
+    quick = result["quick"]
     runs = result["runs"]
     names = list(runs)
-    reached = max(runs[name][0][-1]["views"] for name in names)
-    every = max(result["every"], reached // ROWS // result["every"] * result["every"])
-    buckets: dict[int, dict[str, float]] = {}
-    for name in names:
-        for s in runs[name][0]:
-            buckets.setdefault(s["views"] // every * every, {}).setdefault(name, s["rss"] / 2**20)
-    rows = [
-        [fmt(v), *[fmt(buckets[v][n], 1) if n in buckets[v] else "-" for n in names]]
-        for v in sorted(buckets)
-    ]
+    theirs = [ORIGINAL, ORIGINAL_WORKER]
+    ours = [name for name in names if name not in theirs]
     summary, headline = [], []
     for name in names:
         samples, done = runs[name]
@@ -171,9 +208,10 @@ def section(result: dict[str, Any]) -> Section:
         start = f"{samples[0]['rss'] / 2**20:.1f} MB at start"
         if unfilled:
             start = f"{unfilled / 2**20:.1f} MB at start, {start[:-9]} with its caches full"
+        target = "" if name in theirs else "; target: flat"
         headline.append(
             f"RSS, {name}: {start}, {warm:.1f} after "
-            f"warm-up, {end:.1f} after {span:,} more views ({verdict}; target: flat)"
+            f"warm-up, {end:.1f} after {span:,} more views ({verdict}{target})"
         )
     caches, held = cache_table(result)
     headline += held
@@ -181,9 +219,13 @@ def section(result: dict[str, Any]) -> Section:
         [
             f"{result['views']:,} views asked of each web process (fewer when its time ran "
             "out), a realistic mix of visitors, the throttle at its default, "
-            f"PAGEVIEW_BATCH_SIZE {BATCH_SIZE}, PostgreSQL. "
+            f"PAGEVIEW_BATCH_SIZE {BATCH_SIZE}, PostgreSQL; the 0.2.6-like web process "
+            f"given {ORIGINAL_SECONDS[quick]:g} s, its drain worker "
+            f"{ORIGINAL_DRAINED[quick]:,} views (below). "
             "RSS in MB, by views so far (for the worker: views written).",
-            markdown_table(["views", *names], rows),
+            by_views(runs, ours, result["every"]),
+            "The 0.2.6-like processes, by views so far (it serves and drains fewer):\n\n"
+            + by_views(runs, [n for n in theirs if n in runs], ORIGINAL_EVERY[quick]),
             markdown_table(
                 [
                     "process",
@@ -203,6 +245,22 @@ def section(result: dict[str, Any]) -> Section:
         ]
     )
     return Section("Memory of a web process and a worker", body, headline)
+
+
+def by_views(runs: dict[str, Any], names: list[str], step: int) -> str:
+    """RSS in MB of each named process, about ROWS rows by views so far (multiples of
+    ``step``, the readings' interval)."""
+    reached = max(runs[name][0][-1]["views"] for name in names)
+    every = max(step, reached // ROWS // step * step)
+    buckets: dict[int, dict[str, float]] = {}
+    for name in names:
+        for s in runs[name][0]:
+            buckets.setdefault(s["views"] // every * every, {}).setdefault(name, s["rss"] / 2**20)
+    rows = [
+        [fmt(v), *[fmt(buckets[v][n], 1) if n in buckets[v] else "-" for n in names]]
+        for v in sorted(buckets)
+    ]
+    return markdown_table(["views", *names], rows)
 
 
 def cache_table(result: dict[str, Any]) -> tuple[str, list[str]]:

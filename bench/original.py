@@ -1,5 +1,5 @@
 """What the original django-pageviews 0.2.6 did with a view on its Redis path, as the
-baseline of the drain and Redis memory scenarios (0.2.6 is not on PyPI here, so its
+baseline of the drain, Redis memory, memory and scaling scenarios (0.2.6 is not on PyPI here, so its
 figures could not otherwise come from the same run as ours); bench/baseline.py does the
 same for the request overhead.
 
@@ -110,21 +110,46 @@ def write_batch(views: list[dict[str, Any]]) -> None:
         PageView.objects.bulk_create(rows)
 
 
-def drain(client: Any) -> int:
-    """``process_pageview_buffer`` until the list is empty; the views written."""
-    written = 0
+def drain(client: Any, progress: Callable[[int, int], None] | None = None) -> int:
+    """``process_pageview_buffer`` until the list is empty; the views written.
+    ``progress(batches, views)`` after each batch, as ``drain_redis`` calls it."""
+    written = batches = 0
     while views := pop_batch(client):
         write_batch(views)
         written += len(views)
+        batches += 1
+        if progress is not None:
+            progress(batches, written)
     return written
 
 
-def prepared_drain() -> Callable[[], int]:
-    """A drain with its Redis connection open (0.2.6 made its client at import)."""
+def prepared_drain() -> Callable[..., int]:
+    """A drain with its Redis connection open (0.2.6 made its client at import); it takes
+    ``drain``'s ``progress``."""
+    client = connect()
+    return lambda progress=None: drain(client, progress)
+
+
+def connect() -> Any:
+    """A client of the benchmark's Redis, connected (0.2.6 made its client at import)."""
     import redis
 
     from bench.common import redis_url
 
     client = redis.Redis.from_url(redis_url())
     client.ping()
-    return lambda: drain(client)
+    return client
+
+
+def fill(client: Any, views: int, pages: int) -> None:
+    """0.2.6's list, as its buffer task left it (realistic article views over ``pages``
+    pages, one JSON element per view), built afresh (Django set up)."""
+    from bench.common import realistic_event
+
+    client.delete(KEY)
+    content_type = content_type_id(realistic_event(0))
+    for start in range(0, views, 1_000):
+        with client.pipeline(transaction=False) as pipe:
+            for i in range(start, min(start + 1_000, views)):
+                pipe.lpush(KEY, encode(fields(realistic_event(i % pages), content_type)))
+            pipe.execute()

@@ -2,7 +2,7 @@
 environment.
 
 BENCH_TRACKING       off | inprocess | redis (default inprocess), or a baseline that does
-                     what 0.2.6 did (bench/baseline.py): sync-insert | celery-message
+                     what 0.2.6 did (bench/baseline.py): sync-insert | celery-message | redis-list
 BENCH_STACK          project: the tests' middleware (sessions, common, auth, messages)
                      before ours (default); bare: PageViewMiddleware alone, or nothing
 BENCH_DATABASE_URL   the database (default: a SQLite file in the temporary directory)
@@ -26,10 +26,11 @@ from tests.settings import *  # noqa: F403
 from tests.settings import MIDDLEWARE as TESTS_MIDDLEWARE
 
 PAGEVIEW_MIDDLEWARE = "django_pageviews.middleware.PageViewMiddleware"
-TRACKING_MODES = ("off", "inprocess", "redis", "sync-insert", "celery-message")
+TRACKING_MODES = ("off", "inprocess", "redis", "sync-insert", "celery-message", "redis-list")
 BASELINES = {
     "sync-insert": "bench.baseline.SyncInsertMiddleware",
     "celery-message": "bench.baseline.CeleryMessageMiddleware",
+    "redis-list": "bench.baseline.RedisListMiddleware",
 }
 STACKS = ("project", "bare")
 

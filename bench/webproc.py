@@ -4,7 +4,7 @@ million views) and rates (16,700 views/s) that one uvicorn on this machine canno
 in the time a benchmark has.
 
     python -m bench.webproc web --views N [--rate R] [--every K] [--fill-caches]
-    python -m bench.webproc drain --views N [--every K]
+    python -m bench.webproc drain --views N [--every K] [--original [--fill]]
 
 ``web``: on a uvloop event loop, Django ASGI requests (what uvicorn + Django build) of
 ``/pages/<n>/`` go through PageViewMiddleware around an async view, as fast as the
@@ -15,6 +15,13 @@ the database. Both print one JSON line every K views: views so far, RSS, CPU sec
 the whole process (every thread), and the counters at the end (for ``web``, also each
 cache's entries: bench/caches.py, which ``--fill-caches`` brings to their bounds first).
 Settings: bench.settings (BENCH_TRACKING, BENCH_DATABASE_URL, PAGEVIEW_*).
+
+The 0.2.6-like processes: with BENCH_TRACKING a baseline of bench/baseline.py
+(``sync-insert``, ``redis-list``), ``web`` puts Django's SessionMiddleware and that
+baseline around the view instead of PageViewMiddleware (0.2.6 throttled through the
+session), and reports the baseline's counts and its PostgreSQL backend; ``drain
+--original`` runs bench/original.py's drain of 0.2.6's list instead of ``drain_redis``
+(``--fill``: after filling that list with N views of PAGES articles).
 """
 
 from __future__ import annotations
@@ -98,7 +105,12 @@ async def drive(views: int, seconds: float | None, every: int, pairs: int, warmu
         return HttpResponse("page")
 
     tracked: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = page
-    if os.environ.get("BENCH_TRACKING") != "off":
+    if baseline := _baseline():
+        from django.contrib.sessions.middleware import SessionMiddleware
+        from django.utils.module_loading import import_string
+
+        tracked = SessionMiddleware(import_string(baseline)(page))  # type: ignore[assignment]
+    elif os.environ.get("BENCH_TRACKING") != "off":
         tracked = PageViewMiddleware(page)  # type: ignore[assignment]
     first = 0
 
@@ -172,6 +184,10 @@ async def loads(serve: Callable[..., Awaitable[int]], warmup: int, untracked: An
     while backlog():  # noqa: ASYNC110 (the batcher's queue: no event to wait on)
         await asyncio.sleep(0.01)
     emit(warm=_stats())
+    if _baseline():  # its session saves (and INSERTs): the database's share of its cost
+        from asgiref.sync import sync_to_async
+
+        emit(backend=await sync_to_async(_backend_pid)())
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         rate, seconds, kind = line.split()
         handler = {"untracked": untracked}.get(kind)
@@ -186,15 +202,18 @@ async def loads(serve: Callable[..., Awaitable[int]], warmup: int, untracked: An
         emit(ran=views, cpu=time.process_time() - cpu0, stats=_stats())
 
 
-def drain(views: int, every: int) -> None:
-    from django.db import connection
-
+def drain(views: int, every: int, original: bool = False, fill: bool = False) -> None:
+    from bench import original as zero_two
     from django_pageviews.redis.drain import drain_redis
 
-    with connection.cursor() as cursor:  # the parent reads the CPU of our PostgreSQL backend
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_backend_pid()")
-            emit(backend=cursor.fetchone()[0])
+    if fill:
+        zero_two.fill(zero_two.connect(), views, PAGES)
+    run: Callable[[Callable[[int, int], None]], int] = lambda p: drain_redis(None, p).views  # noqa: E731
+    if original:
+        run = zero_two.prepared_drain()
+    # the parent reads the CPU of our PostgreSQL backend
+    if (backend := _backend_pid()) is not None:
+        emit(backend=backend)
     started = time.monotonic()
     cpu0 = time.process_time()
     done = 0
@@ -213,9 +232,9 @@ def drain(views: int, every: int) -> None:
 
     progress(0, 0)
     while done < views:
-        result = drain_redis(None, progress)
-        done += result.views
-        if result.views == 0:
+        drained = run(progress)
+        done += drained
+        if drained == 0:
             time.sleep(BEAT)  # as beat: the next drain a second later
         emit(drained=done, cpu=time.process_time() - cpu0)
     emit(views=done, rss=rss_bytes(), cpu=time.process_time() - cpu0, t=time.monotonic() - started)
@@ -232,9 +251,31 @@ def reset() -> None:
     reset_database()
 
 
+def _backend_pid() -> int | None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            return None
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def _baseline() -> str | None:
+    """The dotted path of the 0.2.6-like middleware BENCH_TRACKING names, if it names one."""
+    from django.conf import settings
+
+    baselines: dict[str, str] = getattr(settings, "BASELINES", {})
+    return baselines.get(os.environ.get("BENCH_TRACKING", ""))
+
+
 def _stats() -> dict[str, int]:
     from django_pageviews import stats
 
+    if _baseline():
+        from bench.baseline import COUNTS
+
+        return dict(COUNTS)
     return stats.snapshot()
 
 
@@ -257,6 +298,8 @@ def main() -> None:
     parser.add_argument(
         "--fill-caches", action="store_true", help="every cache at its bound first (caches.py)"
     )
+    parser.add_argument("--original", action="store_true", help="0.2.6's drain (original.py)")
+    parser.add_argument("--fill", action="store_true", help="0.2.6's list filled first")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
@@ -267,7 +310,7 @@ def main() -> None:
         emit(done=True)
         return
     if args.role == "drain":
-        drain(args.views, args.every)
+        drain(args.views, args.every, args.original, args.fill)
         return
     if args.fill_caches:
         from bench.caches import fill
