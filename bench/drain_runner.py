@@ -104,9 +104,12 @@ class Runner:
 
 
 def reset_database(sqlite_copy: Path | None = None) -> None:
-    """The package's tables emptied (nothing else): the migrated copy put back on SQLite
-    when there is one, else TRUNCATE (DELETE on SQLite)."""
+    """The package's tables emptied, and the sessions the 0.2.6-like baselines save (one
+    per view): the migrated copy put back on SQLite when there is one, else TRUNCATE
+    (DELETE on SQLite)."""
     tables = [m._meta.db_table for m in apps.get_app_config("django_pageviews").get_models()]
+    if apps.is_installed("django.contrib.sessions"):
+        tables.append(apps.get_model("sessions", "Session")._meta.db_table)
     if sqlite_copy is not None:
         connection.close()
         name = Path(str(connection.settings_dict["NAME"]))
