@@ -16,9 +16,10 @@ a replay changes nothing. A batch the database refuses for its data is split by 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, router, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -78,6 +79,17 @@ def start_split(batch_id: str) -> bool:
     except IntegrityError:
         return ProcessedBatch.objects.using(using).filter(batch_id=batch_id + SPLIT_SUFFIX).exists()
     return True
+
+
+def claimed_after(marks: Sequence[tuple[str, int]], using: str) -> tuple[str, list[Any]]:
+    """A SQL expression, 1 when the database holds a batch claimed after ``marks`` (a
+    mark of the same epoch with a higher claim sequence, for any of them), else 0: an
+    index range read (redis_epoch, redis_seq) each, put in a live read's own statement
+    (live.py, decision 46)."""
+    table = connections[using].ops.quote_name(ProcessedBatch._meta.db_table)
+    later = " OR ".join(["(redis_epoch = %s AND redis_seq > %s)"] * len(marks))
+    params: list[Any] = [value for mark in marks for value in mark]
+    return f"CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE {later}) THEN 1 ELSE 0 END", params
 
 
 def part_id(root_id: str, lo: int, hi: int) -> str:

@@ -24,7 +24,11 @@ committed as of S was claimed before R:
 
 With no open claim in the snapshot (the common case), a batch committed during the database
 read would have to be claimed after R: the sequence number read after the database read
-shows that none was, and the read costs no query more than its own.
+shows that none was, and the read costs no query more than its own. A read of one
+statement can prove it without that round trip (``Fence``, decision 46): every batch is
+committed with its claim's mark (the shard's epoch and claim sequence number), so a batch
+claimed after R is one of R's epoch with a higher number, which the statement itself looks
+for, in its own snapshot S. Found (or not asked), the sequence number is read as above.
 
 Outside a transaction (autocommit), the database reads run in one transaction whose
 snapshot S is taken at its first query (REPEATABLE READ on PostgreSQL and MySQL/MariaDB,
@@ -60,6 +64,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -70,7 +75,7 @@ from . import stats
 from .buffer import buffer
 from .conf import conf
 from .events import PageViewEvent, Target, local_day
-from .ledger import committed_counts
+from .ledger import claimed_after, committed_counts
 from .models import ProcessedBatch
 from .toplists import PendingLists, list_entries, shard_name
 from .wire import dimension_totals
@@ -89,15 +94,35 @@ READ_INEXACT = "read_inexact"
 DayTarget = tuple[date, Target]
 
 
-def read(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[Target], Counter[str]]:
-    """(``db_read()``, targets pending in this process, pending Redis totals of ``dims``)."""
+@dataclass(frozen=True)
+class Fence:
+    """What a read of one statement adds to it to prove its snapshot exact alone: ``sql``,
+    an expression that is 1 when the database holds a batch claimed after the Redis
+    snapshot (ledger.claimed_after), on the database ``using`` only (decision 46)."""
+
+    sql: str
+    params: list[Any]
+    using: str
+
+
+# A database read of one statement that also selects a Fence's expression: (its result,
+# whether the expression was 1, or the fence was not used).
+Fenced = Callable[[Fence], tuple[T, bool]]
+
+
+def read(
+    db_read: Callable[[], T], dims: list[str], fenced: Fenced[T] | None = None
+) -> tuple[T, Counter[Target], Counter[str]]:
+    """(``db_read()``, targets pending in this process, pending Redis totals of ``dims``).
+    ``fenced``: the same read, with a Fence in its statement, which spares a round trip
+    to Redis when it finds no later claim."""
     with buffer.consistent_read() as (local, _):
         if not conf.ASYNC_PROCESSING:
             return db_read(), local, Counter()
         with _unshipped() as unshipped:
             local.update(e.target for e in unshipped)
             try:
-                db, remote = _read_dims(db_read, dims)
+                db, remote = _read_dims(db_read, dims, fenced)
             except Exception:
                 return _redis_unavailable(db_read), local, Counter()
             return db, local, remote
@@ -163,10 +188,22 @@ def lists_unavailable(message: str, exc_info: bool = False) -> None:
     logger.warning(message, exc_info=exc_info)
 
 
-def _read_dims(db_read: Callable[[], T], dims: list[str]) -> tuple[T, Counter[str]]:
+def _read_dims(
+    db_read: Callable[[], T], dims: list[str], fenced: Fenced[T] | None
+) -> tuple[T, Counter[str]]:
     from .redis.snapshots import snapshot
 
-    snap, db, committed = _consistently(lambda client: snapshot(client, dims), lambda _: db_read())
+    def read_db(snap: Snapshot) -> tuple[T, bool]:
+        """The database read, and whether its fence proved it (no later claim)."""
+        fence = _fence(snap) if fenced is not None else None
+        if fenced is None or fence is None:
+            return db_read(), False
+        value, later = fenced(fence)
+        return value, not later
+
+    snap, (db, _), committed = _consistently(
+        lambda client: snapshot(client, dims), read_db, lambda read: read[1]
+    )
     # The live totals still include claims already committed: take those out.
     pending: Counter[str] = Counter(snap.values)
     wanted = set(dims)
@@ -211,7 +248,20 @@ def _read_lists(
 Committed = dict[str, dict[str, int]]
 
 
-def _consistently(take: Callable[[Any], S], db_read: Callable[[S], T]) -> tuple[S, T, Committed]:
+def _fence(snap: Snapshot) -> Fence | None:
+    """The fence of a snapshot without open claims whose every shard has an epoch (with
+    open claims, or a shard never shipped to, the sequence number is read again)."""
+    if snap.claims or not snap.marks:
+        return None
+    using = router.db_for_read(ProcessedBatch) or DEFAULT_DB_ALIAS
+    return Fence(*claimed_after(snap.marks, using), using)
+
+
+def _consistently(
+    take: Callable[[Any], S],
+    db_read: Callable[[S], T],
+    proven: Callable[[T], bool] = lambda _: False,
+) -> tuple[S, T, Committed]:
     """A Redis snapshot and a database read that agree on which claims are committed.
 
     A few plain attempts; then new claims are held off (a short-lived key the CLAIM script
@@ -234,7 +284,7 @@ def _consistently(take: Callable[[Any], S], db_read: Callable[[S], T]) -> tuple[
         snap = take(client)
         if snap.claims:
             return snap, with_claims(client, alias, snap, db_read, last)
-        return snap, _without_claims(client, snap, db_read, last)
+        return snap, _without_claims(client, snap, db_read, proven, last)
 
     for _ in range(ATTEMPTS):
         snap, done = attempt(client, alias, take, db_read, False)
@@ -258,12 +308,17 @@ Done = tuple[S, T, Committed] | None
 Attempt = tuple[S, Done[S, T]]
 
 
-def _without_claims(client: Any, snap: S, db_read: Callable[[S], T], last: bool) -> Done[S, T]:
+def _without_claims(
+    client: Any, snap: S, db_read: Callable[[S], T], proven: Callable[[T], bool], last: bool
+) -> Done[S, T]:
     """No open claim: a batch committed during the database read would have to be claimed
-    after the snapshot, which the sequence number, read after it, shows. No query more."""
+    after the snapshot, which the read's own fence (``proven``) or else the sequence
+    number, read after it, shows. No query more."""
     from .redis.snapshots import claim_sequence
 
     db = db_read(snap)
+    if proven(db):
+        return snap, db, {}
     if claim_sequence(client, snap.shards) != snap.seq and not last:
         return None
     return snap, db, {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, overload
 
 from asgiref.sync import sync_to_async
 from django.contrib.contenttypes.models import ContentType
@@ -46,19 +46,29 @@ def get_view_count(
             and (view_name is None or t.view_name == view_name)
         )
 
-    stored, local, remote = live.read(lambda: _stored(obj, url, view_name), dims)
+    hashed = _one_key(obj, url, view_name)
+    if hashed is None:
+        stored, local, remote = live.read(lambda: _stored(obj, url, view_name), dims)
+    else:
+        one: str = hashed
+        stored, local, remote = live.read(lambda: _total(one), dims, lambda f: _total(one, f))
     return (stored or 0) + sum(n for t, n in local.items() if matches(t)) + sum(remote.values())
 
 
-def _stored(obj: Model | None, url: str | None, view_name: str | None) -> int | None:
-    """The stored views matching the criteria: one key's all-time row where one is given."""
+def _one_key(obj: Model | None, url: str | None, view_name: str | None) -> str | None:
+    """The key whose all-time row holds the views matching the criteria, if one does."""
     if obj is not None and url is None and view_name is None:
         content_type = ContentType.objects.get_for_model(obj)
-        return _total(key_hash(OBJECT, content_type.pk, str(obj.pk)))
+        return key_hash(OBJECT, content_type.pk, str(obj.pk))
     if obj is None and url is not None and view_name is None:
-        return _total(key_hash(URL, None, url))
+        return key_hash(URL, None, url)
     if obj is None and url is None and view_name:
-        return _total(key_hash(VIEW, None, view_name))
+        return key_hash(VIEW, None, view_name)
+    return None
+
+
+def _stored(obj: Model | None, url: str | None, view_name: str | None) -> int | None:
+    """The stored views matching criteria that no one key's all-time row holds."""
     if obj is None and url is None:  # everything: every view has a URL
         everything: int | None = PageViewTotal.objects.filter(kind=URL).aggregate(n=Sum("views"))[
             "n"
@@ -75,16 +85,32 @@ def _stored(obj: Model | None, url: str | None, view_name: str | None) -> int | 
     return matching
 
 
-def _total(hashed: str) -> int | None:
+@overload
+def _total(hashed: str) -> int | None: ...
+
+
+@overload
+def _total(hashed: str, fence: live.Fence) -> tuple[int | None, bool]: ...
+
+
+def _total(hashed: str, fence: live.Fence | None = None) -> int | None | tuple[int | None, bool]:
     """One key's all-time views (None: no row): the statement written out, as the ORM's
-    ``.first()`` cost more to build (and added an ORDER BY) than the indexed read."""
+    ``.first()`` cost more to build (and added an ORDER BY) than the indexed read. With
+    a ``fence`` (live.py), the same statement selects it too: (views, its answer)."""
     using = router.db_for_read(PageViewTotal) or DEFAULT_DB_ALIAS
     connection = connections[using]
     table = connection.ops.quote_name(PageViewTotal._meta.db_table)
+    sql, params = f"SELECT views FROM {table} WHERE key_hash = %s", [hashed]
+    if fence is None or fence.using != using:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        views = None if row is None else int(row[0])
+        return views if fence is None else (views, True)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT views FROM {table} WHERE key_hash = %s", [hashed])
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
+        cursor.execute(f"SELECT ({sql}), {fence.sql}", [*params, *fence.params])
+        found, later = cursor.fetchone()
+    return (None if found is None else int(found)), bool(later)
 
 
 def get_view_counts_for_objects(objects: Iterable[Model]) -> dict[Any, int]:
@@ -103,8 +129,19 @@ def get_view_counts_for_objects(objects: Iterable[Model]) -> dict[Any, int]:
     dims = {obj.pk: _object_dims(obj) for obj in objects}
 
     def db_read() -> Counter[tuple[int, str]]:
-        rows = PageViewTotal.objects.filter(key_hash__in=list(hashes))
-        return Counter({hashes[h]: n for h, n in rows.values_list("key_hash", "views")})
+        """The keys' all-time rows: the statement written out (the ORM's cost more). Not
+        fenced (live.Fence): with 50 keys, the fence made PostgreSQL's statement ~0.15 ms
+        slower, more than the round trip it spares."""
+        using = router.db_for_read(PageViewTotal) or DEFAULT_DB_ALIAS
+        connection = connections[using]
+        table = connection.ops.quote_name(PageViewTotal._meta.db_table)
+        marks = ", ".join(["%s"] * len(hashes))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT key_hash, views FROM {table} WHERE key_hash IN ({marks})", [*hashes]
+            )
+            rows = cursor.fetchall()
+        return Counter({hashes[h]: int(n) for h, n in rows})
 
     counts, local, remote = live.read(db_read, [d for ds in dims.values() for d in ds])
     result: dict[Any, int] = {}

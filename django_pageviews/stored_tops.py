@@ -29,7 +29,6 @@ a key not read that has as many views as the bound comes after a key the caller 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -219,18 +218,28 @@ class StoredTop:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         lists = _Lists()
-        read: Counter[object] = Counter()  # rows of each day
-        last: dict[object, tuple[int, str]] = {}  # its last row: fewest views, greatest key
+        listed = lists.listed
+        by_day: dict[object, list[tuple[int, str]]] = {}  # each day's rows (views, key)
+        # One pass that only files the rows (a comparison per row cost twice as much:
+        # ~0.3 ms for 30 days of 20 rows); each day's last row is found among its own.
         for day, value, views in rows:
-            lists.listed.setdefault(value, {})[day] = views
-            read[day] += 1
-            if day not in last or (-views, value) > (-last[day][0], last[day][1]):
-                last[day] = (views, value)
-        lists.full = {day for day, n in read.items() if n == depth}
-        for day in lists.full:
-            views, value = last[day]
-            lists.bound += views
-            lists.tie = value if lists.tie is None else max(lists.tie, value)
+            days = listed.get(value)
+            if days is None:
+                listed[value] = {day: views}
+            else:
+                days[day] = views
+            read = by_day.get(day)
+            if read is None:
+                by_day[day] = [(views, value)]
+            else:
+                read.append((views, value))
+        for day, read in by_day.items():
+            if len(read) == depth:  # cut: its last row (fewest views, greatest key) bounds
+                lists.full.add(day)
+                fewest = min(read)[0]
+                value = max(key for n, key in read if n == fewest)
+                lists.bound += fewest
+                lists.tie = value if lists.tie is None else max(lists.tie, value)
         if not self._byte_order():
             lists.tie = None
         return lists

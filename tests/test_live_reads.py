@@ -20,6 +20,7 @@ import pytest
 from django.db import connections, transaction
 from django.test import override_settings
 
+from django_pageviews import queries
 from django_pageviews.events import PageViewEvent, Target, current_day
 from django_pageviews.live import READ_INEXACT
 from django_pageviews.models import PageView
@@ -194,6 +195,64 @@ def test_a_hold_keeps_new_claims_off_until_released() -> None:
     assert claimed[0] is not None
     assert client.exists(keys.seq + HOLD_SUFFIX) == 0
     assert client.hlen(keys.pending) == fields - BATCH
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_claim_committed_under_a_count_is_seen_by_its_own_statement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Decision 46: the statement of a one-key count asks the database for batches claimed
+    after the Redis snapshot. The whole backlog is drained (claimed, committed and
+    acknowledged) between the snapshot and that statement: the statement finds the
+    later claims and the read starts again, exact."""
+    total = ship_backlog(pages=8)
+    real = queries._total
+    answers: list[bool] = []
+
+    def drained_first(hashed: str, fence: Any = None) -> Any:
+        if fence is None:
+            return real(hashed)
+        if not answers:
+            errors: list[BaseException] = []
+            drain_until_empty(errors)
+            assert errors == []
+        found = real(hashed, fence)
+        answers.append(found[1])
+        return found
+
+    monkeypatch.setattr(queries, "_total", drained_first)
+    inexact = stats_snapshot().get(READ_INEXACT, 0)
+    assert PageView.get_view_count(view_name="page") == total
+    assert answers == [True, False]  # later claims found; then none, on the next attempt
+    assert stats_snapshot().get(READ_INEXACT, 0) == inexact
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_one_key_count_with_nothing_claimed_meanwhile_asks_redis_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No open claim, none made: the snapshot script is the only command this process
+    sends (the claim sequence is not read again, decision 46); with an open claim, the
+    sequence is read after the database."""
+    from redis.connection import AbstractConnection
+
+    total = ship_backlog(pages=8)
+    client = get_client()
+    PageView.get_view_count(view_name="page")  # the script loaded, the connection made
+    sent: list[Any] = []
+    send = AbstractConnection.send_packed_command
+
+    def counted(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(command)
+        return send(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    assert PageView.get_view_count(view_name="page") == total
+    assert len(sent) == 1  # SNAPSHOT
+    assert claim(client, BATCH) is not None  # an open claim, not written
+    sent.clear()
+    assert PageView.get_view_count(view_name="page") == total
+    assert len(sent) == 2  # SNAPSHOT, then GET of the claim sequence
 
 
 def script_calls(client: Any) -> int:

@@ -338,10 +338,12 @@ return 1
 """
 )
 
-# KEYS: dims, claims, claim sequence, shard registry (buffer.py: set in shard 0 only)
+# KEYS: dims, claims, claim sequence, shard registry (buffer.py: set in shard 0 only), epoch
 # ARGV: chunk key prefix, then the dimensions asked for
-# One consistent picture for a live read: totals, open claims with their counts, and the
-# claim sequence number (a reader re-checks it after reading the database). A
+# One consistent picture for a live read: totals, open claims with their counts, the
+# claim sequence number (a reader re-checks it after reading the database, or asks the
+# database whether a later claim of the same epoch was committed: live.py) and the
+# epoch (nil before the first shipment into an empty Redis). A
 # dimension's total is its bucket's field plus, while an earlier version's totals are
 # still there, its field by full name (DIMS); nil when it has neither.
 SNAPSHOT = (
@@ -353,7 +355,8 @@ for i = 2, #ARGV do values[i - 1] = dim_get(KEYS[1], old, ARGV[i]) end
 local claims = redis.call('ZRANGE', KEYS[2], 0, -1)
 local chunks = {}
 for i, id in ipairs(claims) do chunks[i] = redis.call('HGETALL', ARGV[1] .. id) end
-return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4])}
+return {values, claims, chunks, redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]),
+        redis.call('GET', KEYS[5])}
 """
 )
 

@@ -30,20 +30,28 @@ from .scripts import snapshot_lists as snapshot_lists_script
 Claims = dict[str, dict[str, int]]  # open claims: batch id -> count field -> views
 
 
+Marks = list[tuple[str, int]]  # (epoch, claim sequence) of each shard read
+
+
 @dataclass
 class Snapshot:
     values: dict[str, int]  # dimension (or count field) -> views
     claims: Claims  # of every shard read (batch ids are unique)
     seq: str  # the claim sequence of each shard read, joined
     shards: list[Keys] = field(default_factory=lambda: [Keys.current()])
+    # Each shard's epoch and claim sequence, None when a shard has no epoch (nothing was
+    # shipped to it since it was empty): what live.py asks the database about, in the
+    # statement of its read, instead of reading the sequences again (decision 46).
+    marks: Marks | None = None
 
 
 def snapshot(client: Any, dims: list[str]) -> Snapshot:
-    """Live totals of ``dims`` (views not yet acknowledged) and the open claims."""
+    """Live totals of ``dims`` (views not yet acknowledged), the open claims and each
+    shard's mark."""
 
     def call(keys: Keys, target: Any) -> Any:
         return snapshot_script(
-            keys=[keys.dims, keys.claims, keys.seq, keys.registry],
+            keys=[keys.dims, keys.claims, keys.seq, keys.registry, keys.epoch],
             args=[keys.prefix + "chunk:", *dims],
             client=target,
         )
@@ -51,14 +59,17 @@ def snapshot(client: Any, dims: list[str]) -> Snapshot:
     values: dict[str, int] = {}
     claims: Claims = {}
     seqs = []
+    marks: Marks | None = []
     read = _each_shard(client, call, registry_at=4)
-    for _keys, (found, claim_ids, chunks, seq, _registry) in read:
+    for _keys, (found, claim_ids, chunks, seq, _registry, epoch) in read:
         for dim, value in zip(dims, found, strict=True):
             if value is not None:
                 values[dim] = values.get(dim, 0) + int(value)
-        claims.update(_claims(claim_ids, chunks))
+        if claim_ids:
+            claims.update(_claims(claim_ids, chunks))
         seqs.append(seq)
-    return Snapshot(values, claims, ",".join(seqs), [keys for keys, _ in read])
+        marks = None if epoch is None or marks is None else [*marks, (epoch, int(seq))]
+    return Snapshot(values, claims, ",".join(seqs), [keys for keys, _ in read], marks)
 
 
 @dataclass
