@@ -10,7 +10,7 @@ are added (1,000,000 daily rows) and the reads are timed again: a read that does
 with history takes the same time. "live": the reads run with Redis (async mode) holding
 views not yet written (200,000 distinct pending pages, quick: 2,000: articles and new
 URLs, 1-5 views each), which they count too.
-``--quick``: 1,000 articles, 1,000,000 raw rows (SQLite: 10,000).
+``--quick``: 1,000 articles, 200,000 raw rows (SQLite: 10,000).
 
 Each read is timed 7 times, the reads interleaved; the tables give the median and the
 range (min-max), in ms, in this process (in-process Django, no HTTP). Each database runs

@@ -49,7 +49,7 @@ def sizes(vendor: str, quick: bool) -> tuple[int, int]:
     """(articles, raw rows)."""
     articles = 1_000 if quick else 10_000
     if vendor == "postgresql":
-        return articles, 1_000_000 if quick else 10_000_000
+        return articles, 200_000 if quick else 10_000_000
     return articles, 10_000 if quick else 1_000_000
 
 

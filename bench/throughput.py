@@ -580,7 +580,7 @@ def prepared(prefix: str) -> Iterator[tuple[Path, Path, Path]]:
 def run(quick: bool) -> Section:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
-    rounds = ROUNDS
+    rounds = 1 if quick else ROUNDS
     seconds, warmup = QUICK_SECONDS if quick else SECONDS
     uvicorn_cases = QUICK_CASES if quick else UVICORN_CASES
     gunicorn_cases = [] if quick else GUNICORN_CASES
