@@ -4,7 +4,7 @@
 
 Redis is filled as the batchers fill it (``redis.shipping.build_shipment`` and the ``ship``
 script, 500 views per shipment): 1,000,000 views over 10,000 pages of one day (quick:
-100,000 over 1,000), with raw events, under a key prefix of its own (and a copy without
+50,000 over 500), with raw events, under a key prefix of its own (and a copy without
 the raw events for the counts-only runs), copied (server-side COPY) to the package's keys
 before every run. Then 1 or 2
 worker processes, forked and released together, each run
@@ -62,7 +62,7 @@ class Size:
 
 FULL = {"postgresql": Size(1_000_000, 10_000)}
 FULL_OTHERS = Size(200_000, 10_000)  # SQLite and MariaDB, within the run's budget
-QUICK = {"postgresql": Size(100_000, 1_000)}
+QUICK = {"postgresql": Size(50_000, 500)}
 CASES = [(raw, workers) for raw in (True, False) for workers in (1, 2)]
 # The 0.2.6-like drain's views: ours / this (quick: 1,000; full: 10,000), so that its 3
 # repetitions add seconds (quick) or under a minute (full) at its 500-2,000 views/s.

@@ -5,7 +5,7 @@ uvloop loop, without the HTTP server, whose memory is not the package's) takes V
 views from a realistic mix of visitors, the throttle at its default, in-process
 (its writer thread writes to PostgreSQL) and then on the Redis path, while a drain
 worker (``drain_redis`` in a loop, a beat every second) writes them to PostgreSQL. Each
-process reports its RSS every VIEWS/100 views. Before its first view, a web process
+process reports its RSS every VIEWS/100 views. Before its first view (a full run), a web process
 brings every cache it has to its bound (bench/caches.py: the throttle table, the user
 agents' verdicts, addresses), with entries as large as real ones can be: a site's traffic
 fills them in hours or days, a benchmark's in none of its time. What a process still
@@ -106,7 +106,8 @@ def measure(quick: bool) -> dict[str, Any]:
     views, seconds = VIEWS[quick], SECONDS[quick]
     every = views // SAMPLES
     args = ["--views", str(views), "--seconds", str(seconds), "--every", str(every)]
-    args.append("--fill-caches")
+    if not quick:  # a quick run is too short to tell growth from warm-up anyway
+        args.append("--fill-caches")
     runs: dict[str, Any] = {}
     caches: dict[str, Any] = {}
     reset("inprocess")

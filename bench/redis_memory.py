@@ -289,7 +289,7 @@ def measure(quick: bool) -> dict[tuple[str, int, bool | None], list[dict[str, fl
 
     client = redis_client()
     stream = Views()
-    total = 5_000 if quick else 10_000
+    total = 2_000 if quick else 10_000
     results: dict[tuple[str, int, bool | None], list[dict[str, float]]] = {}
     scale = 5 if quick else 1
     large = Views(pages=LARGE_PAGES // scale).take(LARGE_VIEWS // scale)

@@ -47,7 +47,7 @@ REPEATS = {False: 3, True: 1}
 TEMPLATE = "bench-scale-{shards}"  # the key prefix a filled buffer is kept under
 PREFIX = "pageviews"  # the package's (its default)
 PATIENCE = {"PAGEVIEW_REDIS_SOCKET_TIMEOUT": "10"}  # a busy machine must not fail a drain
-UVICORN_WORKERS = (1, 2)
+UVICORN_WORKERS = {False: (1, 2), True: (2,)}  # quick: 1 is the throughput scenario's
 REQUEST_CONFIGS = ("off", "redis")
 
 
@@ -133,7 +133,7 @@ def _requests(quick: bool) -> dict[int, list[Any]]:
     env_extra = {"PAGEVIEW_THROTTLE_SECONDS": "20", "PAGEVIEW_EARLY_FLUSH_THRESHOLD": "10000"}
     cases = [("uvicorn", "project", config) for config in REQUEST_CONFIGS]
     found: dict[int, list[Any]] = {}
-    for workers in UVICORN_WORKERS:
+    for workers in UVICORN_WORKERS[quick]:
         with (
             tp.prepared("pageviews-scale-out-") as (workdir, template, script),
             tp.servers(cases, workdir, template, env_extra, workers, pin=False) as servers,
@@ -208,7 +208,8 @@ def _section(
             "",
             drain_table,
             "",
-            "Requests: uvicorn (uvloop, httptools) --workers 1 and 2, the project stack, "
+            f"Requests: uvicorn (uvloop, httptools) --workers {' and '.join(map(str, requests))}, "
+            "the project stack, "
             "untracked and on the Redis path, wrk -t1 (CPU 0) as in the request overhead "
             "section, the servers and the Celery worker not pinned.",
             "",
