@@ -240,7 +240,7 @@ def test_a_one_key_count_with_nothing_claimed_meanwhile_asks_redis_once(
     client = get_client()
     PageView.get_view_count(view_name="page")  # the script loaded, the connection made
     sent: list[Any] = []
-    send = AbstractConnection.send_packed_command
+    send: Callable[..., Any] = AbstractConnection.send_packed_command
 
     def counted(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
         sent.append(command)
