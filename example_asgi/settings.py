@@ -98,6 +98,8 @@ CELERY_TASK_ROUTES = {
 PAGEVIEW_ASYNC_PROCESSING = bool(REDIS_URL)
 PAGEVIEW_BATCH_SIZE = 100  # Number of views to process in one batch
 PAGEVIEW_BUFFER_TIMEOUT = float(os.environ.get("PAGEVIEW_BUFFER_TIMEOUT", 5))
+if "PAGEVIEW_MAX_BUFFER_AGE" in os.environ:  # the package's default (1 s) otherwise
+    PAGEVIEW_MAX_BUFFER_AGE = float(os.environ["PAGEVIEW_MAX_BUFFER_AGE"])
 # The articles show their public counter badge ({% pageview_counter article %}).
 PAGEVIEW_PUBLIC_COUNTERS = ["blog.article"]
 
