@@ -226,6 +226,18 @@ def realistic_event(page: int, now: float | None = None) -> Any:
     )
 
 
+def backend_pid() -> int | None:
+    """The PostgreSQL server process of Django's connection (None on other databases):
+    its CPU time is the database's share of what a benchmark process does."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

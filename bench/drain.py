@@ -236,10 +236,11 @@ def _section(
         "every view in the DB",
     ]
     fills = ", ".join(f"{s.views:,} views in {t:.1f} s" for s, t in fill_seconds.items())
+    repeats = len(next(iter(results.values())))
     body = (
         markdown_table(headers, rows)
         + "\n\n"
-        + f"{len(next(iter(results.values())))} interleaved repetitions of each case; "
+        + f"{repeats} interleaved repetition{'s' * (repeats > 1)} of each case; "
         "PAGEVIEW_BATCH_SIZE "
         "100 (the default), PAGEVIEW_DRAIN_TRANSACTION_SIZE at its default. Time: from "
         "the workers' release to the last one's return; worker CPU is the drain "

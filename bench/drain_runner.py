@@ -18,6 +18,7 @@ from django.db import connection, connections
 from django.test import override_settings
 
 from bench import original
+from bench.common import backend_pid
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.redis.buffer import Keys
 
@@ -185,11 +186,10 @@ def _worker(ready: Any, results: Any, prepare: Callable[[], Callable[[], int]]) 
 def _backend() -> Path | None:
     """The /proc stat file of this connection's PostgreSQL server process, if it runs on
     this machine (its CPU time is the database's share of the drain); else None."""
-    if connection.vendor != "postgresql":
+    pid = backend_pid()
+    if pid is None:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+    stat = Path(f"/proc/{pid}/stat")
     return stat if stat.exists() else None
 
 

@@ -35,6 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bench.common import backend_pid
 from bench.procs import rss_bytes
 
 VISITORS = 5003  # prime: with PAGES, (visitor, page) pairs are distinct for 50M views
@@ -187,7 +188,7 @@ async def loads(serve: Callable[..., Awaitable[int]], warmup: int, untracked: An
     if _baseline():  # its session saves (and INSERTs): the database's share of its cost
         from asgiref.sync import sync_to_async
 
-        emit(backend=await sync_to_async(_backend_pid)())
+        emit(backend=await sync_to_async(backend_pid)())
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         rate, seconds, kind = line.split()
         handler = {"untracked": untracked}.get(kind)
@@ -212,7 +213,7 @@ def drain(views: int, every: int, original: bool = False, fill: bool = False) ->
     if original:
         run = zero_two.prepared_drain()
     # the parent reads the CPU of our PostgreSQL backend
-    if (backend := _backend_pid()) is not None:
+    if (backend := backend_pid()) is not None:
         emit(backend=backend)
     started = time.monotonic()
     cpu0 = time.process_time()
@@ -249,16 +250,6 @@ def reset() -> None:
 
     call_command("migrate", verbosity=0)
     reset_database()
-
-
-def _backend_pid() -> int | None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            return None
-        cursor.execute("SELECT pg_backend_pid()")
-        return int(cursor.fetchone()[0])
 
 
 def _baseline() -> str | None:
