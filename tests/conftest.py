@@ -13,6 +13,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connections
 from django.test import override_settings
+from pytest_django.fixtures import validate_django_db
 
 from django_pageviews import salts
 from django_pageviews.buffer import buffer
@@ -122,9 +123,15 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_pipeline() -> Iterator[None]:
+def _fresh_pipeline(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each test starts with empty buffers, throttle table and salts in memory, and no
-    most-viewed list's depths remembered (ranking.py: another test's data would set them)."""
+    most-viewed list's depths remembered (ranking.py: another test's data would set them).
+
+    A test inside a rolled-back transaction (pytest-django's ``db``) holds the in-process
+    writer's age flush: the writer thread has a connection of its own, so what it commits
+    (views, or a skip count's batch: an admin page is one) would outlive the test, and the
+    next tests would find an extra ProcessedBatch (seen on a loaded machine, where a test
+    outlasts PAGEVIEW_MAX_BUFFER_AGE). A test's own override_settings still wins."""
     from django_pageviews import ranking
     from django_pageviews.redis.sync_batcher import batcher
 
@@ -133,9 +140,28 @@ def _fresh_pipeline() -> Iterator[None]:
     throttle.clear()
     salts.forget_memory()
     ranking._guesses.clear()
-    yield
-    buffer.discard()
-    batcher.discard()
+    held = HELD_WRITER if _rolled_back(request) else {}
+    with override_settings(**held):
+        yield
+        buffer.discard()
+        batcher.discard()
+
+
+# Longer than any test: the writer flushes only a full batch, or when a test flushes.
+HELD_WRITER = {"PAGEVIEW_MAX_BUFFER_AGE": 3600}
+
+
+def _rolled_back(request: pytest.FixtureRequest) -> bool:
+    """Whether the test runs in a transaction rolled back at its end (as pytest-django
+    decides it, _django_db_helper)."""
+    names = request.fixturenames
+    if {"transactional_db", "live_server", "django_db_reset_sequences"} & set(names):
+        return False
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None:
+        transaction, reset_sequences, *_ = validate_django_db(marker)
+        return not (transaction or reset_sequences)
+    return "db" in names
 
 
 Request = tuple[str, str, dict[str, str]]  # method, path, headers

@@ -128,3 +128,20 @@ def test_a_view_that_cannot_be_stored_is_dropped_and_counted_alone() -> None:
 )
 def test_which_failures_are_the_data_s_fault(exc: Exception, data: bool) -> None:
     assert is_data_error(exc) is data
+
+
+# The writer in a test whose transaction is rolled back (conftest.py's _fresh_pipeline):
+# what it commits on its own connection would outlive the test.
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_rolled_back_test_holds_the_writers_age_flush() -> None:
+    assert wsgi_get("/admin/login/").status_code == 200  # a skip count, for the writer
+    due = buffer._due()
+    assert due is not None and due > 60
+
+
+def test_a_committing_test_keeps_the_writers_age_flush() -> None:
+    assert wsgi_get("/admin/login/").status_code == 200
+    due = buffer._due()
+    assert due is not None and due <= 1.0

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.test import override_settings
 
 from django_pageviews.events import PK, Target, current_day
 from django_pageviews.models import PageView, PageViewDaily
@@ -82,6 +83,13 @@ def with_pending(stored: list[tuple[str, int]], pending: Counter[str]) -> list[t
     return sorted(sums.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+# The views stay pending while the expected lists are summed from the database: the
+# in-process writer's age flush (1 s) would write them on a loaded machine, and the
+# expectation would count them twice.
+HOLD = override_settings(PAGEVIEW_MAX_BUFFER_AGE=3600)
+
+
+@HOLD
 @pytest.mark.parametrize("days", [1, 7, MAX_LIST_DAYS + 5, None])
 def test_lists_count_pending_views_exactly(
     history: list[Article], pipeline: str, days: int | None
@@ -126,6 +134,7 @@ def test_deleted_objects_leave_the_next_ones_in_their_place(
         assert [(str(obj.pk), n) for obj, n in got] == expected[:limit]
 
 
+@HOLD
 @pytest.mark.parametrize("days", [7, None])
 def test_a_stale_guess_still_gives_the_exact_list(
     history: list[Article], pipeline: str, days: int | None
