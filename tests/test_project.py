@@ -4,8 +4,12 @@ needs first. (What the docs say about settings and checks: tests/test_docs.py.)"
 from __future__ import annotations
 
 import ast
+import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from io import StringIO
 from pathlib import Path
@@ -74,3 +78,30 @@ def test_the_classifiers_claim_what_the_version_matrix_tests() -> None:
     assert djangos == {series: f"django~={series}.0" for series in djangos}
     assert project["requires-python"] == f">={pythons[0]}"
     assert f"django>={next(iter(djangos))}" in project["dependencies"]
+
+
+def test_ci_gives_each_database_a_cell_of_its_own() -> None:
+    """noxfile.py runs each database of CI's TEST_DATABASE_URLS (.ci/run) in one cell of
+    the matrix other than the main one, and refuses a URL no cell would run."""
+    ci = re.search(r'export TEST_DATABASE_URLS="([^"]+)"', (ROOT / ".ci/run").read_text())
+    assert ci is not None
+    urls = ci.group(1).split()
+    script = (
+        "import json, noxfile as n\n"
+        "print(json.dumps({'|'.join(c): n.cell_database(c) for c in n.CELLS}))\n"
+        "try:\n    n.database_extra('sqlite:///x')\nexcept ValueError as e:\n    print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "TEST_DATABASE_URLS": " ".join(urls)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    given, refused = done.stdout.splitlines()
+    cells = {cell: url for cell, url in json.loads(given).items() if url}
+    assert sorted(cells.values()) == sorted(urls)
+    assert "3.11|5.2" not in cells  # the main cell runs on SQLite
+    assert "no cell runs 'sqlite:///x'" in refused
