@@ -18,7 +18,7 @@ from django_pageviews.events import PK, Target, current_day
 from django_pageviews.models import PageView, PageViewDaily
 from django_pageviews.storage import write_batch
 from django_pageviews.stored_tops import MAX_LIST_DAYS
-from tests.conftest import asgi_requests, distinct_visitors
+from tests.conftest import HELD_WRITER, asgi_requests, distinct_visitors
 from tests.models import Article
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,7 +86,7 @@ def with_pending(stored: list[tuple[str, int]], pending: Counter[str]) -> list[t
 # The views stay pending while the expected lists are summed from the database: the
 # in-process writer's age flush (1 s) would write them on a loaded machine, and the
 # expectation would count them twice.
-HOLD = override_settings(PAGEVIEW_MAX_BUFFER_AGE=3600)
+HOLD = override_settings(**HELD_WRITER)
 
 
 @HOLD
