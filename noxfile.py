@@ -102,11 +102,13 @@ def cells(session: nox.Session, django: str) -> None:
 
 
 def cell_database(cell: tuple[str, str]) -> str | None:
-    """The URL of TEST_DATABASE_URLS given to this cell (DATABASE_CELLS), if any."""
-    for url in os.environ.get("TEST_DATABASE_URLS", "").split():
-        if DATABASE_CELLS[database_extra(url)] == cell:
-            return url
-    return None
+    """The URL of TEST_DATABASE_URLS given to this cell (DATABASE_CELLS), if any: one per
+    cell (a second URL of the same kind would go untested)."""
+    urls = os.environ.get("TEST_DATABASE_URLS", "").split()
+    mine = [url for url in urls if DATABASE_CELLS[database_extra(url)] == cell]
+    if len(mine) > 1:
+        raise ValueError(f"TEST_DATABASE_URLS: one URL per kind of database, not {mine}")
+    return mine[0] if mine else None
 
 
 def database_extra(url: str) -> str:

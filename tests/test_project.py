@@ -82,7 +82,8 @@ def test_the_classifiers_claim_what_the_version_matrix_tests() -> None:
 
 def test_ci_gives_each_database_a_cell_of_its_own() -> None:
     """noxfile.py runs each database of CI's TEST_DATABASE_URLS (.ci/run) in one cell of
-    the matrix other than the main one, and refuses a URL no cell would run."""
+    the matrix other than the main one, and refuses a URL no cell would run (or a second
+    one of the same kind)."""
     ci = re.search(r'export TEST_DATABASE_URLS="([^"]+)"', (ROOT / ".ci/run").read_text())
     assert ci is not None
     urls = ci.group(1).split()
@@ -90,6 +91,9 @@ def test_ci_gives_each_database_a_cell_of_its_own() -> None:
         "import json, noxfile as n\n"
         "print(json.dumps({'|'.join(c): n.cell_database(c) for c in n.CELLS}))\n"
         "try:\n    n.database_extra('sqlite:///x')\nexcept ValueError as e:\n    print(e)\n"
+        "import os\nos.environ['TEST_DATABASE_URLS'] = 'postgres://a/x postgresql://b/y'\n"
+        "try:\n    n.cell_database(n.DATABASE_CELLS['postgres'])\n"
+        "except ValueError as e:\n    print(e)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -100,8 +104,9 @@ def test_ci_gives_each_database_a_cell_of_its_own() -> None:
         timeout=60,
         check=True,
     )
-    given, refused = done.stdout.splitlines()
+    given, refused, doubled = done.stdout.splitlines()
     cells = {cell: url for cell, url in json.loads(given).items() if url}
     assert sorted(cells.values()) == sorted(urls)
     assert "3.11|5.2" not in cells  # the main cell runs on SQLite
     assert "no cell runs 'sqlite:///x'" in refused
+    assert "one URL per kind of database" in doubled
